@@ -1,0 +1,285 @@
+//! dokku's file layout under DOKKU_ROOT, and the settings read from the environment.
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+use crate::names::{check_app_name, check_domain};
+
+/// Everything dokku-certs takes from the environment, read once per run.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// DOKKU_ROOT (default /home/dokku).
+    pub dokku_root: PathBuf,
+    /// DOKKU_NGINX_CMD (default `nginx`): the prefix of `-t` and `-s reload`.
+    pub nginx_cmd: String,
+    /// DOKKU_NGINX_PORT (default 80).
+    pub http_port: u16,
+    /// DOKKU_NGINX_SSL_PORT (default 443).
+    pub ssl_port: u16,
+    /// DOKKU_NGINX_BIND: the one address to listen on (unset: all IPv4 and IPv6).
+    pub bind: Option<IpAddr>,
+    /// DOKKU_NGINX_LOG_DIR (default /var/log/nginx): where each app's access and error logs go.
+    pub log_dir: PathBuf,
+}
+
+impl Settings {
+    /// Reads the settings from the process environment.
+    pub fn from_env() -> Result<Settings> {
+        Self::from_lookup(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))
+    }
+
+    /// Reads the settings through `lookup` (the environment, or a map in tests).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Settings> {
+        let port = |name: &'static str, default: u16| match lookup(name) {
+            None => Ok(default),
+            Some(value) => {
+                value
+                    .trim()
+                    .parse::<u16>()
+                    .ok()
+                    .filter(|p| *p > 0)
+                    .ok_or(Error::BadSetting {
+                        name,
+                        value,
+                        why: "a port number from 1 to 65535 is expected",
+                    })
+            }
+        };
+        let bind = match lookup("DOKKU_NGINX_BIND") {
+            None => None,
+            Some(value) => Some(
+                value
+                    .trim()
+                    .parse::<IpAddr>()
+                    .map_err(|_| Error::BadSetting {
+                        name: "DOKKU_NGINX_BIND",
+                        value,
+                        why: "an IPv4 or IPv6 address is expected",
+                    })?,
+            ),
+        };
+        let log_dir =
+            PathBuf::from(lookup("DOKKU_NGINX_LOG_DIR").unwrap_or_else(|| "/var/log/nginx".into()));
+        check_plain_path("DOKKU_NGINX_LOG_DIR", &log_dir)?;
+        let dokku_root =
+            PathBuf::from(lookup("DOKKU_ROOT").unwrap_or_else(|| "/home/dokku".into()));
+        check_plain_path("DOKKU_ROOT", &dokku_root)?;
+        Ok(Settings {
+            dokku_root,
+            nginx_cmd: lookup("DOKKU_NGINX_CMD").unwrap_or_else(|| "nginx".into()),
+            http_port: port("DOKKU_NGINX_PORT", 80)?,
+            ssl_port: port("DOKKU_NGINX_SSL_PORT", 443)?,
+            bind,
+            log_dir,
+        })
+    }
+}
+
+/// Paths end up inside nginx.conf; characters nginx would read as syntax are refused.
+fn check_plain_path(name: &'static str, path: &Path) -> Result<()> {
+    let text = path.to_string_lossy();
+    let bad = text.chars().any(|c| {
+        c.is_whitespace() || c.is_control() || matches!(c, ';' | '{' | '}' | '$' | '"' | '\'' | '#')
+    });
+    if bad || !path.is_absolute() {
+        return Err(Error::BadSetting {
+            name,
+            value: text.into_owned(),
+            why: "an absolute path without spaces, quotes or any of ; { } $ # is expected",
+        });
+    }
+    Ok(())
+}
+
+/// One app's directory under DOKKU_ROOT.
+#[derive(Debug, Clone)]
+pub struct App {
+    /// The app's name (checked).
+    pub name: String,
+    /// DOKKU_ROOT/<app>.
+    pub dir: PathBuf,
+}
+
+/// An upstream server from LISTENERS.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listener {
+    /// `host:port` as nginx's `server` directive takes it.
+    pub address: String,
+}
+
+impl App {
+    /// Opens an existing app: the name is checked before any path is built from it.
+    pub fn open(settings: &Settings, name: &str) -> Result<App> {
+        check_app_name(name)?;
+        let dir = settings.dokku_root.join(name);
+        if !dir.is_dir() {
+            return Err(Error::NoSuchApp(name.to_string()));
+        }
+        Ok(App {
+            name: name.to_string(),
+            dir,
+        })
+    }
+
+    /// DOKKU_ROOT/<app>/tls
+    pub fn tls_dir(&self) -> PathBuf {
+        self.dir.join("tls")
+    }
+
+    /// DOKKU_ROOT/<app>/tls/server.crt
+    pub fn crt_path(&self) -> PathBuf {
+        self.tls_dir().join("server.crt")
+    }
+
+    /// DOKKU_ROOT/<app>/tls/server.key
+    pub fn key_path(&self) -> PathBuf {
+        self.tls_dir().join("server.key")
+    }
+
+    /// DOKKU_ROOT/<app>/nginx.conf
+    pub fn nginx_conf_path(&self) -> PathBuf {
+        self.dir.join("nginx.conf")
+    }
+
+    /// DOKKU_ROOT/<app>/VHOST
+    pub fn vhost_path(&self) -> PathBuf {
+        self.dir.join("VHOST")
+    }
+
+    /// Whether the app has an SSL endpoint: both server.crt and server.key exist, as dokku decides.
+    pub fn has_cert(&self) -> bool {
+        self.crt_path().exists() && self.key_path().exists()
+    }
+
+    /// The app's domains from VHOST, each checked so that none can inject into nginx.conf.
+    pub fn domains(&self) -> Result<Vec<String>> {
+        let path = self.vhost_path();
+        let lines = read_lines(&path)?;
+        let mut domains: Vec<String> = Vec::new();
+        for (index, line) in lines.iter().enumerate() {
+            let domain = line.trim();
+            if domain.is_empty() {
+                continue;
+            }
+            if let Err(Error::BadDomain(_, why)) = check_domain(domain) {
+                return Err(Error::BadAppFile {
+                    path,
+                    line: index + 1,
+                    value: domain.into(),
+                    why: why.into(),
+                });
+            }
+            if !domains.iter().any(|d| d == domain) {
+                domains.push(domain.to_string());
+            }
+        }
+        Ok(domains)
+    }
+
+    /// The app's upstream servers from LISTENERS (`host:port` per line).
+    pub fn listeners(&self) -> Result<Vec<Listener>> {
+        let path = self.dir.join("LISTENERS");
+        let lines = read_lines(&path)?;
+        let mut listeners = Vec::new();
+        for (index, line) in lines.iter().enumerate() {
+            let value = line.trim();
+            if value.is_empty() {
+                continue;
+            }
+            match listener_problem(value) {
+                None => listeners.push(Listener {
+                    address: value.to_string(),
+                }),
+                Some(why) => {
+                    return Err(Error::BadAppFile {
+                        path,
+                        line: index + 1,
+                        value: value.into(),
+                        why: why.into(),
+                    });
+                }
+            }
+        }
+        Ok(listeners)
+    }
+}
+
+fn listener_problem(value: &str) -> Option<&'static str> {
+    let Some((host, port)) = value.rsplit_once(':') else {
+        return Some("host:port is expected");
+    };
+    if port.parse::<u16>().ok().filter(|p| *p > 0).is_none() {
+        return Some("the port must be a number from 1 to 65535");
+    }
+    let bracketed = host.strip_prefix('[').and_then(|h| h.strip_suffix(']'));
+    let host_ok = match bracketed {
+        Some(v6) => v6.parse::<std::net::Ipv6Addr>().is_ok(),
+        None => host.parse::<std::net::Ipv4Addr>().is_ok() || check_domain(host).is_ok(),
+    };
+    if host_ok {
+        None
+    } else {
+        Some("the host must be an IP address or a hostname")
+    }
+}
+
+/// A missing file reads as no lines (a new app has no VHOST yet).
+fn read_lines(path: &Path) -> Result<Vec<String>> {
+    match std::fs::read(path) {
+        Ok(bytes) => Ok(String::from_utf8_lossy(&bytes)
+            .lines()
+            .map(str::to_string)
+            .collect()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(source) => Err(Error::Read {
+            path: path.into(),
+            source,
+        }),
+    }
+}
+
+/// Every app under DOKKU_ROOT, sorted, as dokku lists them (directories, not hidden, not `tls`).
+pub fn list_apps(settings: &Settings) -> Result<Vec<String>> {
+    let entries = std::fs::read_dir(&settings.dokku_root).map_err(|source| Error::Read {
+        path: settings.dokku_root.clone(),
+        source,
+    })?;
+    let mut apps: Vec<String> = entries
+        .filter_map(|entry| entry.ok())
+        .filter(|entry| entry.path().is_dir())
+        .filter_map(|entry| entry.file_name().into_string().ok())
+        .filter(|name| name != "tls" && check_app_name(name).is_ok())
+        .collect();
+    apps.sort();
+    Ok(apps)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listeners_are_host_and_port() {
+        assert_eq!(listener_problem("127.0.0.1:5000"), None);
+        assert_eq!(listener_problem("[::1]:5000"), None);
+        assert_eq!(listener_problem("web.internal:80"), None);
+        assert!(listener_problem("127.0.0.1").is_some());
+        assert!(listener_problem("127.0.0.1:0").is_some());
+        assert!(listener_problem("1.2.3.4:80; include /etc/passwd").is_some());
+        assert!(listener_problem("evil{}:80").is_some());
+    }
+
+    #[test]
+    fn settings_default_as_dokku_and_refuse_nonsense() {
+        let settings = Settings::from_lookup(|_| None).unwrap();
+        assert_eq!(settings.dokku_root, PathBuf::from("/home/dokku"));
+        assert_eq!((settings.http_port, settings.ssl_port), (80, 443));
+        assert!(Settings::from_lookup(|n| (n == "DOKKU_NGINX_PORT").then(|| "x".into())).is_err());
+        assert!(
+            Settings::from_lookup(|n| (n == "DOKKU_NGINX_BIND").then(|| "1.2.3.4;".into()))
+                .is_err()
+        );
+        assert!(Settings::from_lookup(|n| (n == "DOKKU_ROOT").then(|| "/tmp/a b".into())).is_err());
+    }
+}

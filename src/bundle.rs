@@ -1,0 +1,624 @@
+//! Finds the certificate, its chain and its key in two files or in a tar archive, by
+//! content rather than by name. Archives are read in memory within fixed limits and
+//! nothing from them is ever written to a path they name.
+
+use std::io::Read;
+use std::path::Path;
+
+use crate::cert::{Certificate, order_chain};
+use crate::error::{Error, Result};
+use crate::key::{KeyFormat, PrivateKey, is_encrypted_pkcs8};
+
+/// Most bytes read from stdin or from one file given on the command line.
+pub const MAX_INPUT_BYTES: u64 = 16 * 1024 * 1024;
+/// Most bytes of one archive entry that are looked at; larger entries are skipped.
+pub const MAX_ENTRY_BYTES: u64 = 1024 * 1024;
+/// Most bytes an archive may unpack to in all (a gzip bomb stops here).
+pub const MAX_UNPACKED_BYTES: u64 = 16 * 1024 * 1024;
+/// Most entries an archive may hold.
+pub const MAX_ENTRIES: usize = 10_000;
+
+/// One file's worth of input: its name (as the user knows it) and its bytes.
+#[derive(Debug, Clone)]
+pub struct Source {
+    /// Path as given on the command line or inside the archive.
+    pub name: String,
+    /// Contents.
+    pub bytes: Vec<u8>,
+}
+
+/// A certificate, its chain and its key, checked to belong together.
+#[derive(Debug, Clone)]
+pub struct Bundle {
+    /// Leaf first, then each issuer in order.
+    pub chain: Vec<Certificate>,
+    /// The key of the leaf.
+    pub key: PrivateKey,
+    /// Things worth telling the user that do not stop the import.
+    pub notes: Vec<String>,
+}
+
+impl Bundle {
+    /// The leaf (server) certificate.
+    pub fn leaf(&self) -> &Certificate {
+        &self.chain[0]
+    }
+
+    /// server.crt as written to disk: leaf first, then its chain, PEM.
+    pub fn chain_pem(&self) -> String {
+        self.chain.iter().map(Certificate::to_pem).collect()
+    }
+}
+
+/// What one PEM block or DER file turned out to be.
+#[derive(Debug)]
+enum Found {
+    Cert(Certificate),
+    Key(PrivateKey),
+    /// Something refused, with a description for the error message.
+    Refused(Refusal),
+}
+
+#[derive(Debug)]
+enum Refusal {
+    Encrypted,
+    Pkcs12,
+    BadCertificate(String),
+    UnsupportedKey(String),
+    /// A valid object of the wrong kind: a CSR, a public key...
+    Other(&'static str),
+}
+
+/// Reads a file given on the command line, refusing anything but a regular file.
+pub fn read_file(path: &Path, missing: Error) -> Result<Source> {
+    let meta = std::fs::metadata(path).map_err(|_| clone_error(&missing))?;
+    if !meta.is_file() {
+        return Err(missing);
+    }
+    let file = std::fs::File::open(path).map_err(|source| Error::Read {
+        path: path.into(),
+        source,
+    })?;
+    let mut bytes = Vec::new();
+    file.take(MAX_INPUT_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|source| Error::Read {
+            path: path.into(),
+            source,
+        })?;
+    if bytes.len() as u64 > MAX_INPUT_BYTES {
+        return Err(Error::ArchiveTooLarge(format!(
+            "{} is over {} MiB",
+            path.display(),
+            MAX_INPUT_BYTES >> 20
+        )));
+    }
+    Ok(Source {
+        name: path.display().to_string(),
+        bytes,
+    })
+}
+
+fn clone_error(error: &Error) -> Error {
+    match error {
+        Error::CrtFileNotFound => Error::CrtFileNotFound,
+        _ => Error::KeyFileNotFound,
+    }
+}
+
+/// Reads at most [`MAX_INPUT_BYTES`] (plus one, to notice more) from `input`.
+pub fn read_stdin(input: &mut impl Read) -> Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    input
+        .take(MAX_INPUT_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|source| Error::Read {
+            path: "stdin".into(),
+            source,
+        })?;
+    if bytes.len() as u64 > MAX_INPUT_BYTES {
+        return Err(Error::ArchiveTooLarge(format!(
+            "stdin is over {} MiB",
+            MAX_INPUT_BYTES >> 20
+        )));
+    }
+    Ok(bytes)
+}
+
+/// Unpacks a tar or tar.gz (told apart by its first bytes) into sources, in memory.
+/// Hidden files and macOS metadata are skipped; links, devices, absolute paths and
+/// `..` refuse the whole archive.
+pub fn sources_from_archive(bytes: &[u8]) -> Result<Vec<Source>> {
+    if bytes.is_empty() {
+        return Err(Error::NoArchive);
+    }
+    if bytes.starts_with(&[0x1f, 0x8b]) {
+        let decoder = flate2::read::MultiGzDecoder::new(bytes);
+        return read_tar(decoder.take(MAX_UNPACKED_BYTES + 1));
+    }
+    if looks_like_pem(bytes) {
+        // A PEM bundle piped straight in (`certs:add app < combined.pem`).
+        return Ok(vec![Source {
+            name: "stdin".into(),
+            bytes: bytes.to_vec(),
+        }]);
+    }
+    read_tar(bytes.take(MAX_UNPACKED_BYTES + 1))
+}
+
+fn read_tar(reader: impl Read) -> Result<Vec<Source>> {
+    let mut archive = tar::Archive::new(reader);
+    let entries = archive
+        .entries()
+        .map_err(|e| Error::NotAnArchive(e.to_string()))?;
+    let mut sources = Vec::new();
+    let mut count = 0usize;
+    for entry in entries {
+        let mut entry = entry.map_err(|e| tar_error(&e))?;
+        count += 1;
+        if count > MAX_ENTRIES {
+            return Err(Error::ArchiveTooLarge(format!(
+                "more than {MAX_ENTRIES} entries"
+            )));
+        }
+        let name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+        check_entry_path(&name)?;
+        let kind = entry.header().entry_type();
+        if kind.is_dir() || kind.is_pax_global_extensions() || kind.is_pax_local_extensions() {
+            continue;
+        }
+        if let Some(what) = hostile_kind(kind) {
+            return Err(Error::HostileEntry { entry: name, what });
+        }
+        if is_hidden(&name) {
+            continue;
+        }
+        let size = entry.header().size().unwrap_or(u64::MAX);
+        if size > MAX_ENTRY_BYTES {
+            continue;
+        }
+        let mut bytes = Vec::with_capacity(size as usize);
+        (&mut entry)
+            .take(MAX_ENTRY_BYTES)
+            .read_to_end(&mut bytes)
+            .map_err(|e| tar_error(&e))?;
+        sources.push(Source { name, bytes });
+    }
+    if count == 0 {
+        return Err(Error::NotAnArchive("it holds no entries".into()));
+    }
+    Ok(sources)
+}
+
+fn tar_error(error: &std::io::Error) -> Error {
+    let text = error.to_string();
+    if text.contains("unexpected EOF") || text.contains("failed to fill whole buffer") {
+        Error::NotAnArchive("it is truncated".into())
+    } else if error.kind() == std::io::ErrorKind::UnexpectedEof {
+        Error::ArchiveTooLarge(format!(
+            "it unpacks to more than {} MiB",
+            MAX_UNPACKED_BYTES >> 20
+        ))
+    } else {
+        Error::NotAnArchive(text)
+    }
+}
+
+fn check_entry_path(name: &str) -> Result<()> {
+    if name.starts_with('/') {
+        return Err(Error::HostileEntry {
+            entry: name.into(),
+            what: "an absolute path",
+        });
+    }
+    if name.split(['/', '\\']).any(|part| part == "..") {
+        return Err(Error::HostileEntry {
+            entry: name.into(),
+            what: "a path that climbs out with '..'",
+        });
+    }
+    Ok(())
+}
+
+fn hostile_kind(kind: tar::EntryType) -> Option<&'static str> {
+    match kind {
+        tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::GNULongName => None,
+        tar::EntryType::Symlink => Some("a symbolic link"),
+        tar::EntryType::Link => Some("a hard link"),
+        tar::EntryType::Char | tar::EntryType::Block => Some("a device"),
+        tar::EntryType::Fifo => Some("a fifo"),
+        _ => Some("not a regular file"),
+    }
+}
+
+/// Hidden files (`.DS_Store`, `._server.crt`) and `__MACOSX/` hold no certificate.
+fn is_hidden(name: &str) -> bool {
+    name.split('/')
+        .filter(|part| !part.is_empty() && *part != ".")
+        .any(|part| part.starts_with('.') || part == "__MACOSX")
+}
+
+fn looks_like_pem(bytes: &[u8]) -> bool {
+    bytes.windows(11).take(4096).any(|w| w == b"-----BEGIN ")
+}
+
+/// Everything found in one source, in order.
+fn objects_in(source: &Source) -> Vec<Found> {
+    if looks_like_pem(&source.bytes) {
+        return match pem::parse_many(&source.bytes) {
+            Ok(blocks) => blocks.iter().filter_map(object_in_pem).collect(),
+            Err(e) => vec![Found::Refused(Refusal::BadCertificate(format!(
+                "damaged PEM ({e})"
+            )))],
+        };
+    }
+    object_in_der(&source.bytes).into_iter().collect()
+}
+
+fn object_in_pem(block: &pem::Pem) -> Option<Found> {
+    let encrypted = block
+        .headers()
+        .get("Proc-Type")
+        .is_some_and(|v| v.contains("ENCRYPTED"));
+    let key = |format: KeyFormat| {
+        if encrypted {
+            Found::Refused(Refusal::Encrypted)
+        } else {
+            key_found(PrivateKey::from_der(block.contents(), format))
+        }
+    };
+    Some(match block.tag() {
+        "CERTIFICATE" | "X509 CERTIFICATE" | "TRUSTED CERTIFICATE" => {
+            match Certificate::from_der(block.contents()) {
+                Ok(cert) => Found::Cert(cert),
+                Err(why) => Found::Refused(Refusal::BadCertificate(why)),
+            }
+        }
+        "PRIVATE KEY" => key(KeyFormat::Pkcs8),
+        "RSA PRIVATE KEY" => key(KeyFormat::Pkcs1),
+        "EC PRIVATE KEY" => key(KeyFormat::Sec1),
+        "ENCRYPTED PRIVATE KEY" => Found::Refused(Refusal::Encrypted),
+        "DSA PRIVATE KEY" => Found::Refused(Refusal::UnsupportedKey("a DSA key".into())),
+        "OPENSSH PRIVATE KEY" => Found::Refused(Refusal::UnsupportedKey(
+            "an OpenSSH key, not a TLS key".into(),
+        )),
+        "CERTIFICATE REQUEST" | "NEW CERTIFICATE REQUEST" => {
+            Found::Refused(Refusal::Other("a certificate signing request (CSR)"))
+        }
+        "PUBLIC KEY" | "RSA PUBLIC KEY" => Found::Refused(Refusal::Other("a public key")),
+        "PKCS7" | "CMS" => Found::Refused(Refusal::Other("a PKCS#7 bundle")),
+        "PKCS12" => Found::Refused(Refusal::Pkcs12),
+        "X509 CRL" => Found::Refused(Refusal::Other("a certificate revocation list")),
+        // EC PARAMETERS and DH PARAMETERS sit beside keys and mean nothing here.
+        _ => return None,
+    })
+}
+
+fn key_found(parsed: Result<PrivateKey, String>) -> Found {
+    match parsed {
+        Ok(key) => Found::Key(key),
+        Err(what) => Found::Refused(Refusal::UnsupportedKey(what)),
+    }
+}
+
+/// A file that is not PEM: a DER certificate or key, or something to name in an error.
+fn object_in_der(bytes: &[u8]) -> Option<Found> {
+    if bytes.first() != Some(&0x30) {
+        return None;
+    }
+    if let Ok(cert) = Certificate::from_der(bytes) {
+        return Some(Found::Cert(cert));
+    }
+    if let Some(parsed) = PrivateKey::sniff_der(bytes) {
+        return Some(key_found(parsed));
+    }
+    if is_encrypted_pkcs8(bytes) {
+        return Some(Found::Refused(Refusal::Encrypted));
+    }
+    if looks_like_pkcs12(bytes) {
+        return Some(Found::Refused(Refusal::Pkcs12));
+    }
+    None
+}
+
+/// PKCS#12: SEQUENCE { INTEGER 3, ContentInfo { OID pkcs7-data ... } ... }.
+fn looks_like_pkcs12(bytes: &[u8]) -> bool {
+    const PKCS7_DATA: &[u8] = &[
+        0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x01,
+    ];
+    let head = &bytes[..bytes.len().min(32)];
+    head.windows(3).any(|w| w == [0x02, 0x01, 0x03])
+        && bytes[..bytes.len().min(64)]
+            .windows(11)
+            .any(|w| w == PKCS7_DATA)
+}
+
+/// Where the input came from, which changes how a missing piece is explained.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// `certs:add <app> CRT KEY`: the first source is the certificate, the second the key.
+    Files,
+    /// A tar archive (or PEM) on stdin.
+    Archive,
+}
+
+/// Finds the one certificate/key pair in `sources`, with the leaf's chain in order.
+pub fn assemble(sources: &[Source], origin: Origin) -> Result<Bundle> {
+    let mut certs: Vec<(Certificate, String)> = Vec::new();
+    let mut keys: Vec<(PrivateKey, String)> = Vec::new();
+    let mut refused: Vec<(Refusal, String)> = Vec::new();
+    for source in sources {
+        for found in objects_in(source) {
+            match found {
+                Found::Cert(cert) if certs.iter().any(|(c, _)| c.der() == cert.der()) => {}
+                Found::Cert(cert) => certs.push((cert, source.name.clone())),
+                Found::Key(key) if keys.iter().any(|(k, _)| *k == key) => {}
+                Found::Key(key) => keys.push((key, source.name.clone())),
+                Found::Refused(refusal) => refused.push((refusal, source.name.clone())),
+            }
+        }
+    }
+    if origin == Origin::Files {
+        check_file_roles(sources, &certs, &keys, &refused)?;
+    }
+    if certs.is_empty() {
+        return Err(no_certificate(sources, &refused));
+    }
+    if keys.is_empty() {
+        return Err(no_key(sources, &refused));
+    }
+    let (leaf, leaf_file, key) = choose_pair(&certs, &keys)?;
+    if leaf.is_intermediate_ca() {
+        return Err(Error::CaAsLeaf {
+            file: leaf_file,
+            issuer: leaf.issuer.clone(),
+        });
+    }
+    let (chain_above, left_out) =
+        order_chain(&leaf, certs.iter().map(|(c, _)| c.clone()).collect());
+    let mut notes: Vec<String> = left_out
+        .iter()
+        .map(|c| format!("ignored the certificate {} (issued by {}): it is not in the server certificate's chain", c.subject, c.issuer))
+        .collect();
+    if keys.len() > 1 {
+        notes.push(format!(
+            "used the key that matches the certificate; {} other key(s) ignored",
+            keys.len() - 1
+        ));
+    }
+    let mut chain = vec![leaf];
+    chain.extend(chain_above);
+    Ok(Bundle { chain, key, notes })
+}
+
+/// With two files, each must hold what its place says, or the error names what it holds.
+fn check_file_roles(
+    sources: &[Source],
+    certs: &[(Certificate, String)],
+    keys: &[(PrivateKey, String)],
+    refused: &[(Refusal, String)],
+) -> Result<()> {
+    let [crt, key] = sources else { return Ok(()) };
+    let in_file = |name: &str| refusals_in(refused, name);
+    if !certs.iter().any(|(_, file)| *file == crt.name) {
+        if let Some(Refusal::Pkcs12) = in_file(&crt.name).next() {
+            return Err(Error::Pkcs12(crt.name.clone()));
+        }
+        let got = if keys.iter().any(|(_, file)| *file == crt.name)
+            || in_file(&crt.name).any(is_key_refusal)
+        {
+            "a private key".to_string()
+        } else if let Some(r) = in_file(&crt.name).next() {
+            describe_refusal(r)
+        } else {
+            return Err(Error::NoCertificate(crt.name.clone()));
+        };
+        return Err(Error::WrongKind {
+            file: crt.name.clone(),
+            got,
+            wanted: "a certificate",
+            hint: "give the certificate first, then its key: certs:add <app> CRT KEY",
+        });
+    }
+    if !keys.iter().any(|(_, file)| *file == key.name) {
+        if let Some(r) =
+            in_file(&key.name).find(|r| is_key_refusal(r) || matches!(r, Refusal::Pkcs12))
+        {
+            return Err(refusal_error(r, &key.name));
+        }
+        let got = if certs.iter().any(|(_, file)| *file == key.name) {
+            "a certificate".to_string()
+        } else if let Some(r) = in_file(&key.name).next() {
+            describe_refusal(r)
+        } else {
+            return Err(Error::NoKey(key.name.clone()));
+        };
+        return Err(Error::WrongKind {
+            file: key.name.clone(),
+            got,
+            wanted: "a private key",
+            hint: "give the certificate first, then its key: certs:add <app> CRT KEY",
+        });
+    }
+    Ok(())
+}
+
+fn refusals_in<'a>(
+    refused: &'a [(Refusal, String)],
+    file: &str,
+) -> impl Iterator<Item = &'a Refusal> + use<'a> {
+    let file = file.to_string();
+    refused
+        .iter()
+        .filter(move |(_, f)| *f == file)
+        .map(|(r, _)| r)
+}
+
+fn is_key_refusal(refusal: &Refusal) -> bool {
+    matches!(refusal, Refusal::Encrypted | Refusal::UnsupportedKey(_))
+}
+
+fn describe_refusal(refusal: &Refusal) -> String {
+    match refusal {
+        Refusal::Encrypted => "an encrypted private key".into(),
+        Refusal::Pkcs12 => "a PKCS#12 bundle".into(),
+        Refusal::BadCertificate(why) => format!("a damaged certificate ({why})"),
+        Refusal::UnsupportedKey(what) => what.clone(),
+        Refusal::Other(what) => (*what).into(),
+    }
+}
+
+fn refusal_error(refusal: &Refusal, file: &str) -> Error {
+    match refusal {
+        Refusal::Encrypted => Error::EncryptedKey(file.into()),
+        Refusal::Pkcs12 => Error::Pkcs12(file.into()),
+        Refusal::BadCertificate(why) => Error::BadCertificate {
+            file: file.into(),
+            why: why.clone(),
+        },
+        Refusal::UnsupportedKey(what) => Error::UnsupportedKey {
+            file: file.into(),
+            what: what.clone(),
+        },
+        Refusal::Other(what) => Error::WrongKind {
+            file: file.into(),
+            got: (*what).into(),
+            wanted: "a certificate or a private key",
+            hint: "send the server certificate and its private key",
+        },
+    }
+}
+
+fn names(sources: &[Source]) -> String {
+    if sources.is_empty() {
+        return "the input".into();
+    }
+    sources
+        .iter()
+        .map(|s| s.name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn no_certificate(sources: &[Source], refused: &[(Refusal, String)]) -> Error {
+    let first = |wanted: fn(&Refusal) -> bool| refused.iter().find(|(r, _)| wanted(r));
+    if let Some((r, file)) = first(|r| matches!(r, Refusal::Pkcs12))
+        .or_else(|| first(|r| matches!(r, Refusal::BadCertificate(_))))
+        .or_else(|| first(|r| matches!(r, Refusal::Other(_))))
+    {
+        return refusal_error(r, file);
+    }
+    Error::NoCertificate(names(sources))
+}
+
+fn no_key(sources: &[Source], refused: &[(Refusal, String)]) -> Error {
+    let first = |wanted: fn(&Refusal) -> bool| refused.iter().find(|(r, _)| wanted(r));
+    if let Some((r, file)) = first(|r| matches!(r, Refusal::Encrypted))
+        .or_else(|| first(|r| matches!(r, Refusal::UnsupportedKey(_))))
+        .or_else(|| first(|r| matches!(r, Refusal::Pkcs12)))
+    {
+        return refusal_error(r, file);
+    }
+    Error::NoKey(names(sources))
+}
+
+/// Pairs keys with the certificates they belong to; exactly one server certificate must remain.
+fn choose_pair(
+    certs: &[(Certificate, String)],
+    keys: &[(PrivateKey, String)],
+) -> Result<(Certificate, String, PrivateKey)> {
+    let mut pairs: Vec<(&Certificate, &String, &PrivateKey, &String)> = Vec::new();
+    for (cert, cert_file) in certs {
+        for (key, key_file) in keys {
+            if cert.public_key == *key.public_key() {
+                pairs.push((cert, cert_file, key, key_file));
+            }
+        }
+    }
+    if pairs.is_empty() {
+        if let Some((ca, file)) = certs
+            .iter()
+            .find(|(c, _)| c.is_intermediate_ca())
+            .filter(|_| certs.iter().all(|(c, _)| c.is_ca))
+        {
+            return Err(Error::CaAsLeaf {
+                file: file.clone(),
+                issuer: ca.issuer.clone(),
+            });
+        }
+        return Err(Error::KeyMismatch {
+            certs: unique_files(certs.iter().map(|(_, f)| f)),
+            keys: unique_files(keys.iter().map(|(_, f)| f)),
+        });
+    }
+    if pairs.len() > 1 {
+        // A server certificate and the CA above it may both have their keys present; the server one wins.
+        let servers: Vec<_> = pairs
+            .iter()
+            .filter(|(c, ..)| !c.is_ca || c.self_signed)
+            .cloned()
+            .collect();
+        let leaves: Vec<_> = servers
+            .iter()
+            .filter(|(c, ..)| {
+                !servers
+                    .iter()
+                    .any(|(other, ..)| other.is_issued_by(c) && other.der() != c.der())
+            })
+            .cloned()
+            .collect();
+        if leaves.len() != 1 {
+            let listed = pairs
+                .iter()
+                .map(|(c, cf, _, kf)| {
+                    format!(
+                        "{} + {} for {}",
+                        cf,
+                        kf,
+                        c.common_name.as_deref().unwrap_or(&c.subject)
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("; ");
+            return Err(Error::Ambiguous {
+                count: pairs.len(),
+                pairs: listed,
+            });
+        }
+        pairs = leaves;
+    }
+    let (cert, file, key, _) = pairs[0];
+    Ok((cert.clone(), file.clone(), key.clone()))
+}
+
+fn unique_files<'a>(files: impl Iterator<Item = &'a String>) -> String {
+    let mut seen: Vec<&str> = Vec::new();
+    for file in files {
+        if !seen.contains(&file.as_str()) {
+            seen.push(file);
+        }
+    }
+    seen.join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hidden_and_macos_entries_are_skipped() {
+        assert!(is_hidden("._server.crt"));
+        assert!(is_hidden("__MACOSX/._server.crt"));
+        assert!(is_hidden("certs/.secret/server.key"));
+        assert!(!is_hidden("./certs/server.crt"));
+        assert!(!is_hidden("server.crt"));
+    }
+
+    #[test]
+    fn climbing_and_absolute_paths_are_refused() {
+        assert!(check_entry_path("../etc/passwd").is_err());
+        assert!(check_entry_path("a/../../b").is_err());
+        assert!(check_entry_path("/etc/passwd").is_err());
+        assert!(check_entry_path("a/b..c/server.crt").is_ok());
+    }
+}

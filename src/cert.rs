@@ -1,0 +1,388 @@
+//! Certificates: parse, inspect, order chains, verify, and format names and dates as
+//! openssl prints them (dokku's certs:info and certs:report show openssl's words).
+
+use std::collections::BTreeSet;
+use std::sync::OnceLock;
+
+use rustls_pki_types::{CertificateDer, UnixTime};
+use x509_parser::prelude::{FromDer, X509Certificate, X509Name};
+use x509_parser::x509::AttributeTypeAndValue;
+
+use crate::key::PublicKey;
+
+/// One parsed X.509 certificate, with what dokku-certs needs of it kept owned.
+#[derive(Debug, Clone)]
+pub struct Certificate {
+    der: Vec<u8>,
+    subject_raw: Vec<u8>,
+    issuer_raw: Vec<u8>,
+    /// Subject as openssl's compat form turned into dokku's `C=US; ST=...; CN=...`.
+    pub subject: String,
+    /// Issuer as openssl's `-text` prints it: `C=US, ST=..., CN=...`.
+    pub issuer: String,
+    /// Start of validity, seconds since the epoch.
+    pub not_before: i64,
+    /// End of validity, seconds since the epoch.
+    pub not_after: i64,
+    /// The subject's common name, if any.
+    pub common_name: Option<String>,
+    /// DNS names of the subjectAltName extension.
+    pub dns_names: Vec<String>,
+    /// Whether basicConstraints says CA:TRUE.
+    pub is_ca: bool,
+    /// The public key the matching private key must have.
+    pub public_key: PublicKey,
+    /// Issuer equals subject and the certificate's own key verifies its signature.
+    pub self_signed: bool,
+}
+
+impl Certificate {
+    /// Parses one DER certificate; trailing bytes are ignored.
+    pub fn from_der(der: &[u8]) -> Result<Certificate, String> {
+        let (rest, cert) = X509Certificate::from_der(der).map_err(|e| e.to_string())?;
+        let der = der[..der.len() - rest.len()].to_vec();
+        let spki = cert.public_key();
+        let parameters = spki
+            .algorithm
+            .parameters
+            .as_ref()
+            .and_then(|p| p.as_oid().ok());
+        let public_key = PublicKey::from_spki(
+            spki.algorithm.algorithm.as_bytes(),
+            parameters.as_ref().map(|oid| oid.as_bytes()),
+            &spki.subject_public_key.data,
+        )?;
+        let dns_names = cert
+            .subject_alternative_name()
+            .ok()
+            .flatten()
+            .map(|san| {
+                san.value
+                    .general_names
+                    .iter()
+                    .filter_map(|name| match name {
+                        x509_parser::extensions::GeneralName::DNSName(dns) => Some(dns.to_string()),
+                        _ => None,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let is_ca = cert
+            .basic_constraints()
+            .ok()
+            .flatten()
+            .is_some_and(|bc| bc.value.ca);
+        let self_issued = cert.subject().as_raw() == cert.issuer().as_raw();
+        Ok(Certificate {
+            subject_raw: cert.subject().as_raw().to_vec(),
+            issuer_raw: cert.issuer().as_raw().to_vec(),
+            subject: format_name(cert.subject(), "; "),
+            issuer: format_name(cert.issuer(), ", "),
+            not_before: cert.validity().not_before.timestamp(),
+            not_after: cert.validity().not_after.timestamp(),
+            common_name: cert
+                .subject()
+                .iter_common_name()
+                .next()
+                .and_then(|cn| cn.as_str().ok())
+                .map(str::to_string),
+            dns_names,
+            is_ca,
+            public_key,
+            self_signed: self_issued && signature_checks_out(&cert, None),
+            der,
+        })
+    }
+
+    /// The DER bytes.
+    pub fn der(&self) -> &[u8] {
+        &self.der
+    }
+
+    /// The certificate as one PEM block.
+    pub fn to_pem(&self) -> String {
+        pem::encode(&pem::Pem::new("CERTIFICATE", self.der.clone()))
+    }
+
+    /// The names dokku lists as "Common Name(s)": CN and SAN DNS names, sorted, unique.
+    pub fn hostnames(&self) -> Vec<String> {
+        let names: BTreeSet<String> = self
+            .common_name
+            .iter()
+            .chain(&self.dns_names)
+            .cloned()
+            .collect();
+        names.into_iter().collect()
+    }
+
+    /// The names a browser checks a host against: the SAN DNS names, or the CN without them.
+    pub fn names_for_matching(&self) -> Vec<String> {
+        if self.dns_names.is_empty() {
+            self.common_name.iter().cloned().collect()
+        } else {
+            self.dns_names.clone()
+        }
+    }
+
+    /// Whether `issuer` issued this certificate: names chain and its key verifies the signature.
+    pub fn is_issued_by(&self, issuer: &Certificate) -> bool {
+        if self.issuer_raw != issuer.subject_raw {
+            return false;
+        }
+        match (
+            X509Certificate::from_der(&self.der),
+            X509Certificate::from_der(&issuer.der),
+        ) {
+            (Ok((_, child)), Ok((_, parent))) => signature_checks_out(&child, Some(&parent)),
+            _ => false,
+        }
+    }
+
+    /// A CA certificate that some other CA issued: an intermediate, never a server certificate.
+    pub fn is_intermediate_ca(&self) -> bool {
+        self.is_ca && !self.self_signed
+    }
+}
+
+/// Verifies a signature; an algorithm the library no longer checks (SHA-1 with DSA, MD5...)
+/// counts as verified, since only the names can be compared then.
+fn signature_checks_out(cert: &X509Certificate<'_>, issuer: Option<&X509Certificate<'_>>) -> bool {
+    use x509_parser::error::X509Error;
+    match cert.verify_signature(issuer.map(|i| i.public_key())) {
+        Ok(()) => true,
+        Err(X509Error::SignatureUnsupportedAlgorithm) => true,
+        Err(_) => false,
+    }
+}
+
+/// Orders `others` into the chain above `leaf`: each next certificate is the issuer of
+/// the previous one. Returns the chain (without the leaf) and the certificates left out.
+pub fn order_chain(
+    leaf: &Certificate,
+    others: Vec<Certificate>,
+) -> (Vec<Certificate>, Vec<Certificate>) {
+    let mut remaining: Vec<Certificate> =
+        others.into_iter().filter(|c| c.der != leaf.der).collect();
+    let mut chain: Vec<Certificate> = Vec::new();
+    let mut current = leaf.clone();
+    while !current.self_signed {
+        let Some(index) = remaining
+            .iter()
+            .position(|candidate| current.is_issued_by(candidate))
+        else {
+            break;
+        };
+        current = remaining.remove(index);
+        chain.push(current.clone());
+    }
+    (chain, remaining)
+}
+
+/// Formats seconds since the epoch as openssl does: `Aug 24 23:32:59 2016 GMT`.
+pub fn format_openssl_date(timestamp: i64) -> String {
+    let Ok(at) = time::OffsetDateTime::from_unix_timestamp(timestamp) else {
+        return format!("@{timestamp}");
+    };
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    format!(
+        "{} {:>2} {:02}:{:02}:{:02} {} GMT",
+        MONTHS[at.month() as usize - 1],
+        at.day(),
+        at.hour(),
+        at.minute(),
+        at.second(),
+        at.year()
+    )
+}
+
+/// Formats a name as openssl's short names, `C=US<sep>ST=...`, RDNs in certificate order.
+pub fn format_name(name: &X509Name<'_>, separator: &str) -> String {
+    name.iter()
+        .map(|rdn| {
+            rdn.iter()
+                .map(format_attribute)
+                .collect::<Vec<_>>()
+                .join(" + ")
+        })
+        .collect::<Vec<_>>()
+        .join(separator)
+}
+
+fn format_attribute(attribute: &AttributeTypeAndValue<'_>) -> String {
+    let oid = attribute.attr_type().to_id_string();
+    let key = match oid.as_str() {
+        "2.5.4.3" => "CN",
+        "2.5.4.6" => "C",
+        "2.5.4.7" => "L",
+        "2.5.4.8" => "ST",
+        "2.5.4.9" => "street",
+        "2.5.4.10" => "O",
+        "2.5.4.11" => "OU",
+        "2.5.4.5" => "serialNumber",
+        "2.5.4.4" => "SN",
+        "2.5.4.42" => "GN",
+        "2.5.4.12" => "title",
+        "2.5.4.15" => "businessCategory",
+        "2.5.4.17" => "postalCode",
+        "1.2.840.113549.1.9.1" => "emailAddress",
+        "0.9.2342.19200300.100.1.25" => "DC",
+        "0.9.2342.19200300.100.1.1" => "UID",
+        "1.3.6.1.4.1.311.60.2.1.3" => "jurisdictionC",
+        _ => oid.as_str(),
+    };
+    let value = attribute.as_str().map(str::to_string).unwrap_or_else(|_| {
+        let hex: String = attribute
+            .attr_value()
+            .data
+            .iter()
+            .map(|b| format!("{b:02X}"))
+            .collect();
+        format!("#{hex}")
+    });
+    format!("{key}={value}")
+}
+
+/// How far a certificate chain can be trusted, as certs:info words it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Trust {
+    /// The leaf signed itself.
+    SelfSigned,
+    /// The chain verifies to a root in the system trust store.
+    Verified,
+    /// Neither: why not, e.g. the chain is incomplete.
+    NotVerified(String),
+}
+
+impl Trust {
+    /// The words after "SSL certificate is " (without the final dot).
+    pub fn describe(&self) -> String {
+        match self {
+            Trust::SelfSigned => "self signed".into(),
+            Trust::Verified => "verified by a certificate authority".into(),
+            Trust::NotVerified(why) => format!("not verified: {why}"),
+        }
+    }
+}
+
+/// The system's trusted roots, loaded once per run and only when a chain must be verified.
+fn trust_anchors() -> &'static [rustls_pki_types::TrustAnchor<'static>] {
+    static ANCHORS: OnceLock<Vec<rustls_pki_types::TrustAnchor<'static>>> = OnceLock::new();
+    ANCHORS.get_or_init(|| {
+        rustls_native_certs::load_native_certs()
+            .certs
+            .iter()
+            .filter_map(|der| {
+                webpki::anchor_from_trusted_cert(der)
+                    .ok()
+                    .map(|anchor| anchor.to_owned())
+            })
+            .collect()
+    })
+}
+
+/// Decides whether `chain` (leaf first) is self-signed, verified by a CA the system
+/// trusts, or neither, checking validity at `now` (seconds since the epoch).
+pub fn trust_of(chain: &[Certificate], now: i64) -> Trust {
+    let Some(leaf) = chain.first() else {
+        return Trust::NotVerified("the file holds no certificate".into());
+    };
+    if leaf.self_signed {
+        return Trust::SelfSigned;
+    }
+    let leaf_der = CertificateDer::from(leaf.der.as_slice());
+    let end_entity = match webpki::EndEntityCert::try_from(&leaf_der) {
+        Ok(end_entity) => end_entity,
+        Err(e) => return Trust::NotVerified(format!("the certificate cannot be checked ({e})")),
+    };
+    let intermediates: Vec<CertificateDer<'_>> = chain[1..]
+        .iter()
+        .map(|c| CertificateDer::from(c.der.as_slice()))
+        .collect();
+    let time = UnixTime::since_unix_epoch(std::time::Duration::from_secs(now.max(0) as u64));
+    match end_entity.verify_for_usage(
+        webpki::ALL_VERIFICATION_ALGS,
+        trust_anchors(),
+        &intermediates,
+        time,
+        webpki::KeyUsage::server_auth(),
+        None,
+        None,
+    ) {
+        Ok(_) => Trust::Verified,
+        Err(error) => Trust::NotVerified(explain_webpki(&error, leaf)),
+    }
+}
+
+#[allow(deprecated)] // the older variants are still what some paths return
+fn explain_webpki(error: &webpki::Error, leaf: &Certificate) -> String {
+    use webpki::Error as E;
+    match error {
+        E::UnknownIssuer => format!(
+            "the chain is incomplete or its root is not trusted (no trusted issuer found for {}); append the intermediate certificates after the server certificate",
+            leaf.issuer
+        ),
+        E::CertExpired { .. } => "a certificate in the chain has expired".into(),
+        E::CertNotValidYet { .. } => "a certificate in the chain is not valid yet".into(),
+        E::RequiredEkuNotFound | E::RequiredEkuNotFoundContext(_) => {
+            "the certificate is not issued for TLS servers (extended key usage)".into()
+        }
+        E::InvalidSignatureForPublicKey => "a signature in the chain does not verify".into(),
+        E::UnsupportedSignatureAlgorithm
+        | E::UnsupportedSignatureAlgorithmContext(_)
+        | E::UnsupportedSignatureAlgorithmForPublicKey
+        | E::UnsupportedSignatureAlgorithmForPublicKeyContext(_) => {
+            "the chain uses a signature algorithm no longer accepted (such as SHA-1)".into()
+        }
+        E::CaUsedAsEndEntity => "the server certificate is a CA certificate".into(),
+        other => format!("the chain does not verify ({other})"),
+    }
+}
+
+/// The current time in seconds since the epoch.
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_look_like_openssl() {
+        assert_eq!(
+            format_openssl_date(1_472_081_579),
+            "Aug 24 23:32:59 2016 GMT"
+        );
+        assert_eq!(
+            format_openssl_date(1_441_065_600),
+            "Sep  1 00:00:00 2015 GMT"
+        );
+    }
+
+    fn self_signed(domain: &str) -> Certificate {
+        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        let mut params = rcgen::CertificateParams::new(vec![domain.to_string()]).unwrap();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CountryName, "US");
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, domain);
+        Certificate::from_der(params.self_signed(&key).unwrap().der()).unwrap()
+    }
+
+    #[test]
+    fn names_are_formatted_as_dokku_prints_them() {
+        let cert = self_signed("test.dokku.me");
+        assert_eq!(cert.subject, "C=US; CN=test.dokku.me");
+        assert_eq!(cert.issuer, "C=US, CN=test.dokku.me");
+        assert_eq!(cert.hostnames(), vec!["test.dokku.me"]);
+        assert!(cert.self_signed);
+        assert_eq!(trust_of(&[cert], now()), Trust::SelfSigned);
+    }
+}

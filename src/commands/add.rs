@@ -1,0 +1,54 @@
+//! certs:add <app> [CRT KEY] (and certs:update, its alias): install a certificate and key.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use dokku_certs::bundle::{Origin, read_file, read_stdin, sources_from_archive};
+use dokku_certs::endpoint::{bundle_from, install};
+use dokku_certs::{Error, Result, output};
+
+/// Arguments of certs:add and certs:update.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The app.
+    app: Option<String>,
+    /// The certificate file (leaf first, then its chain); without it, a tar archive is read from stdin.
+    crt: Option<PathBuf>,
+    /// The private key file.
+    key: Option<PathBuf>,
+}
+
+/// Runs certs:add.
+pub fn run(args: Args) -> Result<()> {
+    let (settings, app) = super::open_app(args.app.as_deref())?;
+    let (sources, origin) = match (&args.crt, &args.key) {
+        (Some(crt), Some(key)) => {
+            let crt = read_file(crt, Error::CrtFileNotFound)?;
+            let key = read_file(key, Error::KeyFileNotFound)?;
+            (vec![crt, key], Origin::Files)
+        }
+        (Some(_), None) => return Err(Error::OneFileOnly),
+        _ => {
+            let mut stdin = std::io::stdin().lock();
+            if stdin.is_terminal() {
+                return Err(Error::NoArchive);
+            }
+            (
+                sources_from_archive(&read_stdin(&mut stdin)?)?,
+                Origin::Archive,
+            )
+        }
+    };
+    let bundle = bundle_from(&sources, origin)?;
+    let installed = install(&settings, &app, &bundle)?;
+    for warning in &installed.warnings {
+        output::warn(&format!("Warning: {warning}"));
+    }
+    output::step(&format!(
+        "Installed the certificate for {} ({})",
+        app.name,
+        bundle.leaf().hostnames().join(", ")
+    ));
+    super::report_reload(&installed.applied);
+    Ok(())
+}

@@ -1,0 +1,32 @@
+//! One module per certs:* command: parse its arguments, call the library, print.
+
+pub mod add;
+pub mod generate;
+pub mod help;
+pub mod info;
+pub mod remove;
+pub mod report;
+pub mod show;
+
+use dokku_certs::app::{App, Settings};
+use dokku_certs::output;
+use dokku_certs::store::Applied;
+use dokku_certs::{Error, Result};
+
+/// Reads the settings and opens the named app (its name checked first).
+pub fn open_app(app: Option<&str>) -> Result<(Settings, App)> {
+    let name = app.ok_or(Error::NoApp)?;
+    let settings = Settings::from_env()?;
+    let app = App::open(&settings, name)?;
+    Ok((settings, app))
+}
+
+/// Prints dokku's closing lines of a change: nginx reloaded, or why it was not.
+pub fn report_reload(applied: &Applied) {
+    match &applied.reload {
+        Ok(()) => output::detail("Reloading nginx"),
+        Err(why) => output::warn(&format!(
+            "nginx was not reloaded ({why}); the new configuration passed nginx -t and will be served once nginx is started or reloaded"
+        )),
+    }
+}

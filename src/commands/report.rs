@@ -1,0 +1,81 @@
+//! certs:report [<app>] [--ssl-FIELD] [--format stdout|json]: dokku's report, in-process.
+
+use dokku_certs::app::{App, Settings, list_apps};
+use dokku_certs::report::{self, FLAGS};
+use dokku_certs::{Error, Result, output};
+
+/// Arguments of certs:report, parsed by hand as dokku does (flags are its field names).
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// [<app>] [--ssl-dir|--ssl-enabled|...] [--format stdout|json]
+    #[arg(allow_hyphen_values = true, num_args = 0..)]
+    words: Vec<String>,
+}
+
+struct Request {
+    app: Option<String>,
+    flag: Option<String>,
+    json: bool,
+}
+
+fn parse(words: &[String]) -> Result<Request> {
+    let mut request = Request {
+        app: None,
+        flag: None,
+        json: false,
+    };
+    let mut words = words.iter();
+    while let Some(word) = words.next() {
+        if word == "--format" {
+            match words.next().map(String::as_str) {
+                Some("json") => request.json = true,
+                Some("stdout") => request.json = false,
+                other => return Err(Error::BadFormat(other.unwrap_or("").to_string())),
+            }
+        } else if word.starts_with("--") {
+            if request.flag.replace(word.clone()).is_some() {
+                return Err(Error::OneFlagOnly);
+            }
+        } else if request.app.replace(word.clone()).is_some() {
+            return Err(Error::Usage(format!(
+                "unexpected argument {word:?}; usage: certs:report [<app>] [<flag>]"
+            )));
+        }
+    }
+    if request.json && request.flag.is_some() {
+        return Err(Error::FormatWithFlag);
+    }
+    if let Some(flag) = &request.flag {
+        if !FLAGS.contains(&flag.as_str()) {
+            return Err(Error::InvalidFlag(FLAGS.join(", ")));
+        }
+    }
+    Ok(request)
+}
+
+/// Runs certs:report.
+pub fn run(args: Args) -> Result<()> {
+    let request = parse(&args.words)?;
+    let settings = Settings::from_env()?;
+    let apps = match &request.app {
+        Some(name) => vec![App::open(&settings, name)?],
+        None => list_apps(&settings)?
+            .iter()
+            .map(|name| App::open(&settings, name))
+            .collect::<Result<_>>()?,
+    };
+    let mut text = String::new();
+    for app in &apps {
+        let fields = report::fields(app);
+        match &request.flag {
+            Some(flag) => {
+                text.push_str(&fields[flag.as_str()]);
+                text.push('\n');
+            }
+            None if request.json => text.push_str(&report::to_json(&fields)),
+            None => text.push_str(&report::to_text(&app.name, &fields)),
+        }
+    }
+    output::raw(&text);
+    Ok(())
+}

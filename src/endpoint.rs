@@ -1,0 +1,342 @@
+//! An app's SSL endpoint: install a bundle, generate a self-signed one, remove it,
+//! inspect it. These are the operations behind the certs:* commands.
+
+use crate::app::{App, Settings};
+use crate::bundle::{Bundle, Origin, Source, assemble};
+use crate::cert::{Certificate, Trust, format_openssl_date, now, trust_of};
+use crate::error::{Error, Result};
+use crate::names::{check_domain, name_covers};
+use crate::store::{self, Applied, Change, TlsChange, TlsFiles};
+
+/// A bundle that landed, and what the user should know about it.
+#[derive(Debug)]
+pub struct Installed {
+    /// Problems that did not stop the install (expired, names not covered...).
+    pub warnings: Vec<String>,
+    /// How the change ended (whether nginx reloaded).
+    pub applied: Applied,
+}
+
+/// Checks `bundle` against the app and installs it, atomically, under the app's lock.
+pub fn install(settings: &Settings, app: &App, bundle: &Bundle) -> Result<Installed> {
+    let _lock = store::lock(app)?;
+    let domains = app.domains()?;
+    let listeners = app.listeners()?;
+    let mut warnings = bundle.notes.clone();
+    warnings.extend(validity_warnings(bundle.leaf(), now()));
+    warnings.extend(coverage_warning(bundle.leaf(), &domains));
+    let files = TlsFiles {
+        crt: bundle.chain_pem(),
+        key: bundle.key.to_pem(),
+        csr: None,
+    };
+    let change = Change {
+        tls: TlsChange::Install(files),
+        vhost: None,
+        domains,
+        listeners,
+    };
+    let applied = store::apply(settings, app, &change)?;
+    Ok(Installed { warnings, applied })
+}
+
+fn validity_warnings(leaf: &Certificate, now: i64) -> Vec<String> {
+    let mut warnings = Vec::new();
+    if leaf.not_after < now {
+        warnings.push(format!(
+            "the certificate expired on {}; browsers will refuse it until it is renewed",
+            format_openssl_date(leaf.not_after)
+        ));
+    }
+    if leaf.not_before > now {
+        warnings.push(format!(
+            "the certificate is not valid until {}; browsers will refuse it until then",
+            format_openssl_date(leaf.not_before)
+        ));
+    }
+    warnings
+}
+
+fn coverage_warning(leaf: &Certificate, domains: &[String]) -> Option<String> {
+    let names = leaf.names_for_matching();
+    let uncovered: Vec<&str> = domains
+        .iter()
+        .filter(|domain| !names.iter().any(|name| name_covers(name, domain)))
+        .map(String::as_str)
+        .collect();
+    if uncovered.is_empty() {
+        return None;
+    }
+    Some(format!(
+        "the certificate does not cover {} (it names {}); browsers will show an error for those domains",
+        uncovered.join(", "),
+        if names.is_empty() {
+            "no domain".to_string()
+        } else {
+            names.join(", ")
+        }
+    ))
+}
+
+/// Reads and pairs the inputs of certs:add: two files, or an archive on stdin.
+pub fn bundle_from(sources: &[Source], origin: Origin) -> Result<Bundle> {
+    assemble(sources, origin)
+}
+
+/// The key types certs:generate can make.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyType {
+    /// ECDSA on P-256 (the default: fast, and accepted everywhere).
+    EcdsaP256,
+    /// ECDSA on P-384.
+    EcdsaP384,
+    /// RSA, 2048 bits.
+    Rsa2048,
+    /// RSA, 3072 bits.
+    Rsa3072,
+    /// RSA, 4096 bits.
+    Rsa4096,
+}
+
+/// The subject fields of a generated certificate (the questions openssl req would ask).
+#[derive(Debug, Clone, Default)]
+pub struct Subject {
+    /// C
+    pub country: Option<String>,
+    /// ST
+    pub state: Option<String>,
+    /// L
+    pub locality: Option<String>,
+    /// O
+    pub organization: Option<String>,
+    /// OU
+    pub organizational_unit: Option<String>,
+}
+
+/// What certs:generate did.
+#[derive(Debug)]
+pub enum Generated {
+    /// The app already has a certificate: nothing was changed (dokku's behaviour).
+    AlreadyDefined,
+    /// A new key, CSR and self-signed certificate are installed.
+    Installed {
+        /// The CSR, PEM, to get signed by a CA.
+        csr: String,
+        /// Whether the domain was added to VHOST.
+        domain_added: bool,
+        /// How the change ended.
+        applied: Applied,
+    },
+}
+
+/// Validity of a generated certificate, as dokku's `openssl x509 -days 365`.
+pub const GENERATED_DAYS: i64 = 365;
+
+/// Generates a key, a CSR and a self-signed certificate for `domain`, adds `domain` to
+/// VHOST if missing, and installs them like certs:add.
+pub fn generate(
+    settings: &Settings,
+    app: &App,
+    domain: &str,
+    key_type: KeyType,
+    subject: &Subject,
+) -> Result<Generated> {
+    check_domain(domain)?;
+    let _lock = store::lock(app)?;
+    if app.has_cert() {
+        return Ok(Generated::AlreadyDefined);
+    }
+    let mut domains = app.domains()?;
+    let listeners = app.listeners()?;
+    let (files, csr) = self_signed_files(domain, key_type, subject)?;
+    let domain_added = !domains.iter().any(|d| d == domain);
+    let vhost = domain_added.then(|| {
+        domains.push(domain.to_string());
+        domains.iter().map(|d| format!("{d}\n")).collect::<String>()
+    });
+    let change = Change {
+        tls: TlsChange::Install(files),
+        vhost,
+        domains,
+        listeners,
+    };
+    let applied = store::apply(settings, app, &change)?;
+    Ok(Generated::Installed {
+        csr,
+        domain_added,
+        applied,
+    })
+}
+
+fn self_signed_files(
+    domain: &str,
+    key_type: KeyType,
+    subject: &Subject,
+) -> Result<(TlsFiles, String)> {
+    let failed = |e: rcgen::Error| Error::Generate(e.to_string());
+    let key = match key_type {
+        KeyType::EcdsaP256 => rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256),
+        KeyType::EcdsaP384 => rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P384_SHA384),
+        KeyType::Rsa2048 => {
+            rcgen::KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, rcgen::RsaKeySize::_2048)
+        }
+        KeyType::Rsa3072 => {
+            rcgen::KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, rcgen::RsaKeySize::_3072)
+        }
+        KeyType::Rsa4096 => {
+            rcgen::KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, rcgen::RsaKeySize::_4096)
+        }
+    }
+    .map_err(failed)?;
+    let mut params = rcgen::CertificateParams::new(vec![domain.to_string()]).map_err(failed)?;
+    let fields = [
+        (rcgen::DnType::CountryName, &subject.country),
+        (rcgen::DnType::StateOrProvinceName, &subject.state),
+        (rcgen::DnType::LocalityName, &subject.locality),
+        (rcgen::DnType::OrganizationName, &subject.organization),
+        (
+            rcgen::DnType::OrganizationalUnitName,
+            &subject.organizational_unit,
+        ),
+    ];
+    params.distinguished_name = rcgen::DistinguishedName::new();
+    for (kind, value) in fields {
+        if let Some(value) = value {
+            params.distinguished_name.push(kind, value.as_str());
+        }
+    }
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, domain);
+    let start = time::OffsetDateTime::now_utc();
+    params.not_before = start;
+    params.not_after = start + time::Duration::days(GENERATED_DAYS);
+    let csr = params
+        .serialize_request(&key)
+        .and_then(|csr| csr.pem())
+        .map_err(failed)?;
+    let cert = params.self_signed(&key).map_err(failed)?;
+    let files = TlsFiles {
+        crt: cert.pem(),
+        key: key.serialize_pem(),
+        csr: Some(csr.clone()),
+    };
+    Ok((files, csr))
+}
+
+/// Removes the app's certificate: nginx.conf goes back to plain HTTP, tested, then tls/
+/// is moved aside (to tls.previous/) and nginx reloaded.
+pub fn remove(settings: &Settings, app: &App) -> Result<Applied> {
+    let _lock = store::lock(app)?;
+    if !app.tls_dir().is_dir() {
+        return Err(Error::NoAppEndpoint);
+    }
+    let change = Change {
+        tls: TlsChange::Remove,
+        vhost: None,
+        domains: app.domains()?,
+        listeners: app.listeners()?,
+    };
+    store::apply(settings, app, &change)
+}
+
+/// What certs:info and certs:report show of an installed certificate.
+#[derive(Debug, Clone)]
+pub struct Inspection {
+    /// server.crt, leaf first.
+    pub chain: Vec<Certificate>,
+    /// Self-signed, verified, or why neither.
+    pub trust: Trust,
+}
+
+impl Inspection {
+    /// The server certificate.
+    pub fn leaf(&self) -> &Certificate {
+        &self.chain[0]
+    }
+}
+
+/// Reads and inspects the app's installed certificate; `None` if it has none.
+pub fn inspect(app: &App) -> Result<Option<Inspection>> {
+    if !app.has_cert() {
+        return Ok(None);
+    }
+    let path = app.crt_path();
+    let bytes = std::fs::read(&path).map_err(|source| Error::Read {
+        path: path.clone(),
+        source,
+    })?;
+    let chain = read_chain(&bytes).map_err(|why| Error::BadCertificate {
+        file: path.display().to_string(),
+        why,
+    })?;
+    let trust = trust_of(&chain, now());
+    Ok(Some(Inspection { chain, trust }))
+}
+
+/// Every certificate of a PEM file, in order.
+fn read_chain(bytes: &[u8]) -> std::result::Result<Vec<Certificate>, String> {
+    let blocks = pem::parse_many(bytes).map_err(|e| e.to_string())?;
+    let chain = blocks
+        .iter()
+        .filter(|block| block.tag() == "CERTIFICATE")
+        .map(|block| Certificate::from_der(block.contents()))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    if chain.is_empty() {
+        return Err("it holds no PEM certificate".into());
+    }
+    Ok(chain)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_files_pair_up_and_name_the_domain() {
+        let subject = Subject {
+            country: Some("US".into()),
+            organization: Some("dokku.me".into()),
+            ..Subject::default()
+        };
+        let (files, csr) =
+            self_signed_files("test.dokku.me", KeyType::EcdsaP256, &subject).unwrap();
+        assert!(csr.starts_with("-----BEGIN CERTIFICATE REQUEST-----"));
+        let sources = [
+            Source {
+                name: "server.crt".into(),
+                bytes: files.crt.into_bytes(),
+            },
+            Source {
+                name: "server.key".into(),
+                bytes: files.key.into_bytes(),
+            },
+        ];
+        let bundle = assemble(&sources, Origin::Files).unwrap();
+        let leaf = bundle.leaf();
+        assert_eq!(leaf.subject, "C=US; O=dokku.me; CN=test.dokku.me");
+        assert_eq!(leaf.hostnames(), vec!["test.dokku.me"]);
+        assert!(leaf.self_signed);
+        assert_eq!(leaf.not_after - leaf.not_before, GENERATED_DAYS * 86_400);
+    }
+
+    #[test]
+    fn warnings_name_expiry_and_uncovered_domains() {
+        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        let params = rcgen::CertificateParams::new(vec!["*.example.com".to_string()]).unwrap();
+        let cert = Certificate::from_der(params.self_signed(&key).unwrap().der()).unwrap();
+        let domains = vec![
+            "a.example.com".to_string(),
+            "example.com".to_string(),
+            "other.org".to_string(),
+        ];
+        let warning = coverage_warning(&cert, &domains).unwrap();
+        assert!(
+            warning.contains("does not cover example.com, other.org"),
+            "{warning}"
+        );
+        assert!(validity_warnings(&cert, cert.not_after + 1)[0].contains("expired"));
+        assert!(validity_warnings(&cert, cert.not_before - 1)[0].contains("not valid until"));
+        assert!(validity_warnings(&cert, cert.not_before + 1).is_empty());
+    }
+}

@@ -1,0 +1,250 @@
+//! The one error type: every variant is something the person at the terminal can act on.
+
+use std::path::PathBuf;
+
+/// Everything that can stop a command, worded for the person who ran it.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A command was given without the app it works on.
+    #[error("Please specify an app to run the command on")]
+    NoApp,
+
+    /// The app name breaks dokku's naming rules.
+    #[error(
+        "App name must begin with a lowercase letter, and contain only lowercase letters, digits, '-' and '.' (at most 200 characters): {0:?}"
+    )]
+    BadAppName(String),
+
+    /// No directory for the app under DOKKU_ROOT.
+    #[error("App {0} does not exist")]
+    NoSuchApp(String),
+
+    /// A domain that is not a hostname (and could break or inject into nginx.conf).
+    #[error(
+        "{0:?} is not a valid domain: {1}; use a hostname such as app.example.com or *.example.com"
+    )]
+    BadDomain(String, &'static str),
+
+    /// A line of a file dokku keeps (VHOST, LISTENERS) that cannot be used safely.
+    #[error("{path}: line {line} ({value:?}) is not valid: {why}; fix or remove that line")]
+    BadAppFile {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line number.
+        line: usize,
+        /// The offending text.
+        value: String,
+        /// What is wrong with it.
+        why: String,
+    },
+
+    /// An environment variable holds a value that cannot be used.
+    #[error("{name}={value:?} is not valid: {why}")]
+    BadSetting {
+        /// The variable.
+        name: &'static str,
+        /// Its value.
+        value: String,
+        /// What it should be.
+        why: &'static str,
+    },
+
+    /// Only one of CRT and KEY was given.
+    #[error(
+        "both a CRT and a KEY file are needed: certs:add <app> CRT KEY, or a tar archive on stdin"
+    )]
+    OneFileOnly,
+
+    /// The certificate file given on the command line is missing.
+    #[error("CRT file specified not found, please check file paths")]
+    CrtFileNotFound,
+
+    /// The key file given on the command line is missing.
+    #[error("KEY file specified not found, please check file paths")]
+    KeyFileNotFound,
+
+    /// Nothing usable on stdin (a terminal, or empty).
+    #[error("Tar archive containing server.crt and server.key expected on stdin")]
+    NoArchive,
+
+    /// stdin held something that is not a tar archive.
+    #[error(
+        "stdin is not a tar archive ({0}); send a tar or tar.gz holding the certificate and key"
+    )]
+    NotAnArchive(String),
+
+    /// The archive holds an entry that is refused whatever else it holds.
+    #[error(
+        "the archive entry {entry:?} is {what}; refusing the whole archive, nothing was extracted"
+    )]
+    HostileEntry {
+        /// The entry's path as the archive names it.
+        entry: String,
+        /// What kind of entry it is.
+        what: &'static str,
+    },
+
+    /// The archive is over one of the reading limits.
+    #[error("the archive is too large: {0}; send only the certificate, its chain and the key")]
+    ArchiveTooLarge(String),
+
+    /// A file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+
+    /// A file could not be written (the app dir is left as it was).
+    #[error("cannot write {path}: {source}; nothing was changed")]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+
+    /// The input holds no certificate at all.
+    #[error("no certificate found in {0}; expected a PEM or DER X.509 certificate")]
+    NoCertificate(String),
+
+    /// The input holds no usable private key.
+    #[error("no private key found in {0}; expected a PEM or DER private key (PKCS#8, RSA or EC)")]
+    NoKey(String),
+
+    /// A private key is protected by a passphrase; nginx would hang asking for it.
+    #[error(
+        "the private key in {0} is encrypted (nginx would wait for a passphrase); decrypt it with: openssl pkey -in {0} -out server.key"
+    )]
+    EncryptedKey(String),
+
+    /// A PKCS#12 bundle was offered.
+    #[error(
+        "{0} is a PKCS#12 (.pfx/.p12) bundle; convert it first: openssl pkcs12 -in {0} -nokeys -out server.crt && openssl pkcs12 -in {0} -nocerts -nodes -out server.key"
+    )]
+    Pkcs12(String),
+
+    /// A file holds the wrong kind of object (a CSR, a public key, a key where a certificate belongs...).
+    #[error("{file} holds {got}, not {wanted}; {hint}")]
+    WrongKind {
+        /// The file.
+        file: String,
+        /// What it holds.
+        got: String,
+        /// What was expected there.
+        wanted: &'static str,
+        /// What to do.
+        hint: &'static str,
+    },
+
+    /// The key cannot be used by nginx or browsers.
+    #[error(
+        "the private key in {file} is {what}; use an RSA (2048 bits or more) or ECDSA P-256/P-384 key"
+    )]
+    UnsupportedKey {
+        /// The file.
+        file: String,
+        /// What kind of key it is.
+        what: String,
+    },
+
+    /// A certificate whose bytes do not parse.
+    #[error(
+        "{file} holds a certificate that cannot be parsed ({why}); check that the file is complete"
+    )]
+    BadCertificate {
+        /// The file.
+        file: String,
+        /// The parser's reason.
+        why: String,
+    },
+
+    /// The key does not belong to the certificate.
+    #[error(
+        "the private key does not match the certificate (certificate: {certs}; key: {keys}); use the key the certificate was issued for"
+    )]
+    KeyMismatch {
+        /// Where the certificates came from.
+        certs: String,
+        /// Where the keys came from.
+        keys: String,
+    },
+
+    /// Several certificate/key pairs and no way to choose.
+    #[error(
+        "found {count} certificate/key pairs ({pairs}); put only one certificate and its key in the archive"
+    )]
+    Ambiguous {
+        /// How many pairs.
+        count: usize,
+        /// The pairs, by file.
+        pairs: String,
+    },
+
+    /// The server certificate is a CA certificate issued by another CA.
+    #[error(
+        "the certificate in {file} is a CA certificate (CA:TRUE) issued by {issuer}, not a server certificate; send the server certificate it issued"
+    )]
+    CaAsLeaf {
+        /// The file.
+        file: String,
+        /// Its issuer.
+        issuer: String,
+    },
+
+    /// The app has no certificate.
+    #[error("{0} doesn't have an SSL endpoint defined")]
+    NoEndpoint(String),
+
+    /// certs:remove on an app without a certificate.
+    #[error("An app-specific SSL endpoint is not defined")]
+    NoAppEndpoint,
+
+    /// certs:show with a wrong kind.
+    #[error("specify either 'key' or 'crt'")]
+    ShowWhat,
+
+    /// certs:report with an unknown flag.
+    #[error("Invalid flag passed, valid flags: {0}")]
+    InvalidFlag(String),
+
+    /// certs:report with more than one flag.
+    #[error("certs:report command allows only a single flag")]
+    OneFlagOnly,
+
+    /// certs:report with both an info flag and --format.
+    #[error("--format flag cannot be specified when specifying an info flag")]
+    FormatWithFlag,
+
+    /// certs:report with an unknown format.
+    #[error("Invalid --format value specified: {0:?}; use stdout or json")]
+    BadFormat(String),
+
+    /// `nginx -t` refused the staged configuration; everything was restored.
+    #[error(
+        "nginx rejected the new configuration ({0}); the previous certificate, key and nginx.conf are back in place"
+    )]
+    NginxTest(String),
+
+    /// `nginx -t` could not even be started.
+    #[error("cannot run `{cmd}`: {source}; set DOKKU_NGINX_CMD to the nginx command")]
+    NginxCommand {
+        /// The command line.
+        cmd: String,
+        /// Why.
+        source: std::io::Error,
+    },
+
+    /// Generating a key or certificate failed.
+    #[error("cannot generate the certificate: {0}")]
+    Generate(String),
+
+    /// The command line could not be understood.
+    #[error("{0}")]
+    Usage(String),
+}
+
+/// Shorthand for results of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,325 @@
+//! Private keys: read PKCS#8, PKCS#1 (RSA) and SEC1 (EC) keys, and derive the public key
+//! that must match the certificate's. Nothing here ever formats a key's secret bytes.
+
+use pkcs8::ObjectIdentifier;
+use pkcs8::der::Decode;
+
+const OID_RSA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
+const OID_RSA_PSS: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.10");
+const OID_EC: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
+const OID_DSA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10040.4.1");
+const OID_ED25519: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.101.112");
+const OID_ED448: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.101.113");
+const OID_P256: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.3.1.7");
+const OID_P384: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.132.0.34");
+const OID_P521: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.132.0.35");
+const OID_SECP256K1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.132.0.10");
+
+/// Smallest RSA modulus OpenSSL's default security level (Debian 12) lets nginx load.
+pub const MIN_RSA_BITS: usize = 2048;
+
+/// The elliptic curves browsers and nginx both accept for certificates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Curve {
+    /// NIST P-256 (prime256v1).
+    P256,
+    /// NIST P-384 (secp384r1).
+    P384,
+}
+
+/// A public key in a form that compares equal exactly when two keys are the same.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PublicKey {
+    /// RSA: modulus and public exponent, big-endian without leading zeros.
+    Rsa {
+        /// n
+        modulus: Vec<u8>,
+        /// e
+        exponent: Vec<u8>,
+    },
+    /// EC: the curve and the uncompressed point.
+    Ec {
+        /// Which curve.
+        curve: Curve,
+        /// 0x04 || X || Y
+        point: Vec<u8>,
+    },
+}
+
+/// The PEM label a key's DER is stored under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyFormat {
+    /// `PRIVATE KEY`
+    Pkcs8,
+    /// `RSA PRIVATE KEY`
+    Pkcs1,
+    /// `EC PRIVATE KEY`
+    Sec1,
+}
+
+impl KeyFormat {
+    /// The PEM label nginx (OpenSSL) expects for this encoding.
+    pub fn pem_label(self) -> &'static str {
+        match self {
+            KeyFormat::Pkcs8 => "PRIVATE KEY",
+            KeyFormat::Pkcs1 => "RSA PRIVATE KEY",
+            KeyFormat::Sec1 => "EC PRIVATE KEY",
+        }
+    }
+}
+
+/// A usable private key: its encoding and the public key it implies.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PrivateKey {
+    der: Vec<u8>,
+    format: KeyFormat,
+    public: PublicKey,
+}
+
+/// Debug output names the key's kind, never its bytes.
+impl std::fmt::Debug for PrivateKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PrivateKey({})", self.describe())
+    }
+}
+
+impl PrivateKey {
+    /// Reads a key whose encoding is known (from its PEM label).
+    pub fn from_der(der: &[u8], format: KeyFormat) -> Result<PrivateKey, String> {
+        let public = match format {
+            KeyFormat::Pkcs8 => public_from_pkcs8(der)?,
+            KeyFormat::Pkcs1 => public_from_pkcs1(der)?,
+            KeyFormat::Sec1 => public_from_sec1(der, None)?,
+        };
+        Ok(PrivateKey {
+            der: der.to_vec(),
+            format,
+            public,
+        })
+    }
+
+    /// Reads a DER key of unknown encoding, trying PKCS#8, then PKCS#1, then SEC1.
+    /// `None` if the bytes are none of them; `Some(Err)` if they are a key we refuse.
+    pub fn sniff_der(der: &[u8]) -> Option<Result<PrivateKey, String>> {
+        if pkcs8::PrivateKeyInfo::from_der(der).is_ok() {
+            return Some(Self::from_der(der, KeyFormat::Pkcs8));
+        }
+        if pkcs1::RsaPrivateKey::from_der(der).is_ok() {
+            return Some(Self::from_der(der, KeyFormat::Pkcs1));
+        }
+        if sec1::EcPrivateKey::from_der(der).is_ok() {
+            return Some(Self::from_der(der, KeyFormat::Sec1));
+        }
+        None
+    }
+
+    /// The public key this private key belongs to.
+    pub fn public_key(&self) -> &PublicKey {
+        &self.public
+    }
+
+    /// The key as PEM, in the encoding it came in.
+    pub fn to_pem(&self) -> String {
+        pem::encode(&pem::Pem::new(self.format.pem_label(), self.der.clone()))
+    }
+
+    /// What kind of key this is, e.g. "an RSA 2048-bit key".
+    pub fn describe(&self) -> String {
+        self.public.describe()
+    }
+}
+
+impl PublicKey {
+    /// What kind of key this is, e.g. "an ECDSA P-256 key".
+    pub fn describe(&self) -> String {
+        match self {
+            PublicKey::Rsa { modulus, .. } => format!("an RSA {}-bit key", bit_length(modulus)),
+            PublicKey::Ec {
+                curve: Curve::P256, ..
+            } => "an ECDSA P-256 key".into(),
+            PublicKey::Ec {
+                curve: Curve::P384, ..
+            } => "an ECDSA P-384 key".into(),
+        }
+    }
+
+    /// Reads a certificate's SubjectPublicKeyInfo parts: the algorithm OID, its parameters
+    /// (the curve OID for EC keys) and the key bits.
+    pub fn from_spki(
+        algorithm: &[u8],
+        parameters: Option<&[u8]>,
+        key_bits: &[u8],
+    ) -> Result<PublicKey, String> {
+        let algorithm = oid_from_bytes(algorithm)?;
+        if algorithm == OID_RSA {
+            let key = pkcs1::RsaPublicKey::from_der(key_bits)
+                .map_err(|e| format!("bad RSA public key: {e}"))?;
+            return rsa_public(key.modulus.as_bytes(), key.public_exponent.as_bytes());
+        }
+        if algorithm == OID_EC {
+            let curve_oid = parameters.ok_or("an EC public key without a named curve")?;
+            let curve = curve_from_oid(oid_from_bytes(curve_oid)?)?;
+            return ec_public_from_point(curve, key_bits);
+        }
+        Err(algorithm_name(algorithm))
+    }
+}
+
+fn public_from_pkcs8(der: &[u8]) -> Result<PublicKey, String> {
+    let info =
+        pkcs8::PrivateKeyInfo::from_der(der).map_err(|e| format!("a damaged PKCS#8 key ({e})"))?;
+    let algorithm = info.algorithm.oid;
+    if algorithm == OID_RSA {
+        return public_from_pkcs1(info.private_key);
+    }
+    if algorithm == OID_EC {
+        let curve = info
+            .algorithm
+            .parameters_oid()
+            .map_err(|_| "an EC key without a named curve".to_string())?;
+        return public_from_sec1(info.private_key, Some(curve));
+    }
+    Err(algorithm_name(algorithm))
+}
+
+fn public_from_pkcs1(der: &[u8]) -> Result<PublicKey, String> {
+    let key =
+        pkcs1::RsaPrivateKey::from_der(der).map_err(|e| format!("a damaged RSA key ({e})"))?;
+    rsa_public(key.modulus.as_bytes(), key.public_exponent.as_bytes())
+}
+
+fn rsa_public(modulus: &[u8], exponent: &[u8]) -> Result<PublicKey, String> {
+    let modulus = strip_leading_zeros(modulus).to_vec();
+    let bits = bit_length(&modulus);
+    if bits < MIN_RSA_BITS {
+        return Err(format!(
+            "an RSA {bits}-bit key, too short for nginx's OpenSSL (at least {MIN_RSA_BITS} bits)"
+        ));
+    }
+    Ok(PublicKey::Rsa {
+        modulus,
+        exponent: strip_leading_zeros(exponent).to_vec(),
+    })
+}
+
+/// SEC1 keys carry the curve themselves; inside PKCS#8 it comes from the outer algorithm.
+/// The public point is always computed from the secret scalar, never trusted from the file.
+fn public_from_sec1(
+    der: &[u8],
+    outer_curve: Option<ObjectIdentifier>,
+) -> Result<PublicKey, String> {
+    let key = sec1::EcPrivateKey::from_der(der).map_err(|e| format!("a damaged EC key ({e})"))?;
+    let inner_curve = key.parameters.and_then(|p| p.named_curve());
+    let curve_oid = outer_curve
+        .or(inner_curve)
+        .ok_or("an EC key without a named curve")?;
+    let curve = curve_from_oid(curve_oid)?;
+    let bad = |e: p256::elliptic_curve::Error| format!("a damaged EC key ({e})");
+    let point = match curve {
+        Curve::P256 => p256::SecretKey::from_slice(key.private_key)
+            .map_err(bad)?
+            .public_key()
+            .to_sec1_bytes()
+            .to_vec(),
+        Curve::P384 => p384::SecretKey::from_slice(key.private_key)
+            .map_err(bad)?
+            .public_key()
+            .to_sec1_bytes()
+            .to_vec(),
+    };
+    Ok(PublicKey::Ec { curve, point })
+}
+
+/// Normalizes a point (compressed or not) to its uncompressed form.
+fn ec_public_from_point(curve: Curve, point: &[u8]) -> Result<PublicKey, String> {
+    let bad = |_| "an EC public key that is not on its curve".to_string();
+    let point = match curve {
+        Curve::P256 => p256::PublicKey::from_sec1_bytes(point)
+            .map_err(bad)?
+            .to_sec1_bytes()
+            .to_vec(),
+        Curve::P384 => p384::PublicKey::from_sec1_bytes(point)
+            .map_err(bad)?
+            .to_sec1_bytes()
+            .to_vec(),
+    };
+    Ok(PublicKey::Ec { curve, point })
+}
+
+fn curve_from_oid(oid: ObjectIdentifier) -> Result<Curve, String> {
+    match oid {
+        OID_P256 => Ok(Curve::P256),
+        OID_P384 => Ok(Curve::P384),
+        OID_P521 => Err("an ECDSA key on P-521 (secp521r1), which browsers do not accept".into()),
+        OID_SECP256K1 => Err("an ECDSA key on secp256k1, which browsers do not accept".into()),
+        other => Err(format!(
+            "an ECDSA key on the curve {other}, which browsers do not accept"
+        )),
+    }
+}
+
+fn algorithm_name(oid: ObjectIdentifier) -> String {
+    match oid {
+        OID_DSA => "a DSA key".into(),
+        OID_ED25519 => "an Ed25519 key, which browsers do not accept for TLS".into(),
+        OID_ED448 => "an Ed448 key, which browsers do not accept for TLS".into(),
+        OID_RSA_PSS => "an RSA-PSS key".into(),
+        other => format!("a key of the unknown algorithm {other}"),
+    }
+}
+
+fn oid_from_bytes(bytes: &[u8]) -> Result<ObjectIdentifier, String> {
+    ObjectIdentifier::from_bytes(bytes)
+        .map_err(|_| "a key with a damaged algorithm identifier".to_string())
+}
+
+fn strip_leading_zeros(bytes: &[u8]) -> &[u8] {
+    let start = bytes.iter().position(|&b| b != 0).unwrap_or(bytes.len());
+    &bytes[start..]
+}
+
+fn bit_length(big_endian: &[u8]) -> usize {
+    let trimmed = strip_leading_zeros(big_endian);
+    match trimmed.first() {
+        Some(first) => trimmed.len() * 8 - first.leading_zeros() as usize,
+        None => 0,
+    }
+}
+
+/// Whether DER bytes are a PKCS#8 `EncryptedPrivateKeyInfo`.
+pub fn is_encrypted_pkcs8(der: &[u8]) -> bool {
+    pkcs8::EncryptedPrivateKeyInfo::from_der(der).is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bit_length_ignores_leading_zeros() {
+        assert_eq!(bit_length(&[0, 0x80, 0]), 16);
+        assert_eq!(bit_length(&[0x01]), 1);
+        assert_eq!(bit_length(&[]), 0);
+    }
+
+    #[test]
+    fn generated_p256_key_in_pkcs8_and_sec1_give_the_same_public_key() {
+        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        let pkcs8 = PrivateKey::from_der(&key.serialize_der(), KeyFormat::Pkcs8).unwrap();
+        let info = pkcs8::PrivateKeyInfo::from_der(&key.serialize_der()).unwrap();
+        let sec1 = PrivateKey::from_der(info.private_key, KeyFormat::Sec1).unwrap();
+        assert_eq!(pkcs8.public_key(), sec1.public_key());
+        assert_eq!(pkcs8.describe(), "an ECDSA P-256 key");
+        let PublicKey::Ec { point, .. } = pkcs8.public_key() else {
+            panic!("not EC")
+        };
+        assert_eq!(point.as_slice(), key.public_key_raw());
+    }
+
+    #[test]
+    fn debug_output_never_shows_key_bytes() {
+        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        let parsed = PrivateKey::from_der(&key.serialize_der(), KeyFormat::Pkcs8).unwrap();
+        assert_eq!(format!("{parsed:?}"), "PrivateKey(an ECDSA P-256 key)");
+    }
+}

@@ -1,0 +1,20 @@
+//! dokku-certs: dokku's `certs` plugin, reimplemented. It installs, generates, inspects and
+//! removes each app's TLS certificate under DOKKU_ROOT and keeps nginx serving, checking
+//! everything before nginx sees it and rolling back if nginx disagrees.
+//!
+//! The library knows nothing of the command line or of printing; `src/commands/` does.
+#![warn(missing_docs)]
+
+pub mod app;
+pub mod bundle;
+pub mod cert;
+pub mod endpoint;
+pub mod error;
+pub mod key;
+pub mod names;
+pub mod nginx;
+pub mod output;
+pub mod report;
+pub mod store;
+
+pub use error::{Error, Result};

@@ -1,0 +1,67 @@
+//! The `dokku-certs` binary: dokku's certs:* command names, dispatched to `commands`.
+
+mod commands;
+
+use clap::{Parser, Subcommand};
+use dokku_certs::output::{FAIL, one_line};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "dokku-certs",
+    version,
+    disable_help_subcommand = true,
+    disable_help_flag = true
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    #[command(name = "certs:add", alias = "add")]
+    Add(commands::add::Args),
+    #[command(name = "certs:update", alias = "update")]
+    Update(commands::add::Args),
+    #[command(name = "certs:generate", alias = "generate")]
+    Generate(commands::generate::Args),
+    #[command(name = "certs:info", alias = "info")]
+    Info(commands::info::Args),
+    #[command(name = "certs:report", alias = "report")]
+    Report(commands::report::Args),
+    #[command(name = "certs:show", alias = "show")]
+    Show(commands::show::Args),
+    #[command(name = "certs:remove", alias = "remove")]
+    Remove(commands::remove::Args),
+    #[command(name = "certs:help", aliases = ["help", "certs", "--help", "-h"])]
+    Help,
+}
+
+fn main() {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if e.kind() == clap::error::ErrorKind::DisplayVersion => e.exit(),
+        Err(e) => fail(&format!(
+            "{}; see dokku-certs certs:help",
+            e.to_string().trim_start_matches("error: ")
+        )),
+    };
+    let result = match cli.command {
+        Some(Command::Add(args) | Command::Update(args)) => commands::add::run(args),
+        Some(Command::Generate(args)) => commands::generate::run(args),
+        Some(Command::Info(args)) => commands::info::run(args),
+        Some(Command::Report(args)) => commands::report::run(args),
+        Some(Command::Show(args)) => commands::show::run(args),
+        Some(Command::Remove(args)) => commands::remove::run(args),
+        Some(Command::Help) | None => Ok(commands::help::run()),
+    };
+    if let Err(error) = result {
+        fail(&error.to_string());
+    }
+}
+
+/// dokku_log_fail: one line on stderr, exit 1.
+fn fail(message: &str) -> ! {
+    eprintln!("{FAIL}{}", one_line(message));
+    std::process::exit(1)
+}
