@@ -33,37 +33,28 @@ impl Settings {
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Settings> {
         let port = |name: &'static str, default: u16| match lookup(name) {
             None => Ok(default),
-            Some(value) => {
-                value
-                    .trim()
-                    .parse::<u16>()
-                    .ok()
-                    .filter(|p| *p > 0)
-                    .ok_or(Error::BadSetting {
-                        name,
-                        value,
-                        why: "a port number from 1 to 65535 is expected",
-                    })
-            }
+            Some(value) => value
+                .trim()
+                .parse::<u16>()
+                .ok()
+                .filter(|p| *p > 0)
+                .ok_or(Error::BadSetting {
+                    name,
+                    value,
+                    why: "a port number from 1 to 65535 is expected",
+                }),
         };
         let bind = match lookup("DOKKU_NGINX_BIND") {
             None => None,
-            Some(value) => Some(
-                value
-                    .trim()
-                    .parse::<IpAddr>()
-                    .map_err(|_| Error::BadSetting {
-                        name: "DOKKU_NGINX_BIND",
-                        value,
-                        why: "an IPv4 or IPv6 address is expected",
-                    })?,
-            ),
+            Some(value) => Some(value.trim().parse::<IpAddr>().map_err(|_| Error::BadSetting {
+                name: "DOKKU_NGINX_BIND",
+                value,
+                why: "an IPv4 or IPv6 address is expected",
+            })?),
         };
-        let log_dir =
-            PathBuf::from(lookup("DOKKU_NGINX_LOG_DIR").unwrap_or_else(|| "/var/log/nginx".into()));
+        let log_dir = PathBuf::from(lookup("DOKKU_NGINX_LOG_DIR").unwrap_or_else(|| "/var/log/nginx".into()));
         check_plain_path("DOKKU_NGINX_LOG_DIR", &log_dir)?;
-        let dokku_root =
-            PathBuf::from(lookup("DOKKU_ROOT").unwrap_or_else(|| "/home/dokku".into()));
+        let dokku_root = PathBuf::from(lookup("DOKKU_ROOT").unwrap_or_else(|| "/home/dokku".into()));
         check_plain_path("DOKKU_ROOT", &dokku_root)?;
         Ok(Settings {
             dokku_root,
@@ -79,9 +70,9 @@ impl Settings {
 /// Paths end up inside nginx.conf; characters nginx would read as syntax are refused.
 fn check_plain_path(name: &'static str, path: &Path) -> Result<()> {
     let text = path.to_string_lossy();
-    let bad = text.chars().any(|c| {
-        c.is_whitespace() || c.is_control() || matches!(c, ';' | '{' | '}' | '$' | '"' | '\'' | '#')
-    });
+    let bad = text
+        .chars()
+        .any(|c| c.is_whitespace() || c.is_control() || matches!(c, ';' | '{' | '}' | '$' | '"' | '\'' | '#'));
     if bad || !path.is_absolute() {
         return Err(Error::BadSetting {
             name,
@@ -227,10 +218,7 @@ fn listener_problem(value: &str) -> Option<&'static str> {
 /// A missing file reads as no lines (a new app has no VHOST yet).
 fn read_lines(path: &Path) -> Result<Vec<String>> {
     match std::fs::read(path) {
-        Ok(bytes) => Ok(String::from_utf8_lossy(&bytes)
-            .lines()
-            .map(str::to_string)
-            .collect()),
+        Ok(bytes) => Ok(String::from_utf8_lossy(&bytes).lines().map(str::to_string).collect()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
         Err(source) => Err(Error::Read {
             path: path.into(),
@@ -276,10 +264,7 @@ mod tests {
         assert_eq!(settings.dokku_root, PathBuf::from("/home/dokku"));
         assert_eq!((settings.http_port, settings.ssl_port), (80, 443));
         assert!(Settings::from_lookup(|n| (n == "DOKKU_NGINX_PORT").then(|| "x".into())).is_err());
-        assert!(
-            Settings::from_lookup(|n| (n == "DOKKU_NGINX_BIND").then(|| "1.2.3.4;".into()))
-                .is_err()
-        );
+        assert!(Settings::from_lookup(|n| (n == "DOKKU_NGINX_BIND").then(|| "1.2.3.4;".into())).is_err());
         assert!(Settings::from_lookup(|n| (n == "DOKKU_ROOT").then(|| "/tmp/a b".into())).is_err());
     }
 }

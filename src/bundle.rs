@@ -148,18 +148,14 @@ pub fn sources_from_archive(bytes: &[u8]) -> Result<Vec<Source>> {
 
 fn read_tar(reader: impl Read) -> Result<Vec<Source>> {
     let mut archive = tar::Archive::new(reader);
-    let entries = archive
-        .entries()
-        .map_err(|e| Error::NotAnArchive(e.to_string()))?;
+    let entries = archive.entries().map_err(|e| Error::NotAnArchive(e.to_string()))?;
     let mut sources = Vec::new();
     let mut count = 0usize;
     for entry in entries {
         let mut entry = entry.map_err(|e| tar_error(&e))?;
         count += 1;
         if count > MAX_ENTRIES {
-            return Err(Error::ArchiveTooLarge(format!(
-                "more than {MAX_ENTRIES} entries"
-            )));
+            return Err(Error::ArchiveTooLarge(format!("more than {MAX_ENTRIES} entries")));
         }
         let name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
         check_entry_path(&name)?;
@@ -195,10 +191,7 @@ fn tar_error(error: &std::io::Error) -> Error {
     if text.contains("unexpected EOF") || text.contains("failed to fill whole buffer") {
         Error::NotAnArchive("it is truncated".into())
     } else if error.kind() == std::io::ErrorKind::UnexpectedEof {
-        Error::ArchiveTooLarge(format!(
-            "it unpacks to more than {} MiB",
-            MAX_UNPACKED_BYTES >> 20
-        ))
+        Error::ArchiveTooLarge(format!("it unpacks to more than {} MiB", MAX_UNPACKED_BYTES >> 20))
     } else {
         Error::NotAnArchive(text)
     }
@@ -247,9 +240,7 @@ fn objects_in(source: &Source) -> Vec<Found> {
     if looks_like_pem(&source.bytes) {
         return match pem::parse_many(&source.bytes) {
             Ok(blocks) => blocks.iter().filter_map(object_in_pem).collect(),
-            Err(e) => vec![Found::Refused(Refusal::BadCertificate(format!(
-                "damaged PEM ({e})"
-            )))],
+            Err(e) => vec![Found::Refused(Refusal::BadCertificate(format!("damaged PEM ({e})")))],
         };
     }
     object_in_der(&source.bytes).into_iter().collect()
@@ -268,20 +259,16 @@ fn object_in_pem(block: &pem::Pem) -> Option<Found> {
         }
     };
     Some(match block.tag() {
-        "CERTIFICATE" | "X509 CERTIFICATE" | "TRUSTED CERTIFICATE" => {
-            match Certificate::from_der(block.contents()) {
-                Ok(cert) => Found::Cert(cert),
-                Err(why) => Found::Refused(Refusal::BadCertificate(why)),
-            }
-        }
+        "CERTIFICATE" | "X509 CERTIFICATE" | "TRUSTED CERTIFICATE" => match Certificate::from_der(block.contents()) {
+            Ok(cert) => Found::Cert(cert),
+            Err(why) => Found::Refused(Refusal::BadCertificate(why)),
+        },
         "PRIVATE KEY" => key(KeyFormat::Pkcs8),
         "RSA PRIVATE KEY" => key(KeyFormat::Pkcs1),
         "EC PRIVATE KEY" => key(KeyFormat::Sec1),
         "ENCRYPTED PRIVATE KEY" => Found::Refused(Refusal::Encrypted),
         "DSA PRIVATE KEY" => Found::Refused(Refusal::UnsupportedKey("a DSA key".into())),
-        "OPENSSH PRIVATE KEY" => Found::Refused(Refusal::UnsupportedKey(
-            "an OpenSSH key, not a TLS key".into(),
-        )),
+        "OPENSSH PRIVATE KEY" => Found::Refused(Refusal::UnsupportedKey("an OpenSSH key, not a TLS key".into())),
         "CERTIFICATE REQUEST" | "NEW CERTIFICATE REQUEST" => {
             Found::Refused(Refusal::Other("a certificate signing request (CSR)"))
         }
@@ -323,14 +310,10 @@ fn object_in_der(bytes: &[u8]) -> Option<Found> {
 
 /// PKCS#12: SEQUENCE { INTEGER 3, ContentInfo { OID pkcs7-data ... } ... }.
 fn looks_like_pkcs12(bytes: &[u8]) -> bool {
-    const PKCS7_DATA: &[u8] = &[
-        0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x01,
-    ];
+    const PKCS7_DATA: &[u8] = &[0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x01];
     let head = &bytes[..bytes.len().min(32)];
     head.windows(3).any(|w| w == [0x02, 0x01, 0x03])
-        && bytes[..bytes.len().min(64)]
-            .windows(11)
-            .any(|w| w == PKCS7_DATA)
+        && bytes[..bytes.len().min(64)].windows(11).any(|w| w == PKCS7_DATA)
 }
 
 /// Where the input came from, which changes how a missing piece is explained.
@@ -374,11 +357,15 @@ pub fn assemble(sources: &[Source], origin: Origin) -> Result<Bundle> {
             issuer: leaf.issuer.clone(),
         });
     }
-    let (chain_above, left_out) =
-        order_chain(&leaf, certs.iter().map(|(c, _)| c.clone()).collect());
+    let (chain_above, left_out) = order_chain(&leaf, certs.iter().map(|(c, _)| c.clone()).collect());
     let mut notes: Vec<String> = left_out
         .iter()
-        .map(|c| format!("ignored the certificate {} (issued by {}): it is not in the server certificate's chain", c.subject, c.issuer))
+        .map(|c| {
+            format!(
+                "ignored the certificate {} (issued by {}): it is not in the server certificate's chain",
+                c.subject, c.issuer
+            )
+        })
         .collect();
     if keys.len() > 1 {
         notes.push(format!(
@@ -404,9 +391,7 @@ fn check_file_roles(
         if let Some(Refusal::Pkcs12) = in_file(&crt.name).next() {
             return Err(Error::Pkcs12(crt.name.clone()));
         }
-        let got = if keys.iter().any(|(_, file)| *file == crt.name)
-            || in_file(&crt.name).any(is_key_refusal)
-        {
+        let got = if keys.iter().any(|(_, file)| *file == crt.name) || in_file(&crt.name).any(is_key_refusal) {
             "a private key".to_string()
         } else if let Some(r) = in_file(&crt.name).next() {
             describe_refusal(r)
@@ -421,9 +406,7 @@ fn check_file_roles(
         });
     }
     if !keys.iter().any(|(_, file)| *file == key.name) {
-        if let Some(r) =
-            in_file(&key.name).find(|r| is_key_refusal(r) || matches!(r, Refusal::Pkcs12))
-        {
+        if let Some(r) = in_file(&key.name).find(|r| is_key_refusal(r) || matches!(r, Refusal::Pkcs12)) {
             return Err(refusal_error(r, &key.name));
         }
         let got = if certs.iter().any(|(_, file)| *file == key.name) {
@@ -443,15 +426,9 @@ fn check_file_roles(
     Ok(())
 }
 
-fn refusals_in<'a>(
-    refused: &'a [(Refusal, String)],
-    file: &str,
-) -> impl Iterator<Item = &'a Refusal> + use<'a> {
+fn refusals_in<'a>(refused: &'a [(Refusal, String)], file: &str) -> impl Iterator<Item = &'a Refusal> + use<'a> {
     let file = file.to_string();
-    refused
-        .iter()
-        .filter(move |(_, f)| *f == file)
-        .map(|(r, _)| r)
+    refused.iter().filter(move |(_, f)| *f == file).map(|(r, _)| r)
 }
 
 fn is_key_refusal(refusal: &Refusal) -> bool {
@@ -493,11 +470,7 @@ fn names(sources: &[Source]) -> String {
     if sources.is_empty() {
         return "the input".into();
     }
-    sources
-        .iter()
-        .map(|s| s.name.as_str())
-        .collect::<Vec<_>>()
-        .join(", ")
+    sources.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(", ")
 }
 
 fn no_certificate(sources: &[Source], refused: &[(Refusal, String)]) -> Error {
@@ -570,14 +543,7 @@ fn choose_pair(
         if leaves.len() != 1 {
             let listed = pairs
                 .iter()
-                .map(|(c, cf, _, kf)| {
-                    format!(
-                        "{} + {} for {}",
-                        cf,
-                        kf,
-                        c.common_name.as_deref().unwrap_or(&c.subject)
-                    )
-                })
+                .map(|(c, cf, _, kf)| format!("{} + {} for {}", cf, kf, c.common_name.as_deref().unwrap_or(&c.subject)))
                 .collect::<Vec<_>>()
                 .join("; ");
             return Err(Error::Ambiguous {

@@ -42,11 +42,7 @@ impl Certificate {
         let (rest, cert) = X509Certificate::from_der(der).map_err(|e| e.to_string())?;
         let der = der[..der.len() - rest.len()].to_vec();
         let spki = cert.public_key();
-        let parameters = spki
-            .algorithm
-            .parameters
-            .as_ref()
-            .and_then(|p| p.as_oid().ok());
+        let parameters = spki.algorithm.parameters.as_ref().and_then(|p| p.as_oid().ok());
         let public_key = PublicKey::from_spki(
             spki.algorithm.algorithm.as_bytes(),
             parameters.as_ref().map(|oid| oid.as_bytes()),
@@ -67,11 +63,7 @@ impl Certificate {
                     .collect()
             })
             .unwrap_or_default();
-        let is_ca = cert
-            .basic_constraints()
-            .ok()
-            .flatten()
-            .is_some_and(|bc| bc.value.ca);
+        let is_ca = cert.basic_constraints().ok().flatten().is_some_and(|bc| bc.value.ca);
         let self_issued = cert.subject().as_raw() == cert.issuer().as_raw();
         Ok(Certificate {
             subject_raw: cert.subject().as_raw().to_vec(),
@@ -101,17 +93,12 @@ impl Certificate {
 
     /// The certificate as one PEM block.
     pub fn to_pem(&self) -> String {
-        pem::encode(&pem::Pem::new("CERTIFICATE", self.der.clone()))
+        crate::cert::pem_lf(&pem::Pem::new("CERTIFICATE", self.der.clone()))
     }
 
     /// The names dokku lists as "Common Name(s)": CN and SAN DNS names, sorted, unique.
     pub fn hostnames(&self) -> Vec<String> {
-        let names: BTreeSet<String> = self
-            .common_name
-            .iter()
-            .chain(&self.dns_names)
-            .cloned()
-            .collect();
+        let names: BTreeSet<String> = self.common_name.iter().chain(&self.dns_names).cloned().collect();
         names.into_iter().collect()
     }
 
@@ -157,25 +144,23 @@ fn signature_checks_out(cert: &X509Certificate<'_>, issuer: Option<&X509Certific
 
 /// Orders `others` into the chain above `leaf`: each next certificate is the issuer of
 /// the previous one. Returns the chain (without the leaf) and the certificates left out.
-pub fn order_chain(
-    leaf: &Certificate,
-    others: Vec<Certificate>,
-) -> (Vec<Certificate>, Vec<Certificate>) {
-    let mut remaining: Vec<Certificate> =
-        others.into_iter().filter(|c| c.der != leaf.der).collect();
+pub fn order_chain(leaf: &Certificate, others: Vec<Certificate>) -> (Vec<Certificate>, Vec<Certificate>) {
+    let mut remaining: Vec<Certificate> = others.into_iter().filter(|c| c.der != leaf.der).collect();
     let mut chain: Vec<Certificate> = Vec::new();
     let mut current = leaf.clone();
     while !current.self_signed {
-        let Some(index) = remaining
-            .iter()
-            .position(|candidate| current.is_issued_by(candidate))
-        else {
+        let Some(index) = remaining.iter().position(|candidate| current.is_issued_by(candidate)) else {
             break;
         };
         current = remaining.remove(index);
         chain.push(current.clone());
     }
     (chain, remaining)
+}
+
+/// Encodes one PEM block with Unix line endings (the pem crate defaults to CRLF).
+pub fn pem_lf(block: &pem::Pem) -> String {
+    pem::encode_config(block, pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF))
 }
 
 /// Formats seconds since the epoch as openssl does: `Aug 24 23:32:59 2016 GMT`.
@@ -200,12 +185,7 @@ pub fn format_openssl_date(timestamp: i64) -> String {
 /// Formats a name as openssl's short names, `C=US<sep>ST=...`, RDNs in certificate order.
 pub fn format_name(name: &X509Name<'_>, separator: &str) -> String {
     name.iter()
-        .map(|rdn| {
-            rdn.iter()
-                .map(format_attribute)
-                .collect::<Vec<_>>()
-                .join(" + ")
-        })
+        .map(|rdn| rdn.iter().map(format_attribute).collect::<Vec<_>>().join(" + "))
         .collect::<Vec<_>>()
         .join(separator)
 }
@@ -233,12 +213,7 @@ fn format_attribute(attribute: &AttributeTypeAndValue<'_>) -> String {
         _ => oid.as_str(),
     };
     let value = attribute.as_str().map(str::to_string).unwrap_or_else(|_| {
-        let hex: String = attribute
-            .attr_value()
-            .data
-            .iter()
-            .map(|b| format!("{b:02X}"))
-            .collect();
+        let hex: String = attribute.attr_value().data.iter().map(|b| format!("{b:02X}")).collect();
         format!("#{hex}")
     });
     format!("{key}={value}")
@@ -354,25 +329,16 @@ mod tests {
 
     #[test]
     fn dates_look_like_openssl() {
-        assert_eq!(
-            format_openssl_date(1_472_081_579),
-            "Aug 24 23:32:59 2016 GMT"
-        );
-        assert_eq!(
-            format_openssl_date(1_441_065_600),
-            "Sep  1 00:00:00 2015 GMT"
-        );
+        assert_eq!(format_openssl_date(1_472_081_579), "Aug 24 23:32:59 2016 GMT");
+        assert_eq!(format_openssl_date(1_441_065_600), "Sep  1 00:00:00 2015 GMT");
     }
 
     fn self_signed(domain: &str) -> Certificate {
         let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
         let mut params = rcgen::CertificateParams::new(vec![domain.to_string()]).unwrap();
-        params
-            .distinguished_name
-            .push(rcgen::DnType::CountryName, "US");
-        params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, domain);
+        params.distinguished_name = rcgen::DistinguishedName::new();
+        params.distinguished_name.push(rcgen::DnType::CountryName, "US");
+        params.distinguished_name.push(rcgen::DnType::CommonName, domain);
         Certificate::from_der(params.self_signed(&key).unwrap().der()).unwrap()
     }
 

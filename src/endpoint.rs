@@ -168,24 +168,14 @@ pub fn generate(
     })
 }
 
-fn self_signed_files(
-    domain: &str,
-    key_type: KeyType,
-    subject: &Subject,
-) -> Result<(TlsFiles, String)> {
+fn self_signed_files(domain: &str, key_type: KeyType, subject: &Subject) -> Result<(TlsFiles, String)> {
     let failed = |e: rcgen::Error| Error::Generate(e.to_string());
     let key = match key_type {
         KeyType::EcdsaP256 => rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256),
         KeyType::EcdsaP384 => rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P384_SHA384),
-        KeyType::Rsa2048 => {
-            rcgen::KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, rcgen::RsaKeySize::_2048)
-        }
-        KeyType::Rsa3072 => {
-            rcgen::KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, rcgen::RsaKeySize::_3072)
-        }
-        KeyType::Rsa4096 => {
-            rcgen::KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, rcgen::RsaKeySize::_4096)
-        }
+        KeyType::Rsa2048 => rcgen::KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, rcgen::RsaKeySize::_2048),
+        KeyType::Rsa3072 => rcgen::KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, rcgen::RsaKeySize::_3072),
+        KeyType::Rsa4096 => rcgen::KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, rcgen::RsaKeySize::_4096),
     }
     .map_err(failed)?;
     let mut params = rcgen::CertificateParams::new(vec![domain.to_string()]).map_err(failed)?;
@@ -194,10 +184,7 @@ fn self_signed_files(
         (rcgen::DnType::StateOrProvinceName, &subject.state),
         (rcgen::DnType::LocalityName, &subject.locality),
         (rcgen::DnType::OrganizationName, &subject.organization),
-        (
-            rcgen::DnType::OrganizationalUnitName,
-            &subject.organizational_unit,
-        ),
+        (rcgen::DnType::OrganizationalUnitName, &subject.organizational_unit),
     ];
     params.distinguished_name = rcgen::DistinguishedName::new();
     for (kind, value) in fields {
@@ -205,9 +192,7 @@ fn self_signed_files(
             params.distinguished_name.push(kind, value.as_str());
         }
     }
-    params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, domain);
+    params.distinguished_name.push(rcgen::DnType::CommonName, domain);
     let start = time::OffsetDateTime::now_utc();
     params.not_before = start;
     params.not_after = start + time::Duration::days(GENERATED_DAYS);
@@ -299,8 +284,7 @@ mod tests {
             organization: Some("dokku.me".into()),
             ..Subject::default()
         };
-        let (files, csr) =
-            self_signed_files("test.dokku.me", KeyType::EcdsaP256, &subject).unwrap();
+        let (files, csr) = self_signed_files("test.dokku.me", KeyType::EcdsaP256, &subject).unwrap();
         assert!(csr.starts_with("-----BEGIN CERTIFICATE REQUEST-----"));
         let sources = [
             Source {
@@ -331,10 +315,7 @@ mod tests {
             "other.org".to_string(),
         ];
         let warning = coverage_warning(&cert, &domains).unwrap();
-        assert!(
-            warning.contains("does not cover example.com, other.org"),
-            "{warning}"
-        );
+        assert!(warning.contains("does not cover example.com, other.org"), "{warning}");
         assert!(validity_warnings(&cert, cert.not_after + 1)[0].contains("expired"));
         assert!(validity_warnings(&cert, cert.not_before - 1)[0].contains("not valid until"));
         assert!(validity_warnings(&cert, cert.not_before + 1).is_empty());

@@ -20,9 +20,7 @@ pub enum Error {
     NoSuchApp(String),
 
     /// A domain that is not a hostname (and could break or inject into nginx.conf).
-    #[error(
-        "{0:?} is not a valid domain: {1}; use a hostname such as app.example.com or *.example.com"
-    )]
+    #[error("{0:?} is not a valid domain: {1}; use a hostname such as app.example.com or *.example.com")]
     BadDomain(String, &'static str),
 
     /// A line of a file dokku keeps (VHOST, LISTENERS) that cannot be used safely.
@@ -50,9 +48,7 @@ pub enum Error {
     },
 
     /// Only one of CRT and KEY was given.
-    #[error(
-        "both a CRT and a KEY file are needed: certs:add <app> CRT KEY, or a tar archive on stdin"
-    )]
+    #[error("both a CRT and a KEY file are needed: certs:add <app> CRT KEY, or a tar archive on stdin")]
     OneFileOnly,
 
     /// The certificate file given on the command line is missing.
@@ -68,15 +64,11 @@ pub enum Error {
     NoArchive,
 
     /// stdin held something that is not a tar archive.
-    #[error(
-        "stdin is not a tar archive ({0}); send a tar or tar.gz holding the certificate and key"
-    )]
+    #[error("stdin is not a tar archive ({0}); send a tar or tar.gz holding the certificate and key")]
     NotAnArchive(String),
 
     /// The archive holds an entry that is refused whatever else it holds.
-    #[error(
-        "the archive entry {entry:?} is {what}; refusing the whole archive, nothing was extracted"
-    )]
+    #[error("the archive entry {entry:?} is {what}; refusing the whole archive, nothing was extracted")]
     HostileEntry {
         /// The entry's path as the archive names it.
         entry: String,
@@ -140,9 +132,7 @@ pub enum Error {
     },
 
     /// The key cannot be used by nginx or browsers.
-    #[error(
-        "the private key in {file} is {what}; use an RSA (2048 bits or more) or ECDSA P-256/P-384 key"
-    )]
+    #[error("the private key in {file} is {what}; use an RSA (2048 bits or more) or ECDSA P-256/P-384 key")]
     UnsupportedKey {
         /// The file.
         file: String,
@@ -151,9 +141,7 @@ pub enum Error {
     },
 
     /// A certificate whose bytes do not parse.
-    #[error(
-        "{file} holds a certificate that cannot be parsed ({why}); check that the file is complete"
-    )]
+    #[error("{file} holds a certificate that cannot be parsed ({why}); check that the file is complete")]
     BadCertificate {
         /// The file.
         file: String,
@@ -173,9 +161,7 @@ pub enum Error {
     },
 
     /// Several certificate/key pairs and no way to choose.
-    #[error(
-        "found {count} certificate/key pairs ({pairs}); put only one certificate and its key in the archive"
-    )]
+    #[error("found {count} certificate/key pairs ({pairs}); put only one certificate and its key in the archive")]
     Ambiguous {
         /// How many pairs.
         count: usize,

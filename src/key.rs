@@ -120,7 +120,7 @@ impl PrivateKey {
 
     /// The key as PEM, in the encoding it came in.
     pub fn to_pem(&self) -> String {
-        pem::encode(&pem::Pem::new(self.format.pem_label(), self.der.clone()))
+        crate::cert::pem_lf(&pem::Pem::new(self.format.pem_label(), self.der.clone()))
     }
 
     /// What kind of key this is, e.g. "an RSA 2048-bit key".
@@ -134,26 +134,17 @@ impl PublicKey {
     pub fn describe(&self) -> String {
         match self {
             PublicKey::Rsa { modulus, .. } => format!("an RSA {}-bit key", bit_length(modulus)),
-            PublicKey::Ec {
-                curve: Curve::P256, ..
-            } => "an ECDSA P-256 key".into(),
-            PublicKey::Ec {
-                curve: Curve::P384, ..
-            } => "an ECDSA P-384 key".into(),
+            PublicKey::Ec { curve: Curve::P256, .. } => "an ECDSA P-256 key".into(),
+            PublicKey::Ec { curve: Curve::P384, .. } => "an ECDSA P-384 key".into(),
         }
     }
 
     /// Reads a certificate's SubjectPublicKeyInfo parts: the algorithm OID, its parameters
     /// (the curve OID for EC keys) and the key bits.
-    pub fn from_spki(
-        algorithm: &[u8],
-        parameters: Option<&[u8]>,
-        key_bits: &[u8],
-    ) -> Result<PublicKey, String> {
+    pub fn from_spki(algorithm: &[u8], parameters: Option<&[u8]>, key_bits: &[u8]) -> Result<PublicKey, String> {
         let algorithm = oid_from_bytes(algorithm)?;
         if algorithm == OID_RSA {
-            let key = pkcs1::RsaPublicKey::from_der(key_bits)
-                .map_err(|e| format!("bad RSA public key: {e}"))?;
+            let key = pkcs1::RsaPublicKey::from_der(key_bits).map_err(|e| format!("bad RSA public key: {e}"))?;
             return rsa_public(key.modulus.as_bytes(), key.public_exponent.as_bytes());
         }
         if algorithm == OID_EC {
@@ -166,8 +157,7 @@ impl PublicKey {
 }
 
 fn public_from_pkcs8(der: &[u8]) -> Result<PublicKey, String> {
-    let info =
-        pkcs8::PrivateKeyInfo::from_der(der).map_err(|e| format!("a damaged PKCS#8 key ({e})"))?;
+    let info = pkcs8::PrivateKeyInfo::from_der(der).map_err(|e| format!("a damaged PKCS#8 key ({e})"))?;
     let algorithm = info.algorithm.oid;
     if algorithm == OID_RSA {
         return public_from_pkcs1(info.private_key);
@@ -183,8 +173,7 @@ fn public_from_pkcs8(der: &[u8]) -> Result<PublicKey, String> {
 }
 
 fn public_from_pkcs1(der: &[u8]) -> Result<PublicKey, String> {
-    let key =
-        pkcs1::RsaPrivateKey::from_der(der).map_err(|e| format!("a damaged RSA key ({e})"))?;
+    let key = pkcs1::RsaPrivateKey::from_der(der).map_err(|e| format!("a damaged RSA key ({e})"))?;
     rsa_public(key.modulus.as_bytes(), key.public_exponent.as_bytes())
 }
 
@@ -204,15 +193,10 @@ fn rsa_public(modulus: &[u8], exponent: &[u8]) -> Result<PublicKey, String> {
 
 /// SEC1 keys carry the curve themselves; inside PKCS#8 it comes from the outer algorithm.
 /// The public point is always computed from the secret scalar, never trusted from the file.
-fn public_from_sec1(
-    der: &[u8],
-    outer_curve: Option<ObjectIdentifier>,
-) -> Result<PublicKey, String> {
+fn public_from_sec1(der: &[u8], outer_curve: Option<ObjectIdentifier>) -> Result<PublicKey, String> {
     let key = sec1::EcPrivateKey::from_der(der).map_err(|e| format!("a damaged EC key ({e})"))?;
     let inner_curve = key.parameters.and_then(|p| p.named_curve());
-    let curve_oid = outer_curve
-        .or(inner_curve)
-        .ok_or("an EC key without a named curve")?;
+    let curve_oid = outer_curve.or(inner_curve).ok_or("an EC key without a named curve")?;
     let curve = curve_from_oid(curve_oid)?;
     let bad = |e: p256::elliptic_curve::Error| format!("a damaged EC key ({e})");
     let point = match curve {
@@ -269,8 +253,7 @@ fn algorithm_name(oid: ObjectIdentifier) -> String {
 }
 
 fn oid_from_bytes(bytes: &[u8]) -> Result<ObjectIdentifier, String> {
-    ObjectIdentifier::from_bytes(bytes)
-        .map_err(|_| "a key with a damaged algorithm identifier".to_string())
+    ObjectIdentifier::from_bytes(bytes).map_err(|_| "a key with a damaged algorithm identifier".to_string())
 }
 
 fn strip_leading_zeros(bytes: &[u8]) -> &[u8] {
@@ -306,9 +289,12 @@ mod tests {
     fn generated_p256_key_in_pkcs8_and_sec1_give_the_same_public_key() {
         let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
         let pkcs8 = PrivateKey::from_der(&key.serialize_der(), KeyFormat::Pkcs8).unwrap();
-        let info = pkcs8::PrivateKeyInfo::from_der(&key.serialize_der()).unwrap();
-        let sec1 = PrivateKey::from_der(info.private_key, KeyFormat::Sec1).unwrap();
-        assert_eq!(pkcs8.public_key(), sec1.public_key());
+        let der = key.serialize_der();
+        let info = pkcs8::PrivateKeyInfo::from_der(&der).unwrap();
+        // Inside PKCS#8 the SEC1 key leaves its curve to the outer algorithm identifier.
+        assert!(PrivateKey::from_der(info.private_key, KeyFormat::Sec1).is_err());
+        let sec1 = public_from_sec1(info.private_key, Some(OID_P256)).unwrap();
+        assert_eq!(pkcs8.public_key(), &sec1);
         assert_eq!(pkcs8.describe(), "an ECDSA P-256 key");
         let PublicKey::Ec { point, .. } = pkcs8.public_key() else {
             panic!("not EC")

@@ -53,7 +53,10 @@ fn main() {
         Some(Command::Report(args)) => commands::report::run(args),
         Some(Command::Show(args)) => commands::show::run(args),
         Some(Command::Remove(args)) => commands::remove::run(args),
-        Some(Command::Help) | None => Ok(commands::help::run()),
+        Some(Command::Help) | None => {
+            commands::help::run();
+            Ok(())
+        }
     };
     if let Err(error) = result {
         fail(&error.to_string());

@@ -14,8 +14,7 @@ pub fn check_app_name(name: &str) -> Result<()> {
     }
     let mut chars = name.chars();
     let first_ok = chars.next().is_some_and(|c| c.is_ascii_lowercase());
-    let rest_ok =
-        chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.');
+    let rest_ok = chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.');
     if first_ok && rest_ok && name.len() <= MAX_APP_NAME {
         Ok(())
     } else {
@@ -119,13 +118,7 @@ mod tests {
 
     #[test]
     fn domains_are_hostnames_with_one_leading_wildcard() {
-        for ok in [
-            "example.com",
-            "*.example.com",
-            "a-b.c",
-            "localhost",
-            "x1.y2.z3",
-        ] {
+        for ok in ["example.com", "*.example.com", "a-b.c", "localhost", "x1.y2.z3"] {
             assert!(check_domain(ok).is_ok(), "{ok}");
         }
         let long_label = format!("{}.com", "a".repeat(64));

@@ -102,13 +102,8 @@ fn run(settings: &Settings, args: &str) -> Result<std::process::Output> {
 
 /// nginx's most telling line: the first [emerg] or [alert], else the last line it wrote.
 fn complaint(output: &std::process::Output) -> String {
-    let text = String::from_utf8_lossy(&output.stderr).into_owned()
-        + &String::from_utf8_lossy(&output.stdout);
-    let lines: Vec<&str> = text
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect();
+    let text = String::from_utf8_lossy(&output.stderr).into_owned() + &String::from_utf8_lossy(&output.stdout);
+    let lines: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
     lines
         .iter()
         .find(|l| l.contains("[emerg]") || l.contains("[alert]"))
@@ -173,17 +168,14 @@ mod tests {
                 has_tls: true,
             },
         );
-        assert!(
-            text.contains("location    / {\n    return 301 https://$host:8443$request_uri;\n  }")
-        );
+        assert!(text.contains("location    / {\n    return 301 https://$host:8443$request_uri;\n  }"));
         assert!(text.contains("listen      127.0.0.1:8443 ssl http2;"));
         assert!(text.contains("ssl_certificate           /home/dokku/myapp/tls/server.crt;"));
         assert!(text.contains("server_name a.example.com b.example.com;"));
         assert!(text.contains("return 502;"));
         assert!(!text.contains("upstream"));
         assert_eq!(
-            text.matches("include /home/dokku/myapp/nginx.conf.d/*.conf;")
-                .count(),
+            text.matches("include /home/dokku/myapp/nginx.conf.d/*.conf;").count(),
             2
         );
         // No server-level return: it would answer before any nginx.conf.d location.

@@ -83,12 +83,7 @@ mod tests {
     fn json_keys_drop_the_prefix() {
         let fields: Fields = FLAGS.iter().map(|flag| (*flag, "v".to_string())).collect();
         let json: serde_json::Value = serde_json::from_str(&to_json(&fields)).unwrap();
-        let keys: Vec<&str> = json
-            .as_object()
-            .unwrap()
-            .keys()
-            .map(String::as_str)
-            .collect();
+        let keys: Vec<&str> = json.as_object().unwrap().keys().map(String::as_str).collect();
         assert_eq!(
             keys,
             [

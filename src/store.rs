@@ -130,11 +130,7 @@ fn stage_and_test(settings: &Settings, app: &App, change: &Change, undo: &mut Un
         listeners: &change.listeners,
         has_tls,
     };
-    replace_file(
-        &app.nginx_conf_path(),
-        nginx::render(settings, &site).as_bytes(),
-        undo,
-    )?;
+    replace_file(&app.nginx_conf_path(), nginx::render(settings, &site).as_bytes(), undo)?;
     nginx::test(settings)
 }
 
@@ -258,11 +254,7 @@ fn write_replacing(path: &Path, bytes: &[u8]) -> Result<()> {
 
 fn write_new_file(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
     let write = || -> std::io::Result<()> {
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(mode)
-            .open(path)?;
+        let mut file = OpenOptions::new().write(true).create_new(true).mode(mode).open(path)?;
         file.set_permissions(fs::Permissions::from_mode(mode))?;
         file.write_all(bytes)?;
         file.sync_data()

@@ -33,10 +33,7 @@ pub fn run(args: Args) -> Result<()> {
             if stdin.is_terminal() {
                 return Err(Error::NoArchive);
             }
-            (
-                sources_from_archive(&read_stdin(&mut stdin)?)?,
-                Origin::Archive,
-            )
+            (sources_from_archive(&read_stdin(&mut stdin)?)?, Origin::Archive)
         }
     };
     let bundle = bundle_from(&sources, origin)?;

@@ -71,9 +71,7 @@ pub fn run(args: Args) -> Result<()> {
         organizational_unit: args.organizational_unit,
     };
     match generate(&settings, &app, &domain, args.key_type.into(), &subject)? {
-        Generated::AlreadyDefined => {
-            output::step(&format!("{} has an SSL endpoint already defined", app.name))
-        }
+        Generated::AlreadyDefined => output::step(&format!("{} has an SSL endpoint already defined", app.name)),
         Generated::Installed {
             csr,
             domain_added,

@@ -12,10 +12,7 @@ const COMMANDS: [(&str, &str); 8] = [
         "Generate a key and certificate signing request (and self-signed certificate)",
     ),
     ("certs:help", "Show this help"),
-    (
-        "certs:info <app>",
-        "Show certificate information for an ssl endpoint",
-    ),
+    ("certs:info <app>", "Show certificate information for an ssl endpoint"),
     ("certs:remove <app>", "Remove an SSL Endpoint from an app"),
     (
         "certs:report [<app>] [<flag>]",
@@ -33,11 +30,7 @@ const COMMANDS: [(&str, &str); 8] = [
 
 /// The help text.
 pub fn text() -> String {
-    let width = COMMANDS
-        .iter()
-        .map(|(name, _)| name.len())
-        .max()
-        .unwrap_or(0);
+    let width = COMMANDS.iter().map(|(name, _)| name.len()).max().unwrap_or(0);
     let mut text = String::from(
         "Usage: dokku-certs certs[:COMMAND]\n\nManage Dokku apps SSL (TLS) certs.\n\nAdditional commands:\n",
     );

@@ -45,10 +45,10 @@ fn parse(words: &[String]) -> Result<Request> {
     if request.json && request.flag.is_some() {
         return Err(Error::FormatWithFlag);
     }
-    if let Some(flag) = &request.flag {
-        if !FLAGS.contains(&flag.as_str()) {
-            return Err(Error::InvalidFlag(FLAGS.join(", ")));
-        }
+    if let Some(flag) = &request.flag
+        && !FLAGS.contains(&flag.as_str())
+    {
+        return Err(Error::InvalidFlag(FLAGS.join(", ")));
     }
     Ok(request)
 }

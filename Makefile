@@ -1,0 +1,45 @@
+# dokku-certs. On a fresh machine: `make demo` (the main job, end to end, on loopback)
+# and `make test`. Both install what they need (nginx, openssl, ...) through apt-get.
+
+CARGO ?= cargo
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+# Debian packages the tests and the demo run for real: nginx, openssl, curl, pebble (ACME), tar.
+TEST_PACKAGES := nginx-light openssl curl ca-certificates tar gzip
+
+.PHONY: all build deps test demo bench lint fmt clean
+
+all: build
+
+build:
+	$(CARGO) build --release
+
+# Installs the system packages, once: `apt-get update` only when something is missing.
+deps:
+	@missing=""; for p in $(TEST_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+	@command -v nginx >/dev/null || { echo "nginx is not on PATH after install" >&2; exit 1; }
+
+test: deps
+	$(CARGO) test --all-targets -- --test-threads=4
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --all-targets -- -D warnings
+
+fmt:
+	$(CARGO) fmt --all
+
+demo: deps build
+	sh scripts/demo.sh
+
+bench: deps build
+	sh scripts/bench.sh
+
+clean:
+	$(CARGO) clean
