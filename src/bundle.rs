@@ -133,22 +133,83 @@ pub fn sources_from_archive(bytes: &[u8]) -> Result<Vec<Source>> {
         return Err(Error::NoArchive);
     }
     if bytes.starts_with(&[0x1f, 0x8b]) {
-        let decoder = flate2::read::MultiGzDecoder::new(bytes);
-        return read_tar(decoder.take(MAX_UNPACKED_BYTES + 1));
+        return read_tar(flate2::read::MultiGzDecoder::new(bytes));
     }
-    if looks_like_pem(bytes) {
-        // A PEM bundle piped straight in (`certs:add app < combined.pem`).
+    // A tar holds its entries' PEM text verbatim, so the tar header is checked first:
+    // only input that is not a tar may be a PEM bundle piped straight in.
+    if !is_tar_header(bytes) && looks_like_pem(bytes) {
         return Ok(vec![Source {
             name: "stdin".into(),
             bytes: bytes.to_vec(),
         }]);
     }
-    read_tar(bytes.take(MAX_UNPACKED_BYTES + 1))
+    read_tar(bytes)
+}
+
+/// Whether `bytes` starts with a tar header: its checksum field matches the sum of the
+/// header's bytes (the field itself counted as spaces), as every tar format writes it.
+fn is_tar_header(bytes: &[u8]) -> bool {
+    let Some(block) = bytes.get(..512) else { return false };
+    let digits: String = block[148..156]
+        .iter()
+        .map(|&b| b as char)
+        .filter(|c| c.is_digit(8))
+        .collect();
+    let Ok(stored) = u32::from_str_radix(&digits, 8) else {
+        return false;
+    };
+    let sum: u32 = block
+        .iter()
+        .enumerate()
+        .map(|(i, &b)| if (148..156).contains(&i) { 32 } else { u32::from(b) })
+        .sum();
+    stored == sum
+}
+
+/// Stops reading after [`MAX_UNPACKED_BYTES`] and remembers that it did, so that a gzip
+/// bomb is told apart from a truncated archive.
+struct Limited<R> {
+    inner: R,
+    remaining: u64,
+    exceeded: bool,
+}
+
+impl<R: Read> Read for Limited<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.remaining == 0 {
+            let mut probe = [0u8; 1];
+            if self.inner.read(&mut probe)? > 0 {
+                self.exceeded = true;
+                return Err(std::io::Error::other("the archive unpacks to more than the limit"));
+            }
+            return Ok(0);
+        }
+        let wanted = buf.len().min(usize::try_from(self.remaining).unwrap_or(usize::MAX));
+        let read = self.inner.read(&mut buf[..wanted])?;
+        self.remaining -= read as u64;
+        Ok(read)
+    }
 }
 
 fn read_tar(reader: impl Read) -> Result<Vec<Source>> {
-    let mut archive = tar::Archive::new(reader);
-    let entries = archive.entries().map_err(|e| Error::NotAnArchive(e.to_string()))?;
+    let limited = Limited {
+        inner: reader,
+        remaining: MAX_UNPACKED_BYTES,
+        exceeded: false,
+    };
+    let mut archive = tar::Archive::new(limited);
+    let result = read_entries(&mut archive);
+    if archive.into_inner().exceeded {
+        return Err(Error::ArchiveTooLarge(format!(
+            "it unpacks to more than {} MiB",
+            MAX_UNPACKED_BYTES >> 20
+        )));
+    }
+    result
+}
+
+fn read_entries<R: Read>(archive: &mut tar::Archive<R>) -> Result<Vec<Source>> {
+    let entries = archive.entries().map_err(|e| tar_error(&e))?;
     let mut sources = Vec::new();
     let mut count = 0usize;
     for entry in entries {
@@ -171,6 +232,12 @@ fn read_tar(reader: impl Read) -> Result<Vec<Source>> {
         }
         let size = entry.header().size().unwrap_or(u64::MAX);
         if size > MAX_ENTRY_BYTES {
+            // Named in the error if no pair is found; no certificate or key is this large.
+            let name = format!("{name} (skipped: over {} KiB)", MAX_ENTRY_BYTES >> 10);
+            sources.push(Source {
+                name,
+                bytes: Vec::new(),
+            });
             continue;
         }
         let mut bytes = Vec::with_capacity(size as usize);
@@ -188,10 +255,13 @@ fn read_tar(reader: impl Read) -> Result<Vec<Source>> {
 
 fn tar_error(error: &std::io::Error) -> Error {
     let text = error.to_string();
-    if text.contains("unexpected EOF") || text.contains("failed to fill whole buffer") {
+    if error.kind() == std::io::ErrorKind::UnexpectedEof
+        || text.contains("unexpected EOF")
+        || text.contains("fill whole buffer")
+    {
         Error::NotAnArchive("it is truncated".into())
-    } else if error.kind() == std::io::ErrorKind::UnexpectedEof {
-        Error::ArchiveTooLarge(format!("it unpacks to more than {} MiB", MAX_UNPACKED_BYTES >> 20))
+    } else if text.contains("corrupt deflate stream") || text.contains("invalid gzip header") {
+        Error::NotAnArchive("its gzip stream is damaged".into())
     } else {
         Error::NotAnArchive(text)
     }
@@ -570,6 +640,21 @@ fn unique_files<'a>(files: impl Iterator<Item = &'a String>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_tar_of_pem_files_is_read_as_a_tar() {
+        let mut builder = tar::Builder::new(Vec::new());
+        let mut header = tar::Header::new_gnu();
+        header.set_size(11);
+        header.set_cksum();
+        builder.append_data(&mut header, "a.pem", &b"-----BEGIN "[..]).unwrap();
+        let archive = builder.into_inner().unwrap();
+        assert!(is_tar_header(&archive));
+        assert!(!is_tar_header(&[0u8; 512]));
+        assert_eq!(sources_from_archive(&archive).unwrap()[0].name, "a.pem");
+        let pem = b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n".repeat(10);
+        assert_eq!(sources_from_archive(&pem).unwrap()[0].name, "stdin");
+    }
 
     #[test]
     fn hidden_and_macos_entries_are_skipped() {
