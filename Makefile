@@ -6,7 +6,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Debian packages the tests and the demo run for real: nginx, openssl, curl, pebble (ACME), tar.
 TEST_PACKAGES := nginx-light openssl curl ca-certificates tar gzip
 
-.PHONY: all build deps test demo bench lint fmt clean
+.PHONY: all build deps test demo bench fuzz lint fmt clean
 
 all: build
 
@@ -40,6 +40,10 @@ demo: deps build
 
 bench: deps build
 	sh scripts/bench.sh
+
+# Not part of `make test`: FUZZ_SECONDS (default 600) of libFuzzer on the archive and PEM/DER readers.
+fuzz: deps
+	sh scripts/fuzz.sh
 
 clean:
 	$(CARGO) clean
