@@ -4,7 +4,7 @@
 CARGO ?= cargo
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Debian packages the tests and the demo run for real: nginx, openssl, curl, pebble (ACME), tar.
-TEST_PACKAGES := nginx-light openssl curl ca-certificates tar gzip
+TEST_PACKAGES := nginx-light openssl curl ca-certificates tar gzip pebble
 
 .PHONY: all build deps test demo bench fuzz lint fmt clean
 

@@ -33,16 +33,11 @@ impl Settings {
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Settings> {
         let port = |name: &'static str, default: u16| match lookup(name) {
             None => Ok(default),
-            Some(value) => value
-                .trim()
-                .parse::<u16>()
-                .ok()
-                .filter(|p| *p > 0)
-                .ok_or(Error::BadSetting {
-                    name,
-                    value,
-                    why: "a port number from 1 to 65535 is expected",
-                }),
+            Some(value) => value.trim().parse::<u16>().ok().filter(|p| *p > 0).ok_or(Error::BadSetting {
+                name,
+                value,
+                why: "a port number from 1 to 65535 is expected",
+            }),
         };
         let bind = match lookup("DOKKU_NGINX_BIND") {
             None => None,
@@ -107,10 +102,7 @@ impl App {
         if !dir.is_dir() {
             return Err(Error::NoSuchApp(name.to_string()));
         }
-        Ok(App {
-            name: name.to_string(),
-            dir,
-        })
+        Ok(App { name: name.to_string(), dir })
     }
 
     /// DOKKU_ROOT/<app>/tls
@@ -154,12 +146,7 @@ impl App {
                 continue;
             }
             if let Err(Error::BadDomain(_, why)) = check_domain(domain) {
-                return Err(Error::BadAppFile {
-                    path,
-                    line: index + 1,
-                    value: domain.into(),
-                    why: why.into(),
-                });
+                return Err(Error::BadAppFile { path, line: index + 1, value: domain.into(), why: why.into() });
             }
             if !domains.iter().any(|d| d == domain) {
                 domains.push(domain.to_string());
@@ -179,16 +166,9 @@ impl App {
                 continue;
             }
             match listener_problem(value) {
-                None => listeners.push(Listener {
-                    address: value.to_string(),
-                }),
+                None => listeners.push(Listener { address: value.to_string() }),
                 Some(why) => {
-                    return Err(Error::BadAppFile {
-                        path,
-                        line: index + 1,
-                        value: value.into(),
-                        why: why.into(),
-                    });
+                    return Err(Error::BadAppFile { path, line: index + 1, value: value.into(), why: why.into() });
                 }
             }
         }
@@ -208,11 +188,7 @@ fn listener_problem(value: &str) -> Option<&'static str> {
         Some(v6) => v6.parse::<std::net::Ipv6Addr>().is_ok(),
         None => host.parse::<std::net::Ipv4Addr>().is_ok() || check_domain(host).is_ok(),
     };
-    if host_ok {
-        None
-    } else {
-        Some("the host must be an IP address or a hostname")
-    }
+    if host_ok { None } else { Some("the host must be an IP address or a hostname") }
 }
 
 /// A missing file reads as no lines (a new app has no VHOST yet).
@@ -220,19 +196,14 @@ fn read_lines(path: &Path) -> Result<Vec<String>> {
     match std::fs::read(path) {
         Ok(bytes) => Ok(String::from_utf8_lossy(&bytes).lines().map(str::to_string).collect()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
-        Err(source) => Err(Error::Read {
-            path: path.into(),
-            source,
-        }),
+        Err(source) => Err(Error::Read { path: path.into(), source }),
     }
 }
 
 /// Every app under DOKKU_ROOT, sorted, as dokku lists them (directories, not hidden, not `tls`).
 pub fn list_apps(settings: &Settings) -> Result<Vec<String>> {
-    let entries = std::fs::read_dir(&settings.dokku_root).map_err(|source| Error::Read {
-        path: settings.dokku_root.clone(),
-        source,
-    })?;
+    let entries = std::fs::read_dir(&settings.dokku_root)
+        .map_err(|source| Error::Read { path: settings.dokku_root.clone(), source })?;
     let mut apps: Vec<String> = entries
         .filter_map(|entry| entry.ok())
         .filter(|entry| entry.path().is_dir())

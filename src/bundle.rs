@@ -75,28 +75,15 @@ pub fn read_file(path: &Path, missing: Error) -> Result<Source> {
     if !meta.is_file() {
         return Err(missing);
     }
-    let file = std::fs::File::open(path).map_err(|source| Error::Read {
-        path: path.into(),
-        source,
-    })?;
+    let file = std::fs::File::open(path).map_err(|source| Error::Read { path: path.into(), source })?;
     let mut bytes = Vec::new();
     file.take(MAX_INPUT_BYTES + 1)
         .read_to_end(&mut bytes)
-        .map_err(|source| Error::Read {
-            path: path.into(),
-            source,
-        })?;
+        .map_err(|source| Error::Read { path: path.into(), source })?;
     if bytes.len() as u64 > MAX_INPUT_BYTES {
-        return Err(Error::ArchiveTooLarge(format!(
-            "{} is over {} MiB",
-            path.display(),
-            MAX_INPUT_BYTES >> 20
-        )));
+        return Err(Error::ArchiveTooLarge(format!("{} is over {} MiB", path.display(), MAX_INPUT_BYTES >> 20)));
     }
-    Ok(Source {
-        name: path.display().to_string(),
-        bytes,
-    })
+    Ok(Source { name: path.display().to_string(), bytes })
 }
 
 fn clone_error(error: &Error) -> Error {
@@ -112,15 +99,9 @@ pub fn read_stdin(input: &mut impl Read) -> Result<Vec<u8>> {
     input
         .take(MAX_INPUT_BYTES + 1)
         .read_to_end(&mut bytes)
-        .map_err(|source| Error::Read {
-            path: "stdin".into(),
-            source,
-        })?;
+        .map_err(|source| Error::Read { path: "stdin".into(), source })?;
     if bytes.len() as u64 > MAX_INPUT_BYTES {
-        return Err(Error::ArchiveTooLarge(format!(
-            "stdin is over {} MiB",
-            MAX_INPUT_BYTES >> 20
-        )));
+        return Err(Error::ArchiveTooLarge(format!("stdin is over {} MiB", MAX_INPUT_BYTES >> 20)));
     }
     Ok(bytes)
 }
@@ -138,10 +119,7 @@ pub fn sources_from_archive(bytes: &[u8]) -> Result<Vec<Source>> {
     // A tar holds its entries' PEM text verbatim, so the tar header is checked first:
     // only input that is not a tar may be a PEM bundle piped straight in.
     if !is_tar_header(bytes) && looks_like_pem(bytes) {
-        return Ok(vec![Source {
-            name: "stdin".into(),
-            bytes: bytes.to_vec(),
-        }]);
+        return Ok(vec![Source { name: "stdin".into(), bytes: bytes.to_vec() }]);
     }
     read_tar(bytes)
 }
@@ -150,19 +128,12 @@ pub fn sources_from_archive(bytes: &[u8]) -> Result<Vec<Source>> {
 /// header's bytes (the field itself counted as spaces), as every tar format writes it.
 fn is_tar_header(bytes: &[u8]) -> bool {
     let Some(block) = bytes.get(..512) else { return false };
-    let digits: String = block[148..156]
-        .iter()
-        .map(|&b| b as char)
-        .filter(|c| c.is_digit(8))
-        .collect();
+    let digits: String = block[148..156].iter().map(|&b| b as char).filter(|c| c.is_digit(8)).collect();
     let Ok(stored) = u32::from_str_radix(&digits, 8) else {
         return false;
     };
-    let sum: u32 = block
-        .iter()
-        .enumerate()
-        .map(|(i, &b)| if (148..156).contains(&i) { 32 } else { u32::from(b) })
-        .sum();
+    let sum: u32 =
+        block.iter().enumerate().map(|(i, &b)| if (148..156).contains(&i) { 32 } else { u32::from(b) }).sum();
     stored == sum
 }
 
@@ -192,18 +163,11 @@ impl<R: Read> Read for Limited<R> {
 }
 
 fn read_tar(reader: impl Read) -> Result<Vec<Source>> {
-    let limited = Limited {
-        inner: reader,
-        remaining: MAX_UNPACKED_BYTES,
-        exceeded: false,
-    };
+    let limited = Limited { inner: reader, remaining: MAX_UNPACKED_BYTES, exceeded: false };
     let mut archive = tar::Archive::new(limited);
     let result = read_entries(&mut archive);
     if archive.into_inner().exceeded {
-        return Err(Error::ArchiveTooLarge(format!(
-            "it unpacks to more than {} MiB",
-            MAX_UNPACKED_BYTES >> 20
-        )));
+        return Err(Error::ArchiveTooLarge(format!("it unpacks to more than {} MiB", MAX_UNPACKED_BYTES >> 20)));
     }
     result
 }
@@ -234,17 +198,11 @@ fn read_entries<R: Read>(archive: &mut tar::Archive<R>) -> Result<Vec<Source>> {
         if size > MAX_ENTRY_BYTES {
             // Named in the error if no pair is found; no certificate or key is this large.
             let name = format!("{name} (skipped: over {} KiB)", MAX_ENTRY_BYTES >> 10);
-            sources.push(Source {
-                name,
-                bytes: Vec::new(),
-            });
+            sources.push(Source { name, bytes: Vec::new() });
             continue;
         }
         let mut bytes = Vec::with_capacity(size as usize);
-        (&mut entry)
-            .take(MAX_ENTRY_BYTES)
-            .read_to_end(&mut bytes)
-            .map_err(|e| tar_error(&e))?;
+        (&mut entry).take(MAX_ENTRY_BYTES).read_to_end(&mut bytes).map_err(|e| tar_error(&e))?;
         sources.push(Source { name, bytes });
     }
     if count == 0 {
@@ -269,16 +227,10 @@ fn tar_error(error: &std::io::Error) -> Error {
 
 fn check_entry_path(name: &str) -> Result<()> {
     if name.starts_with('/') {
-        return Err(Error::HostileEntry {
-            entry: name.into(),
-            what: "an absolute path",
-        });
+        return Err(Error::HostileEntry { entry: name.into(), what: "an absolute path" });
     }
     if name.split(['/', '\\']).any(|part| part == "..") {
-        return Err(Error::HostileEntry {
-            entry: name.into(),
-            what: "a path that climbs out with '..'",
-        });
+        return Err(Error::HostileEntry { entry: name.into(), what: "a path that climbs out with '..'" });
     }
     Ok(())
 }
@@ -317,10 +269,7 @@ fn objects_in(source: &Source) -> Vec<Found> {
 }
 
 fn object_in_pem(block: &pem::Pem) -> Option<Found> {
-    let encrypted = block
-        .headers()
-        .get("Proc-Type")
-        .is_some_and(|v| v.contains("ENCRYPTED"));
+    let encrypted = block.headers().get("Proc-Type").is_some_and(|v| v.contains("ENCRYPTED"));
     let key = |format: KeyFormat| {
         if encrypted {
             Found::Refused(Refusal::Encrypted)
@@ -422,10 +371,7 @@ pub fn assemble(sources: &[Source], origin: Origin) -> Result<Bundle> {
     }
     let (leaf, leaf_file, key) = choose_pair(&certs, &keys)?;
     if leaf.is_intermediate_ca() {
-        return Err(Error::CaAsLeaf {
-            file: leaf_file,
-            issuer: leaf.issuer.clone(),
-        });
+        return Err(Error::CaAsLeaf { file: leaf_file, issuer: leaf.issuer.clone() });
     }
     let (chain_above, left_out) = order_chain(&leaf, certs.iter().map(|(c, _)| c.clone()).collect());
     let mut notes: Vec<String> = left_out
@@ -438,10 +384,7 @@ pub fn assemble(sources: &[Source], origin: Origin) -> Result<Bundle> {
         })
         .collect();
     if keys.len() > 1 {
-        notes.push(format!(
-            "used the key that matches the certificate; {} other key(s) ignored",
-            keys.len() - 1
-        ));
+        notes.push(format!("used the key that matches the certificate; {} other key(s) ignored", keys.len() - 1));
     }
     let mut chain = vec![leaf];
     chain.extend(chain_above);
@@ -519,14 +462,8 @@ fn refusal_error(refusal: &Refusal, file: &str) -> Error {
     match refusal {
         Refusal::Encrypted => Error::EncryptedKey(file.into()),
         Refusal::Pkcs12 => Error::Pkcs12(file.into()),
-        Refusal::BadCertificate(why) => Error::BadCertificate {
-            file: file.into(),
-            why: why.clone(),
-        },
-        Refusal::UnsupportedKey(what) => Error::UnsupportedKey {
-            file: file.into(),
-            what: what.clone(),
-        },
+        Refusal::BadCertificate(why) => Error::BadCertificate { file: file.into(), why: why.clone() },
+        Refusal::UnsupportedKey(what) => Error::UnsupportedKey { file: file.into(), what: what.clone() },
         Refusal::Other(what) => Error::WrongKind {
             file: file.into(),
             got: (*what).into(),
@@ -579,15 +516,10 @@ fn choose_pair(
         }
     }
     if pairs.is_empty() {
-        if let Some((ca, file)) = certs
-            .iter()
-            .find(|(c, _)| c.is_intermediate_ca())
-            .filter(|_| certs.iter().all(|(c, _)| c.is_ca))
+        if let Some((ca, file)) =
+            certs.iter().find(|(c, _)| c.is_intermediate_ca()).filter(|_| certs.iter().all(|(c, _)| c.is_ca))
         {
-            return Err(Error::CaAsLeaf {
-                file: file.clone(),
-                issuer: ca.issuer.clone(),
-            });
+            return Err(Error::CaAsLeaf { file: file.clone(), issuer: ca.issuer.clone() });
         }
         return Err(Error::KeyMismatch {
             certs: unique_files(certs.iter().map(|(_, f)| f)),
@@ -596,18 +528,10 @@ fn choose_pair(
     }
     if pairs.len() > 1 {
         // A server certificate and the CA above it may both have their keys present; the server one wins.
-        let servers: Vec<_> = pairs
-            .iter()
-            .filter(|(c, ..)| !c.is_ca || c.self_signed)
-            .cloned()
-            .collect();
+        let servers: Vec<_> = pairs.iter().filter(|(c, ..)| !c.is_ca || c.self_signed).cloned().collect();
         let leaves: Vec<_> = servers
             .iter()
-            .filter(|(c, ..)| {
-                !servers
-                    .iter()
-                    .any(|(other, ..)| other.is_issued_by(c) && other.der() != c.der())
-            })
+            .filter(|(c, ..)| !servers.iter().any(|(other, ..)| other.is_issued_by(c) && other.der() != c.der()))
             .cloned()
             .collect();
         if leaves.len() != 1 {
@@ -616,10 +540,7 @@ fn choose_pair(
                 .map(|(c, cf, _, kf)| format!("{} + {} for {}", cf, kf, c.common_name.as_deref().unwrap_or(&c.subject)))
                 .collect::<Vec<_>>()
                 .join("; ");
-            return Err(Error::Ambiguous {
-                count: pairs.len(),
-                pairs: listed,
-            });
+            return Err(Error::Ambiguous { count: pairs.len(), pairs: listed });
         }
         pairs = leaves;
     }

@@ -72,12 +72,7 @@ impl Certificate {
             issuer: format_name(cert.issuer(), ", "),
             not_before: cert.validity().not_before.timestamp(),
             not_after: cert.validity().not_after.timestamp(),
-            common_name: cert
-                .subject()
-                .iter_common_name()
-                .next()
-                .and_then(|cn| cn.as_str().ok())
-                .map(str::to_string),
+            common_name: cert.subject().iter_common_name().next().and_then(|cn| cn.as_str().ok()).map(str::to_string),
             dns_names,
             is_ca,
             public_key,
@@ -104,11 +99,7 @@ impl Certificate {
 
     /// The names a browser checks a host against: the SAN DNS names, or the CN without them.
     pub fn names_for_matching(&self) -> Vec<String> {
-        if self.dns_names.is_empty() {
-            self.common_name.iter().cloned().collect()
-        } else {
-            self.dns_names.clone()
-        }
+        if self.dns_names.is_empty() { self.common_name.iter().cloned().collect() } else { self.dns_names.clone() }
     }
 
     /// Whether `issuer` issued this certificate: names chain and its key verifies the signature.
@@ -116,10 +107,7 @@ impl Certificate {
         if self.issuer_raw != issuer.subject_raw {
             return false;
         }
-        match (
-            X509Certificate::from_der(&self.der),
-            X509Certificate::from_der(&issuer.der),
-        ) {
+        match (X509Certificate::from_der(&self.der), X509Certificate::from_der(&issuer.der)) {
             (Ok((_, child)), Ok((_, parent))) => signature_checks_out(&child, Some(&parent)),
             _ => false,
         }
@@ -168,9 +156,7 @@ pub fn format_openssl_date(timestamp: i64) -> String {
     let Ok(at) = time::OffsetDateTime::from_unix_timestamp(timestamp) else {
         return format!("@{timestamp}");
     };
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
+    const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
     format!(
         "{} {:>2} {:02}:{:02}:{:02} {} GMT",
         MONTHS[at.month() as usize - 1],
@@ -248,11 +234,7 @@ fn trust_anchors() -> &'static [rustls_pki_types::TrustAnchor<'static>] {
         rustls_native_certs::load_native_certs()
             .certs
             .iter()
-            .filter_map(|der| {
-                webpki::anchor_from_trusted_cert(der)
-                    .ok()
-                    .map(|anchor| anchor.to_owned())
-            })
+            .filter_map(|der| webpki::anchor_from_trusted_cert(der).ok().map(|anchor| anchor.to_owned()))
             .collect()
     })
 }
@@ -271,10 +253,8 @@ pub fn trust_of(chain: &[Certificate], now: i64) -> Trust {
         Ok(end_entity) => end_entity,
         Err(e) => return Trust::NotVerified(format!("the certificate cannot be checked ({e})")),
     };
-    let intermediates: Vec<CertificateDer<'_>> = chain[1..]
-        .iter()
-        .map(|c| CertificateDer::from(c.der.as_slice()))
-        .collect();
+    let intermediates: Vec<CertificateDer<'_>> =
+        chain[1..].iter().map(|c| CertificateDer::from(c.der.as_slice())).collect();
     let time = UnixTime::since_unix_epoch(std::time::Duration::from_secs(now.max(0) as u64));
     match end_entity.verify_for_usage(
         webpki::ALL_VERIFICATION_ALGS,
@@ -317,10 +297,7 @@ fn explain_webpki(error: &webpki::Error, leaf: &Certificate) -> String {
 
 /// The current time in seconds since the epoch.
 pub fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
 }
 
 #[cfg(test)]

@@ -20,22 +20,24 @@ pub struct Installed {
 /// Checks `bundle` against the app and installs it, atomically, under the app's lock.
 pub fn install(settings: &Settings, app: &App, bundle: &Bundle) -> Result<Installed> {
     let _lock = store::lock(app)?;
+    install_locked(settings, app, bundle, Vec::new())
+}
+
+/// [`install`] for a caller that already holds the app's lock; `extra` files go into tls/
+/// with the pair.
+pub fn install_locked(
+    settings: &Settings,
+    app: &App,
+    bundle: &Bundle,
+    extra: Vec<(&'static str, String)>,
+) -> Result<Installed> {
     let domains = app.domains()?;
     let listeners = app.listeners()?;
     let mut warnings = bundle.notes.clone();
     warnings.extend(validity_warnings(bundle.leaf(), now()));
     warnings.extend(coverage_warning(bundle.leaf(), &domains));
-    let files = TlsFiles {
-        crt: bundle.chain_pem(),
-        key: bundle.key.to_pem(),
-        csr: None,
-    };
-    let change = Change {
-        tls: TlsChange::Install(files),
-        vhost: None,
-        domains,
-        listeners,
-    };
+    let files = TlsFiles { crt: bundle.chain_pem(), key: bundle.key.to_pem(), csr: None, extra };
+    let change = Change { tls: TlsChange::Install(files), vhost: None, domains, listeners };
     let applied = store::apply(settings, app, &change)?;
     Ok(Installed { warnings, applied })
 }
@@ -70,11 +72,7 @@ fn coverage_warning(leaf: &Certificate, domains: &[String]) -> Option<String> {
     Some(format!(
         "the certificate does not cover {} (it names {}); browsers will show an error for those domains",
         uncovered.join(", "),
-        if names.is_empty() {
-            "no domain".to_string()
-        } else {
-            names.join(", ")
-        }
+        if names.is_empty() { "no domain".to_string() } else { names.join(", ") }
     ))
 }
 
@@ -96,6 +94,26 @@ pub enum KeyType {
     Rsa3072,
     /// RSA, 4096 bits.
     Rsa4096,
+}
+
+impl KeyType {
+    /// Every key type with its name, as `--key-type` and `letsencrypt:set key-type` take it.
+    pub const ALL: [(&'static str, KeyType); 5] = [
+        ("ecdsa-p256", KeyType::EcdsaP256),
+        ("ecdsa-p384", KeyType::EcdsaP384),
+        ("rsa2048", KeyType::Rsa2048),
+        ("rsa3072", KeyType::Rsa3072),
+        ("rsa4096", KeyType::Rsa4096),
+    ];
+
+    /// The key type of a name such as `ecdsa-p256`.
+    pub fn from_name(name: &str) -> std::result::Result<KeyType, String> {
+        Self::ALL
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, k)| *k)
+            .ok_or_else(|| format!("unknown key type {name:?}; use one of {}", Self::ALL.map(|(n, _)| n).join(", ")))
+    }
 }
 
 /// The subject fields of a generated certificate (the questions openssl req would ask).
@@ -154,30 +172,26 @@ pub fn generate(
         domains.push(domain.to_string());
         domains.iter().map(|d| format!("{d}\n")).collect::<String>()
     });
-    let change = Change {
-        tls: TlsChange::Install(files),
-        vhost,
-        domains,
-        listeners,
-    };
+    let change = Change { tls: TlsChange::Install(files), vhost, domains, listeners };
     let applied = store::apply(settings, app, &change)?;
-    Ok(Generated::Installed {
-        csr,
-        domain_added,
-        applied,
-    })
+    Ok(Generated::Installed { csr, domain_added, applied })
 }
 
-fn self_signed_files(domain: &str, key_type: KeyType, subject: &Subject) -> Result<(TlsFiles, String)> {
-    let failed = |e: rcgen::Error| Error::Generate(e.to_string());
-    let key = match key_type {
+/// Generates a new private key of `key_type`.
+pub fn generate_key(key_type: KeyType) -> Result<rcgen::KeyPair> {
+    match key_type {
         KeyType::EcdsaP256 => rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256),
         KeyType::EcdsaP384 => rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P384_SHA384),
         KeyType::Rsa2048 => rcgen::KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, rcgen::RsaKeySize::_2048),
         KeyType::Rsa3072 => rcgen::KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, rcgen::RsaKeySize::_3072),
         KeyType::Rsa4096 => rcgen::KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, rcgen::RsaKeySize::_4096),
     }
-    .map_err(failed)?;
+    .map_err(|e| Error::Generate(e.to_string()))
+}
+
+fn self_signed_files(domain: &str, key_type: KeyType, subject: &Subject) -> Result<(TlsFiles, String)> {
+    let failed = |e: rcgen::Error| Error::Generate(e.to_string());
+    let key = generate_key(key_type)?;
     let mut params = rcgen::CertificateParams::new(vec![domain.to_string()]).map_err(failed)?;
     let fields = [
         (rcgen::DnType::CountryName, &subject.country),
@@ -196,16 +210,9 @@ fn self_signed_files(domain: &str, key_type: KeyType, subject: &Subject) -> Resu
     let start = time::OffsetDateTime::now_utc();
     params.not_before = start;
     params.not_after = start + time::Duration::days(GENERATED_DAYS);
-    let csr = params
-        .serialize_request(&key)
-        .and_then(|csr| csr.pem())
-        .map_err(failed)?;
+    let csr = params.serialize_request(&key).and_then(|csr| csr.pem()).map_err(failed)?;
     let cert = params.self_signed(&key).map_err(failed)?;
-    let files = TlsFiles {
-        crt: cert.pem(),
-        key: key.serialize_pem(),
-        csr: Some(csr.clone()),
-    };
+    let files = TlsFiles { crt: cert.pem(), key: key.serialize_pem(), csr: Some(csr.clone()), extra: Vec::new() };
     Ok((files, csr))
 }
 
@@ -213,15 +220,15 @@ fn self_signed_files(domain: &str, key_type: KeyType, subject: &Subject) -> Resu
 /// is moved aside (to tls.previous/) and nginx reloaded.
 pub fn remove(settings: &Settings, app: &App) -> Result<Applied> {
     let _lock = store::lock(app)?;
+    remove_locked(settings, app)
+}
+
+/// [`remove`] for a caller that already holds the app's lock.
+pub fn remove_locked(settings: &Settings, app: &App) -> Result<Applied> {
     if !app.tls_dir().is_dir() {
         return Err(Error::NoAppEndpoint);
     }
-    let change = Change {
-        tls: TlsChange::Remove,
-        vhost: None,
-        domains: app.domains()?,
-        listeners: app.listeners()?,
-    };
+    let change = Change { tls: TlsChange::Remove, vhost: None, domains: app.domains()?, listeners: app.listeners()? };
     store::apply(settings, app, &change)
 }
 
@@ -247,14 +254,8 @@ pub fn inspect(app: &App) -> Result<Option<Inspection>> {
         return Ok(None);
     }
     let path = app.crt_path();
-    let bytes = std::fs::read(&path).map_err(|source| Error::Read {
-        path: path.clone(),
-        source,
-    })?;
-    let chain = read_chain(&bytes).map_err(|why| Error::BadCertificate {
-        file: path.display().to_string(),
-        why,
-    })?;
+    let bytes = std::fs::read(&path).map_err(|source| Error::Read { path: path.clone(), source })?;
+    let chain = read_chain(&bytes).map_err(|why| Error::BadCertificate { file: path.display().to_string(), why })?;
     let trust = trust_of(&chain, now());
     Ok(Some(Inspection { chain, trust }))
 }
@@ -279,22 +280,13 @@ mod tests {
 
     #[test]
     fn generated_files_pair_up_and_name_the_domain() {
-        let subject = Subject {
-            country: Some("US".into()),
-            organization: Some("dokku.me".into()),
-            ..Subject::default()
-        };
+        let subject =
+            Subject { country: Some("US".into()), organization: Some("dokku.me".into()), ..Subject::default() };
         let (files, csr) = self_signed_files("test.dokku.me", KeyType::EcdsaP256, &subject).unwrap();
         assert!(csr.starts_with("-----BEGIN CERTIFICATE REQUEST-----"));
         let sources = [
-            Source {
-                name: "server.crt".into(),
-                bytes: files.crt.into_bytes(),
-            },
-            Source {
-                name: "server.key".into(),
-                bytes: files.key.into_bytes(),
-            },
+            Source { name: "server.crt".into(), bytes: files.crt.into_bytes() },
+            Source { name: "server.key".into(), bytes: files.key.into_bytes() },
         ];
         let bundle = assemble(&sources, Origin::Files).unwrap();
         let leaf = bundle.leaf();
@@ -309,11 +301,7 @@ mod tests {
         let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
         let params = rcgen::CertificateParams::new(vec!["*.example.com".to_string()]).unwrap();
         let cert = Certificate::from_der(params.self_signed(&key).unwrap().der()).unwrap();
-        let domains = vec![
-            "a.example.com".to_string(),
-            "example.com".to_string(),
-            "other.org".to_string(),
-        ];
+        let domains = vec!["a.example.com".to_string(), "example.com".to_string(), "other.org".to_string()];
         let warning = coverage_warning(&cert, &domains).unwrap();
         assert!(warning.contains("does not cover example.com, other.org"), "{warning}");
         assert!(validity_warnings(&cert, cert.not_after + 1)[0].contains("expired"));

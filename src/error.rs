@@ -223,6 +223,18 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    /// Let's Encrypt (the ACME exchange, or the CA's answer) failed; the old certificate stays.
+    #[error("Let's Encrypt: {0}; the previous certificate is still in place")]
+    Acme(String),
+
+    /// The app's certificate did not come from letsencrypt:enable.
+    #[error("{0} does not have a certificate from Let's Encrypt; run letsencrypt:enable {0} first")]
+    NotLetsEncrypt(String),
+
+    /// A settings or account file of letsencrypt:* cannot be read.
+    #[error("{0} is damaged ({1}); fix or remove it")]
+    BadLetsEncryptFile(PathBuf, String),
+
     /// Generating a key or certificate failed.
     #[error("cannot generate the certificate: {0}")]
     Generate(String),

@@ -91,11 +91,7 @@ impl PrivateKey {
             KeyFormat::Pkcs1 => public_from_pkcs1(der)?,
             KeyFormat::Sec1 => public_from_sec1(der, None)?,
         };
-        Ok(PrivateKey {
-            der: der.to_vec(),
-            format,
-            public,
-        })
+        Ok(PrivateKey { der: der.to_vec(), format, public })
     }
 
     /// Reads a DER key of unknown encoding, trying PKCS#8, then PKCS#1, then SEC1.
@@ -163,10 +159,7 @@ fn public_from_pkcs8(der: &[u8]) -> Result<PublicKey, String> {
         return public_from_pkcs1(info.private_key);
     }
     if algorithm == OID_EC {
-        let curve = info
-            .algorithm
-            .parameters_oid()
-            .map_err(|_| "an EC key without a named curve".to_string())?;
+        let curve = info.algorithm.parameters_oid().map_err(|_| "an EC key without a named curve".to_string())?;
         return public_from_sec1(info.private_key, Some(curve));
     }
     Err(algorithm_name(algorithm))
@@ -181,14 +174,9 @@ fn rsa_public(modulus: &[u8], exponent: &[u8]) -> Result<PublicKey, String> {
     let modulus = strip_leading_zeros(modulus).to_vec();
     let bits = bit_length(&modulus);
     if bits < MIN_RSA_BITS {
-        return Err(format!(
-            "an RSA {bits}-bit key, too short for nginx's OpenSSL (at least {MIN_RSA_BITS} bits)"
-        ));
+        return Err(format!("an RSA {bits}-bit key, too short for nginx's OpenSSL (at least {MIN_RSA_BITS} bits)"));
     }
-    Ok(PublicKey::Rsa {
-        modulus,
-        exponent: strip_leading_zeros(exponent).to_vec(),
-    })
+    Ok(PublicKey::Rsa { modulus, exponent: strip_leading_zeros(exponent).to_vec() })
 }
 
 /// SEC1 keys carry the curve themselves; inside PKCS#8 it comes from the outer algorithm.
@@ -200,16 +188,8 @@ fn public_from_sec1(der: &[u8], outer_curve: Option<ObjectIdentifier>) -> Result
     let curve = curve_from_oid(curve_oid)?;
     let bad = |e: p256::elliptic_curve::Error| format!("a damaged EC key ({e})");
     let point = match curve {
-        Curve::P256 => p256::SecretKey::from_slice(key.private_key)
-            .map_err(bad)?
-            .public_key()
-            .to_sec1_bytes()
-            .to_vec(),
-        Curve::P384 => p384::SecretKey::from_slice(key.private_key)
-            .map_err(bad)?
-            .public_key()
-            .to_sec1_bytes()
-            .to_vec(),
+        Curve::P256 => p256::SecretKey::from_slice(key.private_key).map_err(bad)?.public_key().to_sec1_bytes().to_vec(),
+        Curve::P384 => p384::SecretKey::from_slice(key.private_key).map_err(bad)?.public_key().to_sec1_bytes().to_vec(),
     };
     Ok(PublicKey::Ec { curve, point })
 }
@@ -218,14 +198,8 @@ fn public_from_sec1(der: &[u8], outer_curve: Option<ObjectIdentifier>) -> Result
 fn ec_public_from_point(curve: Curve, point: &[u8]) -> Result<PublicKey, String> {
     let bad = |_| "an EC public key that is not on its curve".to_string();
     let point = match curve {
-        Curve::P256 => p256::PublicKey::from_sec1_bytes(point)
-            .map_err(bad)?
-            .to_sec1_bytes()
-            .to_vec(),
-        Curve::P384 => p384::PublicKey::from_sec1_bytes(point)
-            .map_err(bad)?
-            .to_sec1_bytes()
-            .to_vec(),
+        Curve::P256 => p256::PublicKey::from_sec1_bytes(point).map_err(bad)?.to_sec1_bytes().to_vec(),
+        Curve::P384 => p384::PublicKey::from_sec1_bytes(point).map_err(bad)?.to_sec1_bytes().to_vec(),
     };
     Ok(PublicKey::Ec { curve, point })
 }
@@ -236,9 +210,7 @@ fn curve_from_oid(oid: ObjectIdentifier) -> Result<Curve, String> {
         OID_P384 => Ok(Curve::P384),
         OID_P521 => Err("an ECDSA key on P-521 (secp521r1), which browsers do not accept".into()),
         OID_SECP256K1 => Err("an ECDSA key on secp256k1, which browsers do not accept".into()),
-        other => Err(format!(
-            "an ECDSA key on the curve {other}, which browsers do not accept"
-        )),
+        other => Err(format!("an ECDSA key on the curve {other}, which browsers do not accept")),
     }
 }
 
@@ -296,9 +268,7 @@ mod tests {
         let sec1 = public_from_sec1(info.private_key, Some(OID_P256)).unwrap();
         assert_eq!(pkcs8.public_key(), &sec1);
         assert_eq!(pkcs8.describe(), "an ECDSA P-256 key");
-        let PublicKey::Ec { point, .. } = pkcs8.public_key() else {
-            panic!("not EC")
-        };
+        let PublicKey::Ec { point, .. } = pkcs8.public_key() else { panic!("not EC") };
         assert_eq!(point.as_slice(), key.public_key_raw());
     }
 

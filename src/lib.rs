@@ -5,6 +5,7 @@
 //! The library knows nothing of the command line or of printing; `src/commands/` does.
 #![warn(missing_docs)]
 
+pub mod acme;
 pub mod app;
 pub mod bundle;
 pub mod cert;

@@ -6,12 +6,7 @@ use clap::{Parser, Subcommand};
 use dokku_certs::output::{FAIL, one_line};
 
 #[derive(Debug, Parser)]
-#[command(
-    name = "dokku-certs",
-    version,
-    disable_help_subcommand = true,
-    disable_help_flag = true
-)]
+#[command(name = "dokku-certs", version, disable_help_subcommand = true, disable_help_flag = true)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -35,16 +30,29 @@ enum Command {
     Remove(commands::remove::Args),
     #[command(name = "certs:help", aliases = ["help", "certs", "--help", "-h"])]
     Help,
+    #[command(name = "letsencrypt:set")]
+    LetsEncryptSet(commands::letsencrypt::set::Args),
+    #[command(name = "letsencrypt:enable", alias = "letsencrypt")]
+    LetsEncryptEnable(commands::letsencrypt::enable::Args),
+    #[command(name = "letsencrypt:auto-renew")]
+    LetsEncryptAutoRenew(commands::letsencrypt::auto_renew::Args),
+    #[command(name = "letsencrypt:list", alias = "letsencrypt:ls")]
+    LetsEncryptList,
+    #[command(name = "letsencrypt:active")]
+    LetsEncryptActive(commands::letsencrypt::active::Args),
+    #[command(name = "letsencrypt:revoke")]
+    LetsEncryptRevoke(commands::letsencrypt::revoke::Args),
+    #[command(name = "letsencrypt:disable")]
+    LetsEncryptDisable(commands::letsencrypt::disable::Args),
+    #[command(name = "letsencrypt:cron-job")]
+    LetsEncryptCronJob(commands::letsencrypt::cron_job::Args),
 }
 
 fn main() {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) if e.kind() == clap::error::ErrorKind::DisplayVersion => e.exit(),
-        Err(e) => fail(&format!(
-            "{}; see dokku-certs certs:help",
-            e.to_string().trim_start_matches("error: ")
-        )),
+        Err(e) => fail(&format!("{}; see dokku-certs certs:help", e.to_string().trim_start_matches("error: "))),
     };
     let result = match cli.command {
         Some(Command::Add(args) | Command::Update(args)) => commands::add::run(args),
@@ -53,6 +61,14 @@ fn main() {
         Some(Command::Report(args)) => commands::report::run(args),
         Some(Command::Show(args)) => commands::show::run(args),
         Some(Command::Remove(args)) => commands::remove::run(args),
+        Some(Command::LetsEncryptSet(args)) => commands::letsencrypt::set::run(args),
+        Some(Command::LetsEncryptEnable(args)) => commands::letsencrypt::enable::run(args),
+        Some(Command::LetsEncryptAutoRenew(args)) => commands::letsencrypt::auto_renew::run(args),
+        Some(Command::LetsEncryptList) => commands::letsencrypt::list::run(),
+        Some(Command::LetsEncryptActive(args)) => commands::letsencrypt::active::run(args),
+        Some(Command::LetsEncryptRevoke(args)) => commands::letsencrypt::revoke::run(args),
+        Some(Command::LetsEncryptDisable(args)) => commands::letsencrypt::disable::run(args),
+        Some(Command::LetsEncryptCronJob(args)) => commands::letsencrypt::cron_job::run(args),
         Some(Command::Help) | None => {
             commands::help::run();
             Ok(())

@@ -43,22 +43,12 @@ pub fn render(settings: &Settings, site: &Site<'_>) -> String {
         log_dir: settings.log_dir.display().to_string(),
         http_listens: listens(settings.bind, settings.http_port),
         ssl_listens: listens(settings.bind, settings.ssl_port),
-        server_name: if site.domains.is_empty() {
-            "_".into()
-        } else {
-            site.domains.join(" ")
-        },
+        server_name: if site.domains.is_empty() { "_".into() } else { site.domains.join(" ") },
         has_tls: site.has_tls,
-        redirect_port: if settings.ssl_port == 443 {
-            String::new()
-        } else {
-            format!(":{}", settings.ssl_port)
-        },
+        redirect_port: if settings.ssl_port == 443 { String::new() } else { format!(":{}", settings.ssl_port) },
         upstreams: site.listeners.iter().map(|l| l.address.as_str()).collect(),
     };
-    let mut text = conf
-        .render()
-        .expect("the nginx.conf template renders from plain strings");
+    let mut text = conf.render().expect("the nginx.conf template renders from plain strings");
     text.push('\n');
     text
 }
@@ -122,28 +112,15 @@ mod tests {
     }
 
     fn app() -> App {
-        App {
-            name: "myapp".into(),
-            dir: PathBuf::from("/home/dokku/myapp"),
-        }
+        App { name: "myapp".into(), dir: PathBuf::from("/home/dokku/myapp") }
     }
 
     #[test]
     fn plain_http_proxies_and_includes_conf_d() {
         let app = app();
         let domains = vec!["myapp.example.com".to_string()];
-        let listeners = vec![Listener {
-            address: "127.0.0.1:5000".into(),
-        }];
-        let text = render(
-            &settings(),
-            &Site {
-                app: &app,
-                domains: &domains,
-                listeners: &listeners,
-                has_tls: false,
-            },
-        );
+        let listeners = vec![Listener { address: "127.0.0.1:5000".into() }];
+        let text = render(&settings(), &Site { app: &app, domains: &domains, listeners: &listeners, has_tls: false });
         assert!(text.contains("listen      [::]:80;\n  listen      80;"));
         assert!(text.contains("server_name myapp.example.com;"));
         assert!(text.contains("proxy_pass  http://myapp;"));
@@ -159,25 +136,14 @@ mod tests {
         let mut settings = settings();
         settings.ssl_port = 8443;
         settings.bind = Some("127.0.0.1".parse().unwrap());
-        let text = render(
-            &settings,
-            &Site {
-                app: &app,
-                domains: &domains,
-                listeners: &[],
-                has_tls: true,
-            },
-        );
+        let text = render(&settings, &Site { app: &app, domains: &domains, listeners: &[], has_tls: true });
         assert!(text.contains("location    / {\n    return 301 https://$host:8443$request_uri;\n  }"));
         assert!(text.contains("listen      127.0.0.1:8443 ssl http2;"));
         assert!(text.contains("ssl_certificate           /home/dokku/myapp/tls/server.crt;"));
         assert!(text.contains("server_name a.example.com b.example.com;"));
         assert!(text.contains("return 502;"));
         assert!(!text.contains("upstream"));
-        assert_eq!(
-            text.matches("include /home/dokku/myapp/nginx.conf.d/*.conf;").count(),
-            2
-        );
+        assert_eq!(text.matches("include /home/dokku/myapp/nginx.conf.d/*.conf;").count(), 2);
         // No server-level return: it would answer before any nginx.conf.d location.
         assert!(!text.lines().any(|l| l.starts_with("  return")));
     }

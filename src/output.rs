@@ -44,9 +44,5 @@ fn line(prefix: &str, text: &str) {
 
 /// Folds a message to one line, so every error is exactly one line on stderr.
 pub fn one_line(text: &str) -> String {
-    text.split(['\n', '\r'])
-        .map(str::trim)
-        .filter(|part| !part.is_empty())
-        .collect::<Vec<_>>()
-        .join(" ")
+    text.split(['\n', '\r']).map(str::trim).filter(|part| !part.is_empty()).collect::<Vec<_>>().join(" ")
 }

@@ -58,10 +58,8 @@ pub fn to_text(app: &str, fields: &Fields) -> String {
 
 /// The JSON report: one object, keys without the `--ssl-` prefix, every value a string.
 pub fn to_json(fields: &Fields) -> String {
-    let object: BTreeMap<&str, &str> = fields
-        .iter()
-        .map(|(flag, value)| (flag.trim_start_matches("--ssl-"), value.as_str()))
-        .collect();
+    let object: BTreeMap<&str, &str> =
+        fields.iter().map(|(flag, value)| (flag.trim_start_matches("--ssl-"), value.as_str())).collect();
     serde_json::to_string(&object).expect("a map of strings always serializes") + "\n"
 }
 
@@ -84,18 +82,6 @@ mod tests {
         let fields: Fields = FLAGS.iter().map(|flag| (*flag, "v".to_string())).collect();
         let json: serde_json::Value = serde_json::from_str(&to_json(&fields)).unwrap();
         let keys: Vec<&str> = json.as_object().unwrap().keys().map(String::as_str).collect();
-        assert_eq!(
-            keys,
-            [
-                "dir",
-                "enabled",
-                "expires-at",
-                "hostnames",
-                "issuer",
-                "starts-at",
-                "subject",
-                "verified"
-            ]
-        );
+        assert_eq!(keys, ["dir", "enabled", "expires-at", "hostnames", "issuer", "starts-at", "subject", "verified"]);
     }
 }

@@ -33,14 +33,8 @@ pub struct AppLock {
 
 /// Waits for and takes the app's lock.
 pub fn lock(app: &App) -> Result<AppLock> {
-    let dir = File::open(&app.dir).map_err(|source| Error::Read {
-        path: app.dir.clone(),
-        source,
-    })?;
-    dir.lock().map_err(|source| Error::Write {
-        path: app.dir.clone(),
-        source,
-    })?;
+    let dir = File::open(&app.dir).map_err(|source| Error::Read { path: app.dir.clone(), source })?;
+    dir.lock().map_err(|source| Error::Write { path: app.dir.clone(), source })?;
     Ok(AppLock { _dir: dir })
 }
 
@@ -53,6 +47,8 @@ pub struct TlsFiles {
     pub key: String,
     /// server.csr, if the command made one (certs:generate).
     pub csr: Option<String>,
+    /// Other files that belong with this pair (the Let's Encrypt marker), by name.
+    pub extra: Vec<(&'static str, String)>,
 }
 
 /// What a command does to tls/.
@@ -62,6 +58,8 @@ pub enum TlsChange {
     Install(TlsFiles),
     /// Take tls/ away (kept as tls.previous/).
     Remove,
+    /// Leave tls/ as it is; only render nginx.conf again.
+    Keep,
 }
 
 /// One change to an app: tls/, optionally VHOST, and the nginx.conf that follows.
@@ -101,9 +99,7 @@ pub fn apply(settings: &Settings, app: &App, change: &Change) -> Result<Applied>
     match stage_and_test(settings, app, change, &mut undo) {
         Ok(()) => {
             commit(app, change, &undo)?;
-            Ok(Applied {
-                reload: nginx::reload(settings),
-            })
+            Ok(Applied { reload: nginx::reload(settings) })
         }
         Err(error) => {
             roll_back(app, &undo);
@@ -120,16 +116,12 @@ fn stage_and_test(settings: &Settings, app: &App, change: &Change, undo: &mut Un
             true
         }
         TlsChange::Remove => false,
+        TlsChange::Keep => app.has_cert(),
     };
     if let Some(vhost) = &change.vhost {
         replace_file(&app.vhost_path(), vhost.as_bytes(), undo)?;
     }
-    let site = Site {
-        app,
-        domains: &change.domains,
-        listeners: &change.listeners,
-        has_tls,
-    };
+    let site = Site { app, domains: &change.domains, listeners: &change.listeners, has_tls };
     replace_file(&app.nginx_conf_path(), nginx::render(settings, &site).as_bytes(), undo)?;
     nginx::test(settings)
 }
@@ -152,14 +144,14 @@ fn write_staging_tls(app: &App, files: &TlsFiles) -> Result<()> {
         .mode(TLS_DIR_MODE)
         .create(&dir)
         .and_then(|()| fs::set_permissions(&dir, fs::Permissions::from_mode(TLS_DIR_MODE)))
-        .map_err(|source| Error::Write {
-            path: dir.clone(),
-            source,
-        })?;
+        .map_err(|source| Error::Write { path: dir.clone(), source })?;
     write_new_file(&dir.join("server.crt"), files.crt.as_bytes(), TLS_FILE_MODE)?;
     write_new_file(&dir.join("server.key"), files.key.as_bytes(), TLS_FILE_MODE)?;
     if let Some(csr) = &files.csr {
         write_new_file(&dir.join("server.csr"), csr.as_bytes(), TLS_FILE_MODE)?;
+    }
+    for (name, content) in &files.extra {
+        write_new_file(&dir.join(name), content.as_bytes(), TLS_FILE_MODE)?;
     }
     sync_dir(&dir);
     Ok(())
@@ -184,7 +176,7 @@ fn swap_in_tls(app: &App) -> Result<bool> {
 fn commit(app: &App, change: &Change, undo: &Undo) -> Result<()> {
     let old_tls = match change.tls {
         TlsChange::Install(_) if undo.tls_swapped == Some(true) => app.dir.join(STAGING_TLS),
-        TlsChange::Install(_) => return Ok(()),
+        TlsChange::Install(_) | TlsChange::Keep => return Ok(()),
         TlsChange::Remove => app.tls_dir(),
     };
     if !old_tls.exists() {
@@ -206,10 +198,7 @@ fn roll_back(app: &App, undo: &Undo) {
     for (path, old) in undo.files.iter().rev() {
         let _ = match old {
             Some(bytes) => write_replacing(path, bytes),
-            None => fs::remove_file(path).map_err(|source| Error::Write {
-                path: path.clone(),
-                source,
-            }),
+            None => fs::remove_file(path).map_err(|source| Error::Write { path: path.clone(), source }),
         };
     }
     let staging = app.dir.join(STAGING_TLS);
@@ -222,16 +211,29 @@ fn roll_back(app: &App, undo: &Undo) {
     sync_dir(&app.dir);
 }
 
+/// Writes a secret (settings, an ACME account key) as a 0600 file in a 0700 directory, by rename.
+pub fn write_private(dir: &Path, path: &Path, bytes: &[u8]) -> Result<()> {
+    if let Some(parent) = path.parent() {
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(parent)
+            .map_err(|source| Error::Write { path: parent.into(), source })?;
+    }
+    let _ = fs::set_permissions(dir, fs::Permissions::from_mode(0o700));
+    let temp = temp_path(path);
+    let _ = fs::remove_file(&temp);
+    write_new_file(&temp, bytes, 0o600)?;
+    rename(&temp, path)
+}
+
 /// Replaces a file by rename, remembering its old contents for [`roll_back`].
 fn replace_file(path: &Path, bytes: &[u8], undo: &mut Undo) -> Result<()> {
     let old = match fs::read(path) {
         Ok(old) => Some(old),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(source) => {
-            return Err(Error::Read {
-                path: path.into(),
-                source,
-            });
+            return Err(Error::Read { path: path.into(), source });
         }
     };
     if old.as_deref() == Some(bytes) {
@@ -244,9 +246,7 @@ fn replace_file(path: &Path, bytes: &[u8], undo: &mut Undo) -> Result<()> {
 
 fn write_replacing(path: &Path, bytes: &[u8]) -> Result<()> {
     let temp = temp_path(path);
-    let mode = fs::metadata(path)
-        .map(|m| m.permissions().mode() & 0o7777)
-        .unwrap_or(0o644);
+    let mode = fs::metadata(path).map(|m| m.permissions().mode() & 0o7777).unwrap_or(0o644);
     let _ = fs::remove_file(&temp);
     write_new_file(&temp, bytes, mode)?;
     rename(&temp, path)
@@ -259,10 +259,7 @@ fn write_new_file(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
         file.write_all(bytes)?;
         file.sync_data()
     };
-    write().map_err(|source| Error::Write {
-        path: path.into(),
-        source,
-    })
+    write().map_err(|source| Error::Write { path: path.into(), source })
 }
 
 fn temp_path(path: &Path) -> PathBuf {
@@ -272,29 +269,21 @@ fn temp_path(path: &Path) -> PathBuf {
 }
 
 fn rename(from: &Path, to: &Path) -> Result<()> {
-    fs::rename(from, to).map_err(|source| Error::Write {
-        path: to.into(),
-        source,
-    })
+    fs::rename(from, to).map_err(|source| Error::Write { path: to.into(), source })
 }
 
 /// Atomically swaps two directory entries (Linux renameat2 RENAME_EXCHANGE).
 fn exchange(a: &Path, b: &Path) -> Result<()> {
     use rustix::fs::{CWD, RenameFlags, renameat_with};
-    renameat_with(CWD, a, CWD, b, RenameFlags::EXCHANGE).map_err(|errno| Error::Write {
-        path: b.into(),
-        source: errno.into(),
-    })
+    renameat_with(CWD, a, CWD, b, RenameFlags::EXCHANGE)
+        .map_err(|errno| Error::Write { path: b.into(), source: errno.into() })
 }
 
 fn remove_dir_if_present(dir: &Path) -> Result<()> {
     match fs::remove_dir_all(dir) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(source) => Err(Error::Write {
-            path: dir.into(),
-            source,
-        }),
+        Err(source) => Err(Error::Write { path: dir.into(), source }),
     }
 }
 

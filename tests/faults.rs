@@ -26,20 +26,14 @@ fn update_command(sandbox: &Sandbox, (crt, key): &(String, String)) -> Command {
 }
 
 fn read_pair(app_dir: &Path) -> (Vec<u8>, Vec<u8>) {
-    (
-        std::fs::read(app_dir.join("tls/server.crt")).unwrap(),
-        std::fs::read(app_dir.join("tls/server.key")).unwrap(),
-    )
+    (std::fs::read(app_dir.join("tls/server.crt")).unwrap(), std::fs::read(app_dir.join("tls/server.key")).unwrap())
 }
 
 /// Installs both pairs once to learn what each looks like on disk.
 fn learn_pairs(sandbox: &Sandbox) -> Pairs {
     let dir = fixtures();
     let file = |name: &str| dir.join(name).to_str().unwrap().to_string();
-    let files = [
-        (file("leaf.fullchain.crt"), file("leaf.key")),
-        (file("leaf2.crt"), file("leaf2.key")),
-    ];
+    let files = [(file("leaf.fullchain.crt"), file("leaf.key")), (file("leaf2.crt"), file("leaf2.key"))];
     let app = sandbox.app_dir("myapp");
     let mut installed = Vec::new();
     for pair in &files {
@@ -47,11 +41,7 @@ fn learn_pairs(sandbox: &Sandbox) -> Pairs {
         installed.push(read_pair(&app));
     }
     let nginx_conf = std::fs::read(app.join("nginx.conf")).unwrap();
-    Pairs {
-        files,
-        installed: [installed[0].clone(), installed[1].clone()],
-        nginx_conf,
-    }
+    Pairs { files, installed: [installed[0].clone(), installed[1].clone()], nginx_conf }
 }
 
 /// The state a crash may leave: exactly one of the two pairs, whole, matching, with the
@@ -64,21 +54,9 @@ fn assert_consistent(sandbox: &Sandbox, pairs: &Pairs, when: &str) -> usize {
         .iter()
         .position(|pair| *pair == on_disk)
         .unwrap_or_else(|| panic!("{when}: tls/ holds neither pair whole (a mixed or partial pair)"));
-    assert_eq!(
-        std::fs::read(app.join("nginx.conf")).unwrap(),
-        pairs.nginx_conf,
-        "{when}: nginx.conf changed"
-    );
-    let test = Command::new("sh")
-        .arg("-c")
-        .arg(format!("{} -t", sandbox.nginx_cmd()))
-        .output()
-        .unwrap();
-    assert!(
-        test.status.success(),
-        "{when}: nginx -t fails: {}",
-        String::from_utf8_lossy(&test.stderr)
-    );
+    assert_eq!(std::fs::read(app.join("nginx.conf")).unwrap(), pairs.nginx_conf, "{when}: nginx.conf changed");
+    let test = Command::new("sh").arg("-c").arg(format!("{} -t", sandbox.nginx_cmd())).output().unwrap();
+    assert!(test.status.success(), "{when}: nginx -t fails: {}", String::from_utf8_lossy(&test.stderr));
     which
 }
 
@@ -87,10 +65,7 @@ struct Lcg(u64);
 
 impl Lcg {
     fn below(&mut self, bound: u64) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
+        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
         (self.0 >> 33) % bound.max(1)
     }
 }
@@ -122,30 +97,16 @@ fn sigkill_at_any_instant_of_an_update_leaves_one_whole_pair() {
         child.kill().ok(); // SIGKILL
         child.wait().unwrap();
         let which = assert_consistent(&sandbox, &pairs, &format!("round {round}"));
-        if which == target {
-            ended_new += 1
-        } else {
-            ended_old += 1
-        }
+        if which == target { ended_new += 1 } else { ended_old += 1 }
     }
     // The test has teeth only if kills landed mid-update, on both sides of the swap.
-    assert!(
-        interrupted >= 30,
-        "only {interrupted} of 150 kills interrupted an update (window {window_us} µs)"
-    );
-    assert!(
-        ended_old > 0 && ended_new > 0,
-        "kills never landed on both sides: old {ended_old}, new {ended_new}"
-    );
+    assert!(interrupted >= 30, "only {interrupted} of 150 kills interrupted an update (window {window_us} µs)");
+    assert!(ended_old > 0 && ended_new > 0, "kills never landed on both sides: old {ended_old}, new {ended_new}");
 
     // No stale lock: the next update runs at once, and it clears any staging leftovers.
     let started = Instant::now();
     assert!(update_command(&sandbox, &pairs.files[0]).status().unwrap().success());
-    assert!(
-        started.elapsed() < Duration::from_secs(5),
-        "the next update waited {:?}",
-        started.elapsed()
-    );
+    assert!(started.elapsed() < Duration::from_secs(5), "the next update waited {:?}", started.elapsed());
     assert_eq!(assert_consistent(&sandbox, &pairs, "after the last update"), 0);
     let app = sandbox.app_dir("myapp");
     let leftovers: Vec<_> = std::fs::read_dir(&app)
@@ -168,20 +129,13 @@ fn sixteen_updates_at_once_all_finish_serialized() {
     let children: Vec<_> = (0..16)
         .map(|i| {
             let mut command = sandbox.command(&["certs:update", "myapp", &pairs.files[i % 2].0, &pairs.files[i % 2].1]);
-            command
-                .stdin(Stdio::null())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped());
+            command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
             command.spawn().unwrap()
         })
         .collect();
     for child in children {
         let output = child.wait_with_output().unwrap();
-        assert!(
-            output.status.success(),
-            "an update failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
+        assert!(output.status.success(), "an update failed: {}", String::from_utf8_lossy(&output.stderr));
     }
     let which = assert_consistent(&sandbox, &pairs, "after 16 concurrent updates");
     let expected = common::first_cert_der(&pairs.installed[which].0);

@@ -9,10 +9,7 @@ use dokku_certs::bundle::{Origin, Source, assemble, sources_from_archive};
 use dokku_certs::cert::{Certificate, format_openssl_date};
 
 fn source(name: &str) -> Source {
-    Source {
-        name: name.to_string(),
-        bytes: fixture(name),
-    }
+    Source { name: name.to_string(), bytes: fixture(name) }
 }
 
 fn openssl_public_key_of(args: &[&str]) -> String {
@@ -22,15 +19,7 @@ fn openssl_public_key_of(args: &[&str]) -> String {
 #[test]
 fn key_matching_agrees_with_openssl_for_every_encoding() {
     let certs = ["leaf.crt", "leaf2.crt", "leaf3.crt", "wild.crt"];
-    let keys = [
-        "leaf.key",
-        "leaf.pkcs1.key",
-        "leaf.key.der",
-        "leaf2.key",
-        "leaf2.key.der",
-        "leaf3.key",
-        "wild.key",
-    ];
+    let keys = ["leaf.key", "leaf.pkcs1.key", "leaf.key.der", "leaf2.key", "leaf2.key.der", "leaf3.key", "wild.key"];
     let dir = fixtures();
     for crt in certs {
         let crt_path = dir.join(crt);
@@ -56,26 +45,11 @@ fn key_matching_agrees_with_openssl_for_every_encoding() {
 #[test]
 fn chains_are_ordered_leaf_first_whatever_the_input_order() {
     let sources = [
-        Source {
-            name: "root.crt".into(),
-            bytes: fixture("root.crt"),
-        },
-        Source {
-            name: "inter.crt".into(),
-            bytes: fixture("inter.crt"),
-        },
-        Source {
-            name: "unrelated.crt".into(),
-            bytes: fixture("dokku.crt"),
-        },
-        Source {
-            name: "leaf.crt".into(),
-            bytes: fixture("leaf.crt"),
-        },
-        Source {
-            name: "leaf.key".into(),
-            bytes: fixture("leaf.key"),
-        },
+        Source { name: "root.crt".into(), bytes: fixture("root.crt") },
+        Source { name: "inter.crt".into(), bytes: fixture("inter.crt") },
+        Source { name: "unrelated.crt".into(), bytes: fixture("dokku.crt") },
+        Source { name: "leaf.crt".into(), bytes: fixture("leaf.crt") },
+        Source { name: "leaf.key".into(), bytes: fixture("leaf.key") },
     ];
     let bundle = assemble(&sources, Origin::Archive).unwrap();
     let subjects: Vec<&str> = bundle.chain.iter().map(|c| c.subject.as_str()).collect();
@@ -87,12 +61,7 @@ fn chains_are_ordered_leaf_first_whatever_the_input_order() {
             "C=US; O=dokku-certs tests; CN=dokku-certs Test Root",
         ]
     );
-    assert_eq!(
-        bundle.notes.len(),
-        1,
-        "the unrelated certificate is named: {:?}",
-        bundle.notes
-    );
+    assert_eq!(bundle.notes.len(), 1, "the unrelated certificate is named: {:?}", bundle.notes);
     assert!(bundle.notes[0].contains("CN=test.dokku.me"));
     // openssl agrees the written chain verifies against the root.
     let dir = tempfile::tempdir().unwrap();
@@ -121,31 +90,15 @@ fn names_and_dates_are_what_openssl_prints() {
         let cert = Certificate::from_der(&common::first_cert_der(&fixture(name))).unwrap();
         let end = openssl(&["x509", "-noout", "-enddate", "-in", path]);
         let start = openssl(&["x509", "-noout", "-startdate", "-in", path]);
-        assert_eq!(
-            format_openssl_date(cert.not_after),
-            end.trim().trim_start_matches("notAfter="),
-            "{name}"
-        );
-        assert_eq!(
-            format_openssl_date(cert.not_before),
-            start.trim().trim_start_matches("notBefore="),
-            "{name}"
-        );
+        assert_eq!(format_openssl_date(cert.not_after), end.trim().trim_start_matches("notAfter="), "{name}");
+        assert_eq!(format_openssl_date(cert.not_before), start.trim().trim_start_matches("notBefore="), "{name}");
         // dokku's subject: openssl's compat form, '/' turned into '; '.
         let compat = openssl(&["x509", "-noout", "-subject", "-nameopt", "compat", "-in", path]);
-        let dokku_subject = compat
-            .trim()
-            .trim_start_matches("subject=")
-            .trim_start_matches('/')
-            .replace('/', "; ");
+        let dokku_subject = compat.trim().trim_start_matches("subject=").trim_start_matches('/').replace('/', "; ");
         assert_eq!(cert.subject, dokku_subject, "{name}");
         // dokku's issuer: openssl 1.x's -text form; openssl 3 adds spaces around '='.
         let issuer = openssl(&["x509", "-noout", "-issuer", "-nameopt", "compat", "-in", path]);
-        let dokku_issuer = issuer
-            .trim()
-            .trim_start_matches("issuer=")
-            .trim_start_matches('/')
-            .replace('/', ", ");
+        let dokku_issuer = issuer.trim().trim_start_matches("issuer=").trim_start_matches('/').replace('/', ", ");
         assert_eq!(cert.issuer, dokku_issuer, "{name}");
     }
 }

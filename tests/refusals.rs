@@ -26,12 +26,7 @@ fn serving_sandbox() -> Sandbox {
     sandbox.start_nginx();
     let dir = fixtures();
     let (crt, key) = (dir.join("leaf.crt"), dir.join("leaf.key"));
-    sandbox
-        .run(
-            &["certs:add", "myapp", crt.to_str().unwrap(), key.to_str().unwrap()],
-            None,
-        )
-        .ok();
+    sandbox.run(&["certs:add", "myapp", crt.to_str().unwrap(), key.to_str().unwrap()], None).ok();
     let expected = first_cert_der(&fixture("leaf.crt"));
     assert_eq!(sandbox.wait_served(DOMAIN, &expected), expected);
     sandbox
@@ -42,10 +37,7 @@ fn run_case(sandbox: &Sandbox, input: &Input) -> common::Run {
         Input::Files(crt, key) => {
             let dir = fixtures();
             let (crt, key) = (dir.join(crt), dir.join(key));
-            sandbox.run(
-                &["certs:add", "myapp", crt.to_str().unwrap(), key.to_str().unwrap()],
-                None,
-            )
+            sandbox.run(&["certs:add", "myapp", crt.to_str().unwrap(), key.to_str().unwrap()], None)
         }
         Input::Stdin(bytes) => sandbox.run(&["certs:add", "myapp"], Some(bytes)),
         Input::Args(args) => sandbox.run(&args.iter().map(String::as_str).collect::<Vec<_>>(), None),
@@ -62,80 +54,28 @@ fn assert_all_refused(cases: Vec<(&str, Input, &str)>) {
         let started = std::time::Instant::now();
         let run = run_case(&sandbox, input);
         assert!(started.elapsed().as_secs() < 10, "{name}: took {:?}", started.elapsed());
-        assert_eq!(
-            run.code, 1,
-            "{name}: expected exit 1\nstdout: {}\nstderr: {}",
-            run.stdout, run.stderr
-        );
+        assert_eq!(run.code, 1, "{name}: expected exit 1\nstdout: {}\nstderr: {}", run.stdout, run.stderr);
         let lines: Vec<&str> = run.stderr.lines().collect();
-        assert_eq!(
-            lines.len(),
-            1,
-            "{name}: expected one line on stderr, got {:?}",
-            run.stderr
-        );
-        assert!(
-            lines[0].starts_with(" !     "),
-            "{name}: not dokku's style: {:?}",
-            lines[0]
-        );
-        assert!(
-            run.stderr.contains(needle),
-            "{name}: {:?} does not contain {needle:?}",
-            run.stderr
-        );
+        assert_eq!(lines.len(), 1, "{name}: expected one line on stderr, got {:?}", run.stderr);
+        assert!(lines[0].starts_with(" !     "), "{name}: not dokku's style: {:?}", lines[0]);
+        assert!(run.stderr.contains(needle), "{name}: {:?} does not contain {needle:?}", run.stderr);
         assert!(!run.stderr.contains("panicked"), "{name}: panicked: {}", run.stderr);
-        assert!(
-            !run.stderr.contains("PRIVATE KEY") && !run.stdout.contains("PRIVATE KEY"),
-            "{name}: key material"
-        );
+        assert!(!run.stderr.contains("PRIVATE KEY") && !run.stdout.contains("PRIVATE KEY"), "{name}: key material");
         assert_eq!(sandbox.tree("myapp"), before, "{name}: the app dir changed");
-        assert_eq!(
-            sandbox.served_cert(DOMAIN),
-            served,
-            "{name}: nginx serves another certificate"
-        );
+        assert_eq!(sandbox.served_cert(DOMAIN), served, "{name}: nginx serves another certificate");
     }
-    assert_eq!(
-        common::Tree::of(&sandbox.root()),
-        root_before,
-        "something was written under DOKKU_ROOT"
-    );
+    assert_eq!(common::Tree::of(&sandbox.root()), root_before, "something was written under DOKKU_ROOT");
 }
 
 #[test]
 fn bad_certificates_and_keys_are_refused_saying_what_they_are() {
     assert_all_refused(vec![
-        (
-            "PKCS#8 encrypted key",
-            Input::Files("leaf.crt", "leaf.pkcs8-encrypted.key"),
-            "is encrypted",
-        ),
-        (
-            "legacy encrypted key",
-            Input::Files("leaf.crt", "leaf.legacy-encrypted.key"),
-            "openssl pkey -in",
-        ),
-        (
-            "DER encrypted key",
-            Input::Files("leaf.crt", "leaf.encrypted.key.der"),
-            "is encrypted",
-        ),
-        (
-            "CSR as certificate",
-            Input::Files("leaf.csr", "leaf.key"),
-            "holds a certificate signing request (CSR)",
-        ),
-        (
-            "public key as certificate",
-            Input::Files("leaf.pub", "leaf.key"),
-            "holds a public key, not a certificate",
-        ),
-        (
-            "files swapped",
-            Input::Files("leaf.key", "leaf.crt"),
-            "holds a private key, not a certificate",
-        ),
+        ("PKCS#8 encrypted key", Input::Files("leaf.crt", "leaf.pkcs8-encrypted.key"), "is encrypted"),
+        ("legacy encrypted key", Input::Files("leaf.crt", "leaf.legacy-encrypted.key"), "openssl pkey -in"),
+        ("DER encrypted key", Input::Files("leaf.crt", "leaf.encrypted.key.der"), "is encrypted"),
+        ("CSR as certificate", Input::Files("leaf.csr", "leaf.key"), "holds a certificate signing request (CSR)"),
+        ("public key as certificate", Input::Files("leaf.pub", "leaf.key"), "holds a public key, not a certificate"),
+        ("files swapped", Input::Files("leaf.key", "leaf.crt"), "holds a private key, not a certificate"),
         (
             "certificate as key",
             Input::Files("leaf.crt", "leaf.fullchain.crt"),
@@ -146,36 +86,16 @@ fn bad_certificates_and_keys_are_refused_saying_what_they_are() {
             Input::Files("inter.crt", "inter.key"),
             "is a CA certificate (CA:TRUE) issued by",
         ),
-        (
-            "intermediate CA, server key",
-            Input::Files("inter.crt", "leaf.key"),
-            "is a CA certificate (CA:TRUE)",
-        ),
+        ("intermediate CA, server key", Input::Files("inter.crt", "leaf.key"), "is a CA certificate (CA:TRUE)"),
         ("DSA key", Input::Files("leaf.crt", "dsa.key"), "a DSA key"),
         ("P-521 key", Input::Files("leaf.crt", "p521.key"), "P-521"),
         ("secp256k1 key", Input::Files("leaf.crt", "k256.key"), "secp256k1"),
         ("Ed25519 key", Input::Files("leaf.crt", "ed25519.key"), "Ed25519"),
-        (
-            "RSA 1024 key",
-            Input::Files("leaf.crt", "rsa1024.key"),
-            "RSA 1024-bit key",
-        ),
+        ("RSA 1024 key", Input::Files("leaf.crt", "rsa1024.key"), "RSA 1024-bit key"),
         ("PKCS#12", Input::Files("leaf.p12", "leaf.key"), "openssl pkcs12 -in"),
-        (
-            "mismatched key",
-            Input::Files("leaf.crt", "leaf2.key"),
-            "does not match the certificate",
-        ),
-        (
-            "text as certificate",
-            Input::Files("inter.csr", "leaf.key"),
-            "certificate signing request",
-        ),
-        (
-            "directory as certificate",
-            Input::Files(".", "leaf.key"),
-            "CRT file specified not found",
-        ),
+        ("mismatched key", Input::Files("leaf.crt", "leaf2.key"), "does not match the certificate"),
+        ("text as certificate", Input::Files("inter.csr", "leaf.key"), "certificate signing request"),
+        ("directory as certificate", Input::Files(".", "leaf.key"), "CRT file specified not found"),
     ]);
 }
 
@@ -200,12 +120,7 @@ fn raw_entry(path: &str, kind: tar::EntryType, link: Option<&str>, data: &[u8]) 
 /// A usable pair followed by `extra` entries, then the end-of-archive blocks.
 fn pair_plus(extra: Vec<Vec<u8>>) -> Vec<u8> {
     let mut archive = raw_entry("server.crt", tar::EntryType::Regular, None, &fixture("leaf2.crt"));
-    archive.extend(raw_entry(
-        "server.key",
-        tar::EntryType::Regular,
-        None,
-        &fixture("leaf2.key"),
-    ));
+    archive.extend(raw_entry("server.key", tar::EntryType::Regular, None, &fixture("leaf2.key")));
     for entry in extra {
         archive.extend(entry);
     }
@@ -242,36 +157,16 @@ fn gzip_bomb(gib: u64) -> Vec<u8> {
 
 #[test]
 fn hostile_and_broken_archives_are_refused_whole() {
-    let valid = tar_of(
-        &[
-            ("server.crt", &fixture("leaf2.crt")),
-            ("server.key", &fixture("leaf2.key")),
-        ],
-        false,
-    );
+    let valid = tar_of(&[("server.crt", &fixture("leaf2.crt")), ("server.key", &fixture("leaf2.key"))], false);
     let many: Vec<(String, Vec<u8>)> = (0..12_000).map(|i| (format!("f{i}"), Vec::new())).collect();
     let many_refs: Vec<(&str, &[u8])> = many.iter().map(|(n, b)| (n.as_str(), b.as_slice())).collect();
     let bomb = gzip_bomb(2);
     assert!(bomb.len() < 8 << 20, "the bomb should be small: {} bytes", bomb.len());
-    let big_entry = tar_of(
-        &[
-            ("server.crt", &vec![b'A'; 3 << 20]),
-            ("server.key", &fixture("leaf2.key")),
-        ],
-        true,
-    );
+    let big_entry = tar_of(&[("server.crt", &vec![b'A'; 3 << 20]), ("server.key", &fixture("leaf2.key"))], true);
     let regular = tar::EntryType::Regular;
     assert_all_refused(vec![
-        (
-            "dot-dot path",
-            Input::Stdin(pair_plus(vec![raw_entry("../evil.crt", regular, None, b"x")])),
-            "climbs out",
-        ),
-        (
-            "nested dot-dot",
-            Input::Stdin(pair_plus(vec![raw_entry("a/../../x", regular, None, b"x")])),
-            "\"a/../../x\"",
-        ),
+        ("dot-dot path", Input::Stdin(pair_plus(vec![raw_entry("../evil.crt", regular, None, b"x")])), "climbs out"),
+        ("nested dot-dot", Input::Stdin(pair_plus(vec![raw_entry("a/../../x", regular, None, b"x")])), "\"a/../../x\""),
         (
             "absolute path",
             Input::Stdin(pair_plus(vec![raw_entry("/etc/cron.d/x", regular, None, b"x")])),
@@ -279,66 +174,28 @@ fn hostile_and_broken_archives_are_refused_whole() {
         ),
         (
             "symlink",
-            Input::Stdin(pair_plus(vec![raw_entry(
-                "link.key",
-                tar::EntryType::Symlink,
-                Some("/etc/shadow"),
-                b"",
-            )])),
+            Input::Stdin(pair_plus(vec![raw_entry("link.key", tar::EntryType::Symlink, Some("/etc/shadow"), b"")])),
             "is a symbolic link",
         ),
         (
             "hard link",
-            Input::Stdin(pair_plus(vec![raw_entry(
-                "hard.key",
-                tar::EntryType::Link,
-                Some("server.key"),
-                b"",
-            )])),
+            Input::Stdin(pair_plus(vec![raw_entry("hard.key", tar::EntryType::Link, Some("server.key"), b"")])),
             "is a hard link",
         ),
-        (
-            "device",
-            Input::Stdin(pair_plus(vec![raw_entry("dev", tar::EntryType::Char, None, b"")])),
-            "is a device",
-        ),
-        (
-            "fifo",
-            Input::Stdin(pair_plus(vec![raw_entry("fifo", tar::EntryType::Fifo, None, b"")])),
-            "is a fifo",
-        ),
+        ("device", Input::Stdin(pair_plus(vec![raw_entry("dev", tar::EntryType::Char, None, b"")])), "is a device"),
+        ("fifo", Input::Stdin(pair_plus(vec![raw_entry("fifo", tar::EntryType::Fifo, None, b"")])), "is a fifo"),
         ("gzip bomb", Input::Stdin(bomb), "unpacks to more than 16 MiB"),
-        (
-            "one entry over the limit",
-            Input::Stdin(big_entry),
-            "server.crt (skipped: over 1024 KiB)",
-        ),
-        (
-            "too many entries",
-            Input::Stdin(tar_of(&many_refs, true)),
-            "more than 10000 entries",
-        ),
+        ("one entry over the limit", Input::Stdin(big_entry), "server.crt (skipped: over 1024 KiB)"),
+        ("too many entries", Input::Stdin(tar_of(&many_refs, true)), "more than 10000 entries"),
         ("truncated tar", Input::Stdin(valid[..700].to_vec()), "truncated"),
-        (
-            "truncated gzip",
-            Input::Stdin(gzip(&valid)[..200].to_vec()),
-            "stdin is not a tar archive",
-        ),
+        ("truncated gzip", Input::Stdin(gzip(&valid)[..200].to_vec()), "stdin is not a tar archive"),
         (
             "random bytes",
             Input::Stdin((0..4096u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect()),
             "not a tar archive",
         ),
-        (
-            "plain text",
-            Input::Stdin(b"hello, this is not an archive\n".repeat(40)),
-            "not a tar archive",
-        ),
-        (
-            "empty stdin",
-            Input::Stdin(Vec::new()),
-            "Tar archive containing server.crt and server.key expected on stdin",
-        ),
+        ("plain text", Input::Stdin(b"hello, this is not an archive\n".repeat(40)), "not a tar archive"),
+        ("empty stdin", Input::Stdin(Vec::new()), "Tar archive containing server.crt and server.key expected on stdin"),
         (
             "two pairs",
             Input::Stdin(tar_of(
@@ -355,19 +212,12 @@ fn hostile_and_broken_archives_are_refused_whole() {
         (
             "encrypted key in an archive",
             Input::Stdin(tar_of(
-                &[
-                    ("a.crt", &fixture("leaf.crt")),
-                    ("a.key", &fixture("leaf.pkcs8-encrypted.key")),
-                ],
+                &[("a.crt", &fixture("leaf.crt")), ("a.key", &fixture("leaf.pkcs8-encrypted.key"))],
                 false,
             )),
             "is encrypted",
         ),
-        (
-            "PKCS#12 in an archive",
-            Input::Stdin(tar_of(&[("site.pfx", &fixture("leaf.p12"))], false)),
-            "openssl pkcs12",
-        ),
+        ("PKCS#12 in an archive", Input::Stdin(tar_of(&[("site.pfx", &fixture("leaf.p12"))], false)), "openssl pkcs12"),
         (
             "no key in an archive",
             Input::Stdin(tar_of(&[("a.crt", &fixture("leaf.crt"))], false)),
@@ -380,11 +230,7 @@ fn hostile_and_broken_archives_are_refused_whole() {
 fn names_that_could_escape_or_inject_are_refused_before_anything_is_touched() {
     let mut cases: Vec<(&str, Input, &str)> = Vec::new();
     for app in ["..", "../myapp", "My", "a b", "a;b", "a{b}", "$app", "a\nb", "/etc"] {
-        cases.push((
-            "bad app name",
-            Input::Args(vec!["certs:info".into(), app.into()]),
-            "App name must begin",
-        ));
+        cases.push(("bad app name", Input::Args(vec!["certs:info".into(), app.into()]), "App name must begin"));
     }
     let long_label = format!("{}.example.com", "a".repeat(64));
     for domain in [
@@ -417,12 +263,7 @@ fn a_vhost_line_that_could_inject_into_nginx_conf_is_refused() {
     let before = sandbox.tree("myapp");
     let dir = fixtures();
     let (crt, key) = (dir.join("leaf2.crt"), dir.join("leaf2.key"));
-    sandbox
-        .run(
-            &["certs:add", "myapp", crt.to_str().unwrap(), key.to_str().unwrap()],
-            None,
-        )
-        .refused("VHOST: line 2");
+    sandbox.run(&["certs:add", "myapp", crt.to_str().unwrap(), key.to_str().unwrap()], None).refused("VHOST: line 2");
     assert_eq!(sandbox.tree("myapp"), before);
 }
 
@@ -442,9 +283,6 @@ fn der_inputs_and_several_keys_pair_by_content() {
     let run = sandbox.run(&["certs:add", "myapp"], Some(&archive)).ok();
     assert!(run.stderr.contains("other key(s) ignored"), "{}", run.stderr);
     let installed = std::fs::read(sandbox.app_dir("myapp").join("tls/server.crt")).unwrap();
-    assert_eq!(
-        common::cert_ders(&installed),
-        vec![first_cert_der(&fixture("leaf.crt"))]
-    );
+    assert_eq!(common::cert_ders(&installed), vec![first_cert_der(&fixture("leaf.crt"))]);
     assert!(installed.starts_with(b"-----BEGIN CERTIFICATE-----\n"));
 }

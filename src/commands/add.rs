@@ -41,11 +41,7 @@ pub fn run(args: Args) -> Result<()> {
     for warning in &installed.warnings {
         output::warn(&format!("Warning: {warning}"));
     }
-    output::step(&format!(
-        "Installed the certificate for {} ({})",
-        app.name,
-        bundle.leaf().hostnames().join(", ")
-    ));
+    output::step(&format!("Installed the certificate for {} ({})", app.name, bundle.leaf().hostnames().join(", ")));
     super::report_reload(&installed.applied);
     Ok(())
 }

@@ -3,29 +3,14 @@
 use dokku_certs::output;
 
 const COMMANDS: [(&str, &str); 8] = [
-    (
-        "certs:add <app> CRT KEY",
-        "Add an ssl endpoint to an app. Can also import from a tarball on stdin",
-    ),
-    (
-        "certs:generate <app> DOMAIN",
-        "Generate a key and certificate signing request (and self-signed certificate)",
-    ),
+    ("certs:add <app> CRT KEY", "Add an ssl endpoint to an app. Can also import from a tarball on stdin"),
+    ("certs:generate <app> DOMAIN", "Generate a key and certificate signing request (and self-signed certificate)"),
     ("certs:help", "Show this help"),
     ("certs:info <app>", "Show certificate information for an ssl endpoint"),
     ("certs:remove <app>", "Remove an SSL Endpoint from an app"),
-    (
-        "certs:report [<app>] [<flag>]",
-        "Displays an ssl report for one or more apps",
-    ),
-    (
-        "certs:show <app> crt|key",
-        "Show the server.crt or server.key of an app",
-    ),
-    (
-        "certs:update <app> CRT KEY",
-        "Update an SSL Endpoint on an app. Can also import from a tarball on stdin",
-    ),
+    ("certs:report [<app>] [<flag>]", "Displays an ssl report for one or more apps"),
+    ("certs:show <app> crt|key", "Show the server.crt or server.key of an app"),
+    ("certs:update <app> CRT KEY", "Update an SSL Endpoint on an app. Can also import from a tarball on stdin"),
 ];
 
 /// The help text.

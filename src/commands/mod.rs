@@ -4,6 +4,7 @@ pub mod add;
 pub mod generate;
 pub mod help;
 pub mod info;
+pub mod letsencrypt;
 pub mod remove;
 pub mod report;
 pub mod show;

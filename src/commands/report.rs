@@ -19,11 +19,7 @@ struct Request {
 }
 
 fn parse(words: &[String]) -> Result<Request> {
-    let mut request = Request {
-        app: None,
-        flag: None,
-        json: false,
-    };
+    let mut request = Request { app: None, flag: None, json: false };
     let mut words = words.iter();
     while let Some(word) = words.next() {
         if word == "--format" {
@@ -37,9 +33,7 @@ fn parse(words: &[String]) -> Result<Request> {
                 return Err(Error::OneFlagOnly);
             }
         } else if request.app.replace(word.clone()).is_some() {
-            return Err(Error::Usage(format!(
-                "unexpected argument {word:?}; usage: certs:report [<app>] [<flag>]"
-            )));
+            return Err(Error::Usage(format!("unexpected argument {word:?}; usage: certs:report [<app>] [<flag>]")));
         }
     }
     if request.json && request.flag.is_some() {
@@ -59,10 +53,7 @@ pub fn run(args: Args) -> Result<()> {
     let settings = Settings::from_env()?;
     let apps = match &request.app {
         Some(name) => vec![App::open(&settings, name)?],
-        None => list_apps(&settings)?
-            .iter()
-            .map(|name| App::open(&settings, name))
-            .collect::<Result<_>>()?,
+        None => list_apps(&settings)?.iter().map(|name| App::open(&settings, name)).collect::<Result<_>>()?,
     };
     let mut text = String::new();
     for app in &apps {

@@ -2,6 +2,8 @@
 //! that reports which certificate nginx served, and the openssl-made fixtures.
 #![allow(dead_code)]
 
+pub mod pebble;
+
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -20,9 +22,14 @@ pub fn binary() -> PathBuf {
 pub fn fixtures() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("fixtures");
+        // Named after the script's contents, so that a changed script makes new fixtures.
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/make-fixtures.sh");
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        std::hash::Hash::hash(&std::fs::read(&script).unwrap(), &mut hasher);
+        let version = std::hash::Hasher::finish(&hasher);
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("fixtures-{version:016x}"));
         let status = Command::new("sh")
-            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/make-fixtures.sh"))
+            .arg(&script)
             .arg(&dir)
             .status()
             .expect("run fixtures/make-fixtures.sh (needs openssl: make test installs it)");
@@ -71,29 +78,17 @@ impl Run {
 
     /// Panics with the whole output unless the command succeeded.
     pub fn ok(self) -> Run {
-        assert_eq!(
-            self.code, 0,
-            "command failed:\nstdout:\n{}\nstderr:\n{}",
-            self.stdout, self.stderr
-        );
+        assert_eq!(self.code, 0, "command failed:\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
         self
     }
 
     /// Asserts dokku's failure shape: exit 1 and exactly one ` !     ` line on stderr containing `needle`.
     pub fn refused(self, needle: &str) -> Run {
-        assert_eq!(
-            self.code, 1,
-            "expected exit 1:\nstdout:\n{}\nstderr:\n{}",
-            self.stdout, self.stderr
-        );
+        assert_eq!(self.code, 1, "expected exit 1:\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
         let lines: Vec<&str> = self.stderr.lines().collect();
         assert_eq!(lines.len(), 1, "expected one line on stderr, got:\n{}", self.stderr);
         assert!(lines[0].starts_with(" !     "), "not in dokku's style: {:?}", lines[0]);
-        assert!(
-            self.stderr.contains(needle),
-            "stderr {:?} does not contain {needle:?}",
-            self.stderr
-        );
+        assert!(self.stderr.contains(needle), "stderr {:?} does not contain {needle:?}", self.stderr);
         self
     }
 }
@@ -110,20 +105,12 @@ pub struct Sandbox {
 impl Sandbox {
     /// A new empty sandbox (nginx not started).
     pub fn new() -> Sandbox {
-        let dir = tempfile::Builder::new()
-            .prefix("sandbox")
-            .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
-            .unwrap();
+        let dir = tempfile::Builder::new().prefix("sandbox").tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
         for sub in ["root", "nginx", "logs"] {
             std::fs::create_dir_all(dir.path().join(sub)).unwrap();
         }
-        let sandbox = Sandbox {
-            dir,
-            http_port: free_port(),
-            ssl_port: free_port(),
-            app_port: free_port(),
-            nginx_started: false,
-        };
+        let sandbox =
+            Sandbox { dir, http_port: free_port(), ssl_port: free_port(), app_port: free_port(), nginx_started: false };
         sandbox.write_nginx_main_conf();
         sandbox
     }
@@ -171,36 +158,21 @@ impl Sandbox {
     pub fn create_app(&self, app: &str, domains: &[&str]) {
         let dir = self.app_dir(app);
         std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(
-            dir.join("VHOST"),
-            domains.iter().map(|d| format!("{d}\n")).collect::<String>(),
-        )
-        .unwrap();
+        std::fs::write(dir.join("VHOST"), domains.iter().map(|d| format!("{d}\n")).collect::<String>()).unwrap();
         std::fs::write(dir.join("LISTENERS"), format!("127.0.0.1:{}\n", self.app_port)).unwrap();
     }
 
     /// Starts nginx (after giving every app a plain-HTTP nginx.conf if it has none).
     pub fn start_nginx(&mut self) {
-        let output = Command::new("sh")
-            .arg("-c")
-            .arg(self.nginx_cmd())
-            .output()
-            .expect("start nginx");
-        assert!(
-            output.status.success(),
-            "nginx did not start: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
+        let output = Command::new("sh").arg("-c").arg(self.nginx_cmd()).output().expect("start nginx");
+        assert!(output.status.success(), "nginx did not start: {}", String::from_utf8_lossy(&output.stderr));
         self.nginx_started = true;
     }
 
     /// Stops nginx (a test of "nginx not running").
     pub fn stop_nginx(&mut self) {
         if self.nginx_started {
-            let _ = Command::new("sh")
-                .arg("-c")
-                .arg(format!("{} -s stop", self.nginx_cmd()))
-                .output();
+            let _ = Command::new("sh").arg("-c").arg(format!("{} -s stop", self.nginx_cmd())).output();
             let pid_file = self.nginx_dir().join("nginx.pid");
             for _ in 0..100 {
                 if !pid_file.exists() {
@@ -257,27 +229,29 @@ impl Sandbox {
         tls_get(self.ssl_port, host).0
     }
 
-    /// Waits (up to 10 s) until nginx serves `expected` for `host` on five handshakes in a
-    /// row: `nginx -s reload` returns before the new workers answer, and for a moment old
-    /// and new workers both accept. Returns what is served at the end.
+    /// Waits (up to 30 s) until nginx serves `expected` for `host` on ten handshakes in a
+    /// row, 20 ms apart: `nginx -s reload` returns before the new workers answer, and the
+    /// old ones go on accepting for 100 ms after the new ones start. Returns what is served
+    /// at the end.
     pub fn wait_served(&self, host: &str, expected: &[u8]) -> Vec<u8> {
-        let mut served = Vec::new();
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        let mut last = Err("nothing tried".to_string());
         let mut in_a_row = 0;
-        for _ in 0..500 {
-            match try_tls_get(self.ssl_port, host) {
-                Ok((leaf, ..)) if leaf == expected => in_a_row += 1,
-                Ok((leaf, ..)) => {
-                    served = leaf;
-                    in_a_row = 0;
-                }
-                Err(_) => in_a_row = 0,
-            }
-            if in_a_row == 5 {
+        while std::time::Instant::now() < deadline {
+            last = try_tls_get(self.ssl_port, host).map(|(leaf, ..)| leaf);
+            in_a_row = if last.as_deref() == Ok(expected) { in_a_row + 1 } else { 0 };
+            if in_a_row == 10 {
                 return expected.to_vec();
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        served
+        let log = std::fs::read_to_string(self.nginx_dir().join("error.log")).unwrap_or_default();
+        let tail: Vec<&str> = log.lines().rev().take(5).collect();
+        eprintln!(
+            "nginx never settled on the expected certificate; last: {:?}; error.log tail: {tail:?}",
+            last.as_ref().map(|d| d.len())
+        );
+        last.unwrap_or_default()
     }
 
     /// Waits (up to 10 s) until plain HTTP answers `status` for `host`.
@@ -302,11 +276,7 @@ impl Sandbox {
     pub fn http_get(&self, host: &str, path: &str) -> (u16, String) {
         let mut stream = TcpStream::connect(("127.0.0.1", self.http_port)).expect("connect to nginx http port");
         stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        write!(
-            stream,
-            "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
-        )
-        .unwrap();
+        write!(stream, "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").unwrap();
         let mut response = String::new();
         stream.read_to_string(&mut response).unwrap();
         (status_of(&response), response)
@@ -325,8 +295,21 @@ impl Drop for Sandbox {
 }
 
 /// A snapshot of a directory tree, for "byte-identical before and after".
-#[derive(Debug, PartialEq, Eq)]
+#[derive(PartialEq, Eq)]
 pub struct Tree(pub BTreeMap<PathBuf, (u32, Vec<u8>)>);
+
+/// Paths, modes and sizes with a digest of the bytes: readable when two trees differ.
+impl std::fmt::Debug for Tree {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (path, (mode, bytes)) in &self.0 {
+            let mut hasher = std::collections::hash_map::DefaultHasher::new();
+            std::hash::Hash::hash(bytes, &mut hasher);
+            let digest = std::hash::Hasher::finish(&hasher);
+            writeln!(f, "{:o} {:>6} {digest:016x} {}", mode, bytes.len(), path.display())?;
+        }
+        Ok(())
+    }
+}
 
 impl Tree {
     pub fn of(dir: &Path) -> Tree {
@@ -334,26 +317,15 @@ impl Tree {
         for entry in walkdir::WalkDir::new(dir).sort_by_file_name() {
             let entry = entry.unwrap();
             let meta = entry.metadata().unwrap();
-            let bytes = if meta.is_file() {
-                std::fs::read(entry.path()).unwrap()
-            } else {
-                Vec::new()
-            };
-            map.insert(
-                entry.path().strip_prefix(dir).unwrap().to_path_buf(),
-                (meta.permissions().mode(), bytes),
-            );
+            let bytes = if meta.is_file() { std::fs::read(entry.path()).unwrap() } else { Vec::new() };
+            map.insert(entry.path().strip_prefix(dir).unwrap().to_path_buf(), (meta.permissions().mode(), bytes));
         }
         Tree(map)
     }
 }
 
 fn status_of(response: &str) -> u16 {
-    response
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0)
+    response.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0)
 }
 
 /// Accepts any certificate: the test wants to see which one nginx serves, not to trust it.
@@ -446,12 +418,7 @@ pub fn wait_until(mut condition: impl FnMut() -> bool) -> bool {
 
 /// The DER of the first certificate in a PEM file.
 pub fn first_cert_der(pem_bytes: &[u8]) -> Vec<u8> {
-    pem::parse_many(pem_bytes)
-        .unwrap()
-        .into_iter()
-        .find(|p| p.tag() == "CERTIFICATE")
-        .unwrap()
-        .into_contents()
+    pem::parse_many(pem_bytes).unwrap().into_iter().find(|p| p.tag() == "CERTIFICATE").unwrap().into_contents()
 }
 
 /// All certificate DERs in a PEM file, in order.
@@ -485,14 +452,7 @@ pub fn tar_of(entries: &[(&str, &[u8])], gzip: bool) -> Vec<u8> {
 
 /// Runs openssl with `args`; returns stdout, panicking on failure.
 pub fn openssl(args: &[&str]) -> String {
-    let output = Command::new("openssl")
-        .args(args)
-        .output()
-        .expect("run openssl (make test installs it)");
-    assert!(
-        output.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let output = Command::new("openssl").args(args).output().expect("run openssl (make test installs it)");
+    assert!(output.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&output.stderr));
     String::from_utf8_lossy(&output.stdout).into_owned()
 }

@@ -1,0 +1,307 @@
+//! Let's Encrypt built in: RFC 8555 through instant-acme, HTTP-01 answered by nginx itself
+//! from the app's nginx.conf.d/, the result installed exactly like certs:add.
+
+pub mod challenge;
+pub mod settings;
+
+use std::time::Duration;
+
+use instant_acme::{
+    Account, AccountCredentials, AuthorizationStatus, ChallengeType, Identifier, NewAccount, NewOrder, OrderStatus,
+    RetryPolicy,
+};
+
+use crate::app::{App, Settings};
+use crate::bundle::{Origin, Source, assemble};
+use crate::cert::{Certificate, now};
+use crate::endpoint::{self, Installed, generate_key};
+use crate::error::{Error, Result};
+use crate::nginx;
+use crate::store::{self, Change, TlsChange, write_private};
+use challenge::{Answer, ChallengeFile};
+use settings::{Resolved, Store};
+
+/// The marker kept in tls/ beside a certificate from us: it moves with the pair in the
+/// same swap, so another certs:add makes the app no longer "active" by itself.
+pub const MARKER: &str = "letsencrypt.json";
+
+/// Environment variable naming a PEM root to trust for the ACME server's own HTTPS.
+pub const CA_CERTIFICATES_ENV: &str = "DOKKU_LETSENCRYPT_CA_CERTIFICATES";
+
+/// How long to wait for nginx to serve a challenge after its reload.
+const SELF_CHECK_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Short polls with backoff: a CA that validates at once is not made to wait seconds.
+fn retry_policy() -> RetryPolicy {
+    RetryPolicy::new().initial_delay(Duration::from_millis(25)).backoff(1.5).timeout(Duration::from_secs(90))
+}
+
+/// What the marker records.
+#[derive(Debug, Clone)]
+pub struct Marker {
+    /// The ACME directory the certificate came from.
+    pub server: String,
+    /// The account's email.
+    pub email: String,
+}
+
+/// Reads the app's marker: `Some` iff the installed certificate is one we obtained.
+pub fn marker(app: &App) -> Option<Marker> {
+    if !app.has_cert() {
+        return None;
+    }
+    let bytes = std::fs::read(app.tls_dir().join(MARKER)).ok()?;
+    let value: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    Some(Marker { server: value["server"].as_str()?.to_string(), email: value["email"].as_str()?.to_string() })
+}
+
+/// Gets a certificate for every domain in the app's VHOST and installs it like certs:add.
+/// `progress` is told each step. The app's lock is held throughout.
+pub fn issue(settings: &Settings, app: &App, resolved: &Resolved, progress: &dyn Fn(&str)) -> Result<Installed> {
+    let email = resolved.email.clone().ok_or_else(|| {
+        Error::Usage(format!(
+            "no email set for Let's Encrypt; run: dokku-certs letsencrypt:set {} email you@example.com (or --global)",
+            app.name
+        ))
+    })?;
+    let _lock = store::lock(app)?;
+    let domains = app.domains()?;
+    if domains.is_empty() {
+        return Err(Error::Usage(format!("{} has no domains in VHOST; add one before letsencrypt:enable", app.name)));
+    }
+    if let Some(wildcard) = domains.iter().find(|d| d.starts_with("*.")) {
+        return Err(Error::Usage(format!(
+            "{wildcard} is a wildcard domain: HTTP-01 cannot validate it; remove it from VHOST or use certs:add"
+        )));
+    }
+    ensure_nginx_conf(settings, app)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Acme(format!("cannot start the ACME client: {e}")))?;
+    let key = generate_key(resolved.key_type)?;
+    let csr = csr_der(&domains, &key)?;
+    let mut challenge_file = ChallengeFile::new(app);
+    let order = order_certificate(settings, resolved, &email, &domains, &csr, &mut challenge_file, progress);
+    let result = runtime.block_on(order);
+    challenge_file.remove();
+    let chain_pem = match result {
+        Ok(chain_pem) => chain_pem,
+        Err(error) => {
+            // nginx must forget the challenge location too.
+            if nginx::test(settings).is_ok() {
+                let _ = nginx::reload(settings);
+            }
+            return Err(error);
+        }
+    };
+    progress("Certificate retrieved successfully.");
+    let sources = [
+        Source { name: "the certificate from the CA".into(), bytes: chain_pem.into_bytes() },
+        Source { name: "the new key".into(), bytes: key.serialize_pem().into_bytes() },
+    ];
+    let bundle = assemble(&sources, Origin::Files)?;
+    let marker = serde_json::json!({
+        "server": resolved.server,
+        "email": email,
+        "domains": domains,
+        "issued-at": now(),
+    });
+    progress(&format!("Installing the certificate for {}", domains.join(", ")));
+    endpoint::install_locked(settings, app, &bundle, vec![(MARKER, marker.to_string() + "\n")])
+}
+
+/// An app that never had a certs command has no nginx.conf: render it so that nginx
+/// serves the app (and so the challenge) over plain HTTP.
+fn ensure_nginx_conf(settings: &Settings, app: &App) -> Result<()> {
+    if app.nginx_conf_path().exists() {
+        return Ok(());
+    }
+    let change = Change { tls: TlsChange::Keep, vhost: None, domains: app.domains()?, listeners: app.listeners()? };
+    let applied = store::apply(settings, app, &change)?;
+    applied.reload.map_err(|why| Error::Acme(format!("nginx must be running to answer the challenge ({why})")))
+}
+
+fn csr_der(domains: &[String], key: &rcgen::KeyPair) -> Result<Vec<u8>> {
+    let failed = |e: rcgen::Error| Error::Generate(e.to_string());
+    let mut params = rcgen::CertificateParams::new(domains.to_vec()).map_err(failed)?;
+    params.distinguished_name = rcgen::DistinguishedName::new();
+    params.distinguished_name.push(rcgen::DnType::CommonName, domains[0].as_str());
+    Ok(params.serialize_request(key).map_err(failed)?.der().to_vec())
+}
+
+/// The account for this email and server: created once, then reused from its 0600 file.
+async fn account(settings: &Settings, resolved: &Resolved, email: &str, progress: &dyn Fn(&str)) -> Result<Account> {
+    let store = Store::new(settings);
+    let path = store.account_path(email, &resolved.server);
+    let builder = || -> Result<instant_acme::AccountBuilder> {
+        match std::env::var_os(CA_CERTIFICATES_ENV) {
+            Some(roots) => Account::builder_with_root(&roots),
+            None => Account::builder(),
+        }
+        .map_err(|e| acme_error("cannot set up the HTTPS client", &e))
+    };
+    if let Ok(bytes) = std::fs::read(&path) {
+        let credentials: AccountCredentials =
+            serde_json::from_slice(&bytes).map_err(|e| Error::BadLetsEncryptFile(path.clone(), e.to_string()))?;
+        let account =
+            builder()?.from_credentials(credentials).await.map_err(|e| acme_error("cannot reach the CA", &e))?;
+        progress(&format!("Using the account of {email} on {}", resolved.server));
+        return Ok(account);
+    }
+    let contact = format!("mailto:{email}");
+    let new_account = NewAccount { contact: &[&contact], terms_of_service_agreed: true, only_return_existing: false };
+    let (account, credentials) = builder()?
+        .create(&new_account, resolved.server.clone(), None)
+        .await
+        .map_err(|e| acme_error("cannot create the account", &e))?;
+    let text = serde_json::to_string(&credentials).expect("credentials serialize");
+    write_private(store.dir(), &path, text.as_bytes())?;
+    progress(&format!("Created an account for {email} on {}", resolved.server));
+    Ok(account)
+}
+
+async fn order_certificate(
+    settings: &Settings,
+    resolved: &Resolved,
+    email: &str,
+    domains: &[String],
+    csr: &[u8],
+    challenge_file: &mut ChallengeFile<'_>,
+    progress: &dyn Fn(&str),
+) -> Result<String> {
+    let account = account(settings, resolved, email, progress).await?;
+    let identifiers: Vec<Identifier> = domains.iter().map(|d| Identifier::Dns(d.clone())).collect();
+    let mut order =
+        account.new_order(&NewOrder::new(&identifiers)).await.map_err(|e| acme_error("cannot place the order", &e))?;
+    progress(&format!("Ordered a certificate for {}", domains.join(", ")));
+
+    let answers = pending_answers(&mut order, &account).await?;
+    if !answers.is_empty() {
+        challenge_file.write(&answers)?;
+        nginx::test(settings)?;
+        nginx::reload(settings)
+            .map_err(|why| Error::Acme(format!("nginx must be running to answer the challenge ({why})")))?;
+        progress("Answering the HTTP-01 challenges from nginx.conf.d/letsencrypt.conf");
+        challenge::wait_until_served(settings, &answers, SELF_CHECK_TIMEOUT)?;
+        mark_ready(&mut order).await?;
+    }
+    let status = order.poll_ready(&retry_policy()).await;
+    report_authorizations(&mut order, progress).await;
+    if !matches!(status, Ok(OrderStatus::Ready)) {
+        // An invalid order comes back as Ok(Invalid) or as the CA's problem: either way the
+        // authorizations say which domain failed and why.
+        let problems = order_problems(&mut order).await;
+        return Err(match (problems, status) {
+            (Some(problems), _) => Error::Acme(format!("the CA did not validate the order: {problems}")),
+            (None, Err(e)) => acme_error("cannot follow the order", &e),
+            (None, Ok(status)) => Error::Acme(format!("the order ended {status:?}")),
+        });
+    }
+    progress("Finalizing the order");
+    order.finalize_csr(csr).await.map_err(|e| acme_error("the CA refused the certificate request", &e))?;
+    order.poll_certificate(&retry_policy()).await.map_err(|e| acme_error("cannot download the certificate", &e))
+}
+
+/// The HTTP-01 answer of every authorization still pending.
+async fn pending_answers(order: &mut instant_acme::Order, account: &Account) -> Result<Vec<Answer>> {
+    let thumbprint = account.key_thumbprint().to_string();
+    let mut answers = Vec::new();
+    let mut authorizations = order.authorizations();
+    while let Some(authorization) = authorizations.next().await {
+        let mut authorization = authorization.map_err(|e| acme_error("cannot read an authorization", &e))?;
+        if authorization.status != AuthorizationStatus::Pending {
+            continue;
+        }
+        let domain = authorization.identifier().to_string();
+        let challenge = authorization
+            .challenge(ChallengeType::Http01)
+            .ok_or_else(|| Error::Acme(format!("the CA offers no HTTP-01 challenge for {domain}")))?;
+        let token = challenge.token.clone();
+        answers.push(Answer { domain, key_authorization: format!("{token}.{thumbprint}"), token });
+    }
+    Ok(answers)
+}
+
+async fn mark_ready(order: &mut instant_acme::Order) -> Result<()> {
+    let mut authorizations = order.authorizations();
+    while let Some(authorization) = authorizations.next().await {
+        let mut authorization = authorization.map_err(|e| acme_error("cannot read an authorization", &e))?;
+        if authorization.status != AuthorizationStatus::Pending {
+            continue;
+        }
+        if let Some(mut challenge) = authorization.challenge(ChallengeType::Http01) {
+            challenge.set_ready().await.map_err(|e| acme_error("cannot start the validation", &e))?;
+        }
+    }
+    Ok(())
+}
+
+/// One progress line per authorization: its domain and status.
+async fn report_authorizations(order: &mut instant_acme::Order, progress: &dyn Fn(&str)) {
+    let mut authorizations = order.authorizations();
+    while let Some(Ok(authorization)) = authorizations.next().await {
+        let status = format!("{:?}", authorization.status).to_lowercase();
+        progress(&format!("Authorization for {}: {status}", authorization.identifier()));
+    }
+}
+
+/// The CA's problem documents for the failed challenges: domain, type and detail.
+async fn order_problems(order: &mut instant_acme::Order) -> Option<String> {
+    let mut problems = Vec::new();
+    let mut authorizations = order.authorizations();
+    while let Some(Ok(authorization)) = authorizations.next().await {
+        let domain = authorization.identifier().to_string();
+        for challenge in &authorization.challenges {
+            if let Some(problem) = &challenge.error {
+                problems.push(format!("{domain}: {}", describe_problem(problem)));
+            }
+        }
+    }
+    (!problems.is_empty()).then(|| problems.join("; "))
+}
+
+fn describe_problem(problem: &instant_acme::Problem) -> String {
+    let kind = problem.r#type.as_deref().unwrap_or("unknown").trim_start_matches("urn:ietf:params:acme:error:");
+    format!("{kind}: {}", problem.detail.as_deref().unwrap_or("no detail"))
+}
+
+fn acme_error(doing: &str, error: &instant_acme::Error) -> Error {
+    match error {
+        instant_acme::Error::Api(problem) => Error::Acme(format!("{doing}: {}", describe_problem(problem))),
+        other => Error::Acme(format!("{doing}: {other}")),
+    }
+}
+
+/// Revokes the app's certificate with the account that obtained it.
+pub fn revoke(settings: &Settings, app: &App) -> Result<()> {
+    let marker = marker(app).ok_or_else(|| Error::NotLetsEncrypt(app.name.clone()))?;
+    let path = Store::new(settings).account_path(&marker.email, &marker.server);
+    let bytes = std::fs::read(&path).map_err(|source| Error::Read { path: path.clone(), source })?;
+    let credentials: AccountCredentials =
+        serde_json::from_slice(&bytes).map_err(|e| Error::BadLetsEncryptFile(path, e.to_string()))?;
+    let crt = std::fs::read(app.crt_path()).map_err(|source| Error::Read { path: app.crt_path(), source })?;
+    let leaf = pem::parse(&crt).map_err(|e| Error::Acme(format!("cannot read server.crt: {e}")))?;
+    let leaf = rustls_pki_types::CertificateDer::from(leaf.into_contents());
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Acme(format!("cannot start the ACME client: {e}")))?;
+    runtime.block_on(async {
+        let builder = match std::env::var_os(CA_CERTIFICATES_ENV) {
+            Some(roots) => Account::builder_with_root(&roots),
+            None => Account::builder(),
+        }
+        .map_err(|e| acme_error("cannot set up the HTTPS client", &e))?;
+        let account = builder.from_credentials(credentials).await.map_err(|e| acme_error("cannot reach the CA", &e))?;
+        let request = instant_acme::RevocationRequest { certificate: &leaf, reason: None };
+        account.revoke(&request).await.map_err(|e| acme_error("the CA refused to revoke", &e))
+    })
+}
+
+/// Seconds until the app's certificate expires, if it has one.
+pub fn seconds_left(app: &App) -> Option<i64> {
+    let crt = std::fs::read(app.crt_path()).ok()?;
+    let leaf = pem::parse(&crt).ok()?;
+    Certificate::from_der(leaf.contents()).ok().map(|cert| cert.not_after - now())
+}

@@ -1,0 +1,35 @@
+//! letsencrypt:set [--global|<app>] KEY [VALUE]: set or clear email, server, graceperiod, key-type.
+
+use dokku_certs::acme::settings::{GLOBAL, Store};
+use dokku_certs::app::{App, Settings};
+use dokku_certs::{Error, Result, output};
+
+/// Arguments of letsencrypt:set.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// --global or an app, the key, and the value (none clears it).
+    #[arg(allow_hyphen_values = true, num_args = 0..)]
+    words: Vec<String>,
+}
+
+/// Runs letsencrypt:set.
+pub fn run(args: Args) -> Result<()> {
+    let [scope, key, rest @ ..] = args.words.as_slice() else {
+        return Err(Error::Usage("usage: letsencrypt:set [--global|<app>] KEY [VALUE]".into()));
+    };
+    let settings = Settings::from_env()?;
+    if scope != GLOBAL {
+        App::open(&settings, scope)?;
+    }
+    let value = match rest {
+        [] => None,
+        [value] => Some(value.as_str()),
+        _ => return Err(Error::Usage("letsencrypt:set takes one value; quote it if it has spaces".into())),
+    };
+    Store::new(&settings).set(scope, key, value)?;
+    match value {
+        Some(value) => output::step(&format!("Setting {key} to {value} for {scope}")),
+        None => output::step(&format!("Unsetting {key} for {scope}")),
+    }
+    Ok(())
+}
