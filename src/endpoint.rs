@@ -262,11 +262,9 @@ pub fn inspect(app: &App) -> Result<Option<Inspection>> {
 
 /// Every certificate of a PEM file, in order.
 fn read_chain(bytes: &[u8]) -> std::result::Result<Vec<Certificate>, String> {
-    let blocks = pem::parse_many(bytes).map_err(|e| e.to_string())?;
-    let chain = blocks
+    let chain = crate::cert::pem_certificates(bytes)?
         .iter()
-        .filter(|block| block.tag() == "CERTIFICATE")
-        .map(|block| Certificate::from_der(block.contents()))
+        .map(|der| Certificate::from_der(der))
         .collect::<std::result::Result<Vec<_>, _>>()?;
     if chain.is_empty() {
         return Err("it holds no PEM certificate".into());

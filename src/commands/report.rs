@@ -55,18 +55,14 @@ pub fn run(args: Args) -> Result<()> {
         Some(name) => vec![App::open(&settings, name)?],
         None => list_apps(&settings)?.iter().map(|name| App::open(&settings, name)).collect::<Result<_>>()?,
     };
-    let mut text = String::new();
-    for app in &apps {
+    let render = |app: &App| {
         let fields = report::fields(app);
         match &request.flag {
-            Some(flag) => {
-                text.push_str(&fields[flag.as_str()]);
-                text.push('\n');
-            }
-            None if request.json => text.push_str(&report::to_json(&fields)),
-            None => text.push_str(&report::to_text(&app.name, &fields)),
+            Some(flag) => format!("{}\n", fields[flag.as_str()]),
+            None if request.json => report::to_json(&fields),
+            None => report::to_text(&app.name, &fields),
         }
-    }
-    output::raw(&text);
+    };
+    output::raw(&report::in_parallel(&apps, render).concat());
     Ok(())
 }
