@@ -2,8 +2,10 @@
 //! content rather than by name. Archives are read in memory within fixed limits and
 //! nothing from them is ever written to a path they name.
 
+use std::cell::Cell;
 use std::io::Read;
 use std::path::Path;
+use std::rc::Rc;
 
 use crate::cert::{Certificate, order_chain};
 use crate::error::{Error, Result};
@@ -93,35 +95,44 @@ fn clone_error(error: &Error) -> Error {
     }
 }
 
-/// Reads at most [`MAX_INPUT_BYTES`] (plus one, to notice more) from `input`.
-pub fn read_stdin(input: &mut impl Read) -> Result<Vec<u8>> {
-    let mut bytes = Vec::new();
-    input
-        .take(MAX_INPUT_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|source| Error::Read { path: "stdin".into(), source })?;
-    if bytes.len() as u64 > MAX_INPUT_BYTES {
-        return Err(Error::ArchiveTooLarge(format!("stdin is over {} MiB", MAX_INPUT_BYTES >> 20)));
-    }
-    Ok(bytes)
-}
-
-/// Unpacks a tar or tar.gz (told apart by its first bytes) into sources, in memory.
-/// Hidden files and macOS metadata are skipped; links, devices, absolute paths and
-/// `..` refuse the whole archive.
-pub fn sources_from_archive(bytes: &[u8]) -> Result<Vec<Source>> {
-    if bytes.is_empty() {
+/// Reads an archive from `input` as it streams in: a tar or tar.gz (told apart by its first
+/// bytes), or a bare PEM bundle. Nothing is written to disk and only entries that can hold
+/// a certificate or a key are kept, so memory stays a few MiB whatever the archive's size.
+/// Hidden files and macOS metadata are skipped; links, devices, absolute paths and `..`
+/// refuse the whole archive.
+pub fn sources_from_reader(input: impl Read) -> Result<Vec<Source>> {
+    let raw_exceeded = Rc::new(Cell::new(false));
+    let mut input = Limited { inner: input, remaining: MAX_INPUT_BYTES, exceeded: raw_exceeded.clone() };
+    let mut head = Vec::with_capacity(512);
+    (&mut input).take(512).read_to_end(&mut head).map_err(|source| Error::Read { path: "stdin".into(), source })?;
+    if head.is_empty() {
         return Err(Error::NoArchive);
     }
-    if bytes.starts_with(&[0x1f, 0x8b]) {
-        return read_tar(flate2::read::MultiGzDecoder::new(bytes));
+    let stream = std::io::Cursor::new(head.clone()).chain(input);
+    let result = if head.starts_with(&[0x1f, 0x8b]) {
+        read_tar(flate2::read::MultiGzDecoder::new(stream))
+    } else if is_tar_header(&head) {
+        read_tar(stream)
+    } else {
+        // Not a tar: a PEM bundle piped straight in (`certs:add app < combined.pem`), or junk
+        // that the tar reader names.
+        let mut bytes = Vec::new();
+        let read = stream.take(MAX_INPUT_BYTES).read_to_end(&mut bytes);
+        match read {
+            Ok(_) if looks_like_pem(&bytes) => Ok(vec![Source { name: "stdin".into(), bytes }]),
+            Ok(_) => read_tar(bytes.as_slice()),
+            Err(source) => Err(Error::Read { path: "stdin".into(), source }),
+        }
+    };
+    if raw_exceeded.get() {
+        return Err(Error::ArchiveTooLarge(format!("stdin is over {} MiB", MAX_INPUT_BYTES >> 20)));
     }
-    // A tar holds its entries' PEM text verbatim, so the tar header is checked first:
-    // only input that is not a tar may be a PEM bundle piped straight in.
-    if !is_tar_header(bytes) && looks_like_pem(bytes) {
-        return Ok(vec![Source { name: "stdin".into(), bytes: bytes.to_vec() }]);
-    }
-    read_tar(bytes)
+    result
+}
+
+/// [`sources_from_reader`] over bytes already in memory.
+pub fn sources_from_archive(bytes: &[u8]) -> Result<Vec<Source>> {
+    sources_from_reader(bytes)
 }
 
 /// Whether `bytes` starts with a tar header: its checksum field matches the sum of the
@@ -129,20 +140,18 @@ pub fn sources_from_archive(bytes: &[u8]) -> Result<Vec<Source>> {
 fn is_tar_header(bytes: &[u8]) -> bool {
     let Some(block) = bytes.get(..512) else { return false };
     let digits: String = block[148..156].iter().map(|&b| b as char).filter(|c| c.is_digit(8)).collect();
-    let Ok(stored) = u32::from_str_radix(&digits, 8) else {
-        return false;
-    };
+    let Ok(stored) = u32::from_str_radix(&digits, 8) else { return false };
     let sum: u32 =
         block.iter().enumerate().map(|(i, &b)| if (148..156).contains(&i) { 32 } else { u32::from(b) }).sum();
     stored == sum
 }
 
-/// Stops reading after [`MAX_UNPACKED_BYTES`] and remembers that it did, so that a gzip
-/// bomb is told apart from a truncated archive.
+/// Stops reading after `remaining` bytes and records that there was more, so that a gzip
+/// bomb (or an endless stdin) is told apart from a truncated archive.
 struct Limited<R> {
     inner: R,
     remaining: u64,
-    exceeded: bool,
+    exceeded: Rc<Cell<bool>>,
 }
 
 impl<R: Read> Read for Limited<R> {
@@ -150,8 +159,8 @@ impl<R: Read> Read for Limited<R> {
         if self.remaining == 0 {
             let mut probe = [0u8; 1];
             if self.inner.read(&mut probe)? > 0 {
-                self.exceeded = true;
-                return Err(std::io::Error::other("the archive unpacks to more than the limit"));
+                self.exceeded.set(true);
+                return Err(std::io::Error::other("the input is over the limit"));
             }
             return Ok(0);
         }
@@ -163,10 +172,10 @@ impl<R: Read> Read for Limited<R> {
 }
 
 fn read_tar(reader: impl Read) -> Result<Vec<Source>> {
-    let limited = Limited { inner: reader, remaining: MAX_UNPACKED_BYTES, exceeded: false };
-    let mut archive = tar::Archive::new(limited);
-    let result = read_entries(&mut archive);
-    if archive.into_inner().exceeded {
+    let exceeded = Rc::new(Cell::new(false));
+    let limited = Limited { inner: reader, remaining: MAX_UNPACKED_BYTES, exceeded: exceeded.clone() };
+    let result = read_entries(&mut tar::Archive::new(limited));
+    if exceeded.get() {
         return Err(Error::ArchiveTooLarge(format!("it unpacks to more than {} MiB", MAX_UNPACKED_BYTES >> 20)));
     }
     result
@@ -203,7 +212,10 @@ fn read_entries<R: Read>(archive: &mut tar::Archive<R>) -> Result<Vec<Source>> {
         }
         let mut bytes = Vec::with_capacity(size as usize);
         (&mut entry).take(MAX_ENTRY_BYTES).read_to_end(&mut bytes).map_err(|e| tar_error(&e))?;
-        sources.push(Source { name, bytes });
+        // Only PEM text or DER (a SEQUENCE) can hold a certificate or a key; the rest is let go.
+        if looks_like_pem(&bytes) || bytes.first() == Some(&0x30) {
+            sources.push(Source { name, bytes });
+        }
     }
     if count == 0 {
         return Err(Error::NotAnArchive("it holds no entries".into()));
@@ -253,8 +265,9 @@ fn is_hidden(name: &str) -> bool {
         .any(|part| part.starts_with('.') || part == "__MACOSX")
 }
 
+/// Whether the bytes hold a PEM block anywhere (`openssl x509 -text` puts kilobytes of text first).
 fn looks_like_pem(bytes: &[u8]) -> bool {
-    bytes.windows(11).take(4096).any(|w| w == b"-----BEGIN ")
+    memchr::memmem::find(bytes, b"-----BEGIN ").is_some()
 }
 
 /// Everything found in one source, in order.

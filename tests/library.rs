@@ -118,6 +118,22 @@ fn content_is_found_whatever_the_names_and_encodings() {
     let bundle = assemble(&sources, Origin::Archive).unwrap();
     assert_eq!(bundle.leaf().der(), common::first_cert_der(&fixture("leaf2.crt")));
     assert!(bundle.key.to_pem().starts_with("-----BEGIN EC PRIVATE KEY-----\n"));
+    // `openssl x509 -text` puts kilobytes of text before the PEM block; a chain saved that
+    // way puts more (here the root's and the intermediate's dumps come first).
+    let dir = fixtures();
+    let dump = |name: &str, noout: bool| {
+        let path = dir.join(name);
+        let mut args = vec!["x509", "-text", "-in", path.to_str().unwrap()];
+        if noout {
+            args.push("-noout");
+        }
+        openssl(&args)
+    };
+    let text = dump("root.crt", true) + &dump("inter.crt", true) + &dump("leaf2.crt", false);
+    assert!(text.find("-----BEGIN").unwrap() > 4096, "the text part is longer than 4 KiB");
+    let archive = common::tar_of(&[("site.crt", text.as_bytes()), ("site.key", &fixture("leaf2.key"))], false);
+    let with_text = assemble(&sources_from_archive(&archive).unwrap(), Origin::Archive).unwrap();
+    assert_eq!(with_text.leaf().der(), bundle.leaf().der());
     // The SEC1 file's "EC PARAMETERS" block is not mistaken for anything.
     let pem_pair = assemble(&[source("leaf2.crt"), source("leaf2.key")], Origin::Files).unwrap();
     assert_eq!(pem_pair.key.public_key(), bundle.key.public_key());

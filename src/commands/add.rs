@@ -3,7 +3,7 @@
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
-use dokku_certs::bundle::{Origin, read_file, read_stdin, sources_from_archive};
+use dokku_certs::bundle::{Origin, read_file, sources_from_reader};
 use dokku_certs::endpoint::{bundle_from, install};
 use dokku_certs::{Error, Result, output};
 
@@ -33,7 +33,7 @@ pub fn run(args: Args) -> Result<()> {
             if stdin.is_terminal() {
                 return Err(Error::NoArchive);
             }
-            (sources_from_archive(&read_stdin(&mut stdin)?)?, Origin::Archive)
+            (sources_from_reader(&mut stdin)?, Origin::Archive)
         }
     };
     let bundle = bundle_from(&sources, origin)?;
