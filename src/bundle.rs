@@ -71,11 +71,11 @@ enum Refusal {
     Other(&'static str),
 }
 
-/// Reads a file given on the command line, refusing anything but a regular file.
-pub fn read_file(path: &Path, missing: Error) -> Result<Source> {
-    let meta = std::fs::metadata(path).map_err(|_| clone_error(&missing))?;
-    if !meta.is_file() {
-        return Err(missing);
+/// Reads a file given on the command line, refusing anything but a regular file;
+/// `missing` makes the error for a path that is not a regular file (dokku's own words).
+pub fn read_file(path: &Path, missing: fn() -> Error) -> Result<Source> {
+    if !std::fs::metadata(path).is_ok_and(|meta| meta.is_file()) {
+        return Err(missing());
     }
     let file = std::fs::File::open(path).map_err(|source| Error::Read { path: path.into(), source })?;
     let mut bytes = Vec::new();
@@ -86,13 +86,6 @@ pub fn read_file(path: &Path, missing: Error) -> Result<Source> {
         return Err(Error::ArchiveTooLarge(format!("{} is over {} MiB", path.display(), MAX_INPUT_BYTES >> 20)));
     }
     Ok(Source { name: path.display().to_string(), bytes })
-}
-
-fn clone_error(error: &Error) -> Error {
-    match error {
-        Error::CrtFileNotFound => Error::CrtFileNotFound,
-        _ => Error::KeyFileNotFound,
-    }
 }
 
 /// Reads an archive from `input` as it streams in: a tar or tar.gz (told apart by its first

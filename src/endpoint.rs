@@ -2,7 +2,7 @@
 //! inspect it. These are the operations behind the certs:* commands.
 
 use crate::app::{App, Settings};
-use crate::bundle::{Bundle, Origin, Source, assemble};
+use crate::bundle::Bundle;
 use crate::cert::{Certificate, Trust, format_openssl_date, now, trust_of};
 use crate::error::{Error, Result};
 use crate::names::{check_domain, name_covers};
@@ -74,11 +74,6 @@ fn coverage_warning(leaf: &Certificate, domains: &[String]) -> Option<String> {
         uncovered.join(", "),
         if names.is_empty() { "no domain".to_string() } else { names.join(", ") }
     ))
-}
-
-/// Reads and pairs the inputs of certs:add: two files, or an archive on stdin.
-pub fn bundle_from(sources: &[Source], origin: Origin) -> Result<Bundle> {
-    assemble(sources, origin)
 }
 
 /// The key types certs:generate can make.
@@ -275,6 +270,7 @@ fn read_chain(bytes: &[u8]) -> std::result::Result<Vec<Certificate>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::bundle::{Origin, Source, assemble};
 
     #[test]
     fn generated_files_pair_up_and_name_the_domain() {

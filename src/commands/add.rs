@@ -3,8 +3,9 @@
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
+use dokku_certs::bundle::assemble;
 use dokku_certs::bundle::{Origin, read_file, sources_from_reader};
-use dokku_certs::endpoint::{bundle_from, install};
+use dokku_certs::endpoint::install;
 use dokku_certs::{Error, Result, output};
 
 /// Arguments of certs:add and certs:update.
@@ -23,8 +24,8 @@ pub fn run(args: Args) -> Result<()> {
     let (settings, app) = super::open_app(args.app.as_deref())?;
     let (sources, origin) = match (&args.crt, &args.key) {
         (Some(crt), Some(key)) => {
-            let crt = read_file(crt, Error::CrtFileNotFound)?;
-            let key = read_file(key, Error::KeyFileNotFound)?;
+            let crt = read_file(crt, || Error::CrtFileNotFound)?;
+            let key = read_file(key, || Error::KeyFileNotFound)?;
             (vec![crt, key], Origin::Files)
         }
         (Some(_), None) => return Err(Error::OneFileOnly),
@@ -36,7 +37,7 @@ pub fn run(args: Args) -> Result<()> {
             (sources_from_reader(&mut stdin)?, Origin::Archive)
         }
     };
-    let bundle = bundle_from(&sources, origin)?;
+    let bundle = assemble(&sources, origin)?;
     let installed = install(&settings, &app, &bundle)?;
     for warning in &installed.warnings {
         output::warn(&format!("Warning: {warning}"));
