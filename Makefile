@@ -39,7 +39,7 @@ demo: deps build
 	sh scripts/demo.sh
 
 # Benchmarks (not tests): the table goes to stdout and BENCHMARKS.md.
-BENCH_PACKAGES := wrk lego certbot time python3
+BENCH_PACKAGES := wrk lego certbot time
 bench: deps build
 	@missing=""; for p in $(BENCH_PACKAGES); do \
 	  dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
@@ -48,6 +48,7 @@ bench: deps build
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
+	@command -v python3 >/dev/null || $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3
 	python3 benches/bench.py
 
 # Not part of `make test`: FUZZ_SECONDS (default 600) of libFuzzer on the archive and PEM/DER readers.
