@@ -26,8 +26,10 @@ pub type Fields = BTreeMap<&'static str, String>;
 pub fn fields(app: &App) -> Fields {
     let mut fields: Fields = FLAGS.iter().map(|flag| (*flag, String::new())).collect();
     fields.insert("--ssl-dir", app.tls_dir().display().to_string());
-    fields.insert("--ssl-enabled", app.has_cert().to_string());
-    match inspect(app) {
+    let inspection = inspect(app);
+    // inspect() already asked whether server.crt and server.key exist: None means no.
+    fields.insert("--ssl-enabled", (!matches!(inspection, Ok(None))).to_string());
+    match inspection {
         Ok(None) => {}
         Ok(Some(inspection)) => {
             let leaf = inspection.leaf();

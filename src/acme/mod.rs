@@ -31,6 +31,23 @@ pub const CA_CERTIFICATES_ENV: &str = "DOKKU_LETSENCRYPT_CA_CERTIFICATES";
 /// How long to wait for nginx to serve a challenge after its reload.
 const SELF_CHECK_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// A single-threaded runtime: one command drives one ACME exchange at a time.
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Acme(format!("cannot start the ACME client: {e}")))
+}
+
+/// The ACME client's HTTPS: the system's roots, or only DOKKU_LETSENCRYPT_CA_CERTIFICATES.
+fn account_builder() -> Result<instant_acme::AccountBuilder> {
+    match std::env::var_os(CA_CERTIFICATES_ENV) {
+        Some(roots) => Account::builder_with_root(&roots),
+        None => Account::builder(),
+    }
+    .map_err(|e| acme_error("cannot set up the HTTPS client", &e))
+}
+
 /// Short polls with backoff: a CA that validates at once is not made to wait seconds.
 fn retry_policy() -> RetryPolicy {
     RetryPolicy::new().initial_delay(Duration::from_millis(25)).backoff(1.5).timeout(Duration::from_secs(90))
@@ -75,10 +92,7 @@ pub fn issue(settings: &Settings, app: &App, resolved: &Resolved, progress: &dyn
         )));
     }
     ensure_nginx_conf(settings, app)?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Error::Acme(format!("cannot start the ACME client: {e}")))?;
+    let runtime = runtime()?;
     let key = generate_key(resolved.key_type)?;
     let csr = csr_der(&domains, &key)?;
     let mut challenge_file = ChallengeFile::new(app);
@@ -130,28 +144,26 @@ fn csr_der(domains: &[String], key: &rcgen::KeyPair) -> Result<Vec<u8>> {
     Ok(params.serialize_request(key).map_err(failed)?.der().to_vec())
 }
 
+/// Opens the account kept in `path`.
+async fn open_account(path: &std::path::Path) -> Result<Account> {
+    let bytes = std::fs::read(path).map_err(|source| Error::Read { path: path.into(), source })?;
+    let credentials: AccountCredentials =
+        serde_json::from_slice(&bytes).map_err(|e| Error::BadLetsEncryptFile(path.into(), e.to_string()))?;
+    account_builder()?.from_credentials(credentials).await.map_err(|e| acme_error("cannot reach the CA", &e))
+}
+
 /// The account for this email and server: created once, then reused from its 0600 file.
 async fn account(settings: &Settings, resolved: &Resolved, email: &str, progress: &dyn Fn(&str)) -> Result<Account> {
     let store = Store::new(settings);
     let path = store.account_path(email, &resolved.server);
-    let builder = || -> Result<instant_acme::AccountBuilder> {
-        match std::env::var_os(CA_CERTIFICATES_ENV) {
-            Some(roots) => Account::builder_with_root(&roots),
-            None => Account::builder(),
-        }
-        .map_err(|e| acme_error("cannot set up the HTTPS client", &e))
-    };
-    if let Ok(bytes) = std::fs::read(&path) {
-        let credentials: AccountCredentials =
-            serde_json::from_slice(&bytes).map_err(|e| Error::BadLetsEncryptFile(path.clone(), e.to_string()))?;
-        let account =
-            builder()?.from_credentials(credentials).await.map_err(|e| acme_error("cannot reach the CA", &e))?;
+    if path.exists() {
+        let account = open_account(&path).await?;
         progress(&format!("Using the account of {email} on {}", resolved.server));
         return Ok(account);
     }
     let contact = format!("mailto:{email}");
     let new_account = NewAccount { contact: &[&contact], terms_of_service_agreed: true, only_return_existing: false };
-    let (account, credentials) = builder()?
+    let (account, credentials) = account_builder()?
         .create(&new_account, resolved.server.clone(), None)
         .await
         .map_err(|e| acme_error("cannot create the account", &e))?;
@@ -277,23 +289,12 @@ fn acme_error(doing: &str, error: &instant_acme::Error) -> Error {
 pub fn revoke(settings: &Settings, app: &App) -> Result<()> {
     let marker = marker(app).ok_or_else(|| Error::NotLetsEncrypt(app.name.clone()))?;
     let path = Store::new(settings).account_path(&marker.email, &marker.server);
-    let bytes = std::fs::read(&path).map_err(|source| Error::Read { path: path.clone(), source })?;
-    let credentials: AccountCredentials =
-        serde_json::from_slice(&bytes).map_err(|e| Error::BadLetsEncryptFile(path, e.to_string()))?;
     let crt = std::fs::read(app.crt_path()).map_err(|source| Error::Read { path: app.crt_path(), source })?;
     let leaf = pem::parse(&crt).map_err(|e| Error::Acme(format!("cannot read server.crt: {e}")))?;
     let leaf = rustls_pki_types::CertificateDer::from(leaf.into_contents());
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Error::Acme(format!("cannot start the ACME client: {e}")))?;
+    let runtime = runtime()?;
     runtime.block_on(async {
-        let builder = match std::env::var_os(CA_CERTIFICATES_ENV) {
-            Some(roots) => Account::builder_with_root(&roots),
-            None => Account::builder(),
-        }
-        .map_err(|e| acme_error("cannot set up the HTTPS client", &e))?;
-        let account = builder.from_credentials(credentials).await.map_err(|e| acme_error("cannot reach the CA", &e))?;
+        let account = open_account(&path).await?;
         let request = instant_acme::RevocationRequest { certificate: &leaf, reason: None };
         account.revoke(&request).await.map_err(|e| acme_error("the CA refused to revoke", &e))
     })
