@@ -245,14 +245,20 @@ impl Inspection {
 
 /// Reads and inspects the app's installed certificate; `None` if it has none.
 pub fn inspect(app: &App) -> Result<Option<Inspection>> {
+    let Some(chain) = installed_chain(app)? else { return Ok(None) };
+    let trust = trust_of(&chain, now());
+    Ok(Some(Inspection { chain, trust }))
+}
+
+/// The app's tls/server.crt, leaf first; `None` if the app has no SSL endpoint.
+pub fn installed_chain(app: &App) -> Result<Option<Vec<Certificate>>> {
     if !app.has_cert() {
         return Ok(None);
     }
     let path = app.crt_path();
     let bytes = std::fs::read(&path).map_err(|source| Error::Read { path: path.clone(), source })?;
     let chain = read_chain(&bytes).map_err(|why| Error::BadCertificate { file: path.display().to_string(), why })?;
-    let trust = trust_of(&chain, now());
-    Ok(Some(Inspection { chain, trust }))
+    Ok(Some(chain))
 }
 
 /// Every certificate of a PEM file, in order.

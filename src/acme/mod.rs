@@ -289,9 +289,8 @@ fn acme_error(doing: &str, error: &instant_acme::Error) -> Error {
 pub fn revoke(settings: &Settings, app: &App) -> Result<()> {
     let marker = marker(app).ok_or_else(|| Error::NotLetsEncrypt(app.name.clone()))?;
     let path = Store::new(settings).account_path(&marker.email, &marker.server);
-    let crt = std::fs::read(app.crt_path()).map_err(|source| Error::Read { path: app.crt_path(), source })?;
-    let leaf = pem::parse(&crt).map_err(|e| Error::Acme(format!("cannot read server.crt: {e}")))?;
-    let leaf = rustls_pki_types::CertificateDer::from(leaf.into_contents());
+    let chain = endpoint::installed_chain(app)?.ok_or_else(|| Error::NotLetsEncrypt(app.name.clone()))?;
+    let leaf = rustls_pki_types::CertificateDer::from(chain[0].der());
     let runtime = runtime()?;
     runtime.block_on(async {
         let account = open_account(&path).await?;
@@ -300,9 +299,8 @@ pub fn revoke(settings: &Settings, app: &App) -> Result<()> {
     })
 }
 
-/// Seconds until the app's certificate expires, if it has one.
-pub fn seconds_left(app: &App) -> Option<i64> {
-    let crt = std::fs::read(app.crt_path()).ok()?;
-    let leaf = pem::parse(&crt).ok()?;
-    Certificate::from_der(leaf.contents()).ok().map(|cert| cert.not_after - now())
+/// The server certificate of an app whose certificate came from us; `None` otherwise.
+pub fn issued_leaf(app: &App) -> Option<Certificate> {
+    marker(app)?;
+    endpoint::installed_chain(app).ok().flatten().map(|mut chain| chain.swap_remove(0))
 }

@@ -22,7 +22,8 @@ pub fn run(args: Args) -> Result<()> {
     let store = Store::new(&settings);
     let mut due = Vec::new();
     for app in apps.into_iter().filter(|app| acme::marker(app).is_some()) {
-        let left = acme::seconds_left(&app).unwrap_or(i64::MIN);
+        // Ours but unreadable: as good as expired, renew it first.
+        let left = acme::issued_leaf(&app).map_or(i64::MIN, |leaf| leaf.not_after - dokku_certs::cert::now());
         let grace = store.resolve(&app.name)?.grace_period;
         if left < grace {
             due.push((left, app));

@@ -2,7 +2,7 @@
 
 use dokku_certs::acme::{self, settings::Store};
 use dokku_certs::app::{App, Settings, list_apps};
-use dokku_certs::cert::format_openssl_date;
+use dokku_certs::cert::{format_openssl_date, now};
 use dokku_certs::{Result, output};
 
 /// Runs letsencrypt:list.
@@ -14,24 +14,16 @@ pub fn run() -> Result<()> {
         "App name", "Certificate Expiry", "Time before expiry", "Time before renewal", "Domains"
     );
     for name in list_apps(&settings)? {
-        let app = App::open(&settings, &name)?;
-        if acme::marker(&app).is_none() {
-            continue;
-        }
-        let Some(left) = acme::seconds_left(&app) else { continue };
+        let Some(leaf) = acme::issued_leaf(&App::open(&settings, &name)?) else { continue };
+        let left = leaf.not_after - now();
         let grace = store.resolve(&name)?.grace_period;
-        let domains = std::fs::read_to_string(app.vhost_path())
-            .unwrap_or_default()
-            .split_whitespace()
-            .collect::<Vec<_>>()
-            .join(",");
         text.push_str(&format!(
             "{:<31} {:<26} {:<22} {:<22} {}\n",
             name,
-            format_openssl_date(dokku_certs::cert::now() + left),
+            format_openssl_date(leaf.not_after),
             super::format_span(left),
             super::format_span(left - grace),
-            domains
+            leaf.hostnames().join(",")
         ));
     }
     output::raw(&text);
