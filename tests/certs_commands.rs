@@ -187,6 +187,9 @@ fn a_mismatched_or_encrypted_key_is_refused_and_the_old_certificate_stays() {
 fn a_config_nginx_rejects_is_rolled_back_byte_for_byte() {
     let sandbox = sandbox_with_app();
     add_files(&sandbox, "leaf.crt", "leaf.key").ok();
+    // `nginx -s reload` only signals the master, which re-reads the files later: wait until it
+    // serves the pair, or it would read the broken file below and keep the plain-HTTP config.
+    assert_serves_installed(&sandbox);
     // Someone leaves a broken file in nginx.conf.d; nginx still serves the old config.
     let conf_d = sandbox.app_dir("myapp").join("nginx.conf.d");
     std::fs::create_dir_all(&conf_d).unwrap();
