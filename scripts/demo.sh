@@ -17,16 +17,19 @@ export DOKKU_NGINX_PORT=$HTTP_PORT DOKKU_NGINX_SSL_PORT=$SSL_PORT DOKKU_NGINX_BI
 export DOKKU_NGINX_LOG_DIR="$demo/logs"
 
 step() { printf '\n\033[1m### %s\033[0m\n' "$*"; }
+# A signal to the master's pid: `nginx -s stop` would parse the config first and give up on a broken one.
+stop_nginx() { [ -f "$demo/nginx/nginx.pid" ] && kill "$(cat "$demo/nginx/nginx.pid")" 2>/dev/null || true; }
 
 # A previous demo's nginx goes first, then a clean sandbox.
-[ -f "$demo/nginx/nginx.pid" ] && $DOKKU_NGINX_CMD -s stop 2>/dev/null || true
+stop_nginx
+sleep 0.2
 rm -rf "$demo"
 mkdir -p "$DOKKU_ROOT/myapp" "$demo/logs"
 echo "$DOMAIN" > "$DOKKU_ROOT/myapp/VHOST"
 echo "127.0.0.1:$APP_PORT" > "$DOKKU_ROOT/myapp/LISTENERS"
 sh scripts/sandbox-nginx.sh "$demo/nginx" "$DOKKU_ROOT" "$APP_PORT"
 $DOKKU_NGINX_CMD
-trap '$DOKKU_NGINX_CMD -s stop 2>/dev/null || true' EXIT
+trap stop_nginx EXIT
 
 step "dokku-certs certs:generate myapp $DOMAIN"
 "$bin" certs:generate myapp "$DOMAIN" --country US --state California --locality "San Francisco" --organization dokku.me

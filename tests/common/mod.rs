@@ -171,17 +171,26 @@ impl Sandbox {
 
     /// Stops nginx (a test of "nginx not running").
     pub fn stop_nginx(&mut self) {
+        assert!(self.try_stop_nginx(), "nginx did not stop within 30 s");
+    }
+
+    /// Stops nginx if this sandbox started it; false if it is still running after 30 s.
+    fn try_stop_nginx(&mut self) -> bool {
         if self.nginx_started {
-            let _ = Command::new("sh").arg("-c").arg(format!("{} -s stop", self.nginx_cmd())).output();
+            // A signal to the master's pid, not `nginx -s stop`: that parses the config first
+            // and does nothing when a test has left a broken file in nginx.conf.d.
             let pid_file = self.nginx_dir().join("nginx.pid");
-            for _ in 0..100 {
-                if !pid_file.exists() {
-                    break;
-                }
+            if let Ok(pid) = std::fs::read_to_string(&pid_file) {
+                let _ = Command::new("kill").args(["-TERM", pid.trim()]).output();
+            }
+            // The master removes its pid file last; a slow machine may take a while.
+            let deadline = std::time::Instant::now() + Duration::from_secs(30);
+            while pid_file.exists() && std::time::Instant::now() < deadline {
                 std::thread::sleep(Duration::from_millis(20));
             }
-            self.nginx_started = false;
+            self.nginx_started = pid_file.exists();
         }
+        !self.nginx_started
     }
 
     /// Runs the binary with this sandbox's environment.
@@ -254,10 +263,10 @@ impl Sandbox {
         last.unwrap_or_default()
     }
 
-    /// Waits (up to 10 s) until plain HTTP answers `status` for `host`.
+    /// Waits (up to 30 s) until plain HTTP answers `status` for `host`.
     pub fn wait_http_status(&self, host: &str, status: u16) -> (u16, String) {
         let mut last = (0, String::new());
-        for _ in 0..500 {
+        for _ in 0..1500 {
             last = self.http_get(host, "/");
             if last.0 == status {
                 break;
@@ -290,7 +299,8 @@ impl Sandbox {
 
 impl Drop for Sandbox {
     fn drop(&mut self) {
-        self.stop_nginx();
+        // No assertion here: a panic while a failed test unwinds would abort the run.
+        self.try_stop_nginx();
     }
 }
 
@@ -405,9 +415,9 @@ pub fn tls_refused(port: u16) -> bool {
     TcpStream::connect(("127.0.0.1", port)).is_err()
 }
 
-/// Polls `condition` for up to 10 s.
+/// Polls `condition` for up to 30 s (generous: CI machines can be ten times slower than this one).
 pub fn wait_until(mut condition: impl FnMut() -> bool) -> bool {
-    for _ in 0..500 {
+    for _ in 0..1500 {
         if condition() {
             return true;
         }
