@@ -25,20 +25,6 @@ fn update_command(sandbox: &Sandbox, (crt, key): &(String, String)) -> Command {
     command
 }
 
-/// The child's exit status, or None (after killing it) if it runs longer than `limit`.
-fn wait_at_most(child: &mut std::process::Child, limit: Duration) -> Option<std::process::ExitStatus> {
-    let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
-        if let Some(status) = child.try_wait().unwrap() {
-            return Some(status);
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child.kill().ok();
-    child.wait().ok();
-    None
-}
-
 fn read_pair(app_dir: &Path) -> (Vec<u8>, Vec<u8>) {
     (std::fs::read(app_dir.join("tls/server.crt")).unwrap(), std::fs::read(app_dir.join("tls/server.key")).unwrap())
 }
@@ -118,10 +104,14 @@ fn sigkill_at_any_instant_of_an_update_leaves_one_whole_pair() {
     assert!(ended_old > 0 && ended_new > 0, "kills never landed on both sides: old {ended_old}, new {ended_new}");
 
     // No stale lock: the next update is not blocked (a stale lock would block it forever,
-    // so give up after a minute rather than hang), and it clears any staging leftovers.
+    // so give up after wait_until's 30 s rather than hang), and it clears any staging leftovers.
     let mut next = update_command(&sandbox, &pairs.files[0]).spawn().unwrap();
-    let status = wait_at_most(&mut next, Duration::from_secs(60));
-    assert!(status.is_some_and(|s| s.success()), "the update after the kills did not finish: {status:?}");
+    let finished = common::wait_until(|| next.try_wait().unwrap().is_some());
+    if !finished {
+        next.kill().ok();
+    }
+    let status = next.wait().unwrap();
+    assert!(finished && status.success(), "the update after the kills did not finish: {status:?}");
     assert_eq!(assert_consistent(&sandbox, &pairs, "after the last update"), 0);
     let app = sandbox.app_dir("myapp");
     let leftovers: Vec<_> = std::fs::read_dir(&app)

@@ -184,11 +184,7 @@ impl Sandbox {
                 let _ = Command::new("kill").args(["-TERM", pid.trim()]).output();
             }
             // The master removes its pid file last; a slow machine may take a while.
-            let deadline = std::time::Instant::now() + Duration::from_secs(30);
-            while pid_file.exists() && std::time::Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            self.nginx_started = pid_file.exists();
+            self.nginx_started = !wait_until(|| !pid_file.exists());
         }
         !self.nginx_started
     }
@@ -266,13 +262,10 @@ impl Sandbox {
     /// Waits (up to 30 s) until plain HTTP answers `status` for `host`.
     pub fn wait_http_status(&self, host: &str, status: u16) -> (u16, String) {
         let mut last = (0, String::new());
-        for _ in 0..1500 {
+        wait_until(|| {
             last = self.http_get(host, "/");
-            if last.0 == status {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+            last.0 == status
+        });
         last
     }
 
