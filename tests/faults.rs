@@ -70,12 +70,18 @@ impl Lcg {
     }
 }
 
-#[test]
-fn sigkill_at_any_instant_of_an_update_leaves_one_whole_pair() {
+/// An app on a running nginx, and the two pairs the fault tests switch between.
+fn serving_app_and_pairs() -> (Sandbox, Pairs) {
     let mut sandbox = Sandbox::new();
     sandbox.create_app("myapp", &[DOMAIN]);
     sandbox.start_nginx();
     let pairs = learn_pairs(&sandbox);
+    (sandbox, pairs)
+}
+
+#[test]
+fn sigkill_at_any_instant_of_an_update_leaves_one_whole_pair() {
+    let (sandbox, pairs) = serving_app_and_pairs();
 
     // How long an uninterrupted update takes here, so kills spread over its whole life.
     let started = Instant::now();
@@ -127,10 +133,7 @@ fn sigkill_at_any_instant_of_an_update_leaves_one_whole_pair() {
 
 #[test]
 fn sixteen_updates_at_once_all_finish_serialized() {
-    let mut sandbox = Sandbox::new();
-    sandbox.create_app("myapp", &[DOMAIN]);
-    sandbox.start_nginx();
-    let pairs = learn_pairs(&sandbox);
+    let (sandbox, pairs) = serving_app_and_pairs();
     let children: Vec<_> = (0..16)
         .map(|i| {
             let mut command = sandbox.command(&["certs:update", "myapp", &pairs.files[i % 2].0, &pairs.files[i % 2].1]);
