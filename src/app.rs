@@ -21,6 +21,11 @@ pub struct Settings {
     pub bind: Option<IpAddr>,
     /// DOKKU_NGINX_LOG_DIR (default /var/log/nginx): where each app's access and error logs go.
     pub log_dir: PathBuf,
+    /// DOKKU_LIB_ROOT (default /var/lib/dokku): dokku's property store lives under `config/`.
+    pub lib_root: PathBuf,
+    /// DOKKU_NGINX_GLOBAL_CONF (default /etc/nginx/conf.d/dokku-certs.conf): the file
+    /// `nginx:setup` writes, with the TLS policy and the catch-all servers.
+    pub global_conf: PathBuf,
 }
 
 impl Settings {
@@ -51,6 +56,12 @@ impl Settings {
         check_plain_path("DOKKU_NGINX_LOG_DIR", &log_dir)?;
         let dokku_root = PathBuf::from(lookup("DOKKU_ROOT").unwrap_or_else(|| "/home/dokku".into()));
         check_plain_path("DOKKU_ROOT", &dokku_root)?;
+        let lib_root = PathBuf::from(lookup("DOKKU_LIB_ROOT").unwrap_or_else(|| "/var/lib/dokku".into()));
+        check_plain_path("DOKKU_LIB_ROOT", &lib_root)?;
+        let global_conf = PathBuf::from(
+            lookup("DOKKU_NGINX_GLOBAL_CONF").unwrap_or_else(|| "/etc/nginx/conf.d/dokku-certs.conf".into()),
+        );
+        check_plain_path("DOKKU_NGINX_GLOBAL_CONF", &global_conf)?;
         Ok(Settings {
             dokku_root,
             nginx_cmd: lookup("DOKKU_NGINX_CMD").unwrap_or_else(|| "nginx".into()),
@@ -58,6 +69,8 @@ impl Settings {
             ssl_port: port("DOKKU_NGINX_SSL_PORT", 443)?,
             bind,
             log_dir,
+            lib_root,
+            global_conf,
         })
     }
 }
@@ -65,10 +78,7 @@ impl Settings {
 /// Paths end up inside nginx.conf; characters nginx would read as syntax are refused.
 fn check_plain_path(name: &'static str, path: &Path) -> Result<()> {
     let text = path.to_string_lossy();
-    let bad = text
-        .chars()
-        .any(|c| c.is_whitespace() || c.is_control() || matches!(c, ';' | '{' | '}' | '$' | '"' | '\'' | '#'));
-    if bad || !path.is_absolute() {
+    if !is_plain_path(&text) {
         return Err(Error::BadSetting {
             name,
             value: text.into_owned(),
@@ -76,6 +86,15 @@ fn check_plain_path(name: &'static str, path: &Path) -> Result<()> {
         });
     }
     Ok(())
+}
+
+/// An absolute path that is one nginx.conf token: no spaces, quotes, control characters,
+/// or any of `; { } $ #`.
+pub fn is_plain_path(text: &str) -> bool {
+    let bad = text
+        .chars()
+        .any(|c| c.is_whitespace() || c.is_control() || matches!(c, ';' | '{' | '}' | '$' | '"' | '\'' | '#' | '\\'));
+    !bad && text.starts_with('/')
 }
 
 /// One app's directory under DOKKU_ROOT.

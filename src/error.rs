@@ -239,6 +239,32 @@ pub enum Error {
     #[error("cannot generate the certificate: {0}")]
     Generate(String),
 
+    /// nginx:set or nginx:report with a property dokku-certs does not know.
+    #[error("Invalid key specified, valid keys include: {0}")]
+    UnknownProperty(String),
+
+    /// An nginx property value that would not be one safe nginx.conf token.
+    #[error("Invalid value for {name}: {value:?}; {expected} is expected")]
+    BadProperty {
+        /// The property.
+        name: String,
+        /// The value given.
+        value: String,
+        /// What it should look like.
+        expected: &'static str,
+    },
+
+    /// `nginx -t` refused the configuration nginx:setup wrote; the old file is back.
+    #[error("nginx rejected {path} ({complaint}){hint}; the previous {path} is back in place")]
+    PolicyRejected {
+        /// The global file.
+        path: PathBuf,
+        /// nginx's own words.
+        complaint: String,
+        /// What to do about a known cause ("" if none).
+        hint: &'static str,
+    },
+
     /// The command line could not be understood.
     #[error("{0}")]
     Usage(String),

@@ -15,7 +15,10 @@ pub mod key;
 pub mod names;
 pub mod nginx;
 pub mod output;
+pub mod policy;
+pub mod properties;
 pub mod report;
 pub mod store;
+pub mod vhost;
 
 pub use error::{Error, Result};

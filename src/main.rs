@@ -30,6 +30,12 @@ enum Command {
     Remove(commands::remove::Args),
     #[command(name = "certs:help", aliases = ["help", "certs", "--help", "-h"])]
     Help,
+    #[command(name = "nginx:set")]
+    NginxSet(commands::nginx_set::Args),
+    #[command(name = "nginx:report")]
+    NginxReport(commands::nginx_report::Args),
+    #[command(name = "nginx:setup")]
+    NginxSetup,
     #[command(name = "letsencrypt:set")]
     LetsEncryptSet(commands::letsencrypt::set::Args),
     #[command(name = "letsencrypt:enable", alias = "letsencrypt")]
@@ -61,6 +67,9 @@ fn main() {
         Some(Command::Report(args)) => commands::report::run(args),
         Some(Command::Show(args)) => commands::show::run(args),
         Some(Command::Remove(args)) => commands::remove::run(args),
+        Some(Command::NginxSet(args)) => commands::nginx_set::run(args),
+        Some(Command::NginxReport(args)) => commands::nginx_report::run(args),
+        Some(Command::NginxSetup) => commands::nginx_setup::run(),
         Some(Command::LetsEncryptSet(args)) => commands::letsencrypt::set::run(args),
         Some(Command::LetsEncryptEnable(args)) => commands::letsencrypt::enable::run(args),
         Some(Command::LetsEncryptAutoRenew(args)) => commands::letsencrypt::auto_renew::run(args),

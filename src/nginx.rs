@@ -7,19 +7,24 @@ use askama::Template;
 
 use crate::app::{App, Listener, Settings};
 use crate::error::{Error, Result};
+use crate::properties::Resolved;
 
 #[derive(Template)]
 #[template(path = "nginx.conf", escape = "none")]
 struct NginxConf<'a> {
     app: &'a str,
     app_dir: String,
-    log_dir: String,
     http_listens: Vec<String>,
     ssl_listens: Vec<String>,
+    /// nginx >= 1.25.1: `http2 on;` instead of the deprecated `listen ... http2`.
+    http2_directive: bool,
     server_name: String,
     has_tls: bool,
     redirect_port: String,
     upstreams: Vec<&'a str>,
+    /// The app's nginx properties (nginx:set), every value already checked.
+    p: &'a Resolved,
+    hsts: Option<String>,
 }
 
 /// What an app's nginx.conf is made of; every part is already checked (see [`crate::app`]).
@@ -35,26 +40,83 @@ pub struct Site<'a> {
     pub has_tls: bool,
 }
 
-/// Renders the app's nginx.conf.
-pub fn render(settings: &Settings, site: &Site<'_>) -> String {
+/// Renders the app's nginx.conf with its nginx properties and the host nginx's syntax.
+pub fn render(settings: &Settings, site: &Site<'_>) -> Result<String> {
+    let properties = crate::properties::Store::new(settings).resolve(&site.app.name)?;
+    Ok(render_with(settings, site, &properties, host(settings)))
+}
+
+/// [`render`] with the properties and the host's versions given.
+pub fn render_with(settings: &Settings, site: &Site<'_>, properties: &Resolved, host: Host) -> String {
     let conf = NginxConf {
         app: &site.app.name,
         app_dir: site.app.dir.display().to_string(),
-        log_dir: settings.log_dir.display().to_string(),
         http_listens: listens(settings.bind, settings.http_port),
         ssl_listens: listens(settings.bind, settings.ssl_port),
+        http2_directive: host.http2_directive(),
         server_name: if site.domains.is_empty() { "_".into() } else { site.domains.join(" ") },
         has_tls: site.has_tls,
         redirect_port: if settings.ssl_port == 443 { String::new() } else { format!(":{}", settings.ssl_port) },
         upstreams: site.listeners.iter().map(|l| l.address.as_str()).collect(),
+        p: properties,
+        hsts: properties.hsts_header(),
     };
     let mut text = conf.render().expect("the nginx.conf template renders from plain strings");
     text.push('\n');
     text
 }
 
+/// A version as three numbers (`1.22.1`, OpenSSL `3.0.19`).
+pub type Version = (u32, u32, u32);
+
+/// The host's nginx and the OpenSSL it runs with, as `nginx -V` tells them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Host {
+    /// nginx's version.
+    pub nginx: Version,
+    /// OpenSSL's version (the one nginx runs with).
+    pub openssl: Version,
+}
+
+impl Host {
+    /// What is assumed when `nginx -V` cannot be read: Debian 12's nginx and OpenSSL, whose
+    /// syntax every later nginx still accepts.
+    pub const FALLBACK: Host = Host { nginx: (1, 22, 1), openssl: (3, 0, 0) };
+
+    /// `http2 on;` exists from nginx 1.25.1, which deprecates `listen ... http2`.
+    pub fn http2_directive(&self) -> bool {
+        self.nginx >= (1, 25, 1)
+    }
+}
+
+/// Reads `$DOKKU_NGINX_CMD -V` once per process.
+pub fn host(settings: &Settings) -> Host {
+    static HOST: std::sync::OnceLock<Host> = std::sync::OnceLock::new();
+    *HOST.get_or_init(|| {
+        run(settings, "-V")
+            .ok()
+            .and_then(|out| parse_host(&(String::from_utf8_lossy(&out.stderr) + String::from_utf8_lossy(&out.stdout))))
+            .unwrap_or(Host::FALLBACK)
+    })
+}
+
+/// Parses `nginx version: nginx/1.22.1` and `built with OpenSSL 3.0.9 ... (running with OpenSSL 3.0.19 ...)`.
+fn parse_host(text: &str) -> Option<Host> {
+    let after = |marker: &str| text.find(marker).and_then(|at| parse_version(&text[at + marker.len()..]));
+    let nginx = after("nginx/")?;
+    let openssl =
+        after("running with OpenSSL ").or_else(|| after("built with OpenSSL ")).unwrap_or(Host::FALLBACK.openssl);
+    Some(Host { nginx, openssl })
+}
+
+fn parse_version(text: &str) -> Option<Version> {
+    let word: String = text.chars().take_while(|c| c.is_ascii_digit() || *c == '.').collect();
+    let mut parts = word.split('.').map(|part| part.parse::<u32>().ok());
+    Some((parts.next()??, parts.next()??, parts.next().flatten().unwrap_or(0)))
+}
+
 /// The `listen` addresses: the bind address, or every IPv6 and IPv4 address.
-fn listens(bind: Option<IpAddr>, port: u16) -> Vec<String> {
+pub fn listens(bind: Option<IpAddr>, port: u16) -> Vec<String> {
     match bind {
         Some(IpAddr::V4(v4)) => vec![format!("{v4}:{port}")],
         Some(IpAddr::V6(v6)) => vec![format!("[{v6}]:{port}")],
@@ -115,36 +177,78 @@ mod tests {
         App { name: "myapp".into(), dir: PathBuf::from("/home/dokku/myapp") }
     }
 
-    #[test]
-    fn plain_http_proxies_and_includes_conf_d() {
-        let app = app();
-        let domains = vec!["myapp.example.com".to_string()];
-        let listeners = vec![Listener { address: "127.0.0.1:5000".into() }];
-        let text = render(&settings(), &Site { app: &app, domains: &domains, listeners: &listeners, has_tls: false });
-        assert!(text.contains("listen      [::]:80;\n  listen      80;"));
-        assert!(text.contains("server_name myapp.example.com;"));
-        assert!(text.contains("proxy_pass  http://myapp;"));
-        assert!(text.contains("include /home/dokku/myapp/nginx.conf.d/*.conf;"));
-        assert!(text.contains("upstream myapp {\n  server 127.0.0.1:5000;\n}"));
-        assert!(!text.contains("ssl"));
+    /// The defaults: no property file under an empty DOKKU_LIB_ROOT.
+    fn defaults() -> Resolved {
+        let dir = tempfile::tempdir().unwrap();
+        let settings =
+            Settings::from_lookup(|name| (name == "DOKKU_LIB_ROOT").then(|| dir.path().display().to_string()));
+        crate::properties::Store::new(&settings.unwrap()).resolve("myapp").unwrap()
+    }
+
+    fn render_for(settings: &Settings, site: &Site<'_>, host: Host) -> String {
+        render_with(settings, site, &defaults(), host)
     }
 
     #[test]
-    fn tls_redirects_inside_location_and_serves_http2() {
+    fn plain_http_proxies_with_dokkus_defaults_and_includes_conf_d() {
+        let app = app();
+        let domains = vec!["myapp.example.com".to_string()];
+        let listeners = vec![Listener { address: "127.0.0.1:5000".into() }];
+        let site = Site { app: &app, domains: &domains, listeners: &listeners, has_tls: false };
+        let text = render_for(&settings(), &site, Host::FALLBACK);
+        assert!(text.contains("listen      [::]:80;\n  listen      80;"));
+        assert!(text.contains("server_name myapp.example.com;"));
+        assert!(text.contains("access_log  /var/log/nginx/myapp-access.log;"));
+        assert!(text.contains("client_max_body_size 1m;"));
+        assert!(text.contains("proxy_pass  http://myapp;"));
+        assert!(text.contains("proxy_read_timeout 60s;"));
+        assert!(text.contains("proxy_buffers 8 4k;"));
+        assert!(text.contains("proxy_set_header Connection $http_connection;"));
+        assert!(text.contains("proxy_set_header X-Forwarded-For $remote_addr;"));
+        assert!(!text.contains("X-Forwarded-Ssl"));
+        assert!(text.contains("include /home/dokku/myapp/nginx.conf.d/*.conf;"));
+        assert!(text.contains("upstream myapp {\n  server 127.0.0.1:5000;\n}"));
+        assert!(!text.contains("ssl") && !text.contains("Strict-Transport-Security"));
+    }
+
+    #[test]
+    fn tls_redirects_with_308_inside_location_and_sends_hsts() {
         let app = app();
         let domains = vec!["a.example.com".to_string(), "b.example.com".to_string()];
         let mut settings = settings();
         settings.ssl_port = 8443;
         settings.bind = Some("127.0.0.1".parse().unwrap());
-        let text = render(&settings, &Site { app: &app, domains: &domains, listeners: &[], has_tls: true });
-        assert!(text.contains("location    / {\n    return 301 https://$host:8443$request_uri;\n  }"));
-        assert!(text.contains("listen      127.0.0.1:8443 ssl http2;"));
+        let site = Site { app: &app, domains: &domains, listeners: &[], has_tls: true };
+        let text = render_for(&settings, &site, Host::FALLBACK);
+        assert!(text.contains("location    / {\n    return 308 https://$host:8443$request_uri;\n  }"));
+        assert!(text.contains("listen      127.0.0.1:8443 ssl http2;\n  server_name"));
         assert!(text.contains("ssl_certificate           /home/dokku/myapp/tls/server.crt;"));
+        assert!(text.contains("add_header  Strict-Transport-Security \"max-age=15724800; includeSubdomains\" always;"));
+        assert_eq!(text.matches("Strict-Transport-Security").count(), 1, "HSTS only over https");
         assert!(text.contains("server_name a.example.com b.example.com;"));
         assert!(text.contains("return 502;"));
         assert!(!text.contains("upstream"));
         assert_eq!(text.matches("include /home/dokku/myapp/nginx.conf.d/*.conf;").count(), 2);
         // No server-level return: it would answer before any nginx.conf.d location.
         assert!(!text.lines().any(|l| l.starts_with("  return")));
+    }
+
+    #[test]
+    fn nginx_1_25_1_and_later_get_http2_on() {
+        let app = app();
+        let site = Site { app: &app, domains: &[], listeners: &[], has_tls: true };
+        let text = render_for(&settings(), &site, Host { nginx: (1, 25, 1), openssl: (3, 0, 0) });
+        assert!(text.contains("listen      [::]:443 ssl;\n  listen      443 ssl;\n  http2       on;\n"), "{text}");
+        assert!(!text.contains(" http2;"));
+    }
+
+    #[test]
+    fn versions_come_from_nginx_dash_capital_v() {
+        let text = "nginx version: nginx/1.22.1\nbuilt with OpenSSL 3.0.9 30 May 2023 (running with OpenSSL 3.0.19 27 Jan 2026)\n";
+        assert_eq!(parse_host(text), Some(Host { nginx: (1, 22, 1), openssl: (3, 0, 19) }));
+        let text = "nginx version: nginx/1.27.4\nbuilt with OpenSSL 3.5.1 1 Jul 2025\n";
+        assert_eq!(parse_host(text), Some(Host { nginx: (1, 27, 4), openssl: (3, 5, 1) }));
+        assert_eq!(parse_host("sh: nginx: not found"), None);
+        assert!(!Host::FALLBACK.http2_directive());
     }
 }

@@ -122,7 +122,7 @@ fn stage_and_test(settings: &Settings, app: &App, change: &Change, undo: &mut Un
         replace_file(&app.vhost_path(), vhost.as_bytes(), undo)?;
     }
     let site = Site { app, domains: &change.domains, listeners: &change.listeners, has_tls };
-    replace_file(&app.nginx_conf_path(), nginx::render(settings, &site).as_bytes(), undo)?;
+    replace_file(&app.nginx_conf_path(), nginx::render(settings, &site)?.as_bytes(), undo)?;
     nginx::test(settings)
 }
 

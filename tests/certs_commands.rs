@@ -104,7 +104,7 @@ fn add_from_files_writes_leaf_then_chain_with_dokkus_modes() {
     assert_leaf_then_intermediate_served(&sandbox);
     // Plain HTTP redirects to https on the SSL port.
     let (status, response) = sandbox.http_get(DOMAIN, "/some/path?q=1");
-    assert_eq!(status, 301);
+    assert_eq!(status, 308);
     assert!(response.contains(&format!("Location: https://{DOMAIN}:{}/some/path?q=1", sandbox.ssl_port)), "{response}");
 }
 

@@ -1,0 +1,35 @@
+//! nginx:set [--global|<app>] KEY [VALUE]: dokku's nginx property, stored where dokku keeps
+//! it, then every affected nginx.conf rendered again, tested and reloaded.
+
+use dokku_certs::app::Settings;
+use dokku_certs::{Error, Result, output, vhost};
+
+/// Arguments of nginx:set.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// --global or an app, the key, and the value (none clears it).
+    #[arg(allow_hyphen_values = true, num_args = 0..)]
+    words: Vec<String>,
+}
+
+/// Runs nginx:set.
+pub fn run(args: Args) -> Result<()> {
+    let (scope, key, value) = match args.words.as_slice() {
+        [] => return Err(Error::NoApp),
+        [_] => return Err(Error::Usage("No key specified".into())),
+        [scope, key] => (scope, key, None),
+        [scope, key, value] => (scope, key, Some(value.as_str())),
+        _ => return Err(Error::Usage("nginx:set takes one value; quote it if it has spaces".into())),
+    };
+    let settings = Settings::from_env()?;
+    let applied = vhost::set(&settings, scope, key, value)?;
+    match value.filter(|v| !v.is_empty()) {
+        Some(value) => output::heading(&format!("Setting {key} to {value}")),
+        None => output::heading(&format!("Unsetting {key}")),
+    }
+    for (app, applied) in &applied {
+        output::step(&format!("Rendered nginx.conf for {app}"));
+        super::report_reload(applied);
+    }
+    Ok(())
+}
