@@ -3,8 +3,12 @@
 
 CARGO ?= cargo
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-# Debian packages the tests and the demo run for real: nginx, openssl, curl, pebble (ACME), tar.
-TEST_PACKAGES := nginx-light openssl curl ca-certificates tar gzip pebble
+# Debian packages the tests and the demo run for real: nginx, openssl, curl, pebble (ACME), tar,
+# and python3-venv for sslyze.
+TEST_PACKAGES := nginx-light openssl curl ca-certificates tar gzip pebble python3 python3-venv
+# sslyze (PyPI) judges the HTTPS endpoint against Mozilla's TLS configurations (tests/https.rs).
+SSLYZE_VERSION := 6.3.1
+SSLYZE_VENV := target/sslyze-venv
 
 .PHONY: all build deps test demo bench fuzz lint fmt clean
 
@@ -25,7 +29,12 @@ deps:
 	fi
 	@command -v nginx >/dev/null || { echo "nginx is not on PATH after install" >&2; exit 1; }
 
-test: deps
+# A venv of its own under target/, so no system Python package is touched.
+$(SSLYZE_VENV)/bin/sslyze: | deps
+	python3 -m venv $(SSLYZE_VENV)
+	$(SSLYZE_VENV)/bin/pip install --quiet --disable-pip-version-check sslyze==$(SSLYZE_VERSION)
+
+test: deps $(SSLYZE_VENV)/bin/sslyze
 	$(CARGO) test --all-targets -- --test-threads=4
 
 lint:

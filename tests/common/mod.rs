@@ -106,7 +106,7 @@ impl Sandbox {
     /// A new empty sandbox (nginx not started).
     pub fn new() -> Sandbox {
         let dir = tempfile::Builder::new().prefix("sandbox").tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
-        for sub in ["root", "nginx", "logs"] {
+        for sub in ["root", "nginx", "logs", "lib"] {
             std::fs::create_dir_all(dir.path().join(sub)).unwrap();
         }
         let sandbox =
@@ -134,6 +134,32 @@ impl Sandbox {
     }
 
     fn write_nginx_main_conf(&self) {
+        self.write_nginx_main_conf_with(&format!("include {}/*/nginx.conf;", self.root().display()));
+    }
+
+    /// A sandbox set up as the README's host recipe: nginx's http block holds Debian's stock
+    /// ssl lines and the one include line `dokku-certs nginx:setup` printed.
+    pub fn with_policy() -> Sandbox {
+        let sandbox = Sandbox::new();
+        let run = sandbox.run(&["nginx:setup"], None).ok();
+        let include = run.stdout.lines().last().unwrap_or_default().to_string();
+        assert!(include.starts_with("include ") && include.ends_with("dokku-certs.conf;"), "{}", run.stdout);
+        let debian = "ssl_protocols TLSv1 TLSv1.1 TLSv1.2 TLSv1.3; ssl_prefer_server_ciphers on;";
+        sandbox.write_nginx_main_conf_with(&format!("{debian}\n{include}"));
+        sandbox
+    }
+
+    /// The file nginx:setup writes in this sandbox.
+    pub fn global_conf(&self) -> PathBuf {
+        self.nginx_dir().join("dokku-certs.conf")
+    }
+
+    /// DOKKU_LIB_ROOT of this sandbox (dokku's property store is under config/).
+    pub fn lib_root(&self) -> PathBuf {
+        self.dir.path().join("lib")
+    }
+
+    fn write_nginx_main_conf_with(&self, apps: &str) {
         let dir = self.nginx_dir();
         let conf = format!(
             "worker_processes 1;\n\
@@ -145,11 +171,10 @@ impl Sandbox {
                fastcgi_temp_path {dir}/fastcgi; uwsgi_temp_path {dir}/uwsgi; scgi_temp_path {dir}/scgi;\n\
                server_names_hash_bucket_size 128;\n\
                server {{ listen 127.0.0.1:{app_port}; location / {{ return 200 \"hello from the app\\n\"; }} }}\n\
-               include {root}/*/nginx.conf;\n\
+               {apps}\n\
              }}\n",
             dir = dir.display(),
             app_port = self.app_port,
-            root = self.root().display(),
         );
         std::fs::write(dir.join("nginx.conf"), conf).unwrap();
     }
@@ -225,6 +250,8 @@ impl Sandbox {
             .env("DOKKU_NGINX_SSL_PORT", self.ssl_port.to_string())
             .env("DOKKU_NGINX_BIND", "127.0.0.1")
             .env("DOKKU_NGINX_LOG_DIR", self.dir.path().join("logs"))
+            .env("DOKKU_LIB_ROOT", self.lib_root())
+            .env("DOKKU_NGINX_GLOBAL_CONF", self.global_conf())
             .env("SSL_CERT_FILE", fixtures().join("root.crt"));
         command
     }
@@ -377,6 +404,28 @@ pub fn tls_get(port: u16, host: &str) -> (Vec<u8>, u16, String) {
 
 /// Like [`tls_get`], but failures are returned.
 pub fn try_tls_get(port: u16, host: &str) -> Result<(Vec<u8>, u16, String), String> {
+    let request = format!("GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+    let exchange = tls_exchange(port, Some(host), request.as_bytes(), b"http/1.1")?;
+    let response = String::from_utf8_lossy(&exchange.response).into_owned();
+    let body = response.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
+    Ok((exchange.leaf, status_of(&response), body))
+}
+
+/// What one TLS connection saw.
+#[derive(Debug)]
+pub struct Exchange {
+    /// The leaf certificate served (DER).
+    pub leaf: Vec<u8>,
+    /// The protocol ALPN settled on.
+    pub alpn: Option<Vec<u8>>,
+    /// Everything the server sent back (empty when the request was not sent).
+    pub response: Vec<u8>,
+}
+
+/// A TLS connection to 127.0.0.1:`port` with SNI `sni` (none: no SNI at all, as a client
+/// connecting by IP address), offering `alpn`; sends `request` (if any) and reads until the
+/// server closes. An error is a failed connection or handshake.
+pub fn tls_exchange(port: u16, sni: Option<&str>, request: &[u8], alpn: &[u8]) -> Result<Exchange, String> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let mut config = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
@@ -384,23 +433,29 @@ pub fn try_tls_get(port: u16, host: &str) -> Result<(Vec<u8>, u16, String), Stri
         .dangerous()
         .with_custom_certificate_verifier(Arc::new(SeeAnyCertificate(provider)))
         .with_no_client_auth();
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    let name = rustls::pki_types::ServerName::try_from(host.to_string()).unwrap();
+    config.alpn_protocols = vec![alpn.to_vec()];
+    // rustls sends no SNI for an IP address.
+    let name = rustls::pki_types::ServerName::try_from(sni.unwrap_or("127.0.0.1").to_string()).unwrap();
     let connection = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
     let socket = TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
     socket.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     let mut tls = rustls::StreamOwned::new(connection, socket);
-    write!(tls, "GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").map_err(|e| e.to_string())?;
-    let mut response = Vec::new();
-    if let Err(e) = tls.read_to_end(&mut response)
-        && response.is_empty()
-    {
-        return Err(format!("TLS read failed: {e}"));
+    while tls.conn.is_handshaking() {
+        tls.conn.complete_io(&mut tls.sock).map_err(|e| format!("TLS handshake failed: {e}"))?;
     }
     let leaf = tls.conn.peer_certificates().ok_or("nginx sent no certificate")?[0].to_vec();
-    let response = String::from_utf8_lossy(&response).into_owned();
-    let body = response.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
-    Ok((leaf, status_of(&response), body))
+    let alpn = tls.conn.alpn_protocol().map(<[u8]>::to_vec);
+    let mut response = Vec::new();
+    if !request.is_empty() {
+        // A server that answers early (413) may stop reading: what it sent still counts.
+        let _ = tls.write_all(request).and_then(|()| tls.flush());
+        if let Err(e) = tls.read_to_end(&mut response)
+            && response.is_empty()
+        {
+            return Err(format!("TLS read failed: {e}"));
+        }
+    }
+    Ok(Exchange { leaf, alpn, response })
 }
 
 /// Whether a TLS connection to the port can be made at all.
