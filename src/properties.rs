@@ -74,7 +74,7 @@ impl Kind {
 
 /// How a property's built-in default is found.
 #[derive(Debug, Clone, Copy)]
-enum Default {
+enum Fallback {
     /// A fixed value.
     Fixed(&'static str),
     /// `<DOKKU_NGINX_LOG_DIR>/<app><suffix>`.
@@ -86,33 +86,33 @@ enum Default {
 struct Property {
     name: &'static str,
     kind: Kind,
-    default: Default,
+    default: Fallback,
 }
 
-const fn property(name: &'static str, kind: Kind, default: Default) -> Property {
+const fn property(name: &'static str, kind: Kind, default: Fallback) -> Property {
     Property { name, kind, default }
 }
 
 /// dokku's defaults; the buffer sizes are dokku's "one memory page" (4 KiB on Linux x86-64 and arm64).
 const PROPERTIES: [Property; 18] = [
-    property("access-log-path", Kind::LogPath { allows_off: true }, Default::LogFile("-access.log")),
-    property("client-max-body-size", Kind::Size, Default::Fixed("1m")),
-    property("error-log-path", Kind::LogPath { allows_off: false }, Default::LogFile("-error.log")),
-    property("hsts", Kind::Bool, Default::Fixed("true")),
-    property("hsts-include-subdomains", Kind::Bool, Default::Fixed("true")),
-    property("hsts-max-age", Kind::Seconds, Default::Fixed("15724800")),
-    property("hsts-preload", Kind::Bool, Default::Fixed("false")),
-    property("proxy-buffer-size", Kind::Size, Default::Fixed("4k")),
-    property("proxy-buffering", Kind::OnOff, Default::Fixed("on")),
-    property("proxy-buffers", Kind::Buffers, Default::Fixed("8 4k")),
-    property("proxy-busy-buffers-size", Kind::Size, Default::Fixed("8k")),
-    property("proxy-connect-timeout", Kind::Time, Default::Fixed("60s")),
-    property("proxy-read-timeout", Kind::Time, Default::Fixed("60s")),
-    property("proxy-send-timeout", Kind::Time, Default::Fixed("60s")),
-    property("x-forwarded-for-value", Kind::HeaderValue, Default::Fixed("$remote_addr")),
-    property("x-forwarded-port-value", Kind::HeaderValue, Default::Fixed("$server_port")),
-    property("x-forwarded-proto-value", Kind::HeaderValue, Default::Fixed("$scheme")),
-    property("x-forwarded-ssl", Kind::HeaderValue, Default::Fixed("")),
+    property("access-log-path", Kind::LogPath { allows_off: true }, Fallback::LogFile("-access.log")),
+    property("client-max-body-size", Kind::Size, Fallback::Fixed("1m")),
+    property("error-log-path", Kind::LogPath { allows_off: false }, Fallback::LogFile("-error.log")),
+    property("hsts", Kind::Bool, Fallback::Fixed("true")),
+    property("hsts-include-subdomains", Kind::Bool, Fallback::Fixed("true")),
+    property("hsts-max-age", Kind::Seconds, Fallback::Fixed("15724800")),
+    property("hsts-preload", Kind::Bool, Fallback::Fixed("false")),
+    property("proxy-buffer-size", Kind::Size, Fallback::Fixed("4k")),
+    property("proxy-buffering", Kind::OnOff, Fallback::Fixed("on")),
+    property("proxy-buffers", Kind::Buffers, Fallback::Fixed("8 4k")),
+    property("proxy-busy-buffers-size", Kind::Size, Fallback::Fixed("8k")),
+    property("proxy-connect-timeout", Kind::Time, Fallback::Fixed("60s")),
+    property("proxy-read-timeout", Kind::Time, Fallback::Fixed("60s")),
+    property("proxy-send-timeout", Kind::Time, Fallback::Fixed("60s")),
+    property("x-forwarded-for-value", Kind::HeaderValue, Fallback::Fixed("$remote_addr")),
+    property("x-forwarded-port-value", Kind::HeaderValue, Fallback::Fixed("$server_port")),
+    property("x-forwarded-proto-value", Kind::HeaderValue, Fallback::Fixed("$scheme")),
+    property("x-forwarded-ssl", Kind::HeaderValue, Fallback::Fixed("")),
 ];
 
 /// Every property name dokku-certs knows, sorted as dokku lists them.
@@ -319,8 +319,8 @@ impl Store {
 
     fn default_of(&self, scope: &str, property: &Property) -> String {
         match property.default {
-            Default::Fixed(value) => value.to_string(),
-            Default::LogFile(suffix) => format!("{}/{scope}{suffix}", self.log_dir.display()),
+            Fallback::Fixed(value) => value.to_string(),
+            Fallback::LogFile(suffix) => format!("{}/{scope}{suffix}", self.log_dir.display()),
         }
     }
 
@@ -425,8 +425,8 @@ mod tests {
                     .map(|p| {
                         let computed = pairs.iter().find(|(n, _)| *n == p.name).map_or(
                             match p.default {
-                                Default::Fixed(v) => v.to_string(),
-                                Default::LogFile(_) => String::new(),
+                                Fallback::Fixed(v) => v.to_string(),
+                                Fallback::LogFile(_) => String::new(),
                             },
                             |(_, v)| v.to_string(),
                         );

@@ -10,6 +10,7 @@ use crate::store::{self, Applied, Change, TlsChange};
 /// Sets (`Some`) or clears (`None`) `name` for `scope` (an app, or `--global` for every
 /// app), then re-renders and reloads. Returns each re-rendered app with how its change ended.
 pub fn set(settings: &Settings, scope: &str, name: &str, value: Option<&str>) -> Result<Vec<(String, Applied)>> {
+    // Refused before any app is looked at; Store::set checks again before it writes.
     if let Some(value) = value.filter(|v| !v.is_empty()) {
         properties::check(name, value)?;
     }

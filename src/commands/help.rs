@@ -26,7 +26,8 @@ pub fn text() -> String {
         "\ncerts:generate flags: --country --state --locality --organization --organizational-unit\n\
          \x20                     --key-type ecdsa-p256|ecdsa-p384|rsa2048|rsa3072|rsa4096\n\
          Environment: DOKKU_ROOT, DOKKU_NGINX_CMD, DOKKU_NGINX_PORT, DOKKU_NGINX_SSL_PORT,\n\
-         \x20            DOKKU_NGINX_BIND, DOKKU_NGINX_LOG_DIR\n",
+         \x20            DOKKU_NGINX_BIND, DOKKU_NGINX_LOG_DIR, DOKKU_LIB_ROOT, DOKKU_NGINX_GLOBAL_CONF\n\
+         Also: nginx:setup (once per host), nginx:set <app>|--global KEY [VALUE], nginx:report [<app>|--global]\n",
     );
     text
 }
