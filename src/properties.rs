@@ -270,6 +270,8 @@ pub struct Store {
 pub struct Previous {
     path: PathBuf,
     bytes: Option<Vec<u8>>,
+    /// Whether the scope's directory was there: one made for the change goes too.
+    dir_existed: bool,
 }
 
 impl Store {
@@ -340,7 +342,8 @@ impl Store {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
             Err(source) => return Err(Error::Read { path, source }),
         };
-        let previous = Previous { path, bytes };
+        let dir_existed = path.parent().is_some_and(Path::is_dir);
+        let previous = Previous { path, bytes, dir_existed };
         match value {
             Some(value) => write(&previous.path, value.as_bytes())?,
             None => remove(&previous.path)?,
@@ -351,9 +354,16 @@ impl Store {
     /// Puts a property file back as it was before [`Store::set`].
     pub fn restore(&self, previous: &Previous) -> Result<()> {
         match &previous.bytes {
-            Some(bytes) => write(&previous.path, bytes),
-            None => remove(&previous.path),
+            Some(bytes) => write(&previous.path, bytes)?,
+            None => remove(&previous.path)?,
         }
+        if !previous.dir_existed
+            && let Some(dir) = previous.path.parent()
+        {
+            // Only if empty: another property may have been set in the meantime.
+            let _ = fs::remove_dir(dir);
+        }
+        Ok(())
     }
 }
 

@@ -4,7 +4,7 @@
 
 use crate::app::{App, Settings, list_apps};
 use crate::error::Result;
-use crate::properties::{self, GLOBAL, Store};
+use crate::properties::{self, GLOBAL, Previous, Store};
 use crate::store::{self, Applied, Change, TlsChange};
 
 /// Sets (`Some`) or clears (`None`) `name` for `scope` (an app, or `--global` for every
@@ -14,25 +14,28 @@ pub fn set(settings: &Settings, scope: &str, name: &str, value: Option<&str>) ->
     if let Some(value) = value.filter(|v| !v.is_empty()) {
         properties::check(name, value)?;
     }
-    let apps = if scope == GLOBAL {
-        list_apps(settings)?.iter().map(|app| App::open(settings, app)).collect::<Result<Vec<_>>>()?
-    } else {
-        vec![App::open(settings, scope)?]
-    };
     let store = Store::new(settings);
+    if scope != GLOBAL {
+        let app = App::open(settings, scope)?;
+        // Under the app's lock from the write to the reload: a concurrent nginx:set or certs
+        // command on the app sees the old value or the new one, and a roll-back is ours only.
+        let _lock = store::lock(&app)?;
+        let previous = store.set(scope, name, value)?;
+        let applied = rerender_locked(settings, &app).inspect_err(|_| restore(&store, &previous))?;
+        return Ok(vec![(app.name, applied)]);
+    }
+    let apps = list_apps(settings)?.iter().map(|app| App::open(settings, app)).collect::<Result<Vec<_>>>()?;
     let previous = store.set(scope, name, value)?;
     let mut done = Vec::new();
     for app in &apps {
         match rerender(settings, app) {
             Ok(applied) => done.push((app.name.clone(), applied)),
             Err(error) => {
-                // Put the property back, then the apps already rendered with it (best effort:
-                // nginx accepted their old config before).
-                let _ = store.restore(&previous);
-                for (name, _) in &done {
-                    if let Ok(app) = App::open(settings, name) {
-                        let _ = rerender(settings, &app);
-                    }
+                // Put the property back, then the apps already rendered with it (nginx
+                // accepted their old config before).
+                restore(&store, &previous);
+                for (app, _) in apps.iter().zip(&done) {
+                    let _ = rerender(settings, app);
                 }
                 return Err(error);
             }
@@ -41,9 +44,18 @@ pub fn set(settings: &Settings, scope: &str, name: &str, value: Option<&str>) ->
     Ok(done)
 }
 
+/// Best effort: the error that made us restore is the one the user needs.
+fn restore(store: &Store, previous: &Previous) {
+    let _ = store.restore(previous);
+}
+
 /// Renders the app's nginx.conf again under its lock, tested and reloaded like a certificate change.
 pub fn rerender(settings: &Settings, app: &App) -> Result<Applied> {
     let _lock = store::lock(app)?;
+    rerender_locked(settings, app)
+}
+
+fn rerender_locked(settings: &Settings, app: &App) -> Result<Applied> {
     let change = Change { tls: TlsChange::Keep, vhost: None, domains: app.domains()?, listeners: app.listeners()? };
     store::apply(settings, app, &change)
 }

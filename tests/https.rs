@@ -461,11 +461,17 @@ fn property_values_that_could_inject_are_refused_and_change_nothing() {
 #[test]
 fn a_value_nginx_refuses_puts_everything_back() {
     let (_pki, sandbox) = one_app(Some(start_echo_upstream()));
-    let app_before = sandbox.tree("myapp");
+    // A second app, plain HTTP, so that --global has two nginx.conf files to render.
+    sandbox.create_app("other", &["other.example.com"]);
+    sandbox.run(&["nginx:set", "other", "proxy-read-timeout", "30s"], None).ok();
+    let trees = || (sandbox.tree("myapp"), sandbox.tree("other"), Tree::of(&sandbox.lib_root()));
+    let before = trees();
     // Well-formed, but nginx -t refuses it: busy buffers larger than all buffers.
-    sandbox.run(&["nginx:set", "myapp", "proxy-busy-buffers-size", "1m"], None).refused("proxy_busy_buffers_size");
-    assert_eq!(sandbox.tree("myapp"), app_before);
-    assert!(!sandbox.lib_root().join("config/nginx/myapp/proxy-busy-buffers-size").exists());
+    for scope in ["myapp", "--global"] {
+        let run = sandbox.run(&["nginx:set", scope, "proxy-busy-buffers-size", "1m"], None);
+        run.refused("proxy_busy_buffers_size");
+        assert_eq!(trees(), before, "{scope}: files changed");
+    }
     assert_eq!(sandbox.https_get(ECDSA).1, 200);
 }
 
