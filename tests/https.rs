@@ -357,6 +357,17 @@ fn the_upstream_sees_connection_upgrade_only_on_upgrade_requests() {
     );
     assert!(websocket.starts_with("HTTP/1.1 101"), "the WebSocket did not upgrade:\n{websocket}");
     assert!(websocket.ends_with("hello over websocket\n"), "{websocket}");
+
+    // The X-Forwarded-* properties reach the upstream too.
+    sandbox.run(&["nginx:set", "myapp", "x-forwarded-ssl", "on"], None).ok();
+    sandbox.run(&["nginx:set", "myapp", "x-forwarded-port-value", "443"], None).ok();
+    let get = format!("GET / HTTP/1.1\r\nHost: {ECDSA}\r\nConnection: close\r\n\r\n");
+    let mut seen = String::new();
+    let forwarded = common::wait_until(|| {
+        seen = https_request(&sandbox, &get, b"").to_ascii_lowercase();
+        seen.contains("x-forwarded-ssl: on\r\n") && seen.contains("x-forwarded-port: 443\r\n")
+    });
+    assert!(forwarded, "{seen}");
 }
 
 #[test]
