@@ -7,9 +7,11 @@ use std::io::Read;
 use std::path::Path;
 use std::rc::Rc;
 
-use crate::cert::{Certificate, order_chain};
+use std::collections::{HashMap, HashSet};
+
+use crate::cert::{Certificate, Issuers};
 use crate::error::{Error, Result};
-use crate::key::{KeyFormat, PrivateKey, is_encrypted_pkcs8};
+use crate::key::{KeyFormat, PrivateKey, PublicKey, is_encrypted_pkcs8};
 
 /// Most bytes read from stdin or from one file given on the command line.
 pub const MAX_INPUT_BYTES: u64 = 16 * 1024 * 1024;
@@ -19,6 +21,16 @@ pub const MAX_ENTRY_BYTES: u64 = 1024 * 1024;
 pub const MAX_UNPACKED_BYTES: u64 = 16 * 1024 * 1024;
 /// Most entries an archive may hold.
 pub const MAX_ENTRIES: usize = 10_000;
+/// Most certificates one input may hold, duplicates counted: a bundle is a server
+/// certificate and a few intermediates (certbot's cert, chain and fullchain hold 4).
+/// Each one costs a parse and maybe a signature check, so the count is capped before
+/// the work, not after.
+pub const MAX_CERTIFICATES: usize = 64;
+/// Most private keys one input may hold.
+pub const MAX_KEYS: usize = 16;
+/// Longest chain written to server.crt, server certificate included: real chains are 2 to
+/// 4 long, and clients give up on a handshake whose certificates fill too many bytes.
+pub const MAX_CHAIN: usize = 16;
 
 /// One file's worth of input: its name (as the user knows it) and its bytes.
 #[derive(Debug, Clone)]
@@ -263,15 +275,65 @@ fn looks_like_pem(bytes: &[u8]) -> bool {
     memchr::memmem::find(bytes, b"-----BEGIN ").is_some()
 }
 
-/// Everything found in one source, in order.
-fn objects_in(source: &Source) -> Vec<Found> {
-    if looks_like_pem(&source.bytes) {
-        return match pem::parse_many(&source.bytes) {
-            Ok(blocks) => blocks.iter().filter_map(object_in_pem).collect(),
-            Err(e) => vec![Found::Refused(Refusal::BadCertificate(format!("damaged PEM ({e})")))],
+/// How many certificates and keys the input held so far, to refuse an input over the
+/// caps before parsing what is over them.
+#[derive(Debug, Default)]
+struct Counted {
+    certs: usize,
+    keys: usize,
+}
+
+impl Counted {
+    /// Counts one more certificate (or key); an error once the input is over its cap.
+    fn one_more(&mut self, key: bool) -> Result<()> {
+        let (count, max, what) = if key {
+            (&mut self.keys, MAX_KEYS, "private keys")
+        } else {
+            (&mut self.certs, MAX_CERTIFICATES, "certificates")
         };
+        *count += 1;
+        if *count > max {
+            return Err(Error::TooManyObjects { what, max });
+        }
+        Ok(())
     }
-    object_in_der(&source.bytes).into_iter().collect()
+}
+
+/// Everything found in one source, in order; certificates and keys are counted in `counted`
+/// before they are parsed.
+fn objects_in(source: &Source, counted: &mut Counted) -> Result<Vec<Found>> {
+    if looks_like_pem(&source.bytes) {
+        let blocks = match pem::parse_many(&source.bytes) {
+            Ok(blocks) => blocks,
+            Err(e) => return Ok(vec![Found::Refused(Refusal::BadCertificate(format!("damaged PEM ({e})")))]),
+        };
+        let mut found = Vec::new();
+        for block in &blocks {
+            if let Some(is_key) = holds_cert_or_key(block.tag()) {
+                counted.one_more(is_key)?;
+            }
+            found.extend(object_in_pem(block));
+        }
+        return Ok(found);
+    }
+    let found = object_in_der(&source.bytes);
+    match &found {
+        Some(Found::Cert(_)) => counted.one_more(false)?,
+        Some(Found::Key(_)) => counted.one_more(true)?,
+        _ => {}
+    }
+    Ok(found.into_iter().collect())
+}
+
+/// Whether a PEM label holds a certificate (`Some(false)`) or a private key (`Some(true)`).
+fn holds_cert_or_key(tag: &str) -> Option<bool> {
+    match tag {
+        "CERTIFICATE" | "X509 CERTIFICATE" | "TRUSTED CERTIFICATE" => Some(false),
+        "PRIVATE KEY" | "RSA PRIVATE KEY" | "EC PRIVATE KEY" | "ENCRYPTED PRIVATE KEY" | "DSA PRIVATE KEY" => {
+            Some(true)
+        }
+        _ => None,
+    }
 }
 
 fn object_in_pem(block: &pem::Pem) -> Option<Found> {
@@ -350,15 +412,20 @@ pub enum Origin {
     Archive,
 }
 
-/// Finds the one certificate/key pair in `sources`, with the leaf's chain in order.
+/// Finds the one certificate/key pair in `sources`, with the leaf's chain in order. An input
+/// over [`MAX_CERTIFICATES`], [`MAX_KEYS`] or [`MAX_CHAIN`] is refused; below them the work
+/// is near-linear: pairs are found through a map of public keys, issuers through a map of
+/// subjects, and a signature is checked only between a certificate and a named issuer.
 pub fn assemble(sources: &[Source], origin: Origin) -> Result<Bundle> {
     let mut certs: Vec<(Certificate, String)> = Vec::new();
     let mut keys: Vec<(PrivateKey, String)> = Vec::new();
     let mut refused: Vec<(Refusal, String)> = Vec::new();
+    let mut seen_certs: HashSet<Vec<u8>> = HashSet::new();
+    let mut counted = Counted::default();
     for source in sources {
-        for found in objects_in(source) {
+        for found in objects_in(source, &mut counted)? {
             match found {
-                Found::Cert(cert) if certs.iter().any(|(c, _)| c.der() == cert.der()) => {}
+                Found::Cert(cert) if !seen_certs.insert(cert.der().to_vec()) => {}
                 Found::Cert(cert) => certs.push((cert, source.name.clone())),
                 Found::Key(key) if keys.iter().any(|(k, _)| *k == key) => {}
                 Found::Key(key) => keys.push((key, source.name.clone())),
@@ -375,14 +442,18 @@ pub fn assemble(sources: &[Source], origin: Origin) -> Result<Bundle> {
     if keys.is_empty() {
         return Err(no_key(sources, &refused));
     }
-    let (leaf, leaf_file, key) = choose_pair(&certs, &keys)?;
+    let only_certs: Vec<Certificate> = certs.iter().map(|(c, _)| c.clone()).collect();
+    let issuers = Issuers::new(&only_certs);
+    let (leaf_index, key) = choose_pair(&certs, &keys, &issuers)?;
+    let (leaf, leaf_file) = &certs[leaf_index];
     if leaf.is_intermediate_ca() {
-        return Err(Error::CaAsLeaf { file: leaf_file, issuer: leaf.issuer.clone() });
+        return Err(Error::CaAsLeaf { file: leaf_file.clone(), issuer: leaf.issuer.clone() });
     }
-    let (chain_above, left_out) = order_chain(&leaf, certs.iter().map(|(c, _)| c.clone()).collect());
-    let mut notes: Vec<String> = left_out
-        .iter()
-        .map(|c| {
+    let above = issuers.chain_above(leaf_index, MAX_CHAIN).map_err(|max| Error::ChainTooLong { max })?;
+    let mut notes: Vec<String> = (0..certs.len())
+        .filter(|i| *i != leaf_index && !above.contains(i))
+        .map(|i| {
+            let c = &certs[i].0;
             format!(
                 "ignored the certificate {} (issued by {}): it is not in the server certificate's chain",
                 c.subject, c.issuer
@@ -392,8 +463,7 @@ pub fn assemble(sources: &[Source], origin: Origin) -> Result<Bundle> {
     if keys.len() > 1 {
         notes.push(format!("used the key that matches the certificate; {} other key(s) ignored", keys.len() - 1));
     }
-    let mut chain = vec![leaf];
-    chain.extend(chain_above);
+    let chain = std::iter::once(leaf_index).chain(above).map(|i| certs[i].0.clone()).collect();
     Ok(Bundle { chain, key, notes })
 }
 
@@ -508,19 +578,19 @@ fn no_key(sources: &[Source], refused: &[(Refusal, String)]) -> Error {
     Error::NoKey(names(sources))
 }
 
-/// Pairs keys with the certificates they belong to; exactly one server certificate must remain.
+/// Pairs keys with the certificates they belong to (through a map of public keys); exactly
+/// one server certificate must remain. Returns the leaf's index in `certs` and its key.
 fn choose_pair(
     certs: &[(Certificate, String)],
     keys: &[(PrivateKey, String)],
-) -> Result<(Certificate, String, PrivateKey)> {
-    let mut pairs: Vec<(&Certificate, &String, &PrivateKey, &String)> = Vec::new();
-    for (cert, cert_file) in certs {
-        for (key, key_file) in keys {
-            if cert.public_key == *key.public_key() {
-                pairs.push((cert, cert_file, key, key_file));
-            }
-        }
+    issuers: &Issuers<'_>,
+) -> Result<(usize, PrivateKey)> {
+    let mut key_of: HashMap<&PublicKey, usize> = HashMap::new();
+    for (index, (key, _)) in keys.iter().enumerate() {
+        key_of.entry(key.public_key()).or_insert(index);
     }
+    let mut pairs: Vec<(usize, usize)> =
+        certs.iter().enumerate().filter_map(|(c, (cert, _))| key_of.get(&cert.public_key).map(|&k| (c, k))).collect();
     if pairs.is_empty() {
         if let Some((ca, file)) =
             certs.iter().find(|(c, _)| c.is_intermediate_ca()).filter(|_| certs.iter().all(|(c, _)| c.is_ca))
@@ -533,25 +603,34 @@ fn choose_pair(
         });
     }
     if pairs.len() > 1 {
-        // A server certificate and the CA above it may both have their keys present; the server one wins.
-        let servers: Vec<_> = pairs.iter().filter(|(c, ..)| !c.is_ca || c.self_signed).cloned().collect();
-        let leaves: Vec<_> = servers
-            .iter()
-            .filter(|(c, ..)| !servers.iter().any(|(other, ..)| other.is_issued_by(c) && other.der() != c.der()))
-            .cloned()
-            .collect();
+        // A server certificate and the CA above it may both have their keys present; the
+        // server one wins: drop every server certificate that issued another one.
+        let servers: Vec<(usize, usize)> =
+            pairs.iter().copied().filter(|&(c, _)| !certs[c].0.is_ca || certs[c].0.self_signed).collect();
+        let is_server: HashSet<usize> = servers.iter().map(|&(c, _)| c).collect();
+        let issued_a_server: HashSet<usize> =
+            servers.iter().flat_map(|&(c, _)| issuers.issuers_of(c)).filter(|i| is_server.contains(i)).collect();
+        let leaves: Vec<(usize, usize)> = servers.into_iter().filter(|(c, _)| !issued_a_server.contains(c)).collect();
         if leaves.len() != 1 {
             let listed = pairs
                 .iter()
-                .map(|(c, cf, _, kf)| format!("{} + {} for {}", cf, kf, c.common_name.as_deref().unwrap_or(&c.subject)))
+                .map(|&(c, k)| {
+                    let (cert, cert_file) = &certs[c];
+                    format!(
+                        "{} + {} for {}",
+                        cert_file,
+                        keys[k].1,
+                        cert.common_name.as_deref().unwrap_or(&cert.subject)
+                    )
+                })
                 .collect::<Vec<_>>()
                 .join("; ");
             return Err(Error::Ambiguous { count: pairs.len(), pairs: listed });
         }
         pairs = leaves;
     }
-    let (cert, file, key, _) = pairs[0];
-    Ok((cert.clone(), file.clone(), key.clone()))
+    let (cert, key) = pairs[0];
+    Ok((cert, keys[key].0.clone()))
 }
 
 fn unique_files<'a>(files: impl Iterator<Item = &'a String>) -> String {

@@ -1,7 +1,8 @@
 //! Certificates: parse, inspect, order chains, verify, and format names and dates as
 //! openssl prints them (dokku's certs:info and certs:report show openssl's words).
 
-use std::collections::BTreeSet;
+use std::cell::RefCell;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::OnceLock;
 
 use rustls_pki_types::{CertificateDer, UnixTime};
@@ -130,20 +131,73 @@ fn signature_checks_out(cert: &X509Certificate<'_>, issuer: Option<&X509Certific
     }
 }
 
-/// Orders `others` into the chain above `leaf`: each next certificate is the issuer of
-/// the previous one. Returns the chain (without the leaf) and the certificates left out.
-pub fn order_chain(leaf: &Certificate, others: Vec<Certificate>) -> (Vec<Certificate>, Vec<Certificate>) {
-    let mut remaining: Vec<Certificate> = others.into_iter().filter(|c| c.der != leaf.der).collect();
-    let mut chain: Vec<Certificate> = Vec::new();
-    let mut current = leaf.clone();
-    while !current.self_signed {
-        let Some(index) = remaining.iter().position(|candidate| current.is_issued_by(candidate)) else {
-            break;
-        };
-        current = remaining.remove(index);
-        chain.push(current.clone());
+/// Who issued whom among the certificates of one input. Candidates are found by name
+/// (a map from subject to certificates), and a signature is checked only for a candidate,
+/// at most once per certificate and issuer key: an input of many certificates under one
+/// name, or sharing one key, costs one check per certificate, not one per pair.
+pub struct Issuers<'a> {
+    certs: &'a [Certificate],
+    by_subject: HashMap<&'a [u8], Vec<usize>>,
+    /// Per certificate: the index of the first certificate with the same public key.
+    key_id: Vec<usize>,
+    checked: RefCell<HashMap<(usize, usize), bool>>,
+}
+
+impl<'a> Issuers<'a> {
+    /// Indexes `certs` (expected free of duplicates) by subject and by public key.
+    pub fn new(certs: &'a [Certificate]) -> Issuers<'a> {
+        let mut by_subject: HashMap<&[u8], Vec<usize>> = HashMap::new();
+        let mut first_with_key: HashMap<&PublicKey, usize> = HashMap::new();
+        let mut key_id = Vec::with_capacity(certs.len());
+        for (index, cert) in certs.iter().enumerate() {
+            by_subject.entry(cert.subject_raw.as_slice()).or_default().push(index);
+            key_id.push(*first_with_key.entry(&cert.public_key).or_insert(index));
+        }
+        Issuers { certs, by_subject, key_id, checked: RefCell::new(HashMap::new()) }
     }
-    (chain, remaining)
+
+    /// The certificates of the input that issued `certs[child]` (itself excluded), in input order.
+    pub fn issuers_of(&self, child: usize) -> impl Iterator<Item = usize> + '_ {
+        self.named_issuers(child).filter(move |&issuer| self.signed(child, issuer))
+    }
+
+    /// The other certificates whose subject is `certs[child]`'s issuer: no signature checked yet.
+    fn named_issuers(&self, child: usize) -> impl Iterator<Item = usize> + '_ {
+        let named = self.by_subject.get(self.certs[child].issuer_raw.as_slice());
+        named.into_iter().flatten().copied().filter(move |&issuer| issuer != child)
+    }
+
+    fn signed(&self, child: usize, issuer: usize) -> bool {
+        let key = (child, self.key_id[issuer]);
+        if let Some(&known) = self.checked.borrow().get(&key) {
+            return known;
+        }
+        let verdict = self.certs[child].is_issued_by(&self.certs[issuer]);
+        self.checked.borrow_mut().insert(key, verdict);
+        verdict
+    }
+
+    /// The chain above `certs[leaf]`: each next certificate the issuer of the previous one,
+    /// up to a self-signed root or until no issuer is left. Returns the indexes (without the
+    /// leaf), or `Err(max)` if the chain, leaf included, would be longer than `max`.
+    pub fn chain_above(&self, leaf: usize, max: usize) -> Result<Vec<usize>, usize> {
+        let mut used = vec![false; self.certs.len()];
+        used[leaf] = true;
+        let mut chain = Vec::new();
+        let mut current = leaf;
+        while !self.certs[current].self_signed {
+            let Some(next) = self.named_issuers(current).find(|&i| !used[i] && self.signed(current, i)) else {
+                break;
+            };
+            if chain.len() + 2 > max {
+                return Err(max);
+            }
+            used[next] = true;
+            chain.push(next);
+            current = next;
+        }
+        Ok(chain)
+    }
 }
 
 /// The DER of every `CERTIFICATE` block in PEM text, in order. Certificate blocks carry no

@@ -80,6 +80,24 @@ pub enum Error {
     #[error("the archive is too large: {0}; send only the certificate, its chain and the key")]
     ArchiveTooLarge(String),
 
+    /// The input holds more certificates or keys than any real bundle.
+    #[error("the input holds more than {max} {what}; send only the server certificate, its intermediates and its key")]
+    TooManyObjects {
+        /// "certificates" or "private keys".
+        what: &'static str,
+        /// The cap.
+        max: usize,
+    },
+
+    /// The server certificate's chain is longer than any real one.
+    #[error(
+        "the certificate chain is longer than {max} certificates; send the server certificate and only the intermediates up to its CA"
+    )]
+    ChainTooLong {
+        /// The cap, server certificate included.
+        max: usize,
+    },
+
     /// A file could not be read.
     #[error("cannot read {path}: {source}")]
     Read {

@@ -19,7 +19,7 @@ const OID_SECP256K1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.132.0.
 pub const MIN_RSA_BITS: usize = 2048;
 
 /// The elliptic curves browsers and nginx both accept for certificates.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Curve {
     /// NIST P-256 (prime256v1).
     P256,
@@ -27,8 +27,9 @@ pub enum Curve {
     P384,
 }
 
-/// A public key in a form that compares equal exactly when two keys are the same.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A public key in a form that compares equal exactly when two keys are the same (and
+/// hashes, so that keys and certificates pair up through a map rather than pair by pair).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum PublicKey {
     /// RSA: modulus and public exponent, big-endian without leading zeros.
     Rsa {

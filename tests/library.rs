@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{fixture, fixtures, openssl};
+use common::{fixture, fixtures, made, openssl};
 use dokku_certs::Error;
 use dokku_certs::bundle::{Origin, Source, assemble, sources_from_archive};
 use dokku_certs::cert::{Certificate, format_openssl_date};
@@ -137,4 +137,17 @@ fn content_is_found_whatever_the_names_and_encodings() {
     // The SEC1 file's "EC PARAMETERS" block is not mistaken for anything.
     let pem_pair = assemble(&[source("leaf2.crt"), source("leaf2.key")], Origin::Files).unwrap();
     assert_eq!(pem_pair.key.public_key(), bundle.key.public_key());
+}
+
+#[test]
+fn a_chain_at_the_cap_is_ordered_whatever_its_order_and_names() {
+    // 16 certificates: a root, 14 intermediates all named "Intermediate", the server
+    // certificate; given root first, each intermediate found only by its signature.
+    let input = made::chain("myapp.example.com", 14, true, true);
+    let bundle = assemble(&[Source { name: "stdin".into(), bytes: input.clone() }], Origin::Archive).unwrap();
+    assert_eq!(bundle.chain.len(), 16);
+    let given: Vec<Vec<u8>> = common::cert_ders(&input).into_iter().rev().collect();
+    let ordered: Vec<Vec<u8>> = bundle.chain.iter().map(|c| c.der().to_vec()).collect();
+    assert_eq!(ordered, given, "server certificate first, then each issuer up to the root");
+    assert!(bundle.notes.is_empty(), "{:?}", bundle.notes);
 }

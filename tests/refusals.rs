@@ -5,7 +5,7 @@ mod common;
 
 use std::io::Write;
 
-use common::{Sandbox, first_cert_der, fixture, fixtures, tar_of};
+use common::{Sandbox, first_cert_der, fixture, fixtures, made, tar_of};
 
 const DOMAIN: &str = "myapp.example.com";
 
@@ -285,4 +285,26 @@ fn der_inputs_and_several_keys_pair_by_content() {
     let installed = std::fs::read(sandbox.app_dir("myapp").join("tls/server.crt")).unwrap();
     assert_eq!(common::cert_ders(&installed), vec![first_cert_der(&fixture("leaf.crt"))]);
     assert!(installed.starts_with(b"-----BEGIN CERTIFICATE-----\n"));
+}
+
+#[test]
+fn inputs_over_the_caps_are_refused_before_the_work_they_would_cost() {
+    let mut keys_and_pair = made::keys(16);
+    keys_and_pair.extend(fixture("leaf.crt"));
+    keys_and_pair.extend(fixture("leaf.key"));
+    assert_all_refused(vec![
+        (
+            "800 certificates sharing one key",
+            Input::Stdin(made::certs_sharing_one_key(DOMAIN, 800)),
+            "holds more than 64 certificates",
+        ),
+        (
+            "800 self-issued intermediates, root first",
+            Input::Stdin(made::chain(DOMAIN, 800, true, true)),
+            "holds more than 64 certificates",
+        ),
+        ("a chain of 100 intermediates", Input::Stdin(made::chain(DOMAIN, 100, false, false)), "more than 64"),
+        ("a chain of 20", Input::Stdin(made::chain(DOMAIN, 18, false, false)), "chain is longer than 16 certificates"),
+        ("17 keys", Input::Stdin(keys_and_pair), "holds more than 16 private keys"),
+    ]);
 }
