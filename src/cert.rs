@@ -10,8 +10,11 @@ use x509_parser::prelude::{FromDer, X509Certificate, X509Name};
 use x509_parser::x509::AttributeTypeAndValue;
 
 use crate::key::PublicKey;
+use crate::output::printable;
 
-/// One parsed X.509 certificate, with what dokku-certs needs of it kept owned.
+/// One parsed X.509 certificate, with what dokku-certs needs of it kept owned. Its text
+/// fields are for display and already escaped ([`printable`]): whoever made the certificate
+/// chose them, and no command may print an ESC or a newline from them.
 #[derive(Debug, Clone)]
 pub struct Certificate {
     der: Vec<u8>,
@@ -58,7 +61,7 @@ impl Certificate {
                     .general_names
                     .iter()
                     .filter_map(|name| match name {
-                        x509_parser::extensions::GeneralName::DNSName(dns) => Some(dns.to_string()),
+                        x509_parser::extensions::GeneralName::DNSName(dns) => Some(printable(dns)),
                         _ => None,
                     })
                     .collect()
@@ -69,11 +72,11 @@ impl Certificate {
         Ok(Certificate {
             subject_raw: cert.subject().as_raw().to_vec(),
             issuer_raw: cert.issuer().as_raw().to_vec(),
-            subject: format_name(cert.subject(), "; "),
-            issuer: format_name(cert.issuer(), ", "),
+            subject: printable(&format_name(cert.subject(), "; ")),
+            issuer: printable(&format_name(cert.issuer(), ", ")),
             not_before: cert.validity().not_before.timestamp(),
             not_after: cert.validity().not_after.timestamp(),
-            common_name: cert.subject().iter_common_name().next().and_then(|cn| cn.as_str().ok()).map(str::to_string),
+            common_name: cert.subject().iter_common_name().next().and_then(|cn| cn.as_str().ok()).map(printable),
             dns_names,
             is_ca,
             public_key,
