@@ -4,7 +4,6 @@
 
 use std::cell::Cell;
 use std::io::Read;
-use std::path::Path;
 use std::rc::Rc;
 
 use std::collections::{HashMap, HashSet};
@@ -81,23 +80,6 @@ enum Refusal {
     UnsupportedKey(String),
     /// A valid object of the wrong kind: a CSR, a public key...
     Other(&'static str),
-}
-
-/// Reads a file given on the command line, refusing anything but a regular file;
-/// `missing` makes the error for a path that is not a regular file (dokku's own words).
-pub fn read_file(path: &Path, missing: fn() -> Error) -> Result<Source> {
-    if !std::fs::metadata(path).is_ok_and(|meta| meta.is_file()) {
-        return Err(missing());
-    }
-    let file = std::fs::File::open(path).map_err(|source| Error::Read { path: path.into(), source })?;
-    let mut bytes = Vec::new();
-    file.take(MAX_INPUT_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|source| Error::Read { path: path.into(), source })?;
-    if bytes.len() as u64 > MAX_INPUT_BYTES {
-        return Err(Error::ArchiveTooLarge(format!("{} is over {} MiB", path.display(), MAX_INPUT_BYTES >> 20)));
-    }
-    Ok(Source { name: path.display().to_string(), bytes })
 }
 
 /// Reads an archive from `input` as it streams in: a tar or tar.gz (told apart by its first

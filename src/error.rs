@@ -59,6 +59,27 @@ pub enum Error {
     #[error("KEY file specified not found, please check file paths")]
     KeyFileNotFound,
 
+    /// A file named on the command line that is missing, unreadable for the caller, not a
+    /// regular file, or where dokku keeps keys: one message for all, so that it tells
+    /// nothing about what exists. dokku's own words come first.
+    #[error(
+        "{} file specified not found, please check file paths (cannot read {}: it does not exist or may not be read by you; keys are never taken from an app's tls directories)",
+        if matches!(role, crate::caller::FileRole::Certificate) { "CRT" } else { "KEY" },
+        path.display()
+    )]
+    FileUnreadable {
+        /// Which of the two files.
+        role: crate::caller::FileRole,
+        /// The path as given.
+        path: PathBuf,
+    },
+
+    /// File arguments from a command that came over ssh for a dokku user.
+    #[error(
+        "file paths name files on the server, not on your machine; pipe the certificate in: dokku certs:add {0} < cert-key.tar (or a PEM file holding the certificate, its chain and the key)"
+    )]
+    RemoteFiles(String),
+
     /// Nothing usable on stdin (a terminal, or empty).
     #[error("Tar archive containing server.crt and server.key expected on stdin")]
     NoArchive,

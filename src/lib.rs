@@ -8,6 +8,7 @@
 pub mod acme;
 pub mod app;
 pub mod bundle;
+pub mod caller;
 pub mod cert;
 pub mod endpoint;
 pub mod error;

@@ -31,9 +31,7 @@ fn assert_clean(what: &str, text: &str) {
 }
 
 fn serving_hostile_cert() -> Sandbox {
-    let mut sandbox = Sandbox::new();
-    sandbox.create_app("myapp", &[DOMAIN]);
-    sandbox.start_nginx();
+    let sandbox = Sandbox::with_running_app("myapp", &[DOMAIN]);
     let added = sandbox.run(&["certs:add", "myapp"], Some(&hostile_pair())).ok();
     assert_clean("certs:add stdout", &added.stdout);
     assert_clean("certs:add stderr", &added.stderr);
@@ -71,9 +69,7 @@ fn info_and_report_write_escapes_out() {
 
 #[test]
 fn errors_quoting_a_certificate_write_escapes_out() {
-    let mut sandbox = Sandbox::new();
-    sandbox.create_app("myapp", &[DOMAIN]);
-    sandbox.start_nginx();
+    let sandbox = Sandbox::with_running_app("myapp", &[DOMAIN]);
     // An intermediate CA offered as the server certificate: the error names its issuer.
     let root_key = made::ec_key();
     let root_name = format!("Root\x1b[2J\n !     {FAKE}");

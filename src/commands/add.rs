@@ -4,7 +4,8 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use dokku_certs::bundle::assemble;
-use dokku_certs::bundle::{Origin, read_file, sources_from_reader};
+use dokku_certs::bundle::{Origin, sources_from_reader};
+use dokku_certs::caller::{Caller, FileRole, read_file};
 use dokku_certs::endpoint::install;
 use dokku_certs::{Error, Result, output};
 
@@ -24,8 +25,9 @@ pub fn run(args: Args) -> Result<()> {
     let (settings, app) = super::open_app(args.app.as_deref())?;
     let (sources, origin) = match (&args.crt, &args.key) {
         (Some(crt), Some(key)) => {
-            let crt = read_file(crt, || Error::CrtFileNotFound)?;
-            let key = read_file(key, || Error::KeyFileNotFound)?;
+            let caller = Caller::from_env()?;
+            let crt = read_file(&caller, &settings.dokku_root, &app.name, crt, FileRole::Certificate)?;
+            let key = read_file(&caller, &settings.dokku_root, &app.name, key, FileRole::Key)?;
             (vec![crt, key], Origin::Files)
         }
         (Some(_), None) => return Err(Error::OneFileOnly),

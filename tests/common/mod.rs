@@ -69,7 +69,7 @@ pub struct Run {
 }
 
 impl Run {
-    fn from(output: Output) -> Run {
+    pub fn from(output: Output) -> Run {
         Run {
             code: output.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
@@ -93,6 +93,20 @@ impl Run {
         self
     }
 }
+
+/// The variables dokku-certs reads to tell who asked: sudo's and those of a command run
+/// over ssh for a dokku user (see src/caller.rs).
+pub const CALLER_VARIABLES: [&str; 9] = [
+    "SUDO_UID",
+    "SUDO_GID",
+    "SUDO_USER",
+    "SSH_ORIGINAL_COMMAND",
+    "FINGERPRINT",
+    "NAME",
+    "SSH_CONNECTION",
+    "SSH_CLIENT",
+    "SSH_NAME",
+];
 
 /// A DOKKU_ROOT and an nginx of its own, torn down on drop.
 pub struct Sandbox {
@@ -180,6 +194,14 @@ impl Sandbox {
         std::fs::write(dir.join("nginx.conf"), conf).unwrap();
     }
 
+    /// A new sandbox with one app and nginx running.
+    pub fn with_running_app(app: &str, domains: &[&str]) -> Sandbox {
+        let mut sandbox = Sandbox::new();
+        sandbox.create_app(app, domains);
+        sandbox.start_nginx();
+        sandbox
+    }
+
     /// Creates an app with its domains and one web listener (the sandbox's backend).
     pub fn create_app(&self, app: &str, domains: &[&str]) {
         let dir = self.app_dir(app);
@@ -254,6 +276,11 @@ impl Sandbox {
             .env("DOKKU_LIB_ROOT", self.lib_root())
             .env("DOKKU_NGINX_GLOBAL_CONF", self.global_conf())
             .env("SSL_CERT_FILE", fixtures().join("root.crt"));
+        // Who runs the tests is not who the commands act for: a `sudo make test` or an ssh
+        // session must not change which files certs:add may read (tests set these themselves).
+        for caller in CALLER_VARIABLES {
+            command.env_remove(caller);
+        }
         command
     }
 
