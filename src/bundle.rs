@@ -531,11 +531,18 @@ fn refusal_error(refusal: &Refusal, file: &str) -> Error {
     }
 }
 
+/// The sources' names for an error message: the first few, then how many more (an archive
+/// of 10,000 entries would otherwise make a line of a hundred kilobytes).
 fn names(sources: &[Source]) -> String {
+    const SHOWN: usize = 10;
     if sources.is_empty() {
         return "the input".into();
     }
-    sources.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(", ")
+    let mut listed = sources.iter().take(SHOWN).map(|s| s.name.as_str()).collect::<Vec<_>>().join(", ");
+    if sources.len() > SHOWN {
+        listed.push_str(&format!(" and {} more", sources.len() - SHOWN));
+    }
+    listed
 }
 
 fn no_certificate(sources: &[Source], refused: &[(Refusal, String)]) -> Error {
@@ -591,7 +598,7 @@ fn choose_pair(
             pairs.iter().copied().filter(|&(c, _)| !certs[c].0.is_ca || certs[c].0.self_signed).collect();
         let is_server: HashSet<usize> = servers.iter().map(|&(c, _)| c).collect();
         let issued_a_server: HashSet<usize> =
-            servers.iter().flat_map(|&(c, _)| issuers.issuers_of(c)).filter(|i| is_server.contains(i)).collect();
+            servers.iter().flat_map(|&(c, _)| issuers.issuers_among(c, &is_server)).collect();
         let leaves: Vec<(usize, usize)> = servers.into_iter().filter(|(c, _)| !issued_a_server.contains(c)).collect();
         if leaves.len() != 1 {
             let listed = pairs
@@ -642,6 +649,13 @@ mod tests {
         assert_eq!(sources_from_archive(&archive).unwrap()[0].name, "a.pem");
         let pem = b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n".repeat(10);
         assert_eq!(sources_from_archive(&pem).unwrap()[0].name, "stdin");
+    }
+
+    #[test]
+    fn an_error_names_ten_sources_and_counts_the_rest() {
+        let sources: Vec<Source> = (0..25).map(|i| Source { name: format!("f{i}"), bytes: vec![0x30] }).collect();
+        let Err(Error::NoCertificate(listed)) = assemble(&sources, Origin::Archive) else { panic!("not refused") };
+        assert_eq!(listed, "f0, f1, f2, f3, f4, f5, f6, f7, f8, f9 and 15 more");
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! openssl prints them (dokku's certs:info and certs:report show openssl's words).
 
 use std::cell::RefCell;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::OnceLock;
 
 use rustls_pki_types::{CertificateDer, UnixTime};
@@ -159,9 +159,10 @@ impl<'a> Issuers<'a> {
         Issuers { certs, by_subject, key_id, checked: RefCell::new(HashMap::new()) }
     }
 
-    /// The certificates of the input that issued `certs[child]` (itself excluded), in input order.
-    pub fn issuers_of(&self, child: usize) -> impl Iterator<Item = usize> + '_ {
-        self.named_issuers(child).filter(move |&issuer| self.signed(child, issuer))
+    /// The certificates among `among` that issued `certs[child]` (itself excluded), in input
+    /// order; only those in `among` have their signature checked.
+    pub fn issuers_among<'s>(&'s self, child: usize, among: &'s HashSet<usize>) -> impl Iterator<Item = usize> + 's {
+        self.named_issuers(child).filter(move |&issuer| among.contains(&issuer) && self.signed(child, issuer))
     }
 
     /// The other certificates whose subject is `certs[child]`'s issuer: no signature checked yet.

@@ -151,3 +151,11 @@ fn a_chain_at_the_cap_is_ordered_whatever_its_order_and_names() {
     assert_eq!(ordered, given, "server certificate first, then each issuer up to the root");
     assert!(bundle.notes.is_empty(), "{:?}", bundle.notes);
 }
+
+#[test]
+fn many_certificates_for_one_key_are_ambiguous_not_slow() {
+    // 64 certificates (the cap) for one key, each looking like every other's issuer.
+    let input = made::certs_sharing_one_key("myapp.example.com", 64);
+    let result = assemble(&[Source { name: "stdin".into(), bytes: input }], Origin::Archive);
+    assert!(matches!(result, Err(Error::Ambiguous { count: 64, .. })), "{result:?}");
+}

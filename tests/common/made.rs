@@ -20,14 +20,17 @@ pub fn params(common_name: &str, ca: bool) -> CertificateParams {
     params
 }
 
-/// `count` self-signed certificates for `domain` that all share one key, then that key (PEM).
+/// `count` certificates for `domain` that all hold one key, then that key (PEM). Each is
+/// issued under its own name by another key: every certificate looks like a candidate
+/// issuer of every other, and no signature verifies, the worst case for pairing them.
 pub fn certs_sharing_one_key(domain: &str, count: u64) -> Vec<u8> {
-    let key = ec_key();
+    let (key, other) = (ec_key(), ec_key());
     let mut pem = String::new();
     for serial in 1..=count {
         let mut params = params(domain, false);
         params.serial_number = Some(serial.into());
-        pem.push_str(&params.self_signed(&key).unwrap().pem());
+        let issuer = Issuer::new(self::params(domain, false), &other);
+        pem.push_str(&params.signed_by(&key, &issuer).unwrap().pem());
     }
     pem.push_str(&key.serialize_pem());
     pem.into_bytes()
