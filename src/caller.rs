@@ -132,9 +132,10 @@ pub enum FileRole {
 }
 
 /// Reads a file named on the command line for `caller`: opened with the caller's
-/// permissions ([`ReadAs`]), a regular file, not under an app's `tls*` directories nor
-/// `DOKKU_ROOT/.letsencrypt` once every link is followed. Every refusal is the same
-/// [`Error::FileUnreadable`], whatever the reason.
+/// permissions ([`ReadAs`]), a regular file, and not where dokku keeps keys
+/// ([`holds_dokku_keys`]) once every link is followed. Every refusal is the same
+/// [`Error::FileUnreadable`], whatever the reason; a remote caller gets
+/// [`Error::RemoteFiles`] before anything is looked at.
 pub fn read_file(caller: &Caller, dokku_root: &Path, app: &str, path: &Path, role: FileRole) -> Result<Source> {
     let read_as = match caller {
         Caller::Remote => return Err(Error::RemoteFiles(app.to_string())),
@@ -157,7 +158,8 @@ pub fn read_file(caller: &Caller, dokku_root: &Path, app: &str, path: &Path, rol
 /// its own, through the raw system calls, which change only the calling thread's credentials
 /// (glibc's setresuid would change every thread's): the kernel then checks every directory
 /// on the way and the file itself, ACLs and security modules included, exactly as for that
-/// user. The thread ends with the open; the file descriptor stays with the process.
+/// user. The thread ends with the open; the file descriptor stays with the process. (The
+/// kernel marks the process not dumpable after a credential change; nothing here needs it.)
 fn open_as(read_as: &ReadAs, path: &Path) -> std::io::Result<File> {
     let ReadAs::User { uid, gid, groups } = read_as else { return open_regular(path) };
     std::thread::scope(|scope| {
