@@ -287,6 +287,12 @@ fn der_inputs_and_several_keys_pair_by_content() {
     assert!(installed.starts_with(b"-----BEGIN CERTIFICATE-----\n"));
 }
 
+/// `block` repeated to just under the 16 MiB stdin limit.
+fn up_to_the_stdin_limit(block: &[u8]) -> Vec<u8> {
+    let limit = 16 << 20;
+    block.repeat(limit / block.len())
+}
+
 #[test]
 fn inputs_over_the_caps_are_refused_before_the_work_they_would_cost() {
     let mut keys_and_pair = made::keys(16);
@@ -306,5 +312,10 @@ fn inputs_over_the_caps_are_refused_before_the_work_they_would_cost() {
         ("a chain of 100 intermediates", Input::Stdin(made::chain(DOMAIN, 100, false, false)), "more than 64"),
         ("a chain of 20", Input::Stdin(made::chain(DOMAIN, 18, false, false)), "chain is longer than 16 certificates"),
         ("17 keys", Input::Stdin(keys_and_pair), "holds more than 16 private keys"),
+        (
+            "16 MiB of certificates",
+            Input::Stdin(up_to_the_stdin_limit(&fixture("leaf.crt"))),
+            "more than 64 certificates",
+        ),
     ]);
 }
