@@ -92,7 +92,7 @@ impl Certificate {
 
     /// The certificate as one PEM block.
     pub fn to_pem(&self) -> String {
-        crate::cert::pem_lf(&pem::Pem::new("CERTIFICATE", self.der.clone()))
+        crate::pem::encode("CERTIFICATE", &self.der)
     }
 
     /// The names dokku lists as "Common Name(s)": CN and SAN DNS names, sorted, unique.
@@ -204,34 +204,6 @@ impl<'a> Issuers<'a> {
     }
 }
 
-/// The DER of every `CERTIFICATE` block in PEM text, in order. Certificate blocks carry no
-/// headers, so this byte-level reader does what `pem::parse_many` does for them, ten times
-/// faster: it reads every app's server.crt in certs:report and the system's CA bundle.
-pub fn pem_certificates(text: &[u8]) -> Result<Vec<Vec<u8>>, String> {
-    use base64::Engine;
-    const BEGIN: &[u8] = b"-----BEGIN CERTIFICATE-----";
-    const END: &[u8] = b"-----END CERTIFICATE-----";
-    let find = |haystack: &[u8], needle: &[u8]| memchr::memmem::find(haystack, needle);
-    let mut ders = Vec::new();
-    let mut rest = text;
-    while let Some(start) = find(rest, BEGIN) {
-        let body = &rest[start + BEGIN.len()..];
-        let end = find(body, END).ok_or("a CERTIFICATE block has no END line")?;
-        let base64: Vec<u8> = body[..end].iter().copied().filter(|b| !b.is_ascii_whitespace()).collect();
-        let der = base64::engine::general_purpose::STANDARD
-            .decode(&base64)
-            .map_err(|e| format!("a CERTIFICATE block is not valid base64 ({e})"))?;
-        ders.push(der);
-        rest = &body[end + END.len()..];
-    }
-    Ok(ders)
-}
-
-/// Encodes one PEM block with Unix line endings (the pem crate defaults to CRLF).
-pub fn pem_lf(block: &pem::Pem) -> String {
-    pem::encode_config(block, pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF))
-}
-
 /// Formats seconds since the epoch as openssl does: `Aug 24 23:32:59 2016 GMT`.
 pub fn format_openssl_date(timestamp: i64) -> String {
     let Ok(at) = time::OffsetDateTime::from_unix_timestamp(timestamp) else {
@@ -321,7 +293,7 @@ const CA_BUNDLES: [&str; 5] = [
 /// The system's trusted roots, loaded once per run and only when a chain must be verified.
 /// One bundle file is read (SSL_CERT_FILE, else the distribution's bundle); a directory
 /// (SSL_CERT_DIR, or no bundle at all) goes through rustls-native-certs. Reading the bundle
-/// alone, decoded with the fast `pem` crate, takes a tenth of the time of rustls-native-certs,
+/// alone, decoded with `crate::pem::certificates`, takes a tenth of the time of rustls-native-certs,
 /// which reads both the bundle and every file in /etc/ssl/certs with a constant-time base64
 /// decoder (trust roots are public, so constant time buys nothing here).
 fn trust_anchors() -> &'static [rustls_pki_types::TrustAnchor<'static>] {
@@ -333,7 +305,9 @@ fn trust_anchors() -> &'static [rustls_pki_types::TrustAnchor<'static>] {
             None => CA_BUNDLES.iter().map(std::path::PathBuf::from).find(|path| path.is_file()),
         };
         let ders: Vec<Vec<u8>> = match bundle {
-            Some(path) => std::fs::read(path).ok().and_then(|bytes| pem_certificates(&bytes).ok()).unwrap_or_default(),
+            Some(path) => {
+                std::fs::read(path).ok().and_then(|bytes| crate::pem::certificates(&bytes).ok()).unwrap_or_default()
+            }
             None => rustls_native_certs::load_native_certs().certs.into_iter().map(|der| der.to_vec()).collect(),
         };
         ders.iter()
@@ -409,19 +383,6 @@ pub fn now() -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn pem_certificates_reads_what_the_pem_crate_reads() {
-        let cert = self_signed("a.example.com");
-        let text = format!("junk\n{}\nmore junk\n{}", cert.to_pem(), cert.to_pem().replace('\n', "\r\n"));
-        let ours = pem_certificates(text.as_bytes()).unwrap();
-        let theirs: Vec<Vec<u8>> =
-            pem::parse_many(text.as_bytes()).unwrap().into_iter().map(|p| p.into_contents()).collect();
-        assert_eq!(ours, theirs);
-        assert!(pem_certificates(b"-----BEGIN CERTIFICATE-----\nAAAA").is_err());
-        assert!(pem_certificates(b"-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----").is_err());
-        assert!(pem_certificates(b"no certificate here").unwrap().is_empty());
-    }
 
     #[test]
     fn dates_look_like_openssl() {

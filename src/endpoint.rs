@@ -263,7 +263,7 @@ pub fn installed_chain(app: &App) -> Result<Option<Vec<Certificate>>> {
 
 /// Every certificate of a PEM file, in order.
 fn read_chain(bytes: &[u8]) -> std::result::Result<Vec<Certificate>, String> {
-    let chain = crate::cert::pem_certificates(bytes)?
+    let chain = crate::pem::certificates(bytes)?
         .iter()
         .map(|der| Certificate::from_der(der))
         .collect::<std::result::Result<Vec<_>, _>>()?;

@@ -38,11 +38,12 @@ pub enum PublicKey {
         /// e
         exponent: Vec<u8>,
     },
-    /// EC: the curve and the uncompressed point.
+    /// EC: the curve and the point.
     Ec {
         /// Which curve.
         curve: Curve,
-        /// 0x04 || X || Y
+        /// The compressed point, 0x02 or 0x03 (Y's parity) || X: one form whichever one
+        /// the key or certificate used.
         point: Vec<u8>,
     },
 }
@@ -117,7 +118,7 @@ impl PrivateKey {
 
     /// The key as PEM, in the encoding it came in.
     pub fn to_pem(&self) -> String {
-        crate::cert::pem_lf(&pem::Pem::new(self.format.pem_label(), self.der.clone()))
+        crate::pem::encode(self.format.pem_label(), &self.der)
     }
 
     /// What kind of key this is, e.g. "an RSA 2048-bit key".
@@ -187,22 +188,56 @@ fn public_from_sec1(der: &[u8], outer_curve: Option<ObjectIdentifier>) -> Result
     let inner_curve = key.parameters.and_then(|p| p.named_curve());
     let curve_oid = outer_curve.or(inner_curve).ok_or("an EC key without a named curve")?;
     let curve = curve_from_oid(curve_oid)?;
-    let bad = |e: p256::elliptic_curve::Error| format!("a damaged EC key ({e})");
-    let point = match curve {
-        Curve::P256 => p256::SecretKey::from_slice(key.private_key).map_err(bad)?.public_key().to_sec1_bytes().to_vec(),
-        Curve::P384 => p384::SecretKey::from_slice(key.private_key).map_err(bad)?.public_key().to_sec1_bytes().to_vec(),
-    };
+    let point = ec_point_of_scalar(curve, key.private_key)
+        .ok_or("a damaged EC key (its secret is not a scalar of its curve)")?;
     Ok(PublicKey::Ec { curve, point })
 }
 
-/// Normalizes a point (compressed or not) to its uncompressed form.
-fn ec_public_from_point(curve: Curve, point: &[u8]) -> Result<PublicKey, String> {
-    let bad = |_| "an EC public key that is not on its curve".to_string();
-    let point = match curve {
-        Curve::P256 => p256::PublicKey::from_sec1_bytes(point).map_err(bad)?.to_sec1_bytes().to_vec(),
-        Curve::P384 => p384::PublicKey::from_sec1_bytes(point).map_err(bad)?.to_sec1_bytes().to_vec(),
+/// The public point of a secret scalar, computed by aws-lc (already linked for TLS and
+/// signatures), in the compressed form [`PublicKey::Ec`] compares. SEC1 writes the scalar
+/// at the curve's full length, but some encoders drop leading zero bytes: they are put back.
+fn ec_point_of_scalar(curve: Curve, scalar: &[u8]) -> Option<Vec<u8>> {
+    use aws_lc_rs::agreement::{ECDH_P256, ECDH_P384, PrivateKey};
+    let (algorithm, length) = match curve {
+        Curve::P256 => (&ECDH_P256, 32),
+        Curve::P384 => (&ECDH_P384, 48),
     };
-    Ok(PublicKey::Ec { curve, point })
+    let scalar = strip_leading_zeros(scalar);
+    if scalar.len() > length {
+        return None;
+    }
+    let mut padded = vec![0u8; length - scalar.len()];
+    padded.extend_from_slice(scalar);
+    let public = PrivateKey::from_private_key(algorithm, &padded).ok()?.compute_public_key().ok()?;
+    compress(public.as_ref())
+}
+
+/// Checks that a point (compressed or not) lies on its curve and gives its compressed form.
+fn ec_public_from_point(curve: Curve, point: &[u8]) -> Result<PublicKey, String> {
+    use aws_lc_rs::signature::{ECDSA_P256_SHA256_ASN1, ECDSA_P384_SHA384_ASN1, ParsedPublicKey};
+    let algorithm = match curve {
+        Curve::P256 => &ECDSA_P256_SHA256_ASN1,
+        Curve::P384 => &ECDSA_P384_SHA384_ASN1,
+    };
+    let not_on_curve = || "an EC public key that is not on its curve".to_string();
+    ParsedPublicKey::new(algorithm, point).map_err(|_| not_on_curve())?;
+    Ok(PublicKey::Ec { curve, point: compress(point).ok_or_else(not_on_curve)? })
+}
+
+/// SEC1's compressed form of a point: 0x02 or 0x03 (the parity of Y), then X. A key and a
+/// certificate may write the same point either way, and this form needs no curve arithmetic
+/// to reach from the other (aws-lc checks a point but does not hand back its coordinates).
+fn compress(point: &[u8]) -> Option<Vec<u8>> {
+    match point.split_first()? {
+        (0x02 | 0x03, _) => Some(point.to_vec()),
+        (0x04, xy) if xy.len() % 2 == 0 => {
+            let (x, y) = xy.split_at(xy.len() / 2);
+            let mut compressed = vec![0x02 | (y.last()? & 1)];
+            compressed.extend_from_slice(x);
+            Some(compressed)
+        }
+        _ => None,
+    }
 }
 
 fn curve_from_oid(oid: ObjectIdentifier) -> Result<Curve, String> {
@@ -270,7 +305,8 @@ mod tests {
         assert_eq!(pkcs8.public_key(), &sec1);
         assert_eq!(pkcs8.describe(), "an ECDSA P-256 key");
         let PublicKey::Ec { point, .. } = pkcs8.public_key() else { panic!("not EC") };
-        assert_eq!(point.as_slice(), key.public_key_raw());
+        assert_eq!(Some(point.clone()), compress(key.public_key_raw()));
+        assert_eq!(point.len(), 33);
     }
 
     #[test]

@@ -16,6 +16,7 @@ pub mod key;
 pub mod names;
 pub mod nginx;
 pub mod output;
+pub mod pem;
 pub mod policy;
 pub mod properties;
 pub mod report;
