@@ -16,7 +16,9 @@ use std::path::{Path, PathBuf};
 use rustix::fs::{FileType, Mode, OFlags};
 use rustix::process::{Gid, Uid};
 
-use crate::bundle::{MAX_INPUT_BYTES, Source};
+use crate::bundle::{
+    MAX_ENTRIES, MAX_ENTRY_BYTES, MAX_INPUT_BYTES, MAX_UNPACKED_BYTES, Source, entry_source, is_hidden_name,
+};
 use crate::error::{Error, Result};
 
 /// Who runs the command, as far as reading files goes.
@@ -154,14 +156,19 @@ pub fn read_file(caller: &Caller, dokku_root: &Path, app: &str, path: &Path, rol
     Ok(Source { name: path.display().to_string(), bytes })
 }
 
-/// Opens `path` for reading as `read_as`. Another user's identity is taken on a thread of
+/// Opens `path` for reading as `read_as` (see [`as_caller`]).
+fn open_as(read_as: &ReadAs, path: &Path) -> std::io::Result<File> {
+    as_caller(read_as, || open_regular(path))?
+}
+
+/// Runs `work` with `read_as`'s permissions. Another user's identity is taken on a thread of
 /// its own, through the raw system calls, which change only the calling thread's credentials
 /// (glibc's setresuid would change every thread's): the kernel then checks every directory
-/// on the way and the file itself, ACLs and security modules included, exactly as for that
-/// user. The thread ends with the open; the file descriptor stays with the process. (The
-/// kernel marks the process not dumpable after a credential change; nothing here needs it.)
-fn open_as(read_as: &ReadAs, path: &Path) -> std::io::Result<File> {
-    let ReadAs::User { uid, gid, groups } = read_as else { return open_regular(path) };
+/// on the way and every file, ACLs and security modules included, exactly as for that
+/// user. The thread ends with the work; file descriptors stay with the process. (The kernel
+/// marks the process not dumpable after a credential change; nothing here needs it.)
+fn as_caller<T: Send>(read_as: &ReadAs, work: impl FnOnce() -> T + Send) -> std::io::Result<T> {
+    let ReadAs::User { uid, gid, groups } = read_as else { return Ok(work()) };
     std::thread::scope(|scope| {
         scope
             .spawn(|| {
@@ -172,11 +179,77 @@ fn open_as(read_as: &ReadAs, path: &Path) -> std::io::Result<File> {
                 let (uid, gid) = (Uid::from_raw(*uid), Gid::from_raw(*gid));
                 rustix::thread::set_thread_res_gid(gid, gid, gid)?;
                 rustix::thread::set_thread_res_uid(uid, uid, uid)?;
-                open_regular(path)
+                Ok(work())
             })
             .join()
             .unwrap_or_else(|_| Err(std::io::Error::other("the reading thread panicked")))
     })
+}
+
+/// Whether `path` is a directory, as the caller sees it: a path the caller cannot look at
+/// is not one (and is then refused as a file, with the message that tells nothing).
+pub fn is_dir(caller: &Caller, path: &Path) -> bool {
+    match caller {
+        Caller::Remote => false,
+        Caller::Local(read_as) => as_caller(read_as, || path.is_dir()).unwrap_or(false),
+    }
+}
+
+/// Reads `certs:add APP DIR` for `caller`: every file under `dir`, at any depth, to be
+/// sorted by content like an archive's entries, within the same limits ([`MAX_ENTRIES`]
+/// entries, [`MAX_ENTRY_BYTES`] per file, [`MAX_UNPACKED_BYTES`] in all) and skipping hidden
+/// files and directories. Links are followed, as certbot's `live/NAME/` is made of links into
+/// `../../archive/NAME/`; the walk and every open happen with the caller's permissions, and
+/// a file that turns out (links resolved, from the opened descriptor) to lie where dokku
+/// keeps keys refuses the whole directory with [`Error::DirEntryUnreadable`], as does one the
+/// caller may not read. A remote caller gets [`Error::RemoteFiles`] before anything is
+/// looked at. Devices, fifos and sockets are never opened and hold nothing to import.
+pub fn read_dir(caller: &Caller, dokku_root: &Path, app: &str, dir: &Path) -> Result<Vec<Source>> {
+    let read_as = match caller {
+        Caller::Remote => return Err(Error::RemoteFiles(app.to_string())),
+        Caller::Local(read_as) => read_as,
+    };
+    let unreadable = || Error::DirEntryUnreadable(dir.to_path_buf());
+    as_caller(read_as, || walk(dokku_root, dir)).map_err(|_| unreadable())?
+}
+
+/// The walk of [`read_dir`], on the caller's thread.
+fn walk(dokku_root: &Path, dir: &Path) -> Result<Vec<Source>> {
+    let unreadable = |path: &Path| Error::DirEntryUnreadable(path.to_path_buf());
+    if std::fs::canonicalize(dir).map_or(true, |real| holds_dokku_keys(&real, dokku_root)) {
+        return Err(unreadable(dir));
+    }
+    let walker = walkdir::WalkDir::new(dir).follow_links(true).sort_by_file_name().into_iter();
+    let (mut sources, mut entries, mut total) = (Vec::new(), 0usize, 0u64);
+    for entry in walker.filter_entry(|e| e.depth() == 0 || !is_hidden_name(&e.file_name().to_string_lossy())) {
+        let entry = entry.map_err(|e| unreadable(e.path().unwrap_or(dir)))?;
+        entries += 1;
+        if entries > MAX_ENTRIES {
+            return Err(Error::ArchiveTooLarge(format!("{} holds more than {MAX_ENTRIES} entries", dir.display())));
+        }
+        if !entry.file_type().is_file() {
+            continue;
+        }
+        let path = entry.path();
+        let file = open_regular(path).map_err(|_| unreadable(path))?;
+        if opened_path(&file).is_none_or(|real| holds_dokku_keys(&real, dokku_root)) {
+            return Err(unreadable(path));
+        }
+        let size = file.metadata().map_err(|_| unreadable(path))?.len();
+        total += size.min(MAX_ENTRY_BYTES);
+        if total > MAX_UNPACKED_BYTES {
+            return Err(Error::ArchiveTooLarge(format!(
+                "{} holds more than {} MiB",
+                dir.display(),
+                MAX_UNPACKED_BYTES >> 20
+            )));
+        }
+        sources.extend(entry_source(path.display().to_string(), size, file).map_err(|_| unreadable(path))?);
+    }
+    if sources.is_empty() {
+        return Err(Error::NoCertificate(dir.display().to_string()));
+    }
+    Ok(sources)
 }
 
 /// Opens a regular file for reading, following links. It is first opened with O_PATH, which

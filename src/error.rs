@@ -48,7 +48,9 @@ pub enum Error {
     },
 
     /// Only one of CRT and KEY was given.
-    #[error("both a CRT and a KEY file are needed: certs:add <app> CRT KEY, or a tar archive on stdin")]
+    #[error(
+        "both a CRT and a KEY file are needed: certs:add <app> CRT KEY, or a directory (certs:add <app> DIR), or a tar archive on stdin"
+    )]
     OneFileOnly,
 
     /// The certificate file given on the command line is missing.
@@ -73,6 +75,15 @@ pub enum Error {
         /// The path as given.
         path: PathBuf,
     },
+
+    /// A file under the directory of `certs:add APP DIR` that is unreadable for the caller,
+    /// or lies (links followed) where dokku keeps keys: the whole directory is refused, with
+    /// the same words as for a file argument.
+    #[error(
+        "cannot read {}: it does not exist or may not be read by you; keys are never taken from an app's tls directories",
+        .0.display()
+    )]
+    DirEntryUnreadable(PathBuf),
 
     /// File arguments from a command that came over ssh for a dokku user.
     #[error(

@@ -17,6 +17,7 @@ mod classify;
 mod diagnosis;
 mod pairing;
 
+pub(crate) use archive::{entry_source, is_hidden_name};
 pub use archive::{sources_from_archive, sources_from_reader};
 use classify::{Counted, Found, Refusal, objects_in};
 use diagnosis::{check_file_roles, no_certificate, no_key};

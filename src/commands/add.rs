@@ -1,11 +1,11 @@
-//! certs:add <app> [CRT KEY] (and certs:update, its alias): install a certificate and key.
+//! certs:add <app> [CRT KEY | DIR] (and certs:update, its alias): install a certificate and key.
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use dokku_certs::bundle::assemble;
 use dokku_certs::bundle::{Origin, sources_from_reader};
-use dokku_certs::caller::{Caller, FileRole, read_file};
+use dokku_certs::caller::{Caller, FileRole, is_dir, read_dir, read_file};
 use dokku_certs::endpoint::install;
 use dokku_certs::{Error, Result, output};
 
@@ -14,7 +14,8 @@ use dokku_certs::{Error, Result, output};
 pub struct Args {
     /// The app.
     app: Option<String>,
-    /// The certificate file (leaf first, then its chain); without it, a tar archive is read from stdin.
+    /// The certificate file (leaf first, then its chain), or a directory holding the certificate,
+    /// chain and key in any files; without it, a tar archive is read from stdin.
     crt: Option<PathBuf>,
     /// The private key file.
     key: Option<PathBuf>,
@@ -30,7 +31,13 @@ pub fn run(args: Args) -> Result<()> {
             let key = read_file(&caller, &settings.dokku_root, &app.name, key, FileRole::Key)?;
             (vec![crt, key], Origin::Files)
         }
-        (Some(_), None) => return Err(Error::OneFileOnly),
+        (Some(dir), None) => {
+            let caller = Caller::from_env()?;
+            if !matches!(caller, Caller::Remote) && !is_dir(&caller, dir) {
+                return Err(Error::OneFileOnly);
+            }
+            (read_dir(&caller, &settings.dokku_root, &app.name, dir)?, Origin::Archive)
+        }
         _ => {
             let mut stdin = std::io::stdin().lock();
             if stdin.is_terminal() {
