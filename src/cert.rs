@@ -9,7 +9,7 @@ use rustls_pki_types::{CertificateDer, UnixTime};
 use x509_parser::prelude::{FromDer, X509Certificate, X509Name};
 use x509_parser::x509::AttributeTypeAndValue;
 
-use crate::key::PublicKey;
+use crate::key::{KeyError, PublicKey};
 use crate::output::printable;
 
 /// One parsed X.509 certificate, with what dokku-certs needs of it kept owned. Its text
@@ -40,10 +40,32 @@ pub struct Certificate {
     pub self_signed: bool,
 }
 
+/// Why a certificate (or a file of them) cannot be read. The text completes "FILE holds a
+/// certificate that cannot be parsed (...)".
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CertError {
+    /// The DER is not an X.509 certificate; x509-parser's reason.
+    #[error("{0}")]
+    Parse(String),
+    /// Its public key is one dokku-certs cannot pair with a key.
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    /// PEM text that does not decode.
+    #[error("damaged PEM ({0})")]
+    DamagedPem(String),
+    /// A `CERTIFICATE` block that does not decode; the byte-level reader's reason.
+    #[error("{0}")]
+    BadBlock(String),
+    /// A file that should hold certificates holds none.
+    #[error("it holds no PEM certificate")]
+    Empty,
+}
+
 impl Certificate {
     /// Parses one DER certificate; trailing bytes are ignored.
-    pub fn from_der(der: &[u8]) -> Result<Certificate, String> {
-        let (rest, cert) = X509Certificate::from_der(der).map_err(|e| e.to_string())?;
+    pub fn from_der(der: &[u8]) -> std::result::Result<Certificate, CertError> {
+        let (rest, cert) = X509Certificate::from_der(der).map_err(|e| CertError::Parse(e.to_string()))?;
         let der = der[..der.len() - rest.len()].to_vec();
         let spki = cert.public_key();
         let parameters = spki.algorithm.parameters.as_ref().and_then(|p| p.as_oid().ok());

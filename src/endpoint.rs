@@ -3,10 +3,13 @@
 
 use crate::app::{App, Settings};
 use crate::bundle::Bundle;
-use crate::cert::{Certificate, Trust, format_openssl_date, now, trust_of};
+use crate::cert::{CertError, Certificate, Trust, format_openssl_date, now, trust_of};
 use crate::error::{Error, Result};
 use crate::names::{check_domain, name_covers};
 use crate::store::{self, Applied, Change, TlsChange, TlsFiles};
+
+// Keys are made in `key`; the operations here and in `acme` name them through `endpoint`.
+pub use crate::key::{KeyType, generate_key};
 
 /// A bundle that landed, and what the user should know about it.
 #[derive(Debug)]
@@ -76,41 +79,6 @@ fn coverage_warning(leaf: &Certificate, domains: &[String]) -> Option<String> {
     ))
 }
 
-/// The key types certs:generate can make.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum KeyType {
-    /// ECDSA on P-256 (the default: fast, and accepted everywhere).
-    EcdsaP256,
-    /// ECDSA on P-384.
-    EcdsaP384,
-    /// RSA, 2048 bits.
-    Rsa2048,
-    /// RSA, 3072 bits.
-    Rsa3072,
-    /// RSA, 4096 bits.
-    Rsa4096,
-}
-
-impl KeyType {
-    /// Every key type with its name, as `--key-type` and `letsencrypt:set key-type` take it.
-    pub const ALL: [(&'static str, KeyType); 5] = [
-        ("ecdsa-p256", KeyType::EcdsaP256),
-        ("ecdsa-p384", KeyType::EcdsaP384),
-        ("rsa2048", KeyType::Rsa2048),
-        ("rsa3072", KeyType::Rsa3072),
-        ("rsa4096", KeyType::Rsa4096),
-    ];
-
-    /// The key type of a name such as `ecdsa-p256`.
-    pub fn from_name(name: &str) -> std::result::Result<KeyType, String> {
-        Self::ALL
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, k)| *k)
-            .ok_or_else(|| format!("unknown key type {name:?}; use one of {}", Self::ALL.map(|(n, _)| n).join(", ")))
-    }
-}
-
 /// The subject fields of a generated certificate (the questions openssl req would ask).
 #[derive(Debug, Clone, Default)]
 pub struct Subject {
@@ -170,18 +138,6 @@ pub fn generate(
     let change = Change { tls: TlsChange::Install(files), vhost, domains, listeners };
     let applied = store::apply(settings, app, &change)?;
     Ok(Generated::Installed { csr, domain_added, applied })
-}
-
-/// Generates a new private key of `key_type`.
-pub fn generate_key(key_type: KeyType) -> Result<rcgen::KeyPair> {
-    match key_type {
-        KeyType::EcdsaP256 => rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256),
-        KeyType::EcdsaP384 => rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P384_SHA384),
-        KeyType::Rsa2048 => rcgen::KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, rcgen::RsaKeySize::_2048),
-        KeyType::Rsa3072 => rcgen::KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, rcgen::RsaKeySize::_3072),
-        KeyType::Rsa4096 => rcgen::KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, rcgen::RsaKeySize::_4096),
-    }
-    .map_err(|e| Error::Generate(e.to_string()))
 }
 
 fn self_signed_files(domain: &str, key_type: KeyType, subject: &Subject) -> Result<(TlsFiles, String)> {
@@ -262,13 +218,14 @@ pub fn installed_chain(app: &App) -> Result<Option<Vec<Certificate>>> {
 }
 
 /// Every certificate of a PEM file, in order.
-fn read_chain(bytes: &[u8]) -> std::result::Result<Vec<Certificate>, String> {
-    let chain = crate::pem::certificates(bytes)?
+fn read_chain(bytes: &[u8]) -> std::result::Result<Vec<Certificate>, CertError> {
+    let chain = crate::pem::certificates(bytes)
+        .map_err(CertError::BadBlock)?
         .iter()
         .map(|der| Certificate::from_der(der))
         .collect::<std::result::Result<Vec<_>, _>>()?;
     if chain.is_empty() {
-        return Err("it holds no PEM certificate".into());
+        return Err(CertError::Empty);
     }
     Ok(chain)
 }

@@ -187,7 +187,7 @@ pub enum Error {
         /// The file.
         file: String,
         /// What kind of key it is.
-        what: String,
+        what: crate::key::KeyError,
     },
 
     /// A certificate whose bytes do not parse.
@@ -196,7 +196,7 @@ pub enum Error {
         /// The file.
         file: String,
         /// The parser's reason.
-        why: String,
+        why: crate::cert::CertError,
     },
 
     /// The key does not belong to the certificate.

@@ -15,6 +15,68 @@ const OID_P384: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.132.0.34");
 const OID_P521: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.132.0.35");
 const OID_SECP256K1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.132.0.10");
 
+/// Why a key cannot be used: its bytes are damaged, or nginx's OpenSSL or browsers would
+/// refuse it. The text completes "the private key in FILE is ...".
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum KeyError {
+    /// The DER does not parse as the encoding its label or place says.
+    #[error("a damaged {encoding} key ({why})")]
+    Damaged {
+        /// "PKCS#8", "RSA" or "EC".
+        encoding: &'static str,
+        /// The parser's reason.
+        why: String,
+    },
+    /// A certificate's RSA public key does not parse.
+    #[error("bad RSA public key: {0}")]
+    BadRsaPublicKey(String),
+    /// An RSA key below [`MIN_RSA_BITS`].
+    #[error("an RSA {0}-bit key, too short for nginx's OpenSSL (at least {MIN_RSA_BITS} bits)")]
+    RsaTooShort(usize),
+    /// A private EC key that names no curve (nor does the PKCS#8 wrapper around it).
+    #[error("an EC key without a named curve")]
+    NoNamedCurve,
+    /// A certificate's EC public key that names no curve.
+    #[error("an EC public key without a named curve")]
+    NoNamedCurveInCertificate,
+    /// A certificate's EC point that is not on its curve.
+    #[error("an EC public key that is not on its curve")]
+    PointNotOnCurve,
+    /// ECDSA on P-521.
+    #[error("an ECDSA key on P-521 (secp521r1), which browsers do not accept")]
+    P521,
+    /// ECDSA on secp256k1.
+    #[error("an ECDSA key on secp256k1, which browsers do not accept")]
+    Secp256k1,
+    /// ECDSA on another curve, by OID.
+    #[error("an ECDSA key on the curve {0}, which browsers do not accept")]
+    OtherCurve(String),
+    /// DSA.
+    #[error("a DSA key")]
+    Dsa,
+    /// Ed25519.
+    #[error("an Ed25519 key, which browsers do not accept for TLS")]
+    Ed25519,
+    /// Ed448.
+    #[error("an Ed448 key, which browsers do not accept for TLS")]
+    Ed448,
+    /// RSA-PSS (a key restricted to PSS signatures).
+    #[error("an RSA-PSS key")]
+    RsaPss,
+    /// An OpenSSH private key (`ssh-keygen`'s format).
+    #[error("an OpenSSH key, not a TLS key")]
+    OpenSsh,
+    /// Another algorithm, by OID.
+    #[error("a key of the unknown algorithm {0}")]
+    UnknownAlgorithm(String),
+    /// The algorithm identifier does not parse.
+    #[error("a key with a damaged algorithm identifier")]
+    DamagedAlgorithm,
+}
+
+type KeyResult<T> = std::result::Result<T, KeyError>;
+
 /// Smallest RSA modulus OpenSSL's default security level (Debian 12) lets nginx load.
 pub const MIN_RSA_BITS: usize = 2048;
 
@@ -87,7 +149,7 @@ impl std::fmt::Debug for PrivateKey {
 
 impl PrivateKey {
     /// Reads a key whose encoding is known (from its PEM label).
-    pub fn from_der(der: &[u8], format: KeyFormat) -> Result<PrivateKey, String> {
+    pub fn from_der(der: &[u8], format: KeyFormat) -> KeyResult<PrivateKey> {
         let public = match format {
             KeyFormat::Pkcs8 => public_from_pkcs8(der)?,
             KeyFormat::Pkcs1 => public_from_pkcs1(der)?,
@@ -98,7 +160,7 @@ impl PrivateKey {
 
     /// Reads a DER key of unknown encoding, trying PKCS#8, then PKCS#1, then SEC1.
     /// `None` if the bytes are none of them; `Some(Err)` if they are a key we refuse.
-    pub fn sniff_der(der: &[u8]) -> Option<Result<PrivateKey, String>> {
+    pub fn sniff_der(der: &[u8]) -> Option<KeyResult<PrivateKey>> {
         if pkcs8::PrivateKeyInfo::from_der(der).is_ok() {
             return Some(Self::from_der(der, KeyFormat::Pkcs8));
         }
@@ -139,57 +201,57 @@ impl PublicKey {
 
     /// Reads a certificate's SubjectPublicKeyInfo parts: the algorithm OID, its parameters
     /// (the curve OID for EC keys) and the key bits.
-    pub fn from_spki(algorithm: &[u8], parameters: Option<&[u8]>, key_bits: &[u8]) -> Result<PublicKey, String> {
+    pub fn from_spki(algorithm: &[u8], parameters: Option<&[u8]>, key_bits: &[u8]) -> KeyResult<PublicKey> {
         let algorithm = oid_from_bytes(algorithm)?;
         if algorithm == OID_RSA {
-            let key = pkcs1::RsaPublicKey::from_der(key_bits).map_err(|e| format!("bad RSA public key: {e}"))?;
+            let key = pkcs1::RsaPublicKey::from_der(key_bits).map_err(|e| KeyError::BadRsaPublicKey(e.to_string()))?;
             return rsa_public(key.modulus.as_bytes(), key.public_exponent.as_bytes());
         }
         if algorithm == OID_EC {
-            let curve_oid = parameters.ok_or("an EC public key without a named curve")?;
+            let curve_oid = parameters.ok_or(KeyError::NoNamedCurveInCertificate)?;
             let curve = curve_from_oid(oid_from_bytes(curve_oid)?)?;
             return ec_public_from_point(curve, key_bits);
         }
-        Err(algorithm_name(algorithm))
+        Err(unsupported_algorithm(algorithm))
     }
 }
 
-fn public_from_pkcs8(der: &[u8]) -> Result<PublicKey, String> {
-    let info = pkcs8::PrivateKeyInfo::from_der(der).map_err(|e| format!("a damaged PKCS#8 key ({e})"))?;
+fn public_from_pkcs8(der: &[u8]) -> KeyResult<PublicKey> {
+    let info = pkcs8::PrivateKeyInfo::from_der(der).map_err(|e| damaged("PKCS#8", e))?;
     let algorithm = info.algorithm.oid;
     if algorithm == OID_RSA {
         return public_from_pkcs1(info.private_key);
     }
     if algorithm == OID_EC {
-        let curve = info.algorithm.parameters_oid().map_err(|_| "an EC key without a named curve".to_string())?;
+        let curve = info.algorithm.parameters_oid().map_err(|_| KeyError::NoNamedCurve)?;
         return public_from_sec1(info.private_key, Some(curve));
     }
-    Err(algorithm_name(algorithm))
+    Err(unsupported_algorithm(algorithm))
 }
 
-fn public_from_pkcs1(der: &[u8]) -> Result<PublicKey, String> {
-    let key = pkcs1::RsaPrivateKey::from_der(der).map_err(|e| format!("a damaged RSA key ({e})"))?;
+fn public_from_pkcs1(der: &[u8]) -> KeyResult<PublicKey> {
+    let key = pkcs1::RsaPrivateKey::from_der(der).map_err(|e| damaged("RSA", e))?;
     rsa_public(key.modulus.as_bytes(), key.public_exponent.as_bytes())
 }
 
-fn rsa_public(modulus: &[u8], exponent: &[u8]) -> Result<PublicKey, String> {
+fn rsa_public(modulus: &[u8], exponent: &[u8]) -> KeyResult<PublicKey> {
     let modulus = strip_leading_zeros(modulus).to_vec();
     let bits = bit_length(&modulus);
     if bits < MIN_RSA_BITS {
-        return Err(format!("an RSA {bits}-bit key, too short for nginx's OpenSSL (at least {MIN_RSA_BITS} bits)"));
+        return Err(KeyError::RsaTooShort(bits));
     }
     Ok(PublicKey::Rsa { modulus, exponent: strip_leading_zeros(exponent).to_vec() })
 }
 
 /// SEC1 keys carry the curve themselves; inside PKCS#8 it comes from the outer algorithm.
 /// The public point is always computed from the secret scalar, never trusted from the file.
-fn public_from_sec1(der: &[u8], outer_curve: Option<ObjectIdentifier>) -> Result<PublicKey, String> {
-    let key = sec1::EcPrivateKey::from_der(der).map_err(|e| format!("a damaged EC key ({e})"))?;
+fn public_from_sec1(der: &[u8], outer_curve: Option<ObjectIdentifier>) -> KeyResult<PublicKey> {
+    let key = sec1::EcPrivateKey::from_der(der).map_err(|e| damaged("EC", e))?;
     let inner_curve = key.parameters.and_then(|p| p.named_curve());
-    let curve_oid = outer_curve.or(inner_curve).ok_or("an EC key without a named curve")?;
+    let curve_oid = outer_curve.or(inner_curve).ok_or(KeyError::NoNamedCurve)?;
     let curve = curve_from_oid(curve_oid)?;
     let point = ec_point_of_scalar(curve, key.private_key)
-        .ok_or("a damaged EC key (its secret is not a scalar of its curve)")?;
+        .ok_or_else(|| damaged("EC", "its secret is not a scalar of its curve"))?;
     Ok(PublicKey::Ec { curve, point })
 }
 
@@ -213,15 +275,14 @@ fn ec_point_of_scalar(curve: Curve, scalar: &[u8]) -> Option<Vec<u8>> {
 }
 
 /// Checks that a point (compressed or not) lies on its curve and gives its compressed form.
-fn ec_public_from_point(curve: Curve, point: &[u8]) -> Result<PublicKey, String> {
+fn ec_public_from_point(curve: Curve, point: &[u8]) -> KeyResult<PublicKey> {
     use aws_lc_rs::signature::{ECDSA_P256_SHA256_ASN1, ECDSA_P384_SHA384_ASN1, ParsedPublicKey};
     let algorithm = match curve {
         Curve::P256 => &ECDSA_P256_SHA256_ASN1,
         Curve::P384 => &ECDSA_P384_SHA384_ASN1,
     };
-    let not_on_curve = || "an EC public key that is not on its curve".to_string();
-    ParsedPublicKey::new(algorithm, point).map_err(|_| not_on_curve())?;
-    Ok(PublicKey::Ec { curve, point: compress(point).ok_or_else(not_on_curve)? })
+    ParsedPublicKey::new(algorithm, point).map_err(|_| KeyError::PointNotOnCurve)?;
+    Ok(PublicKey::Ec { curve, point: compress(point).ok_or(KeyError::PointNotOnCurve)? })
 }
 
 /// SEC1's compressed form of a point: 0x02 or 0x03 (the parity of Y), then X. A key and a
@@ -240,28 +301,32 @@ fn compress(point: &[u8]) -> Option<Vec<u8>> {
     }
 }
 
-fn curve_from_oid(oid: ObjectIdentifier) -> Result<Curve, String> {
+fn curve_from_oid(oid: ObjectIdentifier) -> KeyResult<Curve> {
     match oid {
         OID_P256 => Ok(Curve::P256),
         OID_P384 => Ok(Curve::P384),
-        OID_P521 => Err("an ECDSA key on P-521 (secp521r1), which browsers do not accept".into()),
-        OID_SECP256K1 => Err("an ECDSA key on secp256k1, which browsers do not accept".into()),
-        other => Err(format!("an ECDSA key on the curve {other}, which browsers do not accept")),
+        OID_P521 => Err(KeyError::P521),
+        OID_SECP256K1 => Err(KeyError::Secp256k1),
+        other => Err(KeyError::OtherCurve(other.to_string())),
     }
 }
 
-fn algorithm_name(oid: ObjectIdentifier) -> String {
+fn unsupported_algorithm(oid: ObjectIdentifier) -> KeyError {
     match oid {
-        OID_DSA => "a DSA key".into(),
-        OID_ED25519 => "an Ed25519 key, which browsers do not accept for TLS".into(),
-        OID_ED448 => "an Ed448 key, which browsers do not accept for TLS".into(),
-        OID_RSA_PSS => "an RSA-PSS key".into(),
-        other => format!("a key of the unknown algorithm {other}"),
+        OID_DSA => KeyError::Dsa,
+        OID_ED25519 => KeyError::Ed25519,
+        OID_ED448 => KeyError::Ed448,
+        OID_RSA_PSS => KeyError::RsaPss,
+        other => KeyError::UnknownAlgorithm(other.to_string()),
     }
 }
 
-fn oid_from_bytes(bytes: &[u8]) -> Result<ObjectIdentifier, String> {
-    ObjectIdentifier::from_bytes(bytes).map_err(|_| "a key with a damaged algorithm identifier".to_string())
+fn damaged(encoding: &'static str, why: impl std::fmt::Display) -> KeyError {
+    KeyError::Damaged { encoding, why: why.to_string() }
+}
+
+fn oid_from_bytes(bytes: &[u8]) -> KeyResult<ObjectIdentifier> {
+    ObjectIdentifier::from_bytes(bytes).map_err(|_| KeyError::DamagedAlgorithm)
 }
 
 fn strip_leading_zeros(bytes: &[u8]) -> &[u8] {
@@ -280,6 +345,54 @@ fn bit_length(big_endian: &[u8]) -> usize {
 /// Whether DER bytes are a PKCS#8 `EncryptedPrivateKeyInfo`.
 pub fn is_encrypted_pkcs8(der: &[u8]) -> bool {
     pkcs8::EncryptedPrivateKeyInfo::from_der(der).is_ok()
+}
+
+/// The key types certs:generate can make.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyType {
+    /// ECDSA on P-256 (the default: fast, and accepted everywhere).
+    EcdsaP256,
+    /// ECDSA on P-384.
+    EcdsaP384,
+    /// RSA, 2048 bits.
+    Rsa2048,
+    /// RSA, 3072 bits.
+    Rsa3072,
+    /// RSA, 4096 bits.
+    Rsa4096,
+}
+
+impl KeyType {
+    /// Every key type with its name, as `--key-type` and `letsencrypt:set key-type` take it.
+    pub const ALL: [(&'static str, KeyType); 5] = [
+        ("ecdsa-p256", KeyType::EcdsaP256),
+        ("ecdsa-p384", KeyType::EcdsaP384),
+        ("rsa2048", KeyType::Rsa2048),
+        ("rsa3072", KeyType::Rsa3072),
+        ("rsa4096", KeyType::Rsa4096),
+    ];
+
+    /// The key type of a name such as `ecdsa-p256`.
+    pub fn from_name(name: &str) -> std::result::Result<KeyType, UnknownKeyType> {
+        Self::ALL.iter().find(|(n, _)| *n == name).map(|(_, k)| *k).ok_or_else(|| UnknownKeyType(name.to_string()))
+    }
+}
+
+/// A `--key-type` or `key-type` value that names no [`KeyType`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown key type {0:?}; use one of {names}", names = KeyType::ALL.map(|(n, _)| n).join(", "))]
+pub struct UnknownKeyType(pub String);
+
+/// Generates a new private key of `key_type`.
+pub fn generate_key(key_type: KeyType) -> crate::error::Result<rcgen::KeyPair> {
+    match key_type {
+        KeyType::EcdsaP256 => rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256),
+        KeyType::EcdsaP384 => rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P384_SHA384),
+        KeyType::Rsa2048 => rcgen::KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, rcgen::RsaKeySize::_2048),
+        KeyType::Rsa3072 => rcgen::KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, rcgen::RsaKeySize::_3072),
+        KeyType::Rsa4096 => rcgen::KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, rcgen::RsaKeySize::_4096),
+    }
+    .map_err(|e| crate::error::Error::Generate(e.to_string()))
 }
 
 #[cfg(test)]

@@ -159,3 +159,44 @@ fn many_certificates_for_one_key_are_ambiguous_not_slow() {
     let result = assemble(&[Source { name: "stdin".into(), bytes: input }], Origin::Archive);
     assert!(matches!(result, Err(Error::Ambiguous { count: 64, .. })), "{result:?}");
 }
+
+#[test]
+fn a_compressed_ec_point_in_the_certificate_pairs_with_the_uncompressed_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let (key, crt) = (dir.path().join("c.key"), dir.path().join("c.crt"));
+    let (key, crt) = (key.to_str().unwrap(), crt.to_str().unwrap());
+    let leaf2 = fixtures().join("leaf2.key");
+    openssl(&["ec", "-in", leaf2.to_str().unwrap(), "-conv_form", "compressed", "-out", key]);
+    openssl(&["req", "-new", "-x509", "-key", key, "-subj", "/CN=myapp.example.com", "-days", "30", "-out", crt]);
+    let text = openssl(&["x509", "-in", crt, "-noout", "-text"]);
+    assert!(text.contains("pub:\n                    02") || text.contains("pub:\n                    03"), "{text}");
+    let certificate = Source { name: "c.crt".into(), bytes: std::fs::read(crt).unwrap() };
+    let bundle = assemble(&[certificate, source("leaf2.key")], Origin::Files).unwrap();
+    assert_eq!(bundle.key.describe(), "an ECDSA P-256 key");
+    let other = Source { name: "c.crt".into(), bytes: std::fs::read(crt).unwrap() };
+    assert!(matches!(assemble(&[other, source("wild.key")], Origin::Files), Err(Error::KeyMismatch { .. })));
+}
+
+#[test]
+fn refusals_carry_typed_kinds_with_the_words_users_saw_before() {
+    use dokku_certs::cert::CertError;
+    use dokku_certs::key::{KeyError, KeyType};
+    let refused = |key: &str| match assemble(&[source("leaf.crt"), source(key)], Origin::Files) {
+        Err(Error::UnsupportedKey { what, .. }) => what,
+        other => panic!("{key}: {other:?}"),
+    };
+    assert_eq!(refused("p521.key"), KeyError::P521);
+    assert_eq!(refused("k256.key"), KeyError::Secp256k1);
+    assert_eq!(refused("ed25519.key"), KeyError::Ed25519);
+    assert_eq!(refused("rsa1024.key"), KeyError::RsaTooShort(1024));
+    assert_eq!(
+        refused("rsa1024.key").to_string(),
+        "an RSA 1024-bit key, too short for nginx's OpenSSL (at least 2048 bits)"
+    );
+    assert!(matches!(Certificate::from_der(b"\x30\x03\x02\x01\x05"), Err(CertError::Parse(_))));
+    let unknown = KeyType::from_name("dsa").unwrap_err();
+    assert_eq!(
+        unknown.to_string(),
+        "unknown key type \"dsa\"; use one of ecdsa-p256, ecdsa-p384, rsa2048, rsa3072, rsa4096"
+    );
+}

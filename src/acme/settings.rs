@@ -126,7 +126,7 @@ fn normalize(key: &str, value: &str) -> Result<String> {
             Ok(seconds) if seconds >= 0 => Ok(seconds.to_string()),
             _ => Err(bad("a number of seconds is expected")),
         },
-        "key-type" => KeyType::from_name(value).map(|_| value.to_string()).map_err(|why| bad(&why)),
+        "key-type" => KeyType::from_name(value).map(|_| value.to_string()).map_err(|why| bad(&why.to_string())),
         _ => Ok(value.to_string()),
     }
 }

@@ -2,9 +2,9 @@
 //! something refused, with what it is), counted against the caps before it is parsed.
 
 use super::{MAX_CERTIFICATES, MAX_KEYS, Source};
-use crate::cert::Certificate;
+use crate::cert::{CertError, Certificate};
 use crate::error::{Error, Result};
-use crate::key::{KeyFormat, PrivateKey, is_encrypted_pkcs8};
+use crate::key::{KeyError, KeyFormat, PrivateKey, is_encrypted_pkcs8};
 use crate::pem::looks_like_pem;
 
 /// What one PEM block or DER file turned out to be.
@@ -20,8 +20,8 @@ pub(super) enum Found {
 pub(super) enum Refusal {
     Encrypted,
     Pkcs12,
-    BadCertificate(String),
-    UnsupportedKey(String),
+    BadCertificate(CertError),
+    UnsupportedKey(KeyError),
     /// A valid object of the wrong kind: a CSR, a public key...
     Other(&'static str),
 }
@@ -56,7 +56,7 @@ pub(super) fn objects_in(source: &Source, counted: &mut Counted) -> Result<Vec<F
     if looks_like_pem(&source.bytes) {
         let blocks = match crate::pem::blocks(&source.bytes) {
             Ok(blocks) => blocks,
-            Err(e) => return Ok(vec![Found::Refused(Refusal::BadCertificate(format!("damaged PEM ({e})")))]),
+            Err(e) => return Ok(vec![Found::Refused(Refusal::BadCertificate(CertError::DamagedPem(e.to_string())))]),
         };
         let mut found = Vec::new();
         for block in &blocks {
@@ -105,8 +105,8 @@ fn object_in_pem(block: &crate::pem::Block) -> Option<Found> {
         "RSA PRIVATE KEY" => key(KeyFormat::Pkcs1),
         "EC PRIVATE KEY" => key(KeyFormat::Sec1),
         "ENCRYPTED PRIVATE KEY" => Found::Refused(Refusal::Encrypted),
-        "DSA PRIVATE KEY" => Found::Refused(Refusal::UnsupportedKey("a DSA key".into())),
-        "OPENSSH PRIVATE KEY" => Found::Refused(Refusal::UnsupportedKey("an OpenSSH key, not a TLS key".into())),
+        "DSA PRIVATE KEY" => Found::Refused(Refusal::UnsupportedKey(KeyError::Dsa)),
+        "OPENSSH PRIVATE KEY" => Found::Refused(Refusal::UnsupportedKey(KeyError::OpenSsh)),
         "CERTIFICATE REQUEST" | "NEW CERTIFICATE REQUEST" => {
             Found::Refused(Refusal::Other("a certificate signing request (CSR)"))
         }
@@ -119,7 +119,7 @@ fn object_in_pem(block: &crate::pem::Block) -> Option<Found> {
     })
 }
 
-fn key_found(parsed: Result<PrivateKey, String>) -> Found {
+fn key_found(parsed: std::result::Result<PrivateKey, KeyError>) -> Found {
     match parsed {
         Ok(key) => Found::Key(key),
         Err(what) => Found::Refused(Refusal::UnsupportedKey(what)),

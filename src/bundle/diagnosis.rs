@@ -69,7 +69,7 @@ fn describe_refusal(refusal: &Refusal) -> String {
         Refusal::Encrypted => "an encrypted private key".into(),
         Refusal::Pkcs12 => "a PKCS#12 bundle".into(),
         Refusal::BadCertificate(why) => format!("a damaged certificate ({why})"),
-        Refusal::UnsupportedKey(what) => what.clone(),
+        Refusal::UnsupportedKey(what) => what.to_string(),
         Refusal::Other(what) => (*what).into(),
     }
 }
