@@ -2,7 +2,9 @@
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
+use crate::dir::{Dir, Kind};
 use crate::error::{Error, Result};
 use crate::names::{check_app_name, check_domain};
 
@@ -97,13 +99,15 @@ pub fn is_plain_path(text: &str) -> bool {
     !bad && text.starts_with('/')
 }
 
-/// One app's directory under DOKKU_ROOT.
+/// One app's directory under DOKKU_ROOT, opened once: every file of the app is reached
+/// through this handle, never through a path (see [`crate::dir`]).
 #[derive(Debug, Clone)]
 pub struct App {
     /// The app's name (checked).
     pub name: String,
-    /// DOKKU_ROOT/<app>.
+    /// DOKKU_ROOT/<app>: for messages and nginx.conf, never to reach a file.
     pub dir: PathBuf,
+    handle: Arc<Dir>,
 }
 
 /// An upstream server from LISTENERS.
@@ -113,30 +117,61 @@ pub struct Listener {
     pub address: String,
 }
 
+/// The app's certificate directory.
+pub const TLS: &str = "tls";
+/// The certificate, leaf then chain.
+pub const CRT: &str = "server.crt";
+/// The private key.
+pub const KEY: &str = "server.key";
+
 impl App {
-    /// Opens an existing app: the name is checked before any path is built from it.
+    /// Opens an existing app: the name is checked before any path is built from it, and
+    /// the app directory is opened without following a link.
     pub fn open(settings: &Settings, name: &str) -> Result<App> {
         check_app_name(name)?;
-        let dir = settings.dokku_root.join(name);
-        if !dir.is_dir() {
-            return Err(Error::NoSuchApp(name.to_string()));
+        let root = open_root(settings)?;
+        match root.open_dir(name) {
+            Ok(Some(handle)) => {
+                let app = App { name: name.to_string(), dir: handle.path().to_path_buf(), handle: Arc::new(handle) };
+                // Whatever the command, a change killed midway is resolved first.
+                crate::store::settle(settings, &app);
+                Ok(app)
+            }
+            Ok(None) | Err(Error::NotAFile(..)) => Err(Error::NoSuchApp(name.to_string())),
+            Err(error) => Err(error),
         }
-        Ok(App { name: name.to_string(), dir })
+    }
+
+    /// An app whose directory is already open (tests of rendering, mostly).
+    pub fn from_dir(name: &str, handle: Dir) -> App {
+        App { name: name.to_string(), dir: handle.path().to_path_buf(), handle: Arc::new(handle) }
+    }
+
+    /// An app for rendering tests: `dir` is only a name, the handle is on `/` and never used.
+    #[cfg(test)]
+    pub(crate) fn unopened(name: &str, dir: &str) -> App {
+        let handle = Dir::open_top(Path::new("/")).expect("/ opens");
+        App { name: name.to_string(), dir: PathBuf::from(dir), handle: Arc::new(handle) }
+    }
+
+    /// The open app directory.
+    pub fn handle(&self) -> &Dir {
+        &self.handle
     }
 
     /// DOKKU_ROOT/<app>/tls
     pub fn tls_dir(&self) -> PathBuf {
-        self.dir.join("tls")
+        self.dir.join(TLS)
     }
 
     /// DOKKU_ROOT/<app>/tls/server.crt
     pub fn crt_path(&self) -> PathBuf {
-        self.tls_dir().join("server.crt")
+        self.tls_dir().join(CRT)
     }
 
     /// DOKKU_ROOT/<app>/tls/server.key
     pub fn key_path(&self) -> PathBuf {
-        self.tls_dir().join("server.key")
+        self.tls_dir().join(KEY)
     }
 
     /// DOKKU_ROOT/<app>/nginx.conf
@@ -149,15 +184,34 @@ impl App {
         self.dir.join("VHOST")
     }
 
-    /// Whether the app has an SSL endpoint: both server.crt and server.key exist, as dokku decides.
+    /// tls/, opened without following a link; `None` if the app has none.
+    pub fn open_tls(&self) -> Result<Option<Dir>> {
+        self.handle.open_dir(TLS)
+    }
+
+    /// Whether the app has an SSL endpoint: tls/server.crt and tls/server.key both exist,
+    /// as dokku decides. Entries are looked at, not followed: a planted link counts as
+    /// present, and reading it is then refused with a message naming it.
     pub fn has_cert(&self) -> bool {
-        self.crt_path().exists() && self.key_path().exists()
+        match self.open_tls() {
+            Ok(Some(tls)) => [CRT, KEY].iter().all(|name| matches!(tls.kind(name), Ok(Some(_)))),
+            Ok(None) => false,
+            Err(_) => true,
+        }
+    }
+
+    /// Reads tls/<name>; `None` if tls/ or the file is missing. Links are refused.
+    pub fn read_tls_file(&self, name: &str) -> Result<Option<Vec<u8>>> {
+        match self.open_tls()? {
+            Some(tls) => tls.read(name),
+            None => Ok(None),
+        }
     }
 
     /// The app's domains from VHOST, each checked so that none can inject into nginx.conf.
     pub fn domains(&self) -> Result<Vec<String>> {
         let path = self.vhost_path();
-        let lines = read_lines(&path)?;
+        let lines = self.read_lines("VHOST")?;
         let mut domains: Vec<String> = Vec::new();
         for (index, line) in lines.iter().enumerate() {
             let domain = line.trim();
@@ -177,7 +231,7 @@ impl App {
     /// The app's upstream servers from LISTENERS (`host:port` per line).
     pub fn listeners(&self) -> Result<Vec<Listener>> {
         let path = self.dir.join("LISTENERS");
-        let lines = read_lines(&path)?;
+        let lines = self.read_lines("LISTENERS")?;
         let mut listeners = Vec::new();
         for (index, line) in lines.iter().enumerate() {
             let value = line.trim();
@@ -193,6 +247,18 @@ impl App {
         }
         Ok(listeners)
     }
+
+    /// A file of the app as lines; a missing file reads as no lines (a new app has no VHOST
+    /// yet). A link is refused before a byte is read, so no message can quote its target.
+    fn read_lines(&self, name: &str) -> Result<Vec<String>> {
+        let bytes = self.handle.read(name)?.unwrap_or_default();
+        Ok(String::from_utf8_lossy(&bytes).lines().map(str::to_string).collect())
+    }
+}
+
+/// Opens DOKKU_ROOT itself (it may be a link: the administrator sets it).
+pub fn open_root(settings: &Settings) -> Result<Dir> {
+    Dir::open_top(&settings.dokku_root).map_err(|source| Error::Read { path: settings.dokku_root.clone(), source })
 }
 
 fn listener_problem(value: &str) -> Option<&'static str> {
@@ -210,24 +276,14 @@ fn listener_problem(value: &str) -> Option<&'static str> {
     if host_ok { None } else { Some("the host must be an IP address or a hostname") }
 }
 
-/// A missing file reads as no lines (a new app has no VHOST yet).
-fn read_lines(path: &Path) -> Result<Vec<String>> {
-    match std::fs::read(path) {
-        Ok(bytes) => Ok(String::from_utf8_lossy(&bytes).lines().map(str::to_string).collect()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
-        Err(source) => Err(Error::Read { path: path.into(), source }),
-    }
-}
-
 /// Every app under DOKKU_ROOT, sorted, as dokku lists them (directories, not hidden, not `tls`).
 pub fn list_apps(settings: &Settings) -> Result<Vec<String>> {
-    let entries = std::fs::read_dir(&settings.dokku_root)
-        .map_err(|source| Error::Read { path: settings.dokku_root.clone(), source })?;
-    let mut apps: Vec<String> = entries
-        .filter_map(|entry| entry.ok())
-        .filter(|entry| entry.path().is_dir())
-        .filter_map(|entry| entry.file_name().into_string().ok())
-        .filter(|name| name != "tls" && check_app_name(name).is_ok())
+    // Real directories only: a link in DOKKU_ROOT is not an app (App::open refuses it).
+    let mut apps: Vec<String> = open_root(settings)?
+        .entries()?
+        .into_iter()
+        .filter(|(name, kind)| *kind == Kind::Dir && name != "tls" && check_app_name(name).is_ok())
+        .map(|(name, _)| name)
         .collect();
     apps.sort();
     Ok(apps)

@@ -124,6 +124,8 @@ pub fn generate(
 ) -> Result<Generated> {
     check_domain(domain)?;
     let _lock = store::lock(app)?;
+    // A generate killed midway must not read as "already defined" forever.
+    let notes = store::recover(settings, app)?;
     if app.has_cert() {
         return Ok(Generated::AlreadyDefined);
     }
@@ -136,7 +138,8 @@ pub fn generate(
         domains.iter().map(|d| format!("{d}\n")).collect::<String>()
     });
     let change = Change { tls: TlsChange::Install(files), vhost, domains, listeners };
-    let applied = store::apply(settings, app, &change)?;
+    let mut applied = store::apply(settings, app, &change)?;
+    applied.warnings.splice(0..0, notes);
     Ok(Generated::Installed { csr, domain_added, applied })
 }
 
@@ -176,11 +179,14 @@ pub fn remove(settings: &Settings, app: &App) -> Result<Applied> {
 
 /// [`remove`] for a caller that already holds the app's lock.
 pub fn remove_locked(settings: &Settings, app: &App) -> Result<Applied> {
-    if !app.tls_dir().is_dir() {
+    let notes = store::recover(settings, app)?;
+    if app.open_tls()?.is_none() {
         return Err(Error::NoAppEndpoint);
     }
     let change = Change { tls: TlsChange::Remove, vhost: None, domains: app.domains()?, listeners: app.listeners()? };
-    store::apply(settings, app, &change)
+    let mut applied = store::apply(settings, app, &change)?;
+    applied.warnings.splice(0..0, notes);
+    Ok(applied)
 }
 
 /// What certs:info and certs:report show of an installed certificate.
@@ -212,7 +218,7 @@ pub fn installed_chain(app: &App) -> Result<Option<Vec<Certificate>>> {
         return Ok(None);
     }
     let path = app.crt_path();
-    let bytes = std::fs::read(&path).map_err(|source| Error::Read { path: path.clone(), source })?;
+    let Some(bytes) = app.read_tls_file(crate::app::CRT)? else { return Ok(None) };
     let chain = read_chain(&bytes).map_err(|why| Error::BadCertificate { file: path.display().to_string(), why })?;
     Ok(Some(chain))
 }

@@ -148,6 +148,34 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    /// A symbolic link where dokku-certs reads or writes: refused, never followed.
+    #[error("{0} is a symbolic link; dokku-certs never follows links inside an app, remove it")]
+    Symlink(PathBuf),
+
+    /// Something other than a regular file (or directory) where one is expected.
+    #[error("{0} is {1}; dokku-certs expected a regular file or directory there, remove or replace it")]
+    NotAFile(PathBuf, &'static str),
+
+    /// A change failed after it had started and could not be undone completely.
+    #[error("{error}; {left}")]
+    PartlyChanged {
+        /// What went wrong first.
+        error: Box<Error>,
+        /// What is left changed, and how to fix it.
+        left: String,
+    },
+
+    /// A leftover of an earlier run that this user cannot remove.
+    #[error(
+        "{path} is left from an earlier run and cannot be removed ({source}); nothing was changed; remove it as its owner (root): rm -rf {path}"
+    )]
+    StaleLeftover {
+        /// The leftover.
+        path: PathBuf,
+        /// Why it cannot be removed.
+        source: std::io::Error,
+    },
+
     /// The input holds no certificate at all.
     #[error("no certificate found in {0}; expected a PEM or DER X.509 certificate")]
     NoCertificate(String),

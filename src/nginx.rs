@@ -167,14 +167,13 @@ fn complaint(output: &std::process::Output) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::path::PathBuf;
 
     fn settings() -> Settings {
         Settings::from_lookup(|_| None).unwrap()
     }
 
     fn app() -> App {
-        App { name: "myapp".into(), dir: PathBuf::from("/home/dokku/myapp") }
+        App::unopened("myapp", "/home/dokku/myapp")
     }
 
     /// The defaults: no property file under an empty DOKKU_LIB_ROOT.

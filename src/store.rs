@@ -1,16 +1,19 @@
 //! Stage, lock, swap, test, roll back: the only code that changes an app's files.
 //!
-//! The new tls/ is written whole into a staging directory and swapped with the old one
-//! in a single `renameat2(RENAME_EXCHANGE)`, so at every instant tls/ holds exactly the
-//! old pair or exactly the new pair. nginx.conf and VHOST are replaced by rename too.
-//! Then `nginx -t` runs with everything in place; if it fails, every file goes back.
+//! Every step goes through the app's directory handle ([`crate::dir`]): nothing is reached
+//! by path, no link is followed. The new tls/ is written whole into a staging directory and
+//! swapped with the old one in a single `renameat2(RENAME_EXCHANGE)`, so at every instant
+//! tls/ holds exactly the old pair or exactly the new pair. nginx.conf and VHOST are swapped
+//! the same way with a new file, which keeps the old entry itself for the roll back.
+//!
+//! Ordering keeps one rule at every instant: an nginx.conf that serves TLS never exists
+//! without tls/ (nginx -t, and nginx's next start, would fail). tls/ arrives before the TLS
+//! nginx.conf; a plain nginx.conf arrives before tls/ goes. The one state in between, tls/
+//! beside a plain nginx.conf, is marked by a journal file; the next command on the app
+//! resolves it (tls/ is set aside as tls.previous/) before doing anything else.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
-use std::path::{Path, PathBuf};
-
-use crate::app::{App, Listener, Settings};
+use crate::app::{App, CRT, KEY, Listener, Settings, TLS};
+use crate::dir::{Dir, Kind};
 use crate::error::{Error, Result};
 use crate::nginx::{self, Site};
 
@@ -18,24 +21,31 @@ use crate::nginx::{self, Site};
 pub const TLS_DIR_MODE: u32 = 0o750;
 /// Mode of the files in tls/ (dokku's `chmod 640`).
 pub const TLS_FILE_MODE: u32 = 0o640;
+/// Mode of a new nginx.conf or VHOST (an existing one keeps its own).
+const PLAIN_FILE_MODE: u32 = 0o644;
 
 const STAGING_TLS: &str = ".tls.staging";
 const PREVIOUS_TLS: &str = "tls.previous";
-const TEMP_SUFFIX: &str = ".dokku-certs-tmp";
+const NGINX_CONF: &str = "nginx.conf";
+const VHOST: &str = "VHOST";
+/// Present while a change is under way: a command killed midway leaves it for the next one.
+const JOURNAL: &str = ".dokku-certs-journal";
+/// Marks temporary files: `.nginx.conf.dokku-certs-tmp.<random>`.
+const TEMP_MARK: &str = ".dokku-certs-tmp";
+/// A leftover another user owns, moved out of the way: `.dokku-certs-stale.<random>`.
+const STALE_PREFIX: &str = ".dokku-certs-stale.";
 
 /// Holds the app's lock: an flock on the app directory itself, so taking it writes
 /// nothing and a refused command leaves the directory byte-identical. The kernel drops
 /// it when the process dies, so a killed command never leaves a stale lock.
 #[derive(Debug)]
 pub struct AppLock {
-    _dir: File,
+    _lock: crate::dir::DirLock,
 }
 
 /// Waits for and takes the app's lock.
 pub fn lock(app: &App) -> Result<AppLock> {
-    let dir = File::open(&app.dir).map_err(|source| Error::Read { path: app.dir.clone(), source })?;
-    dir.lock().map_err(|source| Error::Write { path: app.dir.clone(), source })?;
-    Ok(AppLock { _dir: dir })
+    Ok(AppLock { _lock: app.handle().lock()? })
 }
 
 /// The files of a certificate endpoint, as they will be written into tls/.
@@ -80,216 +90,336 @@ pub struct Change {
 pub struct Applied {
     /// `Err` holds what nginx said when the reload failed (the files stay, as tested).
     pub reload: std::result::Result<(), String>,
+    /// What the user should know although the change landed: a leftover that another user
+    /// owns, an earlier interrupted change that was resolved.
+    pub warnings: Vec<String>,
 }
 
-/// What has been done so far, so that it can be undone in reverse.
-#[derive(Default)]
-struct Undo {
-    /// The old tls/ now sits in the staging dir (swapped), or tls/ was new (`false`).
-    tls_swapped: Option<bool>,
-    /// Files replaced, with their previous contents (`None`: did not exist).
-    files: Vec<(PathBuf, Option<Vec<u8>>)>,
+/// One step taken, so that it can be undone in reverse order.
+#[derive(Debug)]
+enum Step {
+    /// A file was put in place; `backup` is the old entry itself, kept under a temp name
+    /// (`None`: there was none).
+    File { name: &'static str, backup: Option<String> },
+    /// The new tls/ went in by exchange: the old one sits in the staging dir.
+    TlsSwapped,
+    /// The new tls/ went in where there was none.
+    TlsAdded,
+    /// tls/ was moved to the staging dir (certs:remove).
+    TlsRemoved,
 }
 
 /// Applies `change` to `app` under its lock: stage, swap, `nginx -t`, then commit and
-/// reload, or restore every file byte for byte and return nginx's complaint.
+/// reload, or put every entry back and return nginx's complaint.
 pub fn apply(settings: &Settings, app: &App, change: &Change) -> Result<Applied> {
-    clean_leftovers(app)?;
-    let mut undo = Undo::default();
-    match stage_and_test(settings, app, change, &mut undo) {
+    let mut warnings = recover(settings, app)?;
+    let dir = app.handle();
+    refuse_links(dir, change.vhost.is_some())?;
+    dir.write_new(JOURNAL, b"a dokku-certs change is under way\n", 0o600)?;
+    let mut steps = Vec::new();
+    match stage_and_test(settings, app, change, &mut steps) {
         Ok(()) => {
-            commit(app, change, &undo)?;
-            Ok(Applied { reload: nginx::reload(settings) })
+            warnings.extend(commit(app, &steps));
+            let reload = nginx::reload(settings);
+            end_journal(dir);
+            Ok(Applied { reload, warnings })
         }
-        Err(error) => {
-            roll_back(app, &undo);
-            Err(error)
-        }
+        Err(error) => match roll_back(dir, &steps) {
+            Ok(()) => {
+                end_journal(dir);
+                Err(error)
+            }
+            // The journal stays: the next command on the app resolves what is left.
+            Err(left) => Err(Error::PartlyChanged { error: Box::new(error), left }),
+        },
     }
 }
 
-fn stage_and_test(settings: &Settings, app: &App, change: &Change, undo: &mut Undo) -> Result<()> {
+/// Refuses, before anything changes, a link where the change will read or write.
+fn refuse_links(dir: &Dir, vhost_changes: bool) -> Result<()> {
+    for name in [NGINX_CONF, VHOST, TLS, PREVIOUS_TLS] {
+        dir.refuse_link(name)?;
+    }
+    if let Some(Kind::File | Kind::Other) = dir.kind(TLS)? {
+        return Err(Error::NotAFile(dir.join(TLS), "not a directory"));
+    }
+    // Reading them now refuses a fifo or a huge file before the journal is written.
+    dir.read(NGINX_CONF)?;
+    if vhost_changes {
+        dir.read(VHOST)?;
+    }
+    Ok(())
+}
+
+fn end_journal(dir: &Dir) {
+    let _ = dir.remove_file(JOURNAL);
+    dir.sync();
+}
+
+fn stage_and_test(settings: &Settings, app: &App, change: &Change, steps: &mut Vec<Step>) -> Result<()> {
+    let dir = app.handle();
     let has_tls = match &change.tls {
         TlsChange::Install(files) => {
-            write_staging_tls(app, files)?;
-            undo.tls_swapped = Some(swap_in_tls(app)?);
+            let staging = write_staging_tls(dir, files)?;
+            swap_in_tls(dir, &staging, steps)?;
             true
         }
         TlsChange::Remove => false,
         TlsChange::Keep => app.has_cert(),
     };
     if let Some(vhost) = &change.vhost {
-        replace_file(&app.vhost_path(), vhost.as_bytes(), undo)?;
+        replace_file(dir, VHOST, vhost.as_bytes(), steps)?;
     }
     let site = Site { app, domains: &change.domains, listeners: &change.listeners, has_tls };
-    replace_file(&app.nginx_conf_path(), nginx::render(settings, &site)?.as_bytes(), undo)?;
+    replace_file(dir, NGINX_CONF, nginx::render(settings, &site)?.as_bytes(), steps)?;
+    if matches!(change.tls, TlsChange::Remove) && dir.kind(TLS)?.is_some() {
+        // After the plain nginx.conf: never a TLS nginx.conf without tls/.
+        dir.rename_new(TLS, STAGING_TLS)?;
+        steps.push(Step::TlsRemoved);
+        dir.sync();
+    }
     nginx::test(settings)
 }
 
-/// Removes what a killed earlier run left behind.
-fn clean_leftovers(app: &App) -> Result<()> {
-    remove_dir_if_present(&app.dir.join(STAGING_TLS))?;
-    for name in ["nginx.conf", "VHOST"] {
-        let temp = temp_path(&app.dir.join(name));
-        if temp.exists() {
-            fs::remove_file(&temp).map_err(|source| Error::Write { path: temp, source })?;
+/// Removes what a killed earlier run left behind; a leftover this user cannot remove
+/// (another user's, say root's) is moved out of the way, and a note says how to remove it.
+fn clean_leftovers(dir: &Dir) -> Result<Vec<String>> {
+    let mut notes = Vec::new();
+    notes.extend(discard(dir, STAGING_TLS)?);
+    for (name, _) in dir.entries()? {
+        // `.nginx.conf.dokku-certs-tmp` (older versions) and `.nginx.conf.dokku-certs-tmp.<random>`.
+        if name.starts_with('.') && name.contains(TEMP_MARK) {
+            notes.extend(discard(dir, &name)?);
         }
     }
-    Ok(())
+    Ok(notes)
 }
 
-fn write_staging_tls(app: &App, files: &TlsFiles) -> Result<()> {
-    let dir = app.dir.join(STAGING_TLS);
-    fs::DirBuilder::new()
-        .mode(TLS_DIR_MODE)
-        .create(&dir)
-        .and_then(|()| fs::set_permissions(&dir, fs::Permissions::from_mode(TLS_DIR_MODE)))
-        .map_err(|source| Error::Write { path: dir.clone(), source })?;
-    write_new_file(&dir.join("server.crt"), files.crt.as_bytes(), TLS_FILE_MODE)?;
-    write_new_file(&dir.join("server.key"), files.key.as_bytes(), TLS_FILE_MODE)?;
+/// Removes `name` (a tree, a file or a link); if this user may not, renames it to a stale
+/// name that is never used again, so that it blocks nothing, and says how to remove it.
+fn discard(dir: &Dir, name: &str) -> Result<Option<String>> {
+    let source = match dir.remove_tree(name) {
+        Ok(()) => return Ok(None),
+        Err(Error::Write { source, .. }) if source.kind() == std::io::ErrorKind::PermissionDenied => source,
+        Err(error) => return Err(error),
+    };
+    let stale = Dir::unique_name(&format!("{STALE_PREFIX}{}.", name.trim_start_matches('.')));
+    match dir.rename_new(name, &stale).map(|()| stale) {
+        Ok(stale) => Ok(Some(format!(
+            "{} is left from an earlier run and belongs to another user ({source}); it was moved to {} and is harmless; remove it as root: rm -rf {}",
+            dir.join(name).display(),
+            dir.join(&stale).display(),
+            dir.join(&stale).display()
+        ))),
+        Err(_) => Err(Error::StaleLeftover { path: dir.join(name), source }),
+    }
+}
+
+/// Finishes what a command killed midway left (it left the journal): leftovers go, tls/
+/// beside an nginx.conf that does not serve it is set aside as tls.previous/, nginx.conf is
+/// rendered again for what tls/ holds and tested, and nginx reloaded. Called under the
+/// lock at the start of every change; without a journal it only removes leftovers.
+pub fn recover(settings: &Settings, app: &App) -> Result<Vec<String>> {
+    let dir = app.handle();
+    let mut notes = clean_leftovers(dir)?;
+    if dir.kind(JOURNAL)?.is_none() {
+        return Ok(notes);
+    }
+    refuse_links(dir, false)?;
+    let conf = dir.read(NGINX_CONF)?;
+    let conf_serves_tls = conf.as_deref().is_some_and(serves_tls);
+    if !conf_serves_tls && dir.kind(TLS)?.is_some() {
+        // Killed between the two renames of a change to or from no certificate: the
+        // nginx.conf in place, tested, does not serve tls/; the command never said it
+        // succeeded, so the certificate goes aside (certs:generate or certs:add can be run again).
+        dir.rename_new(TLS, STAGING_TLS)?;
+        notes.extend(retire(dir)?);
+        notes.push(format!(
+            "an earlier command on {} was interrupted; its certificate was not in use and was moved to {}",
+            app.name,
+            dir.join(PREVIOUS_TLS).display()
+        ));
+    }
+    if conf.is_some() {
+        let change = Change { tls: TlsChange::Keep, vhost: None, domains: app.domains()?, listeners: app.listeners()? };
+        let mut steps = Vec::new();
+        match stage_and_test(settings, app, &change, &mut steps) {
+            Ok(()) => notes.extend(commit(app, &steps)),
+            Err(_) => roll_back(dir, &steps).map_err(|left| Error::PartlyChanged {
+                error: Box::new(Error::Usage(format!("an interrupted change on {} cannot be finished", app.name))),
+                left,
+            })?,
+        }
+    }
+    if nginx::test(settings).is_ok() {
+        let _ = nginx::reload(settings);
+    }
+    end_journal(dir);
+    Ok(notes)
+}
+
+/// [`recover`] for any command, without waiting: if another command holds the app's lock,
+/// it is at work and will recover itself. Best effort (a reader may not be allowed to write).
+pub fn settle(settings: &Settings, app: &App) {
+    if !matches!(app.handle().kind(JOURNAL), Ok(Some(_))) {
+        return;
+    }
+    if let Ok(Some(_lock)) = app.handle().try_lock() {
+        let _ = recover(settings, app);
+    }
+}
+
+/// Whether a rendered nginx.conf serves the app's tls/.
+fn serves_tls(conf: &[u8]) -> bool {
+    memchr::memmem::find(conf, b"ssl_certificate").is_some()
+}
+
+fn write_staging_tls(dir: &Dir, files: &TlsFiles) -> Result<Dir> {
+    let staging = dir.create_dir(STAGING_TLS, TLS_DIR_MODE)?;
+    staging.write_new(CRT, files.crt.as_bytes(), TLS_FILE_MODE)?;
+    staging.write_new(KEY, files.key.as_bytes(), TLS_FILE_MODE)?;
     if let Some(csr) = &files.csr {
-        write_new_file(&dir.join("server.csr"), csr.as_bytes(), TLS_FILE_MODE)?;
+        staging.write_new("server.csr", csr.as_bytes(), TLS_FILE_MODE)?;
     }
     for (name, content) in &files.extra {
-        write_new_file(&dir.join(name), content.as_bytes(), TLS_FILE_MODE)?;
+        staging.write_new(name, content.as_bytes(), TLS_FILE_MODE)?;
     }
-    sync_dir(&dir);
+    staging.sync();
+    Ok(staging)
+}
+
+/// Puts the staged tls/ in place, by exchange if there is an old one.
+fn swap_in_tls(dir: &Dir, staging: &Dir, steps: &mut Vec<Step>) -> Result<()> {
+    if dir.kind(TLS)?.is_some() {
+        dir.exchange(STAGING_TLS, TLS)?;
+        steps.push(Step::TlsSwapped);
+    } else {
+        dir.rename_new(STAGING_TLS, TLS)?;
+        steps.push(Step::TlsAdded);
+    }
+    dir.sync();
+    // Someone who may write the app dir could have put something else under the staging
+    // name between its writing and the swap: then what went in is not ours, and is undone.
+    if !dir.is_same(TLS, staging)? {
+        return Err(Error::Usage(format!(
+            "{} was replaced by another process while dokku-certs was installing the certificate; run the command again",
+            dir.join(STAGING_TLS).display()
+        )));
+    }
     Ok(())
 }
 
-/// Puts the staged tls/ in place. `true`: the old tls/ was swapped into the staging dir.
-fn swap_in_tls(app: &App) -> Result<bool> {
-    let staging = app.dir.join(STAGING_TLS);
-    let tls = app.tls_dir();
-    let swapped = if tls.exists() {
-        exchange(&staging, &tls)?;
-        true
-    } else {
-        rename(&staging, &tls)?;
-        false
-    };
-    sync_dir(&app.dir);
-    Ok(swapped)
-}
-
-/// After a successful test: keep the old pair as tls.previous/ (certs:rollback's input).
-fn commit(app: &App, change: &Change, undo: &Undo) -> Result<()> {
-    let old_tls = match change.tls {
-        TlsChange::Install(_) if undo.tls_swapped == Some(true) => app.dir.join(STAGING_TLS),
-        TlsChange::Install(_) | TlsChange::Keep => return Ok(()),
-        TlsChange::Remove => app.tls_dir(),
-    };
-    if !old_tls.exists() {
-        return Ok(());
-    }
-    let previous = app.dir.join(PREVIOUS_TLS);
-    if previous.exists() {
-        exchange(&old_tls, &previous)?;
-        remove_dir_if_present(&old_tls)?;
-    } else {
-        rename(&old_tls, &previous)?;
-    }
-    sync_dir(&app.dir);
-    Ok(())
-}
-
-/// Undoes in reverse order; best effort, since the original error is what the user needs.
-fn roll_back(app: &App, undo: &Undo) {
-    for (path, old) in undo.files.iter().rev() {
-        let _ = match old {
-            Some(bytes) => write_replacing(path, bytes),
-            None => fs::remove_file(path).map_err(|source| Error::Write { path: path.clone(), source }),
-        };
-    }
-    let staging = app.dir.join(STAGING_TLS);
-    let _ = match undo.tls_swapped {
-        Some(true) => exchange(&staging, &app.tls_dir()),
-        Some(false) => rename(&app.tls_dir(), &staging),
-        None => Ok(()),
-    };
-    let _ = remove_dir_if_present(&staging);
-    sync_dir(&app.dir);
-}
-
-/// Writes a secret (settings, an ACME account key) as a 0600 file in a 0700 directory, by rename.
-pub fn write_private(dir: &Path, path: &Path, bytes: &[u8]) -> Result<()> {
-    if let Some(parent) = path.parent() {
-        fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(parent)
-            .map_err(|source| Error::Write { path: parent.into(), source })?;
-    }
-    let _ = fs::set_permissions(dir, fs::Permissions::from_mode(0o700));
-    let temp = temp_path(path);
-    let _ = fs::remove_file(&temp);
-    write_new_file(&temp, bytes, 0o600)?;
-    rename(&temp, path)
-}
-
-/// Replaces a file by rename, remembering its old contents for [`roll_back`].
-fn replace_file(path: &Path, bytes: &[u8], undo: &mut Undo) -> Result<()> {
-    let old = match fs::read(path) {
-        Ok(old) => Some(old),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(source) => {
-            return Err(Error::Read { path: path.into(), source });
+/// After a successful test: the old pair becomes tls.previous/ (certs:rollback's input) and
+/// the old nginx.conf/VHOST entries go. The change has landed: what fails here is a warning.
+fn commit(app: &App, steps: &[Step]) -> Vec<String> {
+    let dir = app.handle();
+    let mut warnings = Vec::new();
+    for step in steps {
+        match step {
+            Step::File { backup: Some(backup), .. } => {
+                if let Err(error) = discard(dir, backup) {
+                    warnings.push(error.to_string());
+                }
+            }
+            Step::TlsSwapped | Step::TlsRemoved => match retire(dir) {
+                Ok(note) => warnings.extend(note),
+                Err(error) => warnings.push(format!(
+                    "the change is in place, but the old certificate could not be kept in {}: {error}",
+                    dir.join(PREVIOUS_TLS).display()
+                )),
+            },
+            Step::File { backup: None, .. } | Step::TlsAdded => {}
         }
+    }
+    dir.sync();
+    warnings
+}
+
+/// Moves the old tls/ (in the staging dir) to tls.previous/, replacing the one before.
+fn retire(dir: &Dir) -> Result<Option<String>> {
+    let note = if dir.kind(PREVIOUS_TLS)?.is_some() {
+        dir.exchange(STAGING_TLS, PREVIOUS_TLS)?;
+        discard(dir, STAGING_TLS)?
+    } else {
+        dir.rename_new(STAGING_TLS, PREVIOUS_TLS)?;
+        None
     };
-    if old.as_deref() == Some(bytes) {
+    dir.sync();
+    Ok(note)
+}
+
+/// Undoes in reverse order. `Err` says exactly what could not be put back, and how to fix it.
+fn roll_back(dir: &Dir, steps: &[Step]) -> std::result::Result<(), String> {
+    let mut left = Vec::new();
+    for step in steps.iter().rev() {
+        let undone = match step {
+            Step::File { name, backup: Some(backup) } => {
+                dir.exchange(backup, name).and_then(|()| dir.remove_file(backup).map(drop))
+            }
+            Step::File { name, backup: None } => dir.remove_file(name).map(drop),
+            Step::TlsSwapped => dir.exchange(STAGING_TLS, TLS),
+            Step::TlsAdded => dir.rename_new(TLS, STAGING_TLS),
+            Step::TlsRemoved => dir.rename_new(STAGING_TLS, TLS),
+        };
+        if let Err(error) = undone {
+            left.push(describe_failed_undo(dir, step, &error));
+        }
+    }
+    if left.is_empty() {
+        let _ = dir.remove_tree(STAGING_TLS);
+    }
+    dir.sync();
+    if left.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "the change could not be undone completely: {}; the next dokku-certs command on this app finishes or undoes it",
+            left.join("; ")
+        ))
+    }
+}
+
+fn describe_failed_undo(dir: &Dir, step: &Step, error: &Error) -> String {
+    match step {
+        Step::File { name, backup: Some(backup) } => format!(
+            "{} holds the new version and the old one is {} ({error})",
+            dir.join(name).display(),
+            dir.join(backup).display()
+        ),
+        Step::File { name, backup: None } => format!("{} is new ({error})", dir.join(name).display()),
+        Step::TlsSwapped => format!(
+            "{} holds the new certificate and the old one is in {} ({error})",
+            dir.join(TLS).display(),
+            dir.join(STAGING_TLS).display()
+        ),
+        Step::TlsAdded => format!("{} holds the new certificate ({error})", dir.join(TLS).display()),
+        Step::TlsRemoved => {
+            format!(
+                "the certificate was moved from {} to {} ({error})",
+                dir.join(TLS).display(),
+                dir.join(STAGING_TLS).display()
+            )
+        }
+    }
+}
+
+/// Puts a new file in place of `name` by exchange, keeping the old entry itself (its bytes,
+/// mode and owner) under a temp name for [`roll_back`]. A link there was refused up front;
+/// one planted since is moved aside by the exchange, never followed.
+fn replace_file(dir: &Dir, name: &'static str, bytes: &[u8], steps: &mut Vec<Step>) -> Result<()> {
+    let old = dir.read_with_mode(name)?;
+    if old.as_ref().is_some_and(|(old, _)| old == bytes) {
         return Ok(());
     }
-    write_replacing(path, bytes)?;
-    undo.files.push((path.to_path_buf(), old));
+    // Data files: never executable or setuid, whatever the old one was.
+    let mode = old.as_ref().map_or(PLAIN_FILE_MODE, |(_, mode)| mode & 0o666);
+    let temp = dir.write_temp(&format!(".{name}{TEMP_MARK}."), bytes, mode)?;
+    let placed = if old.is_some() { dir.exchange(&temp, name) } else { dir.rename_new(&temp, name) };
+    if let Err(error) = placed {
+        let _ = dir.remove_file(&temp);
+        return Err(error);
+    }
+    steps.push(Step::File { name, backup: old.is_some().then_some(temp) });
+    dir.sync();
     Ok(())
-}
-
-fn write_replacing(path: &Path, bytes: &[u8]) -> Result<()> {
-    let temp = temp_path(path);
-    let mode = fs::metadata(path).map(|m| m.permissions().mode() & 0o7777).unwrap_or(0o644);
-    let _ = fs::remove_file(&temp);
-    write_new_file(&temp, bytes, mode)?;
-    rename(&temp, path)
-}
-
-fn write_new_file(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
-    let write = || -> std::io::Result<()> {
-        let mut file = OpenOptions::new().write(true).create_new(true).mode(mode).open(path)?;
-        file.set_permissions(fs::Permissions::from_mode(mode))?;
-        file.write_all(bytes)?;
-        file.sync_data()
-    };
-    write().map_err(|source| Error::Write { path: path.into(), source })
-}
-
-fn temp_path(path: &Path) -> PathBuf {
-    let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(TEMP_SUFFIX);
-    path.with_file_name(format!(".{}", name.to_string_lossy()))
-}
-
-fn rename(from: &Path, to: &Path) -> Result<()> {
-    fs::rename(from, to).map_err(|source| Error::Write { path: to.into(), source })
-}
-
-/// Atomically swaps two directory entries (Linux renameat2 RENAME_EXCHANGE).
-fn exchange(a: &Path, b: &Path) -> Result<()> {
-    use rustix::fs::{CWD, RenameFlags, renameat_with};
-    renameat_with(CWD, a, CWD, b, RenameFlags::EXCHANGE)
-        .map_err(|errno| Error::Write { path: b.into(), source: errno.into() })
-}
-
-fn remove_dir_if_present(dir: &Path) -> Result<()> {
-    match fs::remove_dir_all(dir) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(source) => Err(Error::Write { path: dir.into(), source }),
-    }
-}
-
-/// Makes renames in `dir` durable; a failure here changes nothing a reader sees.
-fn sync_dir(dir: &Path) {
-    if let Ok(handle) = File::open(dir) {
-        let _ = handle.sync_all();
-    }
 }

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use askama::Template;
 
 use crate::app::{App, Settings};
+use crate::dir::{Dir, Kind};
 use crate::error::{Error, Result};
 
 /// One challenge nginx must answer.
@@ -30,9 +31,18 @@ struct ChallengeConf<'a> {
     answers: &'a [Answer],
 }
 
+/// The directory nginx includes `*.conf` from, in every server block of the app.
+const CONF_D: &str = "nginx.conf.d";
+/// The file in it that answers the challenges.
+const CONF: &str = "letsencrypt.conf";
+/// Mode of the file and of nginx.conf.d/ if made here: nginx reads them; key
+/// authorizations are public by design (the CA fetches them over plain HTTP).
+const CONF_MODE: u32 = 0o644;
+const CONF_D_MODE: u32 = 0o755;
+
 /// The file in nginx.conf.d/ that answers the challenges while it exists.
 pub fn conf_path(app: &App) -> PathBuf {
-    app.dir.join("nginx.conf.d").join("letsencrypt.conf")
+    app.dir.join(CONF_D).join(CONF)
 }
 
 /// Tokens and key authorizations are base64url (and a dot): anything else could inject
@@ -50,38 +60,62 @@ fn check_token(value: &str) -> Result<()> {
 
 /// nginx.conf.d/letsencrypt.conf while it exists: removed (with nginx.conf.d/ if this
 /// made it) by [`ChallengeFile::remove`] or when dropped, whatever path the issuance took.
+/// Both are reached through the app's directory handle: a link at either name is refused
+/// before the CA is contacted, and never written through or deleted through.
 pub struct ChallengeFile<'a> {
     app: &'a App,
+    /// nginx.conf.d/, once the file is written in it.
+    conf_d: Option<Dir>,
     created_dir: bool,
 }
 
 impl<'a> ChallengeFile<'a> {
-    /// A file not written yet.
-    pub fn new(app: &'a App) -> ChallengeFile<'a> {
-        ChallengeFile { app, created_dir: false }
+    /// A file not written yet; refuses now if nginx.conf.d or the file is a link or not
+    /// what it should be, so that the refusal comes before any order is placed.
+    pub fn new(app: &'a App) -> Result<ChallengeFile<'a>> {
+        if let Some(conf_d) = app.handle().open_dir(CONF_D)? {
+            conf_d.refuse_link(CONF)?;
+            if let Some(Kind::Dir | Kind::Other) = conf_d.kind(CONF)? {
+                return Err(Error::NotAFile(conf_d.join(CONF), "not a regular file"));
+            }
+        }
+        Ok(ChallengeFile { app, conf_d: None, created_dir: false })
     }
 
-    /// Writes nginx.conf.d/letsencrypt.conf with every answer.
+    /// Writes nginx.conf.d/letsencrypt.conf with every answer, mode 0644 whatever the umask.
     pub fn write(&mut self, answers: &[Answer]) -> Result<()> {
         for answer in answers {
             check_token(&answer.token)?;
             check_token(&answer.key_authorization)?;
         }
         let text = ChallengeConf { app: &self.app.name, answers }.render().expect("the challenge template renders");
-        let dir = self.app.dir.join("nginx.conf.d");
-        if !dir.exists() {
-            std::fs::create_dir(&dir).map_err(|source| Error::Write { path: dir.clone(), source })?;
-            self.created_dir = true;
+        let conf_d = match self.conf_d.take() {
+            Some(conf_d) => conf_d,
+            None => {
+                let (conf_d, created) = self.app.handle().open_or_create_dir(CONF_D, CONF_D_MODE)?;
+                self.created_dir |= created;
+                conf_d
+            }
+        };
+        conf_d.refuse_link(CONF)?;
+        // Written whole under a unique name nginx does not include (it does not end in
+        // .conf), then renamed over the entry: a link planted since is replaced, not followed.
+        let temp = conf_d.write_temp(&format!(".{CONF}.dokku-certs-tmp."), (text + "\n").as_bytes(), CONF_MODE)?;
+        let placed = conf_d.rename(&temp, CONF);
+        if placed.is_err() {
+            let _ = conf_d.remove_file(&temp);
         }
-        let path = conf_path(self.app);
-        std::fs::write(&path, text + "\n").map_err(|source| Error::Write { path, source })
+        self.conf_d = Some(conf_d);
+        placed
     }
 
     /// Removes the file, and nginx.conf.d/ if it was made for it; safe to call twice.
     pub fn remove(&mut self) {
-        let _ = std::fs::remove_file(conf_path(self.app));
+        if let Some(conf_d) = self.conf_d.take() {
+            let _ = conf_d.remove_file(CONF);
+        }
         if self.created_dir {
-            let _ = std::fs::remove_dir(self.app.dir.join("nginx.conf.d"));
+            self.app.handle().remove_empty_dir(CONF_D);
             self.created_dir = false;
         }
     }

@@ -17,7 +17,7 @@ use crate::cert::{Certificate, now};
 use crate::endpoint::{self, Installed, generate_key};
 use crate::error::{Error, Result};
 use crate::nginx;
-use crate::store::{self, Change, TlsChange, write_private};
+use crate::store::{self, Change, TlsChange};
 use challenge::{Answer, ChallengeFile};
 use settings::{Resolved, Store};
 
@@ -67,7 +67,7 @@ pub fn marker(app: &App) -> Option<Marker> {
     if !app.has_cert() {
         return None;
     }
-    let bytes = std::fs::read(app.tls_dir().join(MARKER)).ok()?;
+    let bytes = app.read_tls_file(MARKER).ok()??;
     let value: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
     Some(Marker { server: value["server"].as_str()?.to_string(), email: value["email"].as_str()?.to_string() })
 }
@@ -95,7 +95,7 @@ pub fn issue(settings: &Settings, app: &App, resolved: &Resolved, progress: &dyn
     let runtime = runtime()?;
     let key = generate_key(resolved.key_type)?;
     let csr = csr_der(&domains, &key)?;
-    let mut challenge_file = ChallengeFile::new(app);
+    let mut challenge_file = ChallengeFile::new(app)?;
     let order = order_certificate(settings, resolved, &email, &domains, &csr, &mut challenge_file, progress);
     let result = runtime.block_on(order);
     challenge_file.remove();
@@ -128,7 +128,7 @@ pub fn issue(settings: &Settings, app: &App, resolved: &Resolved, progress: &dyn
 /// An app that never had a certs command has no nginx.conf: render it so that nginx
 /// serves the app (and so the challenge) over plain HTTP.
 fn ensure_nginx_conf(settings: &Settings, app: &App) -> Result<()> {
-    if app.nginx_conf_path().exists() {
+    if app.handle().kind("nginx.conf")?.is_some() {
         return Ok(());
     }
     let change = Change { tls: TlsChange::Keep, vhost: None, domains: app.domains()?, listeners: app.listeners()? };
@@ -145,8 +145,10 @@ fn csr_der(domains: &[String], key: &rcgen::KeyPair) -> Result<Vec<u8>> {
 }
 
 /// Opens the account kept in `path`.
-async fn open_account(path: &std::path::Path) -> Result<Account> {
-    let bytes = std::fs::read(path).map_err(|source| Error::Read { path: path.into(), source })?;
+async fn open_account(store: &Store, path: &std::path::Path) -> Result<Account> {
+    let bytes = store
+        .read_account(path)?
+        .ok_or_else(|| Error::Read { path: path.into(), source: std::io::ErrorKind::NotFound.into() })?;
     let credentials: AccountCredentials =
         serde_json::from_slice(&bytes).map_err(|e| Error::BadLetsEncryptFile(path.into(), e.to_string()))?;
     account_builder()?.from_credentials(credentials).await.map_err(|e| acme_error("cannot reach the CA", &e))
@@ -156,8 +158,8 @@ async fn open_account(path: &std::path::Path) -> Result<Account> {
 async fn account(settings: &Settings, resolved: &Resolved, email: &str, progress: &dyn Fn(&str)) -> Result<Account> {
     let store = Store::new(settings);
     let path = store.account_path(email, &resolved.server);
-    if path.exists() {
-        let account = open_account(&path).await?;
+    if store.read_account(&path)?.is_some() {
+        let account = open_account(&store, &path).await?;
         progress(&format!("Using the account of {email} on {}", resolved.server));
         return Ok(account);
     }
@@ -168,7 +170,7 @@ async fn account(settings: &Settings, resolved: &Resolved, email: &str, progress
         .await
         .map_err(|e| acme_error("cannot create the account", &e))?;
     let text = serde_json::to_string(&credentials).expect("credentials serialize");
-    write_private(store.dir(), &path, text.as_bytes())?;
+    store.write_account(&path, text.as_bytes())?;
     progress(&format!("Created an account for {email} on {}", resolved.server));
     Ok(account)
 }
@@ -288,12 +290,13 @@ fn acme_error(doing: &str, error: &instant_acme::Error) -> Error {
 /// Revokes the app's certificate with the account that obtained it.
 pub fn revoke(settings: &Settings, app: &App) -> Result<()> {
     let marker = marker(app).ok_or_else(|| Error::NotLetsEncrypt(app.name.clone()))?;
-    let path = Store::new(settings).account_path(&marker.email, &marker.server);
+    let store = Store::new(settings);
+    let path = store.account_path(&marker.email, &marker.server);
     let chain = endpoint::installed_chain(app)?.ok_or_else(|| Error::NotLetsEncrypt(app.name.clone()))?;
     let leaf = rustls_pki_types::CertificateDer::from(chain[0].der());
     let runtime = runtime()?;
     runtime.block_on(async {
-        let account = open_account(&path).await?;
+        let account = open_account(&store, &path).await?;
         let request = instant_acme::RevocationRequest { certificate: &leaf, reason: None };
         account.revoke(&request).await.map_err(|e| acme_error("the CA refused to revoke", &e))
     })

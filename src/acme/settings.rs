@@ -2,12 +2,12 @@
 //! DOKKU_ROOT/.letsencrypt/ (a hidden directory, so dokku never lists it as an app).
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use crate::app::Settings;
+use crate::app::{Settings, open_root};
+use crate::dir::Dir;
 use crate::endpoint::KeyType;
 use crate::error::{Error, Result};
-use crate::store::write_private;
 
 /// Let's Encrypt's production directory.
 pub const PRODUCTION: &str = "https://acme-v02.api.letsencrypt.org/directory";
@@ -36,27 +36,52 @@ pub struct Resolved {
 /// The settings file and account directory.
 #[derive(Debug, Clone)]
 pub struct Store {
+    settings: Settings,
     dir: PathBuf,
 }
+
+/// The directory's name under DOKKU_ROOT.
+const DIR: &str = ".letsencrypt";
+/// The settings file in it.
+const SETTINGS: &str = "settings.json";
+/// The account directory in it.
+const ACCOUNTS: &str = "accounts";
+/// Mode of the directories: only the owner may list the account keys.
+const DIR_MODE: u32 = 0o700;
+/// Mode of the settings and account files (an account file holds its private key).
+const FILE_MODE: u32 = 0o600;
+/// Temp files: `.settings.json.tmp.<random>`, unique per writer.
+const TEMP_MARK: &str = ".tmp.";
 
 type Table = BTreeMap<String, BTreeMap<String, String>>;
 
 impl Store {
     /// The store of this DOKKU_ROOT.
     pub fn new(settings: &Settings) -> Store {
-        Store { dir: settings.dokku_root.join(".letsencrypt") }
+        Store { settings: settings.clone(), dir: settings.dokku_root.join(DIR) }
     }
 
+    #[cfg(test)]
     fn settings_path(&self) -> PathBuf {
-        self.dir.join("settings.json")
+        self.dir.join(SETTINGS)
+    }
+
+    /// DOKKU_ROOT/.letsencrypt, opened without following a link; `None` if missing.
+    fn open(&self) -> Result<Option<Dir>> {
+        open_root(&self.settings)?.open_dir(DIR)
+    }
+
+    /// DOKKU_ROOT/.letsencrypt, made if missing, its mode 0700 set on the open directory.
+    fn open_or_create(&self) -> Result<Dir> {
+        let (dir, _) = open_root(&self.settings)?.open_or_create_dir(DIR, DIR_MODE)?;
+        dir.set_mode(DIR_MODE)?;
+        Ok(dir)
     }
 
     fn load(&self) -> Result<Table> {
-        let path = self.settings_path();
-        match std::fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| Error::BadLetsEncryptFile(path, e.to_string())),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Table::new()),
-            Err(source) => Err(Error::Read { path, source }),
+        match self.open()? {
+            Some(dir) => load_from(&dir),
+            None => Ok(Table::new()),
         }
     }
 
@@ -66,7 +91,12 @@ impl Store {
         if !KEYS.contains(&key) {
             return Err(Error::Usage(format!("Invalid key {key:?}, valid keys: {}", KEYS.join(", "))));
         }
-        let mut table = self.load()?;
+        // Read, modify and write under an flock on the directory: concurrent calls queue
+        // up and each sees the one before, so no value set is lost.
+        let dir = self.open_or_create()?;
+        let _lock = dir.lock()?;
+        remove_temps(&dir, SETTINGS)?;
+        let mut table = load_from(&dir)?;
         let values = table.entry(scope.to_string()).or_default();
         match value {
             Some(value) => values.insert(key.to_string(), value),
@@ -74,7 +104,7 @@ impl Store {
         };
         table.retain(|_, values| !values.is_empty());
         let text = serde_json::to_string_pretty(&table).expect("a map of strings serializes") + "\n";
-        write_private(&self.dir, &self.settings_path(), text.as_bytes())
+        replace_private(&dir, SETTINGS, text.as_bytes())
     }
 
     /// The values in force for `app`.
@@ -93,15 +123,82 @@ impl Store {
 
     /// Where the account for this email and server is kept (0600).
     pub fn account_path(&self, email: &str, server: &str) -> PathBuf {
-        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, format!("{server}\n{email}").as_bytes());
-        let name: String = digest.as_ref()[..12].iter().map(|b| format!("{b:02x}")).collect();
-        self.dir.join("accounts").join(format!("{name}.json"))
+        self.dir.join(ACCOUNTS).join(account_file(email, server))
+    }
+
+    /// The account file at `path` (from [`Store::account_path`]); `None` if there is none.
+    /// Read through directory handles: a link anywhere under DOKKU_ROOT is refused.
+    pub fn read_account(&self, path: &Path) -> Result<Option<Vec<u8>>> {
+        let name = self.account_name(path)?;
+        match self.open()?.map(|dir| dir.open_dir(ACCOUNTS)).transpose()?.flatten() {
+            Some(accounts) => accounts.read(name),
+            None => Ok(None),
+        }
+    }
+
+    /// Writes the account file at `path` (from [`Store::account_path`]), 0600 in 0700 directories.
+    pub fn write_account(&self, path: &Path, bytes: &[u8]) -> Result<()> {
+        let name = self.account_name(path)?;
+        let dir = self.open_or_create()?;
+        let _lock = dir.lock()?;
+        let (accounts, _) = dir.open_or_create_dir(ACCOUNTS, DIR_MODE)?;
+        accounts.set_mode(DIR_MODE)?;
+        remove_temps(&accounts, name)?;
+        replace_private(&accounts, name, bytes)
+    }
+
+    /// The file name of an account path; anything else is a bug, refused.
+    fn account_name<'a>(&self, path: &'a Path) -> Result<&'a str> {
+        path.strip_prefix(self.dir.join(ACCOUNTS))
+            .ok()
+            .and_then(|rest| rest.to_str())
+            .filter(|name| !name.is_empty() && !name.contains('/'))
+            .ok_or_else(|| Error::Usage(format!("{} is not an account file", path.display())))
     }
 
     /// The directory everything lives in.
-    pub fn dir(&self) -> &std::path::Path {
+    pub fn dir(&self) -> &Path {
         &self.dir
     }
+}
+
+/// The account file's name: a digest of the server and email.
+fn account_file(email: &str, server: &str) -> String {
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, format!("{server}\n{email}").as_bytes());
+    let name: String = digest.as_ref()[..12].iter().map(|b| format!("{b:02x}")).collect();
+    format!("{name}.json")
+}
+
+fn load_from(dir: &Dir) -> Result<Table> {
+    match dir.read(SETTINGS)? {
+        Some(bytes) => {
+            serde_json::from_slice(&bytes).map_err(|e| Error::BadLetsEncryptFile(dir.join(SETTINGS), e.to_string()))
+        }
+        None => Ok(Table::new()),
+    }
+}
+
+/// Writes `name` whole under a unique temp name (mode set on the open file), then renames
+/// it into place: a reader sees the old file or the new one, never a part.
+fn replace_private(dir: &Dir, name: &str, bytes: &[u8]) -> Result<()> {
+    let temp = dir.write_temp(&format!(".{name}{TEMP_MARK}"), bytes, FILE_MODE)?;
+    if let Err(error) = dir.rename(&temp, name) {
+        let _ = dir.remove_file(&temp);
+        return Err(error);
+    }
+    dir.sync();
+    Ok(())
+}
+
+/// Removes the temp files of `name` a killed writer left (called under the lock).
+fn remove_temps(dir: &Dir, name: &str) -> Result<()> {
+    let prefix = format!(".{name}{TEMP_MARK}");
+    for (entry, _) in dir.entries()? {
+        if entry.starts_with(&prefix) {
+            dir.remove_file(&entry)?;
+        }
+    }
+    Ok(())
 }
 
 /// Checks a value and puts it in its stored form (`staging` becomes the staging URL...).

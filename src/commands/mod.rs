@@ -27,6 +27,9 @@ pub fn open_app(app: Option<&str>) -> Result<(Settings, App)> {
 
 /// Prints dokku's closing lines of a change: nginx reloaded, or why it was not.
 pub fn report_reload(applied: &Applied) {
+    for warning in &applied.warnings {
+        output::warn(&format!("Warning: {warning}"));
+    }
     match &applied.reload {
         Ok(()) => output::detail("Reloading nginx"),
         Err(why) => output::warn(&format!(

@@ -1,5 +1,6 @@
 //! certs:show <app> crt|key: print the installed certificate or key (the one place a key is printed).
 
+use dokku_certs::app::{CRT, KEY};
 use dokku_certs::{Error, Result, output};
 
 /// Arguments of certs:show.
@@ -14,15 +15,16 @@ pub struct Args {
 /// Runs certs:show.
 pub fn run(args: Args) -> Result<()> {
     let (_, app) = super::open_app(args.app.as_deref())?;
-    let path = match args.what.as_deref() {
-        Some("crt") => app.crt_path(),
-        Some("key") => app.key_path(),
+    let name = match args.what.as_deref() {
+        Some("crt") => CRT,
+        Some("key") => KEY,
         _ => return Err(Error::ShowWhat),
     };
     if !app.has_cert() {
         return Err(Error::NoEndpoint(app.name));
     }
-    let bytes = std::fs::read(&path).map_err(|source| Error::Read { path, source })?;
+    // Through the app's directory handle: a link at tls/ or at the file is refused.
+    let bytes = app.read_tls_file(name)?.ok_or(Error::NoEndpoint(app.name))?;
     output::raw(&String::from_utf8_lossy(&bytes));
     Ok(())
 }
