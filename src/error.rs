@@ -160,7 +160,7 @@ pub enum Error {
     #[error("{error}; {left}")]
     PartlyChanged {
         /// What went wrong first.
-        error: Box<Error>,
+        error: String,
         /// What is left changed, and how to fix it.
         left: String,
     },

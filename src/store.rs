@@ -130,7 +130,7 @@ pub fn apply(settings: &Settings, app: &App, change: &Change) -> Result<Applied>
                 Err(error)
             }
             // The journal stays: the next command on the app resolves what is left.
-            Err(left) => Err(Error::PartlyChanged { error: Box::new(error), left }),
+            Err(left) => Err(Error::PartlyChanged { error: what_failed(&error), left }),
         },
     }
 }
@@ -149,6 +149,16 @@ fn refuse_links(dir: &Dir, vhost_changes: bool) -> Result<()> {
         dir.read(VHOST)?;
     }
     Ok(())
+}
+
+/// What went wrong, without the "nothing was changed" or "back in place" that the error
+/// says when the roll back worked: here it did not.
+fn what_failed(error: &Error) -> String {
+    match error {
+        Error::NginxTest(complaint) => format!("nginx rejected the new configuration ({complaint})"),
+        Error::Write { path, source } => format!("cannot write {}: {source}", path.display()),
+        other => other.to_string(),
+    }
 }
 
 fn end_journal(dir: &Dir) {
@@ -200,7 +210,11 @@ fn clean_leftovers(dir: &Dir) -> Result<Vec<String>> {
 fn discard(dir: &Dir, name: &str) -> Result<Option<String>> {
     let source = match dir.remove_tree(name) {
         Ok(()) => return Ok(None),
-        Err(Error::Write { source, .. }) if source.kind() == std::io::ErrorKind::PermissionDenied => source,
+        Err(Error::Write { source, .. } | Error::Read { source, .. })
+            if source.kind() == std::io::ErrorKind::PermissionDenied =>
+        {
+            source
+        }
         Err(error) => return Err(error),
     };
     let stale = Dir::unique_name(&format!("{STALE_PREFIX}{}.", name.trim_start_matches('.')));
@@ -245,10 +259,9 @@ pub fn recover(settings: &Settings, app: &App) -> Result<Vec<String>> {
         let mut steps = Vec::new();
         match stage_and_test(settings, app, &change, &mut steps) {
             Ok(()) => notes.extend(commit(app, &steps)),
-            Err(_) => roll_back(dir, &steps).map_err(|left| Error::PartlyChanged {
-                error: Box::new(Error::Usage(format!("an interrupted change on {} cannot be finished", app.name))),
-                left,
-            })?,
+            Err(error) => {
+                roll_back(dir, &steps).map_err(|left| Error::PartlyChanged { error: what_failed(&error), left })?
+            }
         }
     }
     if nginx::test(settings).is_ok() {

@@ -150,3 +150,175 @@ fn sixteen_updates_at_once_all_finish_serialized() {
     assert_eq!(sandbox.wait_served(DOMAIN, &expected), expected);
     assert!(!sandbox.app_dir("myapp").join(".tls.staging").exists());
 }
+
+/// What a certificate-changing command killed at a random instant may leave.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Killed {
+    Add,
+    Generate,
+    Remove,
+}
+
+/// tls/ right after a kill, before any other command: nothing, or one whole pair (both
+/// files, the key matching the certificate). `true` if a pair is there.
+fn whole_pair_or_none(app_dir: &Path, when: &str) -> bool {
+    let tls = app_dir.join("tls");
+    if !tls.exists() {
+        return false;
+    }
+    let read = |name: &str| {
+        std::fs::read(tls.join(name)).unwrap_or_else(|e| panic!("{when}: tls/ without a whole pair: {name}: {e}"))
+    };
+    let sources = [
+        dokku_certs::bundle::Source { name: "server.crt".into(), bytes: read("server.crt") },
+        dokku_certs::bundle::Source { name: "server.key".into(), bytes: read("server.key") },
+    ];
+    if let Err(e) = dokku_certs::bundle::assemble(&sources, dokku_certs::bundle::Origin::Files) {
+        panic!("{when}: tls/ holds a broken or mixed pair: {e}");
+    }
+    true
+}
+
+fn nginx_test_passes(sandbox: &Sandbox, when: &str) {
+    let test = Command::new("sh").arg("-c").arg(format!("{} -t", sandbox.nginx_cmd())).output().unwrap();
+    assert!(test.status.success(), "{when}: nginx -t fails: {}", String::from_utf8_lossy(&test.stderr));
+}
+
+/// After the next command (here certs:report, which resolves what a killed change left):
+/// tls/, nginx.conf and the report all say the same thing. Returns whether a pair is in use.
+fn settled_and_agreeing(sandbox: &Sandbox, when: &str) -> bool {
+    let report = sandbox.run(&["certs:report", "myapp", "--ssl-enabled"], None).ok();
+    let app = sandbox.app_dir("myapp");
+    let has_pair = whole_pair_or_none(&app, when);
+    let conf = std::fs::read_to_string(app.join("nginx.conf")).unwrap_or_default();
+    let conf_serves_tls = conf.contains("ssl_certificate");
+    assert_eq!(report.stdout.trim(), has_pair.to_string(), "{when}: certs:report disagrees with tls/");
+    assert_eq!(
+        conf_serves_tls, has_pair,
+        "{when}: nginx.conf (TLS: {conf_serves_tls}) disagrees with tls/ ({has_pair})"
+    );
+    nginx_test_passes(sandbox, when);
+    has_pair
+}
+
+/// certs:add (to an app without a certificate), certs:generate and certs:remove killed with
+/// SIGKILL at random instants, each round starting from whatever the last one left. Right
+/// after each kill tls/ holds one whole pair or none and nginx -t passes; after the next
+/// command nginx.conf and certs:report agree with tls/, so generate never says "already
+/// defined" about a certificate nginx does not serve.
+#[test]
+fn sigkill_during_add_generate_and_remove_leaves_a_state_everything_agrees_on() {
+    let mut sandbox = Sandbox::new();
+    sandbox.create_app("myapp", &[DOMAIN]);
+    sandbox.start_nginx();
+    let dir = fixtures();
+    let (crt, key) = (dir.join("leaf.fullchain.crt"), dir.join("leaf.key"));
+    let command_for = |killed: Killed| {
+        let args: Vec<&str> = match killed {
+            Killed::Add => vec!["certs:add", "myapp", crt.to_str().unwrap(), key.to_str().unwrap()],
+            Killed::Generate => vec!["certs:generate", "myapp", DOMAIN],
+            Killed::Remove => vec!["certs:remove", "myapp"],
+        };
+        let mut command = sandbox.command(&args);
+        command.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
+        command
+    };
+
+    // How long each command takes uninterrupted, so kills spread over its whole life.
+    let mut window_us = std::collections::HashMap::new();
+    for killed in [Killed::Add, Killed::Remove, Killed::Generate, Killed::Remove] {
+        let started = Instant::now();
+        assert!(command_for(killed).status().unwrap().success(), "{killed:?} fails uninterrupted");
+        window_us.insert(killed, (started.elapsed().as_micros() as u64).max(1_000));
+    }
+
+    let mut random = Lcg(0x0dd_c0ffee);
+    let mut interrupted = std::collections::HashMap::new();
+    let mut has_pair = false;
+    let started = Instant::now();
+    for round in 0..240 {
+        if started.elapsed() > Duration::from_secs(120) {
+            break;
+        }
+        let killed = match (has_pair, round % 4 < 2) {
+            (true, _) => Killed::Remove,
+            (false, true) => Killed::Generate,
+            (false, false) => Killed::Add,
+        };
+        let mut child = command_for(killed).spawn().unwrap();
+        std::thread::sleep(Duration::from_micros(random.below(window_us[&killed])));
+        if child.try_wait().unwrap().is_none() {
+            *interrupted.entry(killed).or_insert(0) += 1;
+        }
+        child.kill().ok(); // SIGKILL
+        child.wait().unwrap();
+        let when = format!("round {round}, {killed:?} killed");
+        whole_pair_or_none(&sandbox.app_dir("myapp"), &when);
+        nginx_test_passes(&sandbox, &when);
+        has_pair = settled_and_agreeing(&sandbox, &when);
+    }
+    eprintln!("kills that interrupted a command: {interrupted:?}");
+    for killed in [Killed::Add, Killed::Generate, Killed::Remove] {
+        let count = interrupted.get(&killed).copied().unwrap_or(0);
+        assert!(count >= 15, "only {count} kills interrupted {killed:?}: {interrupted:?}");
+    }
+    // And the app still works both ways.
+    if has_pair {
+        sandbox.run(&["certs:remove", "myapp"], None).ok();
+    }
+    sandbox.run(&["certs:generate", "myapp", DOMAIN], None).ok();
+    assert!(settled_and_agreeing(&sandbox, "after the last generate"));
+    let leftovers: Vec<_> = std::fs::read_dir(sandbox.app_dir("myapp"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with('.'))
+        .collect();
+    assert!(leftovers.is_empty(), "leftovers: {leftovers:?}");
+}
+
+/// letsencrypt:set killed at random instants: settings.json always parses and holds the
+/// last value set or the one before, 0600; the next set leaves no temp file behind.
+#[test]
+fn sigkill_during_letsencrypt_set_never_loses_or_tears_the_settings() {
+    let sandbox = Sandbox::new();
+    sandbox.create_app("myapp", &[DOMAIN]);
+    let set = |value: &str| {
+        let mut command = sandbox.command(&["letsencrypt:set", "myapp", "graceperiod", value]);
+        command.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
+        command
+    };
+    sandbox.run(&["letsencrypt:set", "--global", "email", "ops@example.com"], None).ok();
+    let started = Instant::now();
+    assert!(set("1").status().unwrap().success());
+    let window_us = (started.elapsed().as_micros() as u64).max(1_000);
+    let path = sandbox.root().join(".letsencrypt/settings.json");
+    let mut random = Lcg(0x5e7_5e7);
+    let (mut interrupted, mut before) = (0, "1".to_string());
+    for round in 2..152 {
+        let value = round.to_string();
+        let mut child = set(&value).spawn().unwrap();
+        std::thread::sleep(Duration::from_micros(random.below(window_us)));
+        if child.try_wait().unwrap().is_none() {
+            interrupted += 1;
+        }
+        child.kill().ok();
+        child.wait().unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let table: serde_json::Value =
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("round {round}: settings.json torn ({e}):\n{text}"));
+        assert_eq!(table["--global"]["email"], "ops@example.com", "round {round}: another value was lost");
+        let now = table["myapp"]["graceperiod"].as_str().unwrap().to_string();
+        assert!(now == value || now == before, "round {round}: graceperiod {now}, expected {value} or {before}");
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        before = now;
+    }
+    assert!(set("7").status().unwrap().success());
+    let names: Vec<_> = std::fs::read_dir(sandbox.root().join(".letsencrypt"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, ["settings.json"], "temp files left behind");
+    assert!(interrupted >= 30, "only {interrupted} of 150 kills interrupted a set");
+    eprintln!("letsencrypt:set kills: {interrupted} of 150 mid-command");
+}
