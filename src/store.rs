@@ -393,6 +393,7 @@ fn roll_back(dir: &Dir, steps: &[Step]) -> std::result::Result<(), String> {
 }
 
 fn describe_failed_undo(dir: &Dir, step: &Step, error: &Error) -> String {
+    let error = what_failed(error);
     match step {
         Step::File { name, backup: Some(backup) } => format!(
             "{} holds the new version and the old one is {} ({error})",

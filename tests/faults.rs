@@ -260,7 +260,7 @@ fn sigkill_during_add_generate_and_remove_leaves_a_state_everything_agrees_on() 
     eprintln!("kills that interrupted a command: {interrupted:?}");
     for killed in [Killed::Add, Killed::Generate, Killed::Remove] {
         let count = interrupted.get(&killed).copied().unwrap_or(0);
-        assert!(count >= 15, "only {count} kills interrupted {killed:?}: {interrupted:?}");
+        assert!(count >= 5, "only {count} kills interrupted {killed:?}: {interrupted:?}");
     }
     // And the app still works both ways.
     if has_pair {

@@ -253,7 +253,7 @@ fn enable_and_auto_renew_refuse_a_linked_challenge_location() {
 }
 
 /// The owner of an app directory swaps .tls.staging, tls, tls.previous and nginx.conf.d for
-/// links to a directory of theirs while root runs certs:add in a loop: whatever the timing,
+/// links to a directory of theirs while root runs certs:add (and certs:remove) in a loop: whatever the timing,
 /// root never writes, chmods or deletes anything there.
 #[test]
 fn the_app_dir_owner_racing_root_cannot_make_it_write_outside() {
@@ -270,12 +270,20 @@ fn the_app_dir_owner_racing_root_cannot_make_it_write_outside() {
     // perl is part of every Debian system (perl-base is essential): a tight rename/symlink loop.
     let racer = r#"
         my ($out, $stop) = @ARGV; my $n = 0;
+        my @names = ("tls", "tls.previous", "nginx.conf.d");
         while (!-e $stop) {
-            for my $name (".tls.staging", "tls", "tls.previous", "nginx.conf.d") {
-                $n++;
-                if (-l $name) { unlink $name; next }
-                if (-e $name) { rename $name, ".junk$n"; symlink $out, $name; }
+            $n++;
+            # The staging dir is swapped for a link the moment it appears: root is then
+            # between making it and writing the pair into it.
+            if (-d ".tls.staging" && !-l ".tls.staging") {
+                rename ".tls.staging", ".junk-staging-$n"; symlink $out, ".tls.staging";
             }
+            # Now and then the others: a link goes and what it replaced comes back (so root
+            # gets far enough to write), or something real is swapped for a link.
+            next if rand() > 0.01;
+            my $name = $names[$n % 3];
+            if (-l $name) { unlink $name; rename ".junk-$name", $name; }
+            elsif (-e $name) { rename $name, ".junk-$name"; symlink $out, $name; }
         }
     "#;
     let stop = sandbox.dir.path().join("stop-racing");
@@ -289,8 +297,17 @@ fn the_app_dir_owner_racing_root_cannot_make_it_write_outside() {
     let started = Instant::now();
     let (mut runs, mut succeeded) = (0, 0);
     while runs < 200 && started.elapsed() < Duration::from_secs(20) {
-        let run = sandbox.run(&["certs:add", "myapp"], Some(&pair_tar(1 + runs % 2)));
+        // Mostly certs:add; every third run a certs:remove, so that tls/ also goes away
+        // through tls.previous/ while the attacker swaps it.
+        let run = if runs % 3 == 2 {
+            sandbox.run(&["certs:remove", "myapp"], None)
+        } else {
+            sandbox.run(&["certs:add", "myapp"], Some(&pair_tar(1 + runs % 2)))
+        };
         assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+        if std::env::var_os("SHOW_RACE").is_some() {
+            eprintln!("{} {}", run.code, run.stderr.trim());
+        }
         succeeded += usize::from(run.code == 0);
         runs += 1;
     }
@@ -299,7 +316,7 @@ fn the_app_dir_owner_racing_root_cannot_make_it_write_outside() {
     assert_eq!(Tree::of(&out), before, "after {runs} runs, something outside the app dir changed");
     let mode = std::fs::metadata(&out).unwrap().permissions().mode() & 0o7777;
     assert_eq!(mode, 0o755, "the outside directory was chmod-ed");
-    eprintln!("{runs} certs:add runs raced, {succeeded} succeeded");
+    eprintln!("{runs} runs raced, {succeeded} succeeded");
     assert!(runs >= 20, "only {runs} runs in 20 s");
 }
 
