@@ -305,9 +305,6 @@ fn the_app_dir_owner_racing_root_cannot_make_it_write_outside() {
             sandbox.run(&["certs:add", "myapp"], Some(&pair_tar(1 + runs % 2)))
         };
         assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
-        if std::env::var_os("SHOW_RACE").is_some() {
-            eprintln!("{} {}", run.code, run.stderr.trim());
-        }
         succeeded += usize::from(run.code == 0);
         runs += 1;
     }
