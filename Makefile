@@ -4,8 +4,9 @@
 CARGO ?= cargo
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Debian packages the tests and the demo run for real: nginx, openssl, curl, pebble (ACME), tar,
-# python3-venv for sslyze, and util-linux's setpriv (tests/caller.rs acts as uid 65534).
-TEST_PACKAGES := nginx-light openssl curl ca-certificates tar gzip pebble python3 python3-venv util-linux
+# python3-venv for sslyze, util-linux's setpriv and perl (tests/caller.rs and tests/fs_safety.rs
+# act as uid 65534).
+TEST_PACKAGES := nginx-light openssl curl ca-certificates tar gzip pebble python3 python3-venv util-linux perl-base
 # sslyze (PyPI) judges the HTTPS endpoint against Mozilla's TLS configurations (tests/https.rs).
 SSLYZE_VERSION := 6.3.1
 SSLYZE_VENV := target/sslyze-venv
