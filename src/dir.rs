@@ -136,10 +136,15 @@ impl Dir {
         }
     }
 
-    /// Sets this directory's own mode (on the open directory, never by path).
+    /// Sets this directory's own mode (on the open directory, never by path). Nothing is
+    /// done if it already has it, so that a user who does not own it is not refused for nothing.
     pub fn set_mode(&self, mode: u32) -> Result<()> {
-        rustix::fs::fchmod(&self.fd, Mode::from_raw_mode(mode))
-            .map_err(|errno| Error::Write { path: self.path.clone(), source: errno.into() })
+        let failed = |errno: Errno| Error::Write { path: self.path.clone(), source: errno.into() };
+        let stat = rustix::fs::fstat(&self.fd).map_err(failed)?;
+        if stat.st_mode & 0o7777 == mode {
+            return Ok(());
+        }
+        rustix::fs::fchmod(&self.fd, Mode::from_raw_mode(mode)).map_err(failed)
     }
 
     /// Reads the regular file `name`; `None` if it does not exist. A link, a fifo, a device
