@@ -1,6 +1,7 @@
-//! Crashes and races: certs:update killed with SIGKILL at random instants, and sixteen
-//! updates at once. Afterwards tls/ holds exactly one whole pair, nginx.conf agrees with it
-//! and passes `nginx -t`, and the next command is not blocked.
+//! Crashes and races: certs:update, certs:add, certs:generate, certs:remove and
+//! letsencrypt:set killed with SIGKILL at random instants, and sixteen updates at once.
+//! Afterwards tls/ holds one whole pair or none, nginx.conf agrees with it and passes
+//! `nginx -t`, settings.json is whole, and the next command is not blocked.
 
 mod common;
 
