@@ -200,10 +200,11 @@ impl App {
         }
     }
 
-    /// Reads tls/<name>; `None` if tls/ or the file is missing. Links are refused.
+    /// Reads tls/<name>; `None` if tls/ or the file is missing. Symbolic links and hard
+    /// links (a file that also has another name) are refused.
     pub fn read_tls_file(&self, name: &str) -> Result<Option<Vec<u8>>> {
         match self.open_tls()? {
-            Some(tls) => tls.read(name),
+            Some(tls) => tls.read_unshared(name),
             None => Ok(None),
         }
     }

@@ -155,6 +155,16 @@ impl Dir {
 
     /// [`Dir::read`], with the file's permission bits.
     pub fn read_with_mode(&self, name: &str) -> Result<Option<(Vec<u8>, u32)>> {
+        self.read_checked(name, false)
+    }
+
+    /// [`Dir::read`] for a secret: a file with another name elsewhere (a hard link, say to
+    /// /etc/shadow where the kernel's protected_hardlinks is off) is refused as well.
+    pub fn read_unshared(&self, name: &str) -> Result<Option<Vec<u8>>> {
+        Ok(self.read_checked(name, true)?.map(|(bytes, _)| bytes))
+    }
+
+    fn read_checked(&self, name: &str, unshared: bool) -> Result<Option<(Vec<u8>, u32)>> {
         // O_NONBLOCK: opening a fifo planted here must not hang the command.
         let fd = match self.open_entry(name, OFlags::RDONLY | OFlags::NONBLOCK, Mode::empty()) {
             Ok(fd) => fd,
@@ -169,6 +179,9 @@ impl Dir {
         }
         if stat.st_size as u64 > MAX_READ {
             return Err(Error::NotAFile(self.join(name), "over 16 MiB"));
+        }
+        if unshared && stat.st_nlink > 1 {
+            return Err(Error::NotAFile(self.join(name), "a hard link to a file with another name"));
         }
         let mut bytes = Vec::with_capacity(stat.st_size as usize);
         std::fs::File::from(fd)

@@ -141,6 +141,14 @@ fn links_planted_in_an_app_are_refused_never_read_through() {
     symlink(&out.join("shadow"), &key);
     refused_as_link(sandbox.run(&["certs:show", "myapp", "key"], None), &key);
     std::fs::remove_file(&key).unwrap();
+
+    // A hard link to the secret (possible where protected_hardlinks is off, and for root):
+    // refused too, since the file has another name outside.
+    std::fs::hard_link(out.join("shadow"), &key).unwrap();
+    let run = sandbox.run(&["certs:show", "myapp", "key"], None);
+    assert_never_printed(&run);
+    run.refused(&format!("{} is a hard link", key.display()));
+    std::fs::remove_file(&key).unwrap();
     std::fs::rename(app.join("key.bak"), &key).unwrap();
 
     // server.crt linked: info and report say so, quoting nothing of the target.
