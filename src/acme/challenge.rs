@@ -45,6 +45,17 @@ pub fn conf_path(app: &App) -> PathBuf {
     app.dir.join(CONF_D).join(CONF)
 }
 
+/// Removes the challenge file a killed letsencrypt:enable left, through the app's handle:
+/// only a regular file is removed, and nothing is done through a link (nginx.conf.d/ as a
+/// link is left alone; letsencrypt.conf as a link is someone else's, not a leftover).
+pub fn remove_leftover(app: &App) {
+    if let Ok(Some(conf_d)) = app.handle().open_dir(CONF_D)
+        && matches!(conf_d.kind(CONF), Ok(Some(Kind::File)))
+    {
+        let _ = conf_d.remove_file(CONF);
+    }
+}
+
 /// Tokens and key authorizations are base64url (and a dot): anything else could inject
 /// into nginx.conf, so it is refused.
 fn check_token(value: &str) -> Result<()> {
@@ -196,6 +207,22 @@ fn fetch(address: SocketAddr, host: &str, path: &str) -> std::result::Result<Str
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_leftover_goes_but_never_through_a_link() {
+        let top = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(top.path().join("myapp/nginx.conf.d")).unwrap();
+        std::fs::write(top.path().join("myapp/nginx.conf.d/letsencrypt.conf"), "left").unwrap();
+        std::fs::write(top.path().join("secret"), "keep").unwrap();
+        let app = App::from_dir("myapp", Dir::open_top(&top.path().join("myapp")).unwrap());
+        remove_leftover(&app);
+        assert!(!top.path().join("myapp/nginx.conf.d/letsencrypt.conf").exists());
+        std::os::unix::fs::symlink(top.path().join("secret"), top.path().join("myapp/nginx.conf.d/letsencrypt.conf"))
+            .unwrap();
+        remove_leftover(&app);
+        assert!(top.path().join("myapp/nginx.conf.d/letsencrypt.conf").is_symlink());
+        assert_eq!(std::fs::read(top.path().join("secret")).unwrap(), b"keep");
+    }
 
     #[test]
     fn tokens_that_could_inject_are_refused() {
