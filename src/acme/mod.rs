@@ -253,12 +253,21 @@ fn nginx_preflight(settings: &Settings) -> Result<()> {
         Error::NginxTest(why) => Error::Acme(format!("nginx -t fails, so no certificate was ordered: {why}")),
         other => other,
     })?;
+    // Right after the reload that gave the app its first nginx.conf, the master opens the
+    // port a moment later: wait for it as the self-check waits for the challenge.
     let address = std::net::SocketAddr::new(challenge::local_address(settings.bind), settings.http_port);
-    std::net::TcpStream::connect_timeout(&address, Duration::from_secs(5)).map(drop).map_err(|e| {
-        Error::Acme(format!(
-            "nginx does not listen on {address} ({e}), so the CA could not check the challenge; start nginx, then run this again"
-        ))
-    })
+    let deadline = std::time::Instant::now() + SELF_CHECK_TIMEOUT;
+    loop {
+        match std::net::TcpStream::connect_timeout(&address, Duration::from_secs(2)) {
+            Ok(_) => return Ok(()),
+            Err(e) if std::time::Instant::now() > deadline => {
+                return Err(Error::Acme(format!(
+                    "nginx does not listen on {address} ({e}), so no certificate was ordered; start nginx, then run this again"
+                )));
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(20)),
+        }
+    }
 }
 
 fn csr_der(domains: &[String], key: &rcgen::KeyPair) -> Result<Vec<u8>> {
