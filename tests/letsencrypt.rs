@@ -422,24 +422,25 @@ fn a_ca_that_never_answers_fails_its_app_in_time_and_the_other_apps_still_renew(
     let silent = common::pebble::SilentServer::start();
     world.run(&["letsencrypt:set", "stuck", "server", &silent.directory]).ok();
 
-    // A short order deadline; the guard only catches a hang.
-    let short = [("DOKKU_LETSENCRYPT_ORDER_TIMEOUT", "3")];
+    // Short limits; the guard only catches a hang. auto-renew meets the request timeout,
+    // enable the order deadline.
     let mut renew = world.command(&["letsencrypt:auto-renew"]);
-    renew.envs(short);
+    renew.env("DOKKU_LETSENCRYPT_HTTP_TIMEOUT", "2");
     let run = common::pebble::run_guarded(renew, Duration::from_secs(90));
     assert_eq!(run.code, 1, "{run:?}");
     assert!(run.stderr.contains("stuck: ") && run.stderr.contains("renewal failed for stuck"), "{}", run.stderr);
     assert!(!run.stderr.contains("myapp"), "{}", run.stderr);
+    assert!(run.stderr.contains("did not answer within 2 s"), "{}", run.stderr);
     assert!(run.stdout.contains("myapp: renewing"), "{}", run.stdout);
     assert_ne!(world.installed_leaf(), myapp_before, "myapp was not renewed");
     assert_eq!(world.leaf_of("stuck"), stuck_before);
 
     let mut enable = world.command(&["letsencrypt:enable", "stuck"]);
-    enable.envs(short);
+    enable.env("DOKKU_LETSENCRYPT_ORDER_TIMEOUT", "3");
     let run = common::pebble::run_guarded(enable, Duration::from_secs(90));
     assert_eq!(run.code, 1, "{run:?}");
     assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
-    assert!(run.stderr.contains("did not answer within"), "{}", run.stderr);
+    assert!(run.stderr.contains("did not complete the exchange within 3 s"), "{}", run.stderr);
     assert_eq!(world.leaf_of("stuck"), stuck_before);
     assert!(!world.sandbox.app_dir("stuck").join("nginx.conf.d/letsencrypt.conf").exists());
 }
@@ -511,4 +512,18 @@ fn auto_renew_never_replaces_a_certificate_certs_add_installed_meanwhile() {
     world.run(&["letsencrypt:set", "myapp", "graceperiod", "999999999"]).ok();
     let add_first = race_against_certs_add(&world, &["letsencrypt:auto-renew", "myapp"], 6);
     assert!(add_first > 0, "certs:add never took the lock first: the race was not exercised");
+}
+
+#[test]
+fn a_time_limit_that_is_not_a_number_of_seconds_is_refused_before_the_ca_is_asked() {
+    let sandbox = Sandbox::new();
+    sandbox.create_app("myapp", &["myapp.example.com"]);
+    sandbox.run(&["letsencrypt:set", "--global", "email", "ops@example.com"], None).ok();
+    let before = sandbox.tree("myapp");
+    for (name, value) in [("DOKKU_LETSENCRYPT_ORDER_TIMEOUT", "0"), ("DOKKU_LETSENCRYPT_HTTP_TIMEOUT", "5m")] {
+        let run = sandbox.run_with(&["letsencrypt:enable", "myapp"], None, &[(name, value)]);
+        let run = run.refused("a whole number of seconds above 0 is expected");
+        assert!(run.stderr.contains(name), "{}", run.stderr);
+    }
+    assert_eq!(sandbox.tree("myapp"), before);
 }

@@ -52,7 +52,7 @@ impl Limits {
     /// The limits from DOKKU_LETSENCRYPT_HTTP_TIMEOUT and DOKKU_LETSENCRYPT_ORDER_TIMEOUT.
     pub fn from_env() -> Result<Limits> {
         let order = seconds_from_env(ORDER_TIMEOUT_ENV, 300)?;
-        let request = seconds_from_env(HTTP_TIMEOUT_ENV, 30)?.min(order);
+        let request = seconds_from_env(HTTP_TIMEOUT_ENV, 30)?;
         Ok(Limits { request, order })
     }
 }
