@@ -54,12 +54,32 @@ fn assert_settled(world: &World, when: &str) -> Vec<u8> {
     if has_pair { world.installed_leaf() } else { Vec::new() }
 }
 
+/// How the kills of one command landed.
+#[derive(Debug, Default)]
+struct Kills {
+    /// While the command still ran.
+    interrupted: usize,
+    /// After which tls/ held what it held before.
+    unchanged: usize,
+    /// After which tls/ held a new pair, or (disable) none.
+    changed: usize,
+}
+
+impl Kills {
+    /// The test has teeth only if kills landed mid-command, on both sides of the swap.
+    fn assert_spread(&self, rounds: usize, what: &str) {
+        assert!(self.interrupted >= rounds / 2, "only {self:?} of {rounds} kills interrupted {what}");
+        assert!(self.unchanged > 0 && self.changed > 0, "{what}: kills never landed on both sides: {self:?}");
+        eprintln!("{what}: {rounds} kills: {self:?}");
+    }
+}
+
 /// Kills `args` `rounds` times at a random instant within `window`; `before_round` sets up
-/// each round. Returns how many kills landed while the command still ran.
-fn kill_rounds(world: &World, args: &[&str], rounds: usize, window: Duration, before_round: impl Fn(&World)) -> usize {
+/// each round.
+fn kill_rounds(world: &World, args: &[&str], rounds: usize, window: Duration, before_round: impl Fn(&World)) -> Kills {
     let mut random = Lcg(0xac3e_u64 ^ args.len() as u64);
     let window_us = (window.as_micros() as u64).max(1_000);
-    let mut interrupted = 0;
+    let mut kills = Kills::default();
     for round in 0..rounds {
         before_round(world);
         let before = assert_settled(world, &format!("before round {round}"));
@@ -68,7 +88,7 @@ fn kill_rounds(world: &World, args: &[&str], rounds: usize, window: Duration, be
         let mut child = command.spawn().unwrap();
         std::thread::sleep(Duration::from_micros(random.below(window_us)));
         if child.try_wait().unwrap().is_none() {
-            interrupted += 1;
+            kills.interrupted += 1;
         }
         child.kill().ok(); // SIGKILL
         child.wait().unwrap();
@@ -78,8 +98,9 @@ fn kill_rounds(world: &World, args: &[&str], rounds: usize, window: Duration, be
         if args[0] == "letsencrypt:disable" {
             assert!(after.is_empty() || after == before, "round {round}: disable left a different certificate");
         }
+        if after == before { kills.unchanged += 1 } else { kills.changed += 1 }
     }
-    interrupted
+    kills
 }
 
 /// How long one uninterrupted run of `args` takes here (it must succeed).
@@ -110,10 +131,8 @@ fn sigkill_during_enable_leaves_one_whole_pair_or_none() {
     let world = World::new(&[DOMAIN]);
     let window = typical(&world, &["letsencrypt:enable", "myapp"]);
     world.run(&["letsencrypt:disable", "myapp"]).ok();
-    let interrupted = kill_rounds(&world, &["letsencrypt:enable", "myapp"], 40, window, |_| {});
-    assert!(interrupted >= 20, "only {interrupted} of 40 kills interrupted an enable (window {window:?})");
+    kill_rounds(&world, &["letsencrypt:enable", "myapp"], 40, window, |_| {}).assert_spread(40, "enable");
     assert_recovers(&world, &["letsencrypt:enable", "myapp"]);
-    eprintln!("enable: {interrupted} of 40 kills mid-command");
 }
 
 #[test]
@@ -122,12 +141,10 @@ fn sigkill_during_a_renewal_leaves_the_old_pair_or_a_new_one() {
     world.run(&["letsencrypt:enable", "myapp"]).ok();
     world.run(&["letsencrypt:set", "myapp", "graceperiod", "999999999"]).ok();
     let window = typical(&world, &["letsencrypt:auto-renew"]);
-    let interrupted = kill_rounds(&world, &["letsencrypt:auto-renew"], 40, window, |_| {});
-    assert!(interrupted >= 20, "only {interrupted} of 40 kills interrupted a renewal (window {window:?})");
+    kill_rounds(&world, &["letsencrypt:auto-renew"], 40, window, |_| {}).assert_spread(40, "renewal");
     let before = world.installed_leaf();
     assert_recovers(&world, &["letsencrypt:auto-renew"]);
     assert_ne!(world.installed_leaf(), before, "the renewal after the kills did not renew");
-    eprintln!("renewal: {interrupted} of 40 kills mid-command");
 }
 
 #[test]
@@ -141,10 +158,8 @@ fn sigkill_during_disable_leaves_the_pair_or_none() {
             run_guarded(world.command(&["letsencrypt:enable", "myapp"]), Duration::from_secs(120)).ok();
         }
     };
-    let interrupted = kill_rounds(&world, &["letsencrypt:disable", "myapp"], 30, window, enabled);
-    assert!(interrupted >= 10, "only {interrupted} of 30 kills interrupted a disable (window {window:?})");
+    kill_rounds(&world, &["letsencrypt:disable", "myapp"], 30, window, enabled).assert_spread(30, "disable");
     enabled(&world);
     assert_recovers(&world, &["letsencrypt:disable", "myapp"]);
     assert_recovers(&world, &["letsencrypt:enable", "myapp"]);
-    eprintln!("disable: {interrupted} of 30 kills mid-command");
 }
