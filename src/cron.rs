@@ -152,27 +152,17 @@ fn unreadable_store_warning(root: &Path, user: &User) -> Option<String> {
     })
 }
 
-/// The user that owns `path`, by name from /etc/passwd (cron.d wants a name). dokku's
-/// user is a local one made by adduser, so /etc/passwd is where it is.
+/// The user that owns `path`, by name (cron.d wants a name), as the system's user
+/// database (NSS) knows it.
 fn owner_of(path: &Path) -> Result<User> {
     let uid = std::fs::metadata(path).map_err(|source| Error::Read { path: path.into(), source })?.uid();
-    let passwd =
-        std::fs::read_to_string("/etc/passwd").map_err(|source| Error::Read { path: "/etc/passwd".into(), source })?;
-    user_in_passwd(&passwd, uid).ok_or_else(|| {
+    let found = nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid)).ok().flatten();
+    let usable = found.filter(|u| !u.name.is_empty() && u.name.bytes().all(|b| b.is_ascii_graphic()));
+    usable.map(|u| User { name: u.name, uid, gid: u.gid.as_raw() }).ok_or_else(|| {
         Error::Usage(format!(
-            "{} belongs to uid {uid}, which has no name in /etc/passwd; cron.d needs a user name to run the job as",
+            "{} belongs to uid {uid}, which has no user name; cron.d needs a user name to run the job as",
             path.display()
         ))
-    })
-}
-
-fn user_in_passwd(passwd: &str, uid: u32) -> Option<User> {
-    passwd.lines().find_map(|line| {
-        let fields: Vec<&str> = line.split(':').collect();
-        let name = *fields.first()?;
-        let (line_uid, gid): (u32, u32) = (fields.get(2)?.parse().ok()?, fields.get(3)?.parse().ok()?);
-        let usable = line_uid == uid && !name.is_empty() && name.bytes().all(|b| b.is_ascii_graphic());
-        usable.then(|| User { name: name.to_string(), uid, gid })
     })
 }
 
@@ -275,10 +265,12 @@ mod tests {
     }
 
     #[test]
-    fn a_user_is_found_by_uid() {
-        let passwd = "root:x:0:0:root:/root:/bin/bash\ndokku:x:1000:1001::/home/dokku:/bin/bash\n";
-        assert_eq!(user_in_passwd(passwd, 1000), Some(User { name: "dokku".into(), uid: 1000, gid: 1001 }));
-        assert_eq!(user_in_passwd(passwd, 7), None);
+    fn the_owner_is_found_by_uid() {
+        let dir = tempfile::tempdir().unwrap();
+        let uid = std::fs::metadata(dir.path()).unwrap().uid();
+        let user = owner_of(dir.path()).unwrap();
+        assert_eq!(user.uid, uid);
+        assert_eq!(nix::unistd::User::from_name(&user.name).unwrap().unwrap().uid.as_raw(), uid);
     }
 
     #[test]
