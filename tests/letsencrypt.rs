@@ -527,3 +527,19 @@ fn a_time_limit_that_is_not_a_number_of_seconds_is_refused_before_the_ca_is_aske
     }
     assert_eq!(sandbox.tree("myapp"), before);
 }
+
+/// What a letsencrypt:enable killed while answering challenges leaves in nginx.conf.d/.
+const STALE_CHALLENGE: &str = "location ^~ /.well-known/acme-challenge/ {\n  location = /.well-known/acme-challenge/stale {\n    return 200 \"stale.thumb\";\n  }\n}\n";
+
+#[test]
+fn a_challenge_file_left_by_a_killed_run_goes_with_the_next_disable_or_enable() {
+    let world = World::new(&["myapp.example.com"]);
+    world.run(&["letsencrypt:enable", "myapp"]).ok();
+    let conf_d = world.sandbox.app_dir("myapp").join("nginx.conf.d");
+    for command in ["letsencrypt:disable", "letsencrypt:enable"] {
+        std::fs::create_dir_all(&conf_d).unwrap();
+        std::fs::write(conf_d.join("letsencrypt.conf"), STALE_CHALLENGE).unwrap();
+        world.run(&[command, "myapp"]).ok();
+        assert!(!world.challenge_conf_exists(), "{command} left the stale challenge file");
+    }
+}
