@@ -10,6 +10,7 @@ pub mod app;
 pub mod bundle;
 pub mod caller;
 pub mod cert;
+pub mod cron;
 pub mod dir;
 pub mod endpoint;
 pub mod error;

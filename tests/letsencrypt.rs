@@ -7,43 +7,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use common::pebble::Pebble;
-use common::{Run, Sandbox, first_cert_der};
+use common::pebble::World;
+use common::{Sandbox, fixtures};
 use dokku_certs::cert::Certificate;
-
-/// A sandbox with an app on two domains, nginx running, and a Pebble to ask.
-struct World {
-    sandbox: Sandbox,
-    pebble: Pebble,
-}
-
-impl World {
-    fn new(domains: &[&str]) -> World {
-        let mut sandbox = Sandbox::new();
-        sandbox.create_app("myapp", domains);
-        sandbox.start_nginx();
-        let pebble = Pebble::start(&sandbox);
-        let world = World { sandbox, pebble };
-        world.run(&["letsencrypt:set", "--global", "email", "ops@example.com"]).ok();
-        let directory = world.pebble.directory.clone();
-        world.run(&["letsencrypt:set", "--global", "server", &directory]).ok();
-        world
-    }
-
-    fn run(&self, args: &[&str]) -> Run {
-        let env = self.pebble.env();
-        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        self.sandbox.run_with(args, None, &env)
-    }
-
-    fn installed_leaf(&self) -> Vec<u8> {
-        first_cert_der(&std::fs::read(self.sandbox.app_dir("myapp").join("tls/server.crt")).unwrap())
-    }
-
-    fn challenge_conf_exists(&self) -> bool {
-        self.sandbox.app_dir("myapp").join("nginx.conf.d/letsencrypt.conf").exists()
-    }
-}
 
 #[test]
 fn enable_gets_one_certificate_for_every_domain_and_nginx_serves_it() {
@@ -216,7 +182,7 @@ fn a_domain_the_ca_cannot_reach_fails_with_its_reason_and_changes_nothing() {
 }
 
 #[test]
-fn revoke_disable_and_cron_job_do_what_they_say() {
+fn revoke_and_disable_do_what_they_say() {
     let world = World::new(&["myapp.example.com"]);
     world.run(&["letsencrypt:enable", "myapp"]).ok();
     let revoke = world.run(&["letsencrypt:revoke", "myapp"]).ok();
@@ -232,15 +198,6 @@ fn revoke_disable_and_cron_job_do_what_they_say() {
     let (status, _) = world.sandbox.wait_http_status("myapp.example.com", 200);
     assert_eq!(status, 200);
     world.run(&["letsencrypt:disable", "myapp"]).refused("does not have a certificate from Let's Encrypt");
-
-    let cron = world.sandbox.dir.path().join("cron.d-dokku-certs");
-    let cron_env = [("DOKKU_LETSENCRYPT_CRON_FILE", cron.to_str().unwrap())];
-    world.sandbox.run_with(&["letsencrypt:cron-job", "--add"], None, &cron_env).ok();
-    let text = std::fs::read_to_string(&cron).unwrap();
-    assert!(text.contains(" root ") && text.ends_with("letsencrypt:auto-renew\n"), "{text}");
-    assert!(text.contains(&format!("DOKKU_ROOT={}", world.sandbox.root().display())), "{text}");
-    world.sandbox.run_with(&["letsencrypt:cron-job", "--remove"], None, &cron_env).ok();
-    assert!(!cron.exists());
 }
 
 #[test]
@@ -260,4 +217,329 @@ fn enable_without_an_email_says_how_to_set_one() {
     let world = World::new(&["myapp.example.com"]);
     world.run(&["letsencrypt:set", "--global", "email"]).ok();
     world.run(&["letsencrypt:enable", "myapp"]).refused("letsencrypt:set myapp email");
+}
+
+// ---- The renewal cron job (issue 8, items 6 and 12) ----
+
+/// Where a test's cron file and log go, and the variables that point dokku-certs at them.
+struct CronPaths {
+    file: std::path::PathBuf,
+    log: std::path::PathBuf,
+}
+
+impl CronPaths {
+    fn in_sandbox(sandbox: &Sandbox) -> CronPaths {
+        // The log's directory does not exist yet: --add makes it.
+        let dir = sandbox.dir.path();
+        CronPaths { file: dir.join("cron.d-dokku-certs"), log: dir.join("log/dokku-certs/letsencrypt.log") }
+    }
+
+    fn env(&self) -> [(&'static str, &str); 2] {
+        [
+            ("DOKKU_LETSENCRYPT_CRON_FILE", self.file.to_str().unwrap()),
+            ("DOKKU_LETSENCRYPT_CRON_LOG", self.log.to_str().unwrap()),
+        ]
+    }
+}
+
+/// A cron.d file read as cron reads it: the `NAME=value` lines, and the job's schedule,
+/// user and command.
+struct CronFile {
+    variables: Vec<(String, String)>,
+    user: String,
+    command: String,
+}
+
+fn parse_cron_file(text: &str) -> CronFile {
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty() && !l.starts_with('#')).collect();
+    let (jobs, settings): (Vec<&str>, Vec<&str>) =
+        lines.iter().partition(|l| l.split_whitespace().next().is_some_and(|f| f.chars().all(|c| c.is_ascii_digit())));
+    assert_eq!(jobs.len(), 1, "one job line expected:\n{text}");
+    let variables = settings
+        .iter()
+        .map(|l| {
+            let (name, value) = l.split_once('=').unwrap_or_else(|| panic!("not a NAME=value line: {l:?}"));
+            (name.trim().to_string(), value.trim().to_string())
+        })
+        .collect();
+    // Five schedule fields, the user, then the command (the rest of the line).
+    let mut rest = jobs[0];
+    let mut fields = Vec::new();
+    for _ in 0..6 {
+        rest = rest.trim_start();
+        let end = rest.find(char::is_whitespace).unwrap();
+        fields.push(&rest[..end]);
+        rest = &rest[end..];
+    }
+    assert!(!rest.contains('%'), "cron would turn % into a newline: {rest:?}");
+    CronFile { variables, user: fields[5].to_string(), command: rest.trim().to_string() }
+}
+
+/// Runs the job's command the way cron does: cron's own environment (PATH=/usr/bin:/bin,
+/// SHELL=/bin/sh, HOME and LOGNAME) overridden by the file's variables, and nothing else.
+fn run_like_cron(job: &CronFile) -> common::Run {
+    let mut command = std::process::Command::new("env");
+    command.args(["-i", "PATH=/usr/bin:/bin", "SHELL=/bin/sh", "HOME=/root", "LOGNAME=root"]);
+    command.args(job.variables.iter().map(|(n, v)| format!("{n}={v}")));
+    let shell = job.variables.iter().rev().find(|(n, _)| n == "SHELL").map_or("/bin/sh", |(_, v)| v.as_str());
+    command.args([shell, "-c", &job.command]);
+    common::pebble::run_guarded(command, Duration::from_secs(120))
+}
+
+fn mode_of(path: &std::path::Path) -> u32 {
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+#[test]
+fn the_cron_job_renews_under_crons_own_environment_and_logs_it() {
+    let world = World::new(&["myapp.example.com"]);
+    world.run(&["letsencrypt:enable", "myapp"]).ok();
+    let first = world.installed_leaf();
+    world.run(&["letsencrypt:set", "myapp", "graceperiod", "999999999"]).ok();
+    let paths = CronPaths::in_sandbox(&world.sandbox);
+    let add = world.run_with(&["letsencrypt:cron-job", "--add"], &paths.env()).ok();
+    assert!(add.stdout.contains("runs as root"), "{}", add.stdout);
+    assert_eq!(mode_of(&paths.file), 0o644);
+    assert_eq!(mode_of(&paths.log), 0o640);
+
+    let job = parse_cron_file(&std::fs::read_to_string(&paths.file).unwrap());
+    assert_eq!(job.user, "root", "the sandbox's DOKKU_ROOT belongs to root");
+    let ran = run_like_cron(&job);
+    assert_eq!(ran.code, 0, "the job failed: {ran:?}");
+    assert!(ran.stdout.is_empty() && ran.stderr.is_empty(), "the job's output must go to the log: {ran:?}");
+    let second = world.installed_leaf();
+    assert_ne!(first, second, "the cron job did not renew");
+    assert_eq!(world.sandbox.wait_served("myapp.example.com", &second), second);
+    let log = std::fs::read_to_string(&paths.log).unwrap();
+    for line in ["=====> letsencrypt:auto-renew, ", "myapp: renewing", "Certificate retrieved successfully."] {
+        assert!(log.contains(line), "the log lacks {line:?}:\n{log}");
+    }
+
+    world.run_with(&["letsencrypt:cron-job", "--remove"], &paths.env()).ok();
+    assert!(!paths.file.exists());
+}
+
+#[test]
+fn without_nginx_on_path_enable_fails_before_ordering() {
+    let world = World::new(&["myapp.example.com"]);
+    world.run(&["letsencrypt:enable", "myapp"]).ok();
+    let before = world.sandbox.tree("myapp");
+    // cron's PATH: nginx (in /usr/sbin) is not found.
+    let run = world.run_with(&["letsencrypt:enable", "myapp"], &[("PATH", "/usr/bin:/bin")]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stderr.contains("no certificate was ordered") && run.stderr.contains("not found"), "{}", run.stderr);
+    assert!(!run.stdout.contains("Ordered a certificate"), "an order was placed that nginx could never answer");
+    assert_eq!(world.sandbox.tree("myapp"), before);
+}
+
+#[test]
+fn the_cron_job_runs_as_the_owner_of_dokku_root() {
+    let sandbox = Sandbox::new();
+    sandbox.create_app("myapp", &["myapp.example.com"]);
+    std::fs::create_dir(sandbox.root().join(".letsencrypt")).unwrap();
+    let paths = CronPaths::in_sandbox(&sandbox);
+    // nobody (65534) stands for the dokku user.
+    std::os::unix::fs::chown(sandbox.root(), Some(65534), Some(65534)).unwrap();
+    let add = sandbox.run_with(&["letsencrypt:cron-job", "--add"], None, &paths.env());
+    std::os::unix::fs::chown(sandbox.root(), Some(0), Some(0)).unwrap();
+    assert_eq!(add.code, 0, "{add:?}");
+    let job = parse_cron_file(&std::fs::read_to_string(&paths.file).unwrap());
+    assert_eq!(job.user, "nobody");
+    let log = std::fs::metadata(&paths.log).unwrap();
+    assert_eq!(std::os::unix::fs::MetadataExt::uid(&log), 65534, "the job's user must be able to append to the log");
+    // The accounts belong to root: the job could not read them, and --add says so.
+    assert!(add.stderr.contains("chown -R nobody"), "{}", add.stderr);
+}
+
+#[test]
+fn the_cron_file_is_0644_and_replaced_whole_whatever_the_umask() {
+    let sandbox = Sandbox::new();
+    let paths = CronPaths::in_sandbox(&sandbox);
+    // A symlink where the file goes: it is replaced, its target is not written through.
+    let victim = sandbox.dir.path().join("victim");
+    std::fs::write(&victim, "precious\n").unwrap();
+    std::os::unix::fs::symlink(&victim, &paths.file).unwrap();
+    let mut command = std::process::Command::new("sh");
+    command.args(["-c", "umask 000; exec \"$0\" letsencrypt:cron-job --add"]).arg(common::binary());
+    command.envs(sandbox.command(&[]).get_envs().filter_map(|(k, v)| Some((k.to_owned(), v?.to_owned()))));
+    command.envs(paths.env());
+    let run = common::pebble::run_guarded(command, Duration::from_secs(30));
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
+    assert!(std::fs::symlink_metadata(&paths.file).unwrap().is_file());
+    assert_eq!(mode_of(&paths.file), 0o644);
+    assert_eq!(mode_of(&paths.log), 0o640);
+    assert_eq!(mode_of(paths.log.parent().unwrap()), 0o755);
+    let leftovers: Vec<_> = std::fs::read_dir(sandbox.dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
+}
+
+#[test]
+fn an_environment_the_cron_file_cannot_hold_is_refused_and_writes_nothing() {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+    let sandbox = Sandbox::new();
+    let paths = CronPaths::in_sandbox(&sandbox);
+    let add = |name: &[u8], value: &[u8]| {
+        let mut command = sandbox.command(&["letsencrypt:cron-job", "--add"]);
+        command.envs(paths.env()).env(OsStr::from_bytes(name), OsStr::from_bytes(value));
+        common::pebble::run_guarded(command, Duration::from_secs(30))
+    };
+    // Not ours to carry, whatever its bytes: ignored (it used to panic).
+    let run = add(b"SOME_LOCALE", b"caf\xe9");
+    assert_eq!(run.code, 0, "{run:?}");
+    std::fs::remove_file(&paths.file).unwrap();
+
+    let refused: [(&[u8], &[u8], &str); 3] = [
+        (b"DOKKU_X\n17 * * * * root touch /tmp/injected\nDOKKU_Y", b"1", "a name may hold only letters"),
+        (b"DOKKU_TITLE", b"line one\nline two", "newline"),
+        (b"DOKKU_TITLE", b"caf\xe9", "not valid UTF-8"),
+    ];
+    for (name, value, why) in refused {
+        let run = add(name, value);
+        assert_eq!(run.code, 1, "{run:?}");
+        assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+        assert!(run.stderr.starts_with(" !     ") && run.stderr.contains(why), "{}", run.stderr);
+        assert!(!paths.file.exists(), "a cron file was written for {name:?}={value:?}");
+    }
+}
+
+// ---- A CA that stops answering (issue 8, item 7) ----
+
+#[test]
+fn a_ca_that_never_answers_fails_its_app_in_time_and_the_other_apps_still_renew() {
+    let world = World::new(&["myapp.example.com"]);
+    world.sandbox.create_app("stuck", &["stuck.example.com"]);
+    // stuck first: it expires first, so auto-renew comes to it before myapp.
+    world.run(&["letsencrypt:enable", "stuck"]).ok();
+    world.run(&["letsencrypt:enable", "myapp"]).ok();
+    let (stuck_before, myapp_before) = (world.leaf_of("stuck"), world.installed_leaf());
+    world.run(&["letsencrypt:set", "--global", "graceperiod", "999999999"]).ok();
+    let silent = common::pebble::SilentServer::start();
+    world.run(&["letsencrypt:set", "stuck", "server", &silent.directory]).ok();
+
+    // Short limits; the guard only catches a hang. auto-renew meets the request timeout,
+    // enable the order deadline.
+    let mut renew = world.command(&["letsencrypt:auto-renew"]);
+    renew.env("DOKKU_LETSENCRYPT_HTTP_TIMEOUT", "2");
+    let run = common::pebble::run_guarded(renew, Duration::from_secs(90));
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stderr.contains("stuck: ") && run.stderr.contains("renewal failed for stuck"), "{}", run.stderr);
+    assert!(!run.stderr.contains("myapp"), "{}", run.stderr);
+    assert!(run.stderr.contains("did not answer within 2 s"), "{}", run.stderr);
+    assert!(run.stdout.contains("myapp: renewing"), "{}", run.stdout);
+    assert_ne!(world.installed_leaf(), myapp_before, "myapp was not renewed");
+    assert_eq!(world.leaf_of("stuck"), stuck_before);
+
+    let mut enable = world.command(&["letsencrypt:enable", "stuck"]);
+    enable.env("DOKKU_LETSENCRYPT_ORDER_TIMEOUT", "3");
+    let run = common::pebble::run_guarded(enable, Duration::from_secs(90));
+    assert_eq!(run.code, 1, "{run:?}");
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+    assert!(run.stderr.contains("did not complete the exchange within 3 s"), "{}", run.stderr);
+    assert_eq!(world.leaf_of("stuck"), stuck_before);
+    assert!(!world.sandbox.app_dir("stuck").join("nginx.conf.d/letsencrypt.conf").exists());
+}
+
+// ---- Decisions under the lock (issue 8, item 9) ----
+
+/// How many processes wait for the flock on `dir` (from /proc/locks).
+fn lock_waiters(dir: &std::path::Path) -> usize {
+    let inode = format!(":{}", std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(dir).unwrap()));
+    let locks = std::fs::read_to_string("/proc/locks").unwrap();
+    locks.lines().filter(|l| l.contains("->") && l.split_whitespace().any(|f| f.ends_with(&inode))).count()
+}
+
+/// Races `letsencrypt_args` against a certs:add of a manual certificate: the test holds
+/// the app's lock until both wait for it, in alternating order, then lets them go. Whatever
+/// order they take it in, the manual certificate must be what stays. Returns how many
+/// rounds the certs:add went first (the order where deciding outside the lock goes wrong).
+fn race_against_certs_add(world: &World, letsencrypt_args: &[&str], rounds: usize) -> usize {
+    let app_dir = world.sandbox.app_dir("myapp");
+    let (crt, key) = (fixtures().join("leaf.fullchain.crt"), fixtures().join("leaf.key"));
+    let manual = common::first_cert_der(&std::fs::read(&crt).unwrap());
+    let mut add_first = 0;
+    for round in 0..rounds {
+        if world.run(&["letsencrypt:active", "myapp"]).ok().stdout != "true\n" {
+            world.run(&["letsencrypt:enable", "myapp"]).ok();
+        }
+        let lock = std::fs::File::open(&app_dir).unwrap();
+        lock.lock().unwrap();
+        let spawn = |args: &[&str]| {
+            let mut command = world.command(args);
+            command.stdin(std::process::Stdio::null()).stdout(std::process::Stdio::piped());
+            command.stderr(std::process::Stdio::piped()).spawn().unwrap()
+        };
+        let add_args = ["certs:add", "myapp", crt.to_str().unwrap(), key.to_str().unwrap()];
+        let mut children = Vec::new();
+        for args in if round % 2 == 0 { [&add_args[..], letsencrypt_args] } else { [letsencrypt_args, &add_args[..]] } {
+            children.push(spawn(args));
+            let waiting = children.len();
+            assert!(common::wait_until(|| lock_waiters(&app_dir) >= waiting), "round {round}: nobody waits");
+        }
+        drop(lock);
+        let outputs: Vec<_> = children.into_iter().map(|c| c.wait_with_output().unwrap()).collect();
+        let (add, other) = if round % 2 == 0 { (&outputs[0], &outputs[1]) } else { (&outputs[1], &outputs[0]) };
+        assert!(add.status.success(), "round {round}: certs:add failed: {add:?}");
+        let other_stdout = String::from_utf8_lossy(&other.stdout);
+        let other_stderr = String::from_utf8_lossy(&other.stderr);
+        if other_stderr.contains("does not have a certificate from Let's Encrypt")
+            || other_stdout.contains("no longer from Let's Encrypt")
+        {
+            add_first += 1;
+        }
+        let installed = std::fs::read(app_dir.join("tls/server.crt")).ok().map(|pem| common::first_cert_der(&pem));
+        assert!(installed.as_ref() == Some(&manual), "round {round}: the manual certificate was replaced or removed");
+        assert_eq!(world.run(&["letsencrypt:active", "myapp"]).ok().stdout, "false\n", "round {round}");
+    }
+    add_first
+}
+
+#[test]
+fn disable_never_removes_a_certificate_certs_add_installed_meanwhile() {
+    let world = World::new(&["myapp.example.com"]);
+    let add_first = race_against_certs_add(&world, &["letsencrypt:disable", "myapp"], 6);
+    assert!(add_first > 0, "certs:add never took the lock first: the race was not exercised");
+}
+
+#[test]
+fn auto_renew_never_replaces_a_certificate_certs_add_installed_meanwhile() {
+    let world = World::new(&["myapp.example.com"]);
+    world.run(&["letsencrypt:set", "myapp", "graceperiod", "999999999"]).ok();
+    let add_first = race_against_certs_add(&world, &["letsencrypt:auto-renew", "myapp"], 6);
+    assert!(add_first > 0, "certs:add never took the lock first: the race was not exercised");
+}
+
+#[test]
+fn a_time_limit_that_is_not_a_number_of_seconds_is_refused_before_the_ca_is_asked() {
+    let sandbox = Sandbox::new();
+    sandbox.create_app("myapp", &["myapp.example.com"]);
+    sandbox.run(&["letsencrypt:set", "--global", "email", "ops@example.com"], None).ok();
+    let before = sandbox.tree("myapp");
+    for (name, value) in [("DOKKU_LETSENCRYPT_ORDER_TIMEOUT", "0"), ("DOKKU_LETSENCRYPT_HTTP_TIMEOUT", "5m")] {
+        let run = sandbox.run_with(&["letsencrypt:enable", "myapp"], None, &[(name, value)]);
+        let run = run.refused("a whole number of seconds above 0 is expected");
+        assert!(run.stderr.contains(name), "{}", run.stderr);
+    }
+    assert_eq!(sandbox.tree("myapp"), before);
+}
+
+/// What a letsencrypt:enable killed while answering challenges leaves in nginx.conf.d/.
+const STALE_CHALLENGE: &str = "location ^~ /.well-known/acme-challenge/ {\n  location = /.well-known/acme-challenge/stale {\n    return 200 \"stale.thumb\";\n  }\n}\n";
+
+#[test]
+fn a_challenge_file_left_by_a_killed_run_goes_with_the_next_disable_or_enable() {
+    let world = World::new(&["myapp.example.com"]);
+    world.run(&["letsencrypt:enable", "myapp"]).ok();
+    let conf_d = world.sandbox.app_dir("myapp").join("nginx.conf.d");
+    for command in ["letsencrypt:disable", "letsencrypt:enable"] {
+        std::fs::create_dir_all(&conf_d).unwrap();
+        std::fs::write(conf_d.join("letsencrypt.conf"), STALE_CHALLENGE).unwrap();
+        world.run(&[command, "myapp"]).ok();
+        assert!(!world.challenge_conf_exists(), "{command} left the stale challenge file");
+    }
 }

@@ -183,7 +183,7 @@ pub fn wait_until_served(settings: &Settings, answers: &[Answer], timeout: Durat
 }
 
 /// Where to reach the local nginx: the bind address, or loopback when it listens everywhere.
-fn local_address(bind: Option<IpAddr>) -> IpAddr {
+pub(crate) fn local_address(bind: Option<IpAddr>) -> IpAddr {
     match bind {
         Some(ip) if ip.is_unspecified() && ip.is_ipv6() => IpAddr::V6(Ipv6Addr::LOCALHOST),
         Some(ip) if !ip.is_unspecified() => ip,

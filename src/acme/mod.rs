@@ -2,8 +2,10 @@
 //! from the app's nginx.conf.d/, the result installed exactly like certs:add.
 
 pub mod challenge;
+pub mod http;
 pub mod settings;
 
+use std::future::Future;
 use std::time::Duration;
 
 use instant_acme::{
@@ -17,7 +19,7 @@ use crate::cert::{Certificate, now};
 use crate::endpoint::{self, Installed, generate_key};
 use crate::error::{Error, Result};
 use crate::nginx;
-use crate::store::{self, Change, TlsChange};
+use crate::store::{self, Applied, Change, TlsChange};
 use challenge::{Answer, ChallengeFile};
 use settings::{Resolved, Store};
 
@@ -28,8 +30,57 @@ pub const MARKER: &str = "letsencrypt.json";
 /// Environment variable naming a PEM root to trust for the ACME server's own HTTPS.
 pub const CA_CERTIFICATES_ENV: &str = "DOKKU_LETSENCRYPT_CA_CERTIFICATES";
 
+/// Environment variable: seconds one HTTP request to the CA may take (default 30).
+pub const HTTP_TIMEOUT_ENV: &str = "DOKKU_LETSENCRYPT_HTTP_TIMEOUT";
+/// Environment variable: seconds one whole order may take, account to certificate (default 300).
+pub const ORDER_TIMEOUT_ENV: &str = "DOKKU_LETSENCRYPT_ORDER_TIMEOUT";
+
 /// How long to wait for nginx to serve a challenge after its reload.
 const SELF_CHECK_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The time limits of an ACME exchange: a CA that stops answering costs at most `order`,
+/// and each request at most `request`.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// One HTTP request, connect to last byte of the body.
+    pub request: Duration,
+    /// One order (or revocation), from opening the account to the certificate.
+    pub order: Duration,
+}
+
+impl Limits {
+    /// The limits from DOKKU_LETSENCRYPT_HTTP_TIMEOUT and DOKKU_LETSENCRYPT_ORDER_TIMEOUT.
+    pub fn from_env() -> Result<Limits> {
+        let order = seconds_from_env(ORDER_TIMEOUT_ENV, 300)?;
+        let request = seconds_from_env(HTTP_TIMEOUT_ENV, 30)?;
+        Ok(Limits { request, order })
+    }
+}
+
+fn seconds_from_env(name: &'static str, default: u64) -> Result<Duration> {
+    let Some(value) = std::env::var_os(name) else { return Ok(Duration::from_secs(default)) };
+    match value.to_str().and_then(|v| v.parse::<u64>().ok()) {
+        Some(seconds) if seconds > 0 => Ok(Duration::from_secs(seconds)),
+        _ => Err(Error::BadSetting {
+            name,
+            value: value.to_string_lossy().into_owned(),
+            why: "a whole number of seconds above 0 is expected",
+        }),
+    }
+}
+
+/// Runs `exchange` on a fresh runtime, giving up after `limits.order`: a CA that stalls
+/// fails this app's command instead of holding it (and every app after it) forever.
+fn within_deadline<T>(limits: Limits, exchange: impl Future<Output = Result<T>>) -> Result<T> {
+    runtime()?.block_on(async {
+        tokio::time::timeout(limits.order, exchange).await.unwrap_or_else(|_| {
+            Err(Error::Acme(format!(
+                "the CA did not complete the exchange within {} s ({ORDER_TIMEOUT_ENV})",
+                limits.order.as_secs()
+            )))
+        })
+    })
+}
 
 /// A single-threaded runtime: one command drives one ACME exchange at a time.
 fn runtime() -> Result<tokio::runtime::Runtime> {
@@ -39,13 +90,12 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
         .map_err(|e| Error::Acme(format!("cannot start the ACME client: {e}")))
 }
 
-/// The ACME client's HTTPS: the system's roots, or only DOKKU_LETSENCRYPT_CA_CERTIFICATES.
-fn account_builder() -> Result<instant_acme::AccountBuilder> {
-    match std::env::var_os(CA_CERTIFICATES_ENV) {
-        Some(roots) => Account::builder_with_root(&roots),
-        None => Account::builder(),
-    }
-    .map_err(|e| acme_error("cannot set up the HTTPS client", &e))
+/// The ACME client's HTTPS, every request limited to `limits.request`: the system's roots,
+/// or only DOKKU_LETSENCRYPT_CA_CERTIFICATES.
+fn account_builder(limits: Limits) -> Result<instant_acme::AccountBuilder> {
+    let roots = std::env::var_os(CA_CERTIFICATES_ENV).map(std::path::PathBuf::from);
+    let client = http::client(roots.as_deref(), limits.request)?;
+    Ok(Account::builder_with_http(Box::new(client)))
 }
 
 /// Short polls with backoff: a CA that validates at once is not made to wait seconds.
@@ -72,16 +122,73 @@ pub fn marker(app: &App) -> Option<Marker> {
     Some(Marker { server: value["server"].as_str()?.to_string(), email: value["email"].as_str()?.to_string() })
 }
 
+/// Seconds until the app's certificate from us expires; an unreadable one counts as long
+/// expired, so that it is renewed first.
+pub fn time_left(app: &App) -> i64 {
+    issued_leaf(app).map_or(i64::MIN, |leaf| leaf.not_after - now())
+}
+
+/// Formats a duration in seconds as dokku-letsencrypt does: `89d, 23h, 59m, 59s`.
+pub fn format_span(seconds: i64) -> String {
+    let sign = if seconds < 0 { "-" } else { "" };
+    let s = seconds.unsigned_abs();
+    format!("{sign}{}d, {}h, {}m, {}s", s / 86_400, s % 86_400 / 3_600, s % 3_600 / 60, s % 60)
+}
+
 /// Gets a certificate for every domain in the app's VHOST and installs it like certs:add.
 /// `progress` is told each step. The app's lock is held throughout.
 pub fn issue(settings: &Settings, app: &App, resolved: &Resolved, progress: &dyn Fn(&str)) -> Result<Installed> {
+    let _lock = store::lock(app)?;
+    issue_locked(settings, app, resolved, progress)
+}
+
+/// What [`renew`] found, decided under the app's lock.
+#[derive(Debug)]
+pub enum Renewal {
+    /// A new certificate is installed.
+    Renewed(Installed),
+    /// The certificate has this many seconds left, more than the grace period.
+    NotDue(i64),
+    /// The app's certificate is not (or no longer) one from us: left alone.
+    NotOurs,
+}
+
+/// Renews the app's certificate if it is ours and inside its grace period. Both are
+/// decided under the app's lock, so a certs:add that lands first is never overwritten.
+pub fn renew(settings: &Settings, app: &App, resolved: &Resolved, progress: &dyn Fn(&str)) -> Result<Renewal> {
+    let _lock = store::lock(app)?;
+    if marker(app).is_none() {
+        return Ok(Renewal::NotOurs);
+    }
+    let left = time_left(app);
+    if left >= resolved.grace_period {
+        return Ok(Renewal::NotDue(left));
+    }
+    progress(&format!("{}: renewing (expires in {})", app.name, format_span(left)));
+    issue_locked(settings, app, resolved, progress).map(Renewal::Renewed)
+}
+
+/// Removes the app's certificate if it is ours, deciding under the app's lock: a
+/// certificate that certs:add installed meanwhile is never removed.
+pub fn disable(settings: &Settings, app: &App) -> Result<Applied> {
+    let _lock = store::lock(app)?;
+    if marker(app).is_none() {
+        return Err(Error::NotLetsEncrypt(app.name.clone()));
+    }
+    // A challenge file left by a killed enable goes too.
+    challenge::remove_leftover(app);
+    endpoint::remove_locked(settings, app)
+}
+
+/// [`issue`] for a caller that holds the app's lock.
+fn issue_locked(settings: &Settings, app: &App, resolved: &Resolved, progress: &dyn Fn(&str)) -> Result<Installed> {
     let email = resolved.email.clone().ok_or_else(|| {
         Error::Usage(format!(
             "no email set for Let's Encrypt; run: dokku-certs letsencrypt:set {} email you@example.com (or --global)",
             app.name
         ))
     })?;
-    let _lock = store::lock(app)?;
+    let limits = Limits::from_env()?;
     let domains = app.domains()?;
     if domains.is_empty() {
         return Err(Error::Usage(format!("{} has no domains in VHOST; add one before letsencrypt:enable", app.name)));
@@ -91,13 +198,15 @@ pub fn issue(settings: &Settings, app: &App, resolved: &Resolved, progress: &dyn
             "{wildcard} is a wildcard domain: HTTP-01 cannot validate it; remove it from VHOST or use certs:add"
         )));
     }
+    // A challenge file left by a killed run is stale: it goes before anything else.
+    challenge::remove_leftover(app);
     ensure_nginx_conf(settings, app)?;
-    let runtime = runtime()?;
+    nginx_preflight(settings)?;
     let key = generate_key(resolved.key_type)?;
     let csr = csr_der(&domains, &key)?;
     let mut challenge_file = ChallengeFile::new(app)?;
-    let order = order_certificate(settings, resolved, &email, &domains, &csr, &mut challenge_file, progress);
-    let result = runtime.block_on(order);
+    let request = OrderRequest { resolved, limits, email: &email, domains: &domains, csr: &csr };
+    let result = within_deadline(limits, order_certificate(settings, &request, &mut challenge_file, progress));
     challenge_file.remove();
     let chain_pem = match result {
         Ok(chain_pem) => chain_pem,
@@ -136,6 +245,31 @@ fn ensure_nginx_conf(settings: &Settings, app: &App) -> Result<()> {
     applied.reload.map_err(|why| Error::Acme(format!("nginx must be running to answer the challenge ({why})")))
 }
 
+/// nginx must pass `nginx -t` and listen on the HTTP port before an order is placed: an
+/// order that cannot be answered stays behind at the CA as an abandoned authorization
+/// (under cron without /usr/sbin in PATH, every renewal did exactly that).
+fn nginx_preflight(settings: &Settings) -> Result<()> {
+    nginx::test(settings).map_err(|error| match error {
+        Error::NginxTest(why) => Error::Acme(format!("nginx -t fails, so no certificate was ordered: {why}")),
+        other => other,
+    })?;
+    // Right after the reload that gave the app its first nginx.conf, the master opens the
+    // port a moment later: wait for it as the self-check waits for the challenge.
+    let address = std::net::SocketAddr::new(challenge::local_address(settings.bind), settings.http_port);
+    let deadline = std::time::Instant::now() + SELF_CHECK_TIMEOUT;
+    loop {
+        match std::net::TcpStream::connect_timeout(&address, Duration::from_secs(2)) {
+            Ok(_) => return Ok(()),
+            Err(e) if std::time::Instant::now() > deadline => {
+                return Err(Error::Acme(format!(
+                    "nginx does not listen on {address} ({e}), so no certificate was ordered; start nginx, then run this again"
+                )));
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(20)),
+        }
+    }
+}
+
 fn csr_der(domains: &[String], key: &rcgen::KeyPair) -> Result<Vec<u8>> {
     let failed = |e: rcgen::Error| Error::Generate(e.to_string());
     let mut params = rcgen::CertificateParams::new(domains.to_vec()).map_err(failed)?;
@@ -145,27 +279,33 @@ fn csr_der(domains: &[String], key: &rcgen::KeyPair) -> Result<Vec<u8>> {
 }
 
 /// Opens the account kept in `path`.
-async fn open_account(store: &Store, path: &std::path::Path) -> Result<Account> {
+async fn open_account(store: &Store, path: &std::path::Path, limits: Limits) -> Result<Account> {
     let bytes = store
         .read_account(path)?
         .ok_or_else(|| Error::Read { path: path.into(), source: std::io::ErrorKind::NotFound.into() })?;
     let credentials: AccountCredentials =
         serde_json::from_slice(&bytes).map_err(|e| Error::BadLetsEncryptFile(path.into(), e.to_string()))?;
-    account_builder()?.from_credentials(credentials).await.map_err(|e| acme_error("cannot reach the CA", &e))
+    account_builder(limits)?.from_credentials(credentials).await.map_err(|e| acme_error("cannot reach the CA", &e))
 }
 
 /// The account for this email and server: created once, then reused from its 0600 file.
-async fn account(settings: &Settings, resolved: &Resolved, email: &str, progress: &dyn Fn(&str)) -> Result<Account> {
+async fn account(
+    settings: &Settings,
+    resolved: &Resolved,
+    limits: Limits,
+    email: &str,
+    progress: &dyn Fn(&str),
+) -> Result<Account> {
     let store = Store::new(settings);
     let path = store.account_path(email, &resolved.server);
     if store.read_account(&path)?.is_some() {
-        let account = open_account(&store, &path).await?;
+        let account = open_account(&store, &path, limits).await?;
         progress(&format!("Using the account of {email} on {}", resolved.server));
         return Ok(account);
     }
     let contact = format!("mailto:{email}");
     let new_account = NewAccount { contact: &[&contact], terms_of_service_agreed: true, only_return_existing: false };
-    let (account, credentials) = account_builder()?
+    let (account, credentials) = account_builder(limits)?
         .create(&new_account, resolved.server.clone(), None)
         .await
         .map_err(|e| acme_error("cannot create the account", &e))?;
@@ -175,16 +315,23 @@ async fn account(settings: &Settings, resolved: &Resolved, email: &str, progress
     Ok(account)
 }
 
+/// What one order asks the CA for, and with which account and limits.
+struct OrderRequest<'a> {
+    resolved: &'a Resolved,
+    limits: Limits,
+    email: &'a str,
+    domains: &'a [String],
+    csr: &'a [u8],
+}
+
 async fn order_certificate(
     settings: &Settings,
-    resolved: &Resolved,
-    email: &str,
-    domains: &[String],
-    csr: &[u8],
+    request: &OrderRequest<'_>,
     challenge_file: &mut ChallengeFile<'_>,
     progress: &dyn Fn(&str),
 ) -> Result<String> {
-    let account = account(settings, resolved, email, progress).await?;
+    let OrderRequest { resolved, limits, email, domains, csr } = *request;
+    let account = account(settings, resolved, limits, email, progress).await?;
     let identifiers: Vec<Identifier> = domains.iter().map(|d| Identifier::Dns(d.clone())).collect();
     let mut order =
         account.new_order(&NewOrder::new(&identifiers)).await.map_err(|e| acme_error("cannot place the order", &e))?;
@@ -294,9 +441,9 @@ pub fn revoke(settings: &Settings, app: &App) -> Result<()> {
     let path = store.account_path(&marker.email, &marker.server);
     let chain = endpoint::installed_chain(app)?.ok_or_else(|| Error::NotLetsEncrypt(app.name.clone()))?;
     let leaf = rustls_pki_types::CertificateDer::from(chain[0].der());
-    let runtime = runtime()?;
-    runtime.block_on(async {
-        let account = open_account(&store, &path).await?;
+    let limits = Limits::from_env()?;
+    within_deadline(limits, async {
+        let account = open_account(&store, &path, limits).await?;
         let request = instant_acme::RevocationRequest { certificate: &leaf, reason: None };
         account.revoke(&request).await.map_err(|e| acme_error("the CA refused to revoke", &e))
     })

@@ -1,10 +1,182 @@
 //! A real Pebble (Let's Encrypt's test CA) with pebble-challtestsrv as its DNS, on loopback:
 //! every name resolves to 127.0.0.1, and HTTP-01 is checked on the sandbox nginx's port.
 
+use std::io::Read;
+use std::net::TcpListener;
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
-use super::{Sandbox, fixtures, free_port};
+use super::{Run, Sandbox, first_cert_der, fixtures, free_port};
+
+/// A sandbox with an app, nginx running, and a Pebble to ask (the global email and server set).
+pub struct World {
+    pub sandbox: Sandbox,
+    pub pebble: Pebble,
+}
+
+impl World {
+    /// An app `myapp` on `domains`.
+    pub fn new(domains: &[&str]) -> World {
+        let mut sandbox = Sandbox::new();
+        sandbox.create_app("myapp", domains);
+        sandbox.start_nginx();
+        let pebble = Pebble::start(&sandbox);
+        let world = World { sandbox, pebble };
+        world.run(&["letsencrypt:set", "--global", "email", "ops@example.com"]).ok();
+        let directory = world.pebble.directory.clone();
+        world.run(&["letsencrypt:set", "--global", "server", &directory]).ok();
+        world
+    }
+
+    /// Runs the binary with the sandbox's and Pebble's environment.
+    pub fn run(&self, args: &[&str]) -> Run {
+        self.run_with(args, &[])
+    }
+
+    /// [`World::run`] with more variables.
+    pub fn run_with(&self, args: &[&str], extra: &[(&str, &str)]) -> Run {
+        let env = self.pebble.env();
+        let mut env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        env.extend_from_slice(extra);
+        self.sandbox.run_with(args, None, &env)
+    }
+
+    /// The binary as a Command with the sandbox's and Pebble's environment.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut command = self.sandbox.command(args);
+        command.envs(self.pebble.env());
+        command
+    }
+
+    /// The leaf DER of `app`'s installed certificate.
+    pub fn leaf_of(&self, app: &str) -> Vec<u8> {
+        first_cert_der(&std::fs::read(self.sandbox.app_dir(app).join("tls/server.crt")).unwrap())
+    }
+
+    /// The leaf DER of myapp's installed certificate.
+    pub fn installed_leaf(&self) -> Vec<u8> {
+        self.leaf_of("myapp")
+    }
+
+    /// Whether myapp's nginx.conf.d/letsencrypt.conf exists.
+    pub fn challenge_conf_exists(&self) -> bool {
+        self.sandbox.app_dir("myapp").join("nginx.conf.d/letsencrypt.conf").exists()
+    }
+}
+
+/// Runs `command` to its end, but kills it and panics if it has not ended after `limit`:
+/// a hang guard, not a timing assertion (`limit` is far above what the command needs).
+pub fn run_guarded(mut command: Command, limit: Duration) -> Run {
+    command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = command.spawn().expect("spawn dokku-certs");
+    let started = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > limit {
+            child.kill().ok();
+            let output = child.wait_with_output().unwrap();
+            panic!(
+                "{command:?} still ran after {limit:?}; killed. stdout:\n{}",
+                String::from_utf8_lossy(&output.stdout)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let output = child.wait_with_output().unwrap();
+    Run {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+/// An HTTPS server that completes the TLS handshake (with Pebble's own localhost
+/// certificate, so the client trusts it) and then never answers: a stalled CA.
+pub struct SilentServer {
+    /// Its directory URL.
+    pub directory: String,
+    stop: Arc<AtomicBool>,
+    port: u16,
+}
+
+impl SilentServer {
+    pub fn start() -> SilentServer {
+        let port = free_port();
+        let listener = TcpListener::bind(("127.0.0.1", port)).unwrap();
+        let config = Arc::new(silent_tls_config());
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = stop.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                if stopped.load(Ordering::Relaxed) {
+                    break;
+                }
+                let (Ok(mut socket), config) = (stream, config.clone()) else { continue };
+                std::thread::spawn(move || {
+                    let mut tls = rustls::ServerConnection::new(config).unwrap();
+                    while tls.is_handshaking() {
+                        if tls.complete_io(&mut socket).is_err() {
+                            return;
+                        }
+                    }
+                    // Read whatever is asked, answer nothing, until the client gives up.
+                    let mut sink = [0u8; 4096];
+                    let mut stream = rustls::Stream::new(&mut tls, &mut socket);
+                    while matches!(stream.read(&mut sink), Ok(n) if n > 0) {}
+                });
+            }
+        });
+        SilentServer { directory: format!("https://127.0.0.1:{port}/dir"), stop, port }
+    }
+}
+
+impl Drop for SilentServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        let _ = std::net::TcpStream::connect(("127.0.0.1", self.port));
+    }
+}
+
+fn silent_tls_config() -> rustls::ServerConfig {
+    let read = |name: &str| pem::parse_many(std::fs::read(fixtures().join(name)).unwrap()).unwrap();
+    let chain = read("pebble-localhost.crt").into_iter().map(|b| b.into_contents().into()).collect();
+    let key_block = read("pebble-localhost.key").remove(0);
+    let key = match key_block.tag() {
+        "RSA PRIVATE KEY" => rustls::pki_types::PrivateKeyDer::Pkcs1(key_block.into_contents().into()),
+        "EC PRIVATE KEY" => rustls::pki_types::PrivateKeyDer::Sec1(key_block.into_contents().into()),
+        _ => rustls::pki_types::PrivateKeyDer::Pkcs8(key_block.into_contents().into()),
+    };
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .unwrap()
+}
+
+/// Whether tls/ of `app_dir` holds a whole pair: a certificate and the key that matches it
+/// (openssl compares their public keys). `None` when there is no tls/.
+pub fn whole_pair(app_dir: &Path) -> Option<Result<(), String>> {
+    let tls = app_dir.join("tls");
+    if !tls.exists() {
+        return None;
+    }
+    let public = |args: &[&str]| {
+        Command::new("openssl").args(args).output().ok().filter(|o| o.status.success()).map(|o| o.stdout)
+    };
+    let crt = tls.join("server.crt");
+    let key = tls.join("server.key");
+    let from_crt = public(&["x509", "-noout", "-pubkey", "-in", crt.to_str().unwrap()]);
+    let from_key = public(&["pkey", "-pubout", "-in", key.to_str().unwrap()]);
+    Some(match (from_crt, from_key) {
+        (Some(a), Some(b)) if a == b => Ok(()),
+        (Some(_), Some(_)) => Err("server.key does not match server.crt".into()),
+        (crt, _) => Err(if crt.is_none() { "no readable server.crt" } else { "no readable server.key" }.into()),
+    })
+}
 
 /// Pebble and its DNS, stopped on drop.
 pub struct Pebble {

@@ -1,11 +1,8 @@
 //! letsencrypt:cron-job --add|--remove: a daily letsencrypt:auto-renew in a cron.d file.
 
-use std::path::PathBuf;
-
+use dokku_certs::app::Settings;
+use dokku_certs::cron;
 use dokku_certs::{Error, Result, output};
-
-/// Where the cron entry goes, unless DOKKU_LETSENCRYPT_CRON_FILE says otherwise.
-pub const DEFAULT_CRON_FILE: &str = "/etc/cron.d/dokku-certs-letsencrypt";
 
 /// Arguments of letsencrypt:cron-job.
 #[derive(Debug, clap::Args)]
@@ -18,34 +15,29 @@ pub struct Args {
     remove: bool,
 }
 
-/// The environment the renewal must run with: the same DOKKU_* settings as now.
-fn cron_text(exe: &str) -> String {
-    let mut text = String::from("# Written by dokku-certs letsencrypt:cron-job --add; renews certificates daily.\n");
-    text.push_str("SHELL=/bin/sh\n");
-    for (name, value) in std::env::vars() {
-        let safe = !value.contains(['\n', '\r', '%']);
-        if (name.starts_with("DOKKU_") || name == "SSL_CERT_FILE") && safe {
-            text.push_str(&format!("{name}={value}\n"));
-        }
-    }
-    text.push_str(&format!("17 3 * * * root {exe} letsencrypt:auto-renew\n"));
-    text
-}
-
 /// Runs letsencrypt:cron-job.
 pub fn run(args: Args) -> Result<()> {
-    let path = PathBuf::from(std::env::var("DOKKU_LETSENCRYPT_CRON_FILE").unwrap_or_else(|_| DEFAULT_CRON_FILE.into()));
+    let path = cron::file_path();
     if args.add {
+        // The environment first: a setting that cannot go into the file refuses the
+        // command before anything is read through it.
+        let variables = cron::carried_variables(std::env::vars_os())?;
+        let settings = Settings::from_env()?;
         let exe =
             std::env::current_exe().map_err(|source| Error::Read { path: "the running binary".into(), source })?;
-        let text = cron_text(&exe.display().to_string());
-        std::fs::write(&path, text).map_err(|source| Error::Write { path: path.clone(), source })?;
+        let job = cron::job(&settings.dokku_root, &exe, &cron::log_path(), &variables)?;
+        cron::prepare_log(&job)?;
+        cron::write_file(&path, &job.text)?;
         output::step(&format!("Added the daily auto-renew job to {}", path.display()));
+        output::detail(&format!("runs as {}, appends its output to {}", job.user.name, job.log.display()));
+        for warning in &job.warnings {
+            output::warn(&format!("Warning: {warning}"));
+        }
     } else if args.remove {
-        match std::fs::remove_file(&path) {
-            Ok(()) => output::step(&format!("Removed the auto-renew job ({})", path.display())),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => output::step("No auto-renew job to remove"),
-            Err(source) => return Err(Error::Write { path, source }),
+        if cron::remove_file(&path)? {
+            output::step(&format!("Removed the auto-renew job ({})", path.display()));
+        } else {
+            output::step("No auto-renew job to remove");
         }
     } else {
         return Err(Error::Usage("usage: letsencrypt:cron-job --add|--remove".into()));

@@ -1,8 +1,7 @@
 //! letsencrypt:disable <app>: remove our certificate, like certs:remove.
 
 use dokku_certs::acme;
-use dokku_certs::endpoint::remove;
-use dokku_certs::{Error, Result, output};
+use dokku_certs::{Result, output};
 
 /// Arguments of letsencrypt:disable.
 #[derive(Debug, clap::Args)]
@@ -11,14 +10,12 @@ pub struct Args {
     app: Option<String>,
 }
 
-/// Runs letsencrypt:disable.
+/// Runs letsencrypt:disable. Whether the certificate is ours is decided under the app's
+/// lock, so a certs:add that lands first keeps its certificate.
 pub fn run(args: Args) -> Result<()> {
     let (settings, app) = crate::commands::open_app(args.app.as_deref())?;
-    if acme::marker(&app).is_none() {
-        return Err(Error::NotLetsEncrypt(app.name));
-    }
     output::step(&format!("Disabling Let's Encrypt for {}...", app.name));
-    let applied = remove(&settings, &app)?;
+    let applied = acme::disable(&settings, &app)?;
     output::step(&format!("Removing SSL endpoint from {}", app.name));
     crate::commands::report_reload(&applied);
     Ok(())

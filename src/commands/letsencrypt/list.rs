@@ -21,8 +21,8 @@ pub fn run() -> Result<()> {
             "{:<31} {:<26} {:<22} {:<22} {}\n",
             name,
             format_openssl_date(leaf.not_after),
-            super::format_span(left),
-            super::format_span(left - grace),
+            acme::format_span(left),
+            acme::format_span(left - grace),
             leaf.hostnames().join(",")
         ));
     }

@@ -19,17 +19,15 @@ pub fn issue_and_report(settings: &Settings, app: &App) -> Result<Installed> {
     let resolved = Store::new(settings).resolve(&app.name)?;
     output::heading(&format!("Let's Encrypt {}...", app.name));
     let installed = acme::issue(settings, app, &resolved, &|step| output::step(step))?;
+    report_installed(&installed);
+    Ok(installed)
+}
+
+/// The closing lines of an issuance: warnings, nginx reloaded, challenge removed.
+pub fn report_installed(installed: &Installed) {
     for warning in &installed.warnings {
         output::warn(&format!("Warning: {warning}"));
     }
     super::report_reload(&installed.applied);
     output::step("Removed the ACME challenge from nginx.conf.d");
-    Ok(installed)
-}
-
-/// Formats a duration in seconds as dokku-letsencrypt does: `89d, 23h, 59m, 59s`.
-pub fn format_span(seconds: i64) -> String {
-    let sign = if seconds < 0 { "-" } else { "" };
-    let s = seconds.unsigned_abs();
-    format!("{sign}{}d, {}h, {}m, {}s", s / 86_400, s % 86_400 / 3_600, s % 3_600 / 60, s % 60)
 }

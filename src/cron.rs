@@ -1,0 +1,283 @@
+//! The daily renewal job: a cron.d file that works under cron's own environment.
+//!
+//! cron runs a job with `PATH=/usr/bin:/bin`, `SHELL=/bin/sh`, no terminal and nobody
+//! reading its output. So the file sets PATH (nginx is in /usr/sbin) and SHELL, names the
+//! binary by its absolute path, appends the output to a log file, runs as the user that
+//! owns DOKKU_ROOT, and carries the `DOKKU_*` settings of the shell that wrote it: every
+//! one checked, because a name or value with a newline would add a line of its own.
+
+use std::ffi::{OsStr, OsString};
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+
+/// Where the cron entry goes, unless DOKKU_LETSENCRYPT_CRON_FILE says otherwise.
+pub const DEFAULT_FILE: &str = "/etc/cron.d/dokku-certs-letsencrypt";
+/// Environment variable naming the cron file.
+pub const FILE_ENV: &str = "DOKKU_LETSENCRYPT_CRON_FILE";
+/// Where the job's output is appended, unless DOKKU_LETSENCRYPT_CRON_LOG says otherwise.
+pub const DEFAULT_LOG: &str = "/var/log/dokku-certs/letsencrypt.log";
+/// Environment variable naming the log file.
+pub const LOG_ENV: &str = "DOKKU_LETSENCRYPT_CRON_LOG";
+/// The PATH of the job: Debian's default for root, so that nginx in /usr/sbin is found.
+pub const PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+/// cron.d files must not be writable by group or others (cron ignores them otherwise).
+const FILE_MODE: u32 = 0o644;
+/// The log holds domains and CA messages, no secrets; the group can read it.
+const LOG_MODE: u32 = 0o640;
+
+/// A cron.d file ready to be written.
+#[derive(Debug)]
+pub struct Job {
+    /// The whole file.
+    pub text: String,
+    /// The user the job runs as.
+    pub user: User,
+    /// Where its output goes.
+    pub log: PathBuf,
+    /// Things the operator should know (the job may not be able to read what it needs).
+    pub warnings: Vec<String>,
+}
+
+/// A local user, as /etc/passwd names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    /// The login name (cron.d's user field).
+    pub name: String,
+    /// Its uid.
+    pub uid: u32,
+    /// Its primary group.
+    pub gid: u32,
+}
+
+/// The cron file's path: DOKKU_LETSENCRYPT_CRON_FILE or [`DEFAULT_FILE`].
+pub fn file_path() -> PathBuf {
+    std::env::var_os(FILE_ENV).filter(|v| !v.is_empty()).map_or_else(|| DEFAULT_FILE.into(), PathBuf::from)
+}
+
+/// The log's path: DOKKU_LETSENCRYPT_CRON_LOG or [`DEFAULT_LOG`].
+pub fn log_path() -> PathBuf {
+    std::env::var_os(LOG_ENV).filter(|v| !v.is_empty()).map_or_else(|| DEFAULT_LOG.into(), PathBuf::from)
+}
+
+/// The variables the job carries over, checked: every `DOKKU_*` one, and `SSL_CERT_FILE`.
+/// Any other variable is ignored, whatever bytes it holds.
+pub fn carried_variables(env: impl IntoIterator<Item = (OsString, OsString)>) -> Result<Vec<(String, String)>> {
+    let mut carried = Vec::new();
+    for (name, value) in env {
+        let bytes = name.as_bytes();
+        if !(bytes.starts_with(b"DOKKU_") || bytes == b"SSL_CERT_FILE") {
+            continue;
+        }
+        let name = check_name(&name)?;
+        let value = check_value(&name, &value)?;
+        carried.push((name, value));
+    }
+    carried.sort();
+    Ok(carried)
+}
+
+/// A name cron reads as one `NAME=value` line: letters, digits and `_`.
+fn check_name(name: &OsStr) -> Result<String> {
+    match name.to_str() {
+        Some(text) if text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') => Ok(text.to_string()),
+        _ => Err(Error::Usage(format!(
+            "the environment variable {:?} cannot go into the cron file: a name may hold only letters, digits and _; unset it and run letsencrypt:cron-job --add again",
+            name.to_string_lossy()
+        ))),
+    }
+}
+
+/// A value cron reads back exactly: UTF-8, one line, no control characters, no space at
+/// either end (cron trims it) and no quote at the start (cron strips a quoted value's quotes).
+fn check_value(name: &str, value: &OsStr) -> Result<String> {
+    let why = match value.to_str() {
+        None => "is not valid UTF-8",
+        Some(text) if text.chars().any(char::is_control) => "holds a newline or another control character",
+        Some(text) if text.trim() != text => "starts or ends with a space",
+        Some(text) if text.starts_with(['"', '\'']) => "starts with a quote",
+        Some(text) => return Ok(text.to_string()),
+    };
+    Err(Error::Usage(format!(
+        "{name} cannot go into the cron file: its value {why}; fix or unset it and run letsencrypt:cron-job --add again"
+    )))
+}
+
+/// A path in the job's command line, single-quoted for the shell. cron turns `%` into a
+/// newline and a quote would end the quoting, so both are refused.
+fn quoted(what: &str, path: &Path) -> Result<String> {
+    match path.to_str() {
+        Some(text) if path.is_absolute() && !text.contains(['%', '\'']) && !text.chars().any(char::is_control) => {
+            Ok(format!("'{text}'"))
+        }
+        _ => Err(Error::Usage(format!(
+            "{what} {:?} cannot be used in a cron line: it must be an absolute path without %, quotes or control characters",
+            path.to_string_lossy()
+        ))),
+    }
+}
+
+/// The job for the DOKKU_ROOT at `root`: it runs `exe letsencrypt:auto-renew` daily as
+/// the owner of `root`, with `variables` (from [`carried_variables`]) and output to `log`.
+pub fn job(root: &Path, exe: &Path, log: &Path, variables: &[(String, String)]) -> Result<Job> {
+    let command = format!("{} letsencrypt:auto-renew >> {} 2>&1", quoted("the binary", exe)?, quoted("the log", log)?);
+    let user = owner_of(root)?;
+    let mut text =
+        String::from("# Written by dokku-certs letsencrypt:cron-job --add: renews Let's Encrypt certificates daily.\n");
+    text.push_str(&format!("# The output is appended to {}.\n", log.display()));
+    text.push_str(&format!("SHELL=/bin/sh\nPATH={PATH}\n"));
+    for (name, value) in variables {
+        text.push_str(&format!("{name}={value}\n"));
+    }
+    text.push_str(&format!("17 3 * * * {} {command}\n", user.name));
+    let warnings = unreadable_store_warning(root, &user).into_iter().collect();
+    Ok(Job { text, user, log: log.to_path_buf(), warnings })
+}
+
+/// The job runs as `user`: the accounts and settings in DOKKU_ROOT/.letsencrypt (0700)
+/// must be theirs, or every renewal fails to read them.
+fn unreadable_store_warning(root: &Path, user: &User) -> Option<String> {
+    let store = root.join(".letsencrypt");
+    let owner = std::fs::symlink_metadata(&store).ok()?.uid();
+    (owner != user.uid && user.uid != 0).then(|| {
+        format!(
+            "the job runs as {0}, but {1} belongs to uid {owner}, so renewals cannot read the accounts; run: chown -R {0} {1}",
+            user.name,
+            store.display()
+        )
+    })
+}
+
+/// The user that owns `path`, by name (cron.d wants a name), as the system's user
+/// database (NSS) knows it.
+fn owner_of(path: &Path) -> Result<User> {
+    let uid = std::fs::metadata(path).map_err(|source| Error::Read { path: path.into(), source })?.uid();
+    let found = nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid)).ok().flatten();
+    let usable = found.filter(|u| !u.name.is_empty() && u.name.bytes().all(|b| b.is_ascii_graphic()));
+    usable.map(|u| User { name: u.name, uid, gid: u.gid.as_raw() }).ok_or_else(|| {
+        Error::Usage(format!(
+            "{} belongs to uid {uid}, which has no user name; cron.d needs a user name to run the job as",
+            path.display()
+        ))
+    })
+}
+
+/// Makes sure the job can append to its log: the directory is made (0755) if missing, the
+/// file is created 0640 and given to the job's user, whatever the umask. An existing file
+/// is given to the user too; a symlink in its place is refused.
+pub fn prepare_log(job: &Job) -> Result<()> {
+    let log = &job.log;
+    let write_error = |source| Error::Write { path: log.clone(), source };
+    if let Some(dir) = log.parent().filter(|d| !d.exists()) {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o755)
+            .create(dir)
+            .map_err(|source| Error::Write { path: dir.into(), source })?;
+    }
+    let file = OpenOptions::new()
+        .append(true)
+        .create(true)
+        .mode(LOG_MODE)
+        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+        .open(log)
+        .map_err(write_error)?;
+    let meta = file.metadata().map_err(write_error)?;
+    if !meta.is_file() {
+        return Err(Error::Usage(format!("{} is not a regular file; remove it or set {LOG_ENV}", log.display())));
+    }
+    if meta.uid() != job.user.uid {
+        std::os::unix::fs::fchown(&file, Some(job.user.uid), Some(job.user.gid)).map_err(write_error)?;
+    }
+    if meta.permissions().mode() & 0o777 != LOG_MODE {
+        file.set_permissions(std::fs::Permissions::from_mode(LOG_MODE)).map_err(write_error)?;
+    }
+    Ok(())
+}
+
+/// Writes `text` to `path` atomically with mode 0644 whatever the umask: a new temporary
+/// file beside it (never an existing one, never through a symlink), then a rename. cron
+/// never reads half a file, and a failure leaves the old file as it was.
+pub fn write_file(path: &Path, text: &str) -> Result<()> {
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+    // A name with a dot: cron ignores it while it exists.
+    let temp = dir.join(format!(".{name}.{}.{nanos}.tmp", std::process::id()));
+    let result = write_new(&temp, text).and_then(|()| std::fs::rename(&temp, path));
+    if let Err(source) = result {
+        let _ = std::fs::remove_file(&temp);
+        return Err(Error::Write { path: path.into(), source });
+    }
+    // The rename is durable once the directory is.
+    File::open(dir).and_then(|d| d.sync_all()).map_err(|source| Error::Write { path: dir.into(), source })
+}
+
+fn write_new(path: &Path, text: &str) -> std::io::Result<()> {
+    let mut file = OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
+    file.set_permissions(std::fs::Permissions::from_mode(FILE_MODE))?;
+    file.write_all(text.as_bytes())?;
+    file.sync_all()
+}
+
+/// Removes the cron file; `false` if there was none.
+pub fn remove_file(path: &Path) -> Result<bool> {
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(source) => Err(Error::Write { path: path.into(), source }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::ffi::OsStringExt;
+
+    fn vars(pairs: &[(&[u8], &[u8])]) -> Vec<(OsString, OsString)> {
+        pairs.iter().map(|(n, v)| (OsString::from_vec(n.to_vec()), OsString::from_vec(v.to_vec()))).collect()
+    }
+
+    #[test]
+    fn only_dokku_variables_are_carried_and_other_bytes_are_ignored() {
+        let env = vars(&[(b"DOKKU_ROOT", b"/home/dokku"), (b"HOME", b"\xff\xfe"), (b"SSL_CERT_FILE", b"/r.pem")]);
+        let carried = carried_variables(env).unwrap();
+        assert_eq!(carried, [("DOKKU_ROOT".into(), "/home/dokku".into()), ("SSL_CERT_FILE".into(), "/r.pem".into())]);
+    }
+
+    #[test]
+    fn names_and_values_that_would_change_the_file_are_refused() {
+        let refused: [(&[u8], &[u8]); 6] = [
+            (b"DOKKU_X\n17 * * * * root evil", b"1"),
+            (b"DOKKU_X", b"a\nb"),
+            (b"DOKKU_X", b"\xff"),
+            (b"DOKKU_X", b" padded"),
+            (b"DOKKU_X", b"\"quoted\""),
+            (b"DOKKU_\xff", b"1"),
+        ];
+        for (name, value) in refused {
+            assert!(carried_variables(vars(&[(name, value)])).is_err(), "{name:?}={value:?}");
+        }
+    }
+
+    #[test]
+    fn the_owner_is_found_by_uid() {
+        let dir = tempfile::tempdir().unwrap();
+        let uid = std::fs::metadata(dir.path()).unwrap().uid();
+        let user = owner_of(dir.path()).unwrap();
+        assert_eq!(user.uid, uid);
+        assert_eq!(nix::unistd::User::from_name(&user.name).unwrap().unwrap().uid.as_raw(), uid);
+    }
+
+    #[test]
+    fn paths_that_would_break_the_cron_line_are_refused() {
+        assert_eq!(quoted("x", Path::new("/usr/bin/dokku certs")).unwrap(), "'/usr/bin/dokku certs'");
+        for bad in ["relative", "/a%b", "/a'b", "/a\nb"] {
+            assert!(quoted("x", Path::new(bad)).is_err(), "{bad:?}");
+        }
+    }
+}
