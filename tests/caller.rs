@@ -208,7 +208,16 @@ fn run_setuid(sandbox: &Sandbox, setuid: &Path, args: &[&str]) -> common::Run {
     }
     // nginx is not what this run is about (and would not start with a real uid that cannot write its logs).
     command.env("DOKKU_NGINX_CMD", "true");
-    common::Run::from(command.output().unwrap())
+    // The copy was just written: a thread of this test binary that forked meanwhile holds
+    // the written file open until its child execs, and exec then fails with ETXTBSY.
+    for _ in 0..100 {
+        let output = command.output().unwrap();
+        if !String::from_utf8_lossy(&output.stderr).contains("Text file busy") {
+            return common::Run::from(output);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    panic!("{} stayed busy for 2 s", setuid.display());
 }
 
 #[test]
