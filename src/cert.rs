@@ -22,7 +22,7 @@ pub struct Certificate {
     issuer_raw: Vec<u8>,
     /// Subject as openssl's compat form turned into dokku's `C=US; ST=...; CN=...`.
     pub subject: String,
-    /// Issuer as openssl's `-text` prints it: `C=US, ST=..., CN=...`.
+    /// Issuer as dokku prints it, from openssl 3's `-text`: `C = US, ST = ..., CN = ...`.
     pub issuer: String,
     /// Start of validity, seconds since the epoch.
     pub not_before: i64,
@@ -95,7 +95,7 @@ impl Certificate {
             subject_raw: cert.subject().as_raw().to_vec(),
             issuer_raw: cert.issuer().as_raw().to_vec(),
             subject: printable(&format_name(cert.subject(), "; ")),
-            issuer: printable(&format_name(cert.issuer(), ", ")),
+            issuer: printable(&format_name_oneline(cert.issuer())),
             not_before: cert.validity().not_before.timestamp(),
             not_after: cert.validity().not_after.timestamp(),
             common_name: cert.subject().iter_common_name().next().and_then(|cn| cn.as_str().ok()).map(printable),
@@ -252,6 +252,51 @@ pub fn format_name(name: &X509Name<'_>, separator: &str) -> String {
 }
 
 fn format_attribute(attribute: &AttributeTypeAndValue<'_>) -> String {
+    let value = attribute.as_str().map(str::to_string).unwrap_or_else(|_| hex_value(attribute));
+    format!("{}={value}", short_name(attribute))
+}
+
+/// Formats a name as openssl 3's `x509 -text` does (its `oneline` name option), which is
+/// what dokku's certs:report shows as the issuer: `C = US, O = "Foo, Inc.", CN = x`.
+pub fn format_name_oneline(name: &X509Name<'_>) -> String {
+    let attribute = |a: &AttributeTypeAndValue<'_>| {
+        let value = a.as_str().map(oneline_value).unwrap_or_else(|_| hex_value(a));
+        format!("{} = {value}", short_name(a))
+    };
+    name.iter().map(|rdn| rdn.iter().map(attribute).collect::<Vec<_>>().join(" + ")).collect::<Vec<_>>().join(", ")
+}
+
+/// openssl's escaping under `oneline` (RFC 2253 with quotes): a value holding `,+<>;` or
+/// starting with `#` or a space, or ending with a space, is put in double quotes; `"` and
+/// `\` get a backslash; control characters and every byte of a non-ASCII character are `\XX`.
+fn oneline_value(value: &str) -> String {
+    let mut quote = value.starts_with(['#', ' ']) || value.ends_with(' ');
+    let mut out = String::new();
+    for byte in value.bytes() {
+        match byte {
+            b',' | b'+' | b'<' | b'>' | b';' => {
+                quote = true;
+                out.push(byte as char);
+            }
+            b'"' | b'\\' => {
+                out.push('\\');
+                out.push(byte as char);
+            }
+            0..0x20 | 0x7f.. => out.push_str(&format!("\\{byte:02X}")),
+            _ => out.push(byte as char),
+        }
+    }
+    if quote { format!("\"{out}\"") } else { out }
+}
+
+/// A value that is not a string, as openssl dumps it: `#` and its DER bytes in hex.
+fn hex_value(attribute: &AttributeTypeAndValue<'_>) -> String {
+    let hex: String = attribute.attr_value().data.iter().map(|b| format!("{b:02X}")).collect();
+    format!("#{hex}")
+}
+
+/// The attribute's short name as openssl prints it (its OID when openssl has none).
+fn short_name(attribute: &AttributeTypeAndValue<'_>) -> String {
     let oid = attribute.attr_type().to_id_string();
     let key = match oid.as_str() {
         "2.5.4.3" => "CN",
@@ -271,13 +316,9 @@ fn format_attribute(attribute: &AttributeTypeAndValue<'_>) -> String {
         "0.9.2342.19200300.100.1.25" => "DC",
         "0.9.2342.19200300.100.1.1" => "UID",
         "1.3.6.1.4.1.311.60.2.1.3" => "jurisdictionC",
-        _ => oid.as_str(),
+        _ => return oid,
     };
-    let value = attribute.as_str().map(str::to_string).unwrap_or_else(|_| {
-        let hex: String = attribute.attr_value().data.iter().map(|b| format!("{b:02X}")).collect();
-        format!("#{hex}")
-    });
-    format!("{key}={value}")
+    key.to_string()
 }
 
 /// How far a certificate chain can be trusted, as certs:info words it.
@@ -368,14 +409,19 @@ pub fn trust_of(chain: &[Certificate], now: i64) -> Trust {
         None,
     ) {
         Ok(_) => Trust::Verified,
-        Err(error) => Trust::NotVerified(explain_webpki(&error, leaf)),
+        Err(error) => Trust::NotVerified(explain_webpki(&error, chain)),
     }
 }
 
 #[allow(deprecated)] // the older variants are still what some paths return
-fn explain_webpki(error: &webpki::Error, leaf: &Certificate) -> String {
+fn explain_webpki(error: &webpki::Error, chain: &[Certificate]) -> String {
     use webpki::Error as E;
+    let leaf = &chain[0];
     match error {
+        E::UnknownIssuer if ends_at_own_root(chain) => format!(
+            "the chain is complete, but its root ({}) is not in the system trust store; a private CA is trusted only by clients that install its root",
+            chain[chain.len() - 1].subject
+        ),
         E::UnknownIssuer => format!(
             "the chain is incomplete or its root is not trusted (no trusted issuer found for {}); append the intermediate certificates after the server certificate",
             leaf.issuer
@@ -397,6 +443,12 @@ fn explain_webpki(error: &webpki::Error, leaf: &Certificate) -> String {
     }
 }
 
+/// Whether `chain` links from the leaf up to a self-signed root it carries itself: then
+/// nothing is missing from the file, only the root is not trusted.
+fn ends_at_own_root(chain: &[Certificate]) -> bool {
+    chain.len() > 1 && chain[chain.len() - 1].self_signed && chain.windows(2).all(|pair| pair[0].is_issued_by(&pair[1]))
+}
+
 /// The current time in seconds since the epoch.
 pub fn now() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
@@ -405,6 +457,14 @@ pub fn now() -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn issuer_values_are_escaped_as_openssl_oneline() {
+        // What openssl 3.0's `x509 -text` printed for these values.
+        assert_eq!(oneline_value("dokku.me"), "dokku.me");
+        assert_eq!(oneline_value("Foo, Inc. \"x\""), "\"Foo, Inc. \\\"x\\\"\"");
+        assert_eq!(oneline_value("tëst.example.com"), "t\\C3\\ABst.example.com");
+    }
 
     #[test]
     fn dates_look_like_openssl() {
@@ -425,7 +485,7 @@ mod tests {
     fn names_are_formatted_as_dokku_prints_them() {
         let cert = self_signed("test.dokku.me");
         assert_eq!(cert.subject, "C=US; CN=test.dokku.me");
-        assert_eq!(cert.issuer, "C=US, CN=test.dokku.me");
+        assert_eq!(cert.issuer, "C = US, CN = test.dokku.me");
         assert_eq!(cert.hostnames(), vec!["test.dokku.me"]);
         assert!(cert.self_signed);
         assert_eq!(trust_of(&[cert], now()), Trust::SelfSigned);

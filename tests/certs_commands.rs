@@ -263,7 +263,7 @@ fn info_prints_dokkus_format_for_dokkus_own_kind_of_certificate() {
          =====> Common Name(s):\n\
          =====>    test.dokku.me\n\
          =====> Expires At: {}\n\
-         =====> Issuer: C=US, ST=California, L=San Francisco, O=dokku.me, CN=test.dokku.me\n\
+         =====> Issuer: C = US, ST = California, L = San Francisco, O = dokku.me, CN = test.dokku.me\n\
          =====> Starts At: {}\n\
          =====> Subject: C=US; ST=California; L=San Francisco; O=dokku.me; CN=test.dokku.me\n\
          =====> SSL certificate is self signed.\n",
@@ -290,6 +290,21 @@ fn info_tells_a_verified_chain_from_an_incomplete_one() {
 }
 
 #[test]
+fn info_says_a_private_root_is_untrusted_not_that_intermediates_are_missing() {
+    let sandbox = sandbox_with_app();
+    let full = sandbox.dir.path().join("leaf.inter.root.crt");
+    std::fs::write(&full, [fixture("leaf.crt"), fixture("inter.crt"), fixture("root.crt")].concat()).unwrap();
+    let key = fixtures().join("leaf.key");
+    sandbox.run(&["certs:add", "myapp", full.to_str().unwrap(), key.to_str().unwrap()], None).ok();
+    let info = sandbox.run_with(&["certs:info", "myapp"], None, &[("SSL_CERT_FILE", "/nonexistent")]).ok().stdout;
+    assert!(
+        info.contains("not verified: the chain is complete, but its root (C=US; O=dokku-certs tests; CN=dokku-certs Test Root) is not in the system trust store"),
+        "{info}"
+    );
+    assert!(!info.contains("append the intermediate"), "{info}");
+}
+
+#[test]
 fn report_prints_dokkus_fields_one_flag_and_json() {
     let mut sandbox = Sandbox::new();
     sandbox.create_app("myapp", &[DOMAIN]);
@@ -303,7 +318,8 @@ fn report_prints_dokkus_fields_one_flag_and_json() {
         format!("       Ssl dir:                       {}", dir.display()),
         "       Ssl enabled:                   true".to_string(),
         "       Ssl hostnames:                 myapp.example.com www.myapp.example.com".to_string(),
-        "       Ssl issuer:                    C=US, O=dokku-certs tests, CN=dokku-certs Test Intermediate".to_string(),
+        "       Ssl issuer:                    C = US, O = dokku-certs tests, CN = dokku-certs Test Intermediate"
+            .to_string(),
         "       Ssl subject:                   C=US; ST=California; L=San Francisco; O=dokku.me; CN=myapp.example.com"
             .to_string(),
         "       Ssl verified:                  verified by a certificate authority".to_string(),
