@@ -11,7 +11,7 @@ TEST_PACKAGES := nginx-light openssl curl ca-certificates tar gzip pebble python
 SSLYZE_VERSION := 6.3.1
 SSLYZE_VENV := target/sslyze-venv
 
-.PHONY: all build deps test demo bench fuzz lint fmt clean
+.PHONY: all build deps test demo bench fuzz lint fmt clean plugin dokku-test
 
 all: build
 
@@ -37,6 +37,24 @@ $(SSLYZE_VENV)/bin/sslyze: | deps
 
 test: deps $(SSLYZE_VENV)/bin/sslyze
 	$(CARGO) test --all-targets -- --test-threads=4
+
+# The dokku plugins: target/dokku-plugin/certs (dokku's core `certs` plugin replaced) and
+# target/dokku-plugin/letsencrypt, each the shims of dokku-plugin/ plus the release binary.
+PLUGIN_OUT := target/dokku-plugin
+plugin: build
+	rm -rf $(PLUGIN_OUT)
+	mkdir -p $(PLUGIN_OUT)
+	for p in dokku-plugin/*/; do \
+	  name=$$(basename $$p); cp -a $$p $(PLUGIN_OUT)/$$name; \
+	  mkdir -p $(PLUGIN_OUT)/$$name/bin; cp target/release/dokku-certs $(PLUGIN_OUT)/$$name/bin/; \
+	done
+	@echo "built: $$(ls -d $(PLUGIN_OUT)/*)"
+
+# dokku's own tests (certs.bats, nginx-vhosts_14/properties) and ours against a real dokku:
+# needs the dokku lab in ../shared/dokku-lab (see README, "dokku").
+DOKKU_LAB ?= ../shared/dokku-lab
+dokku-test: plugin
+	sh scripts/dokku-test.sh $(DOKKU_LAB) $(PLUGIN_OUT)
 
 lint:
 	$(CARGO) fmt --all -- --check

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::dir::{Dir, Kind};
+use crate::dokku::Mode;
 use crate::error::{Error, Result};
 use crate::names::{check_app_name, check_domain};
 
@@ -28,6 +29,8 @@ pub struct Settings {
     /// DOKKU_NGINX_GLOBAL_CONF (default /etc/nginx/conf.d/dokku-certs.conf): the file
     /// `nginx:setup` writes, with the TLS policy and the catch-all servers.
     pub global_conf: PathBuf,
+    /// DOKKU_CERTS_MODE: who renders nginx.conf (dokku-certs itself, or dokku's proxy plugin).
+    pub mode: Mode,
 }
 
 impl Settings {
@@ -73,6 +76,7 @@ impl Settings {
             log_dir,
             lib_root,
             global_conf,
+            mode: Mode::from_setting(lookup("DOKKU_CERTS_MODE"))?,
         })
     }
 }

@@ -292,6 +292,27 @@ pub enum Error {
     )]
     NginxTest(String),
 
+    /// dokku's proxy rebuild (nginx-vhosts runs `nginx -t`) failed; the previous tls/ is back.
+    #[error(
+        "dokku could not rebuild the proxy config with the new certificate ({reason}); the previous certificate and key are back in place{}",
+        again.as_ref().map(|again| format!(", but rebuilding with them failed too ({again}), so nginx keeps serving its last loaded configuration")).unwrap_or_default()
+    )]
+    ProxyRebuild {
+        /// nginx's most telling line (or the trigger that failed).
+        reason: String,
+        /// Why the rebuild with the previous pair failed too, if it did.
+        again: Option<String>,
+    },
+
+    /// `plugn` (dokku's trigger runner) could not be started.
+    #[error("cannot run `plugn trigger {trigger}`: {source}; dokku mode needs dokku's plugn on PATH")]
+    PlugnCommand {
+        /// The trigger.
+        trigger: String,
+        /// Why.
+        source: std::io::Error,
+    },
+
     /// `nginx -t` could not even be started.
     #[error("cannot run `{cmd}`: {source}; set DOKKU_NGINX_CMD to the nginx command")]
     NginxCommand {

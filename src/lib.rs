@@ -12,6 +12,7 @@ pub mod caller;
 pub mod cert;
 pub mod cron;
 pub mod dir;
+pub mod dokku;
 pub mod endpoint;
 pub mod error;
 pub mod key;

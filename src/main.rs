@@ -29,13 +29,16 @@ enum Command {
     #[command(name = "certs:remove", alias = "remove")]
     Remove(commands::remove::Args),
     #[command(name = "certs:help", aliases = ["help", "certs", "--help", "-h"])]
-    Help,
+    Help(HelpArgs),
     #[command(name = "nginx:set")]
     NginxSet(commands::nginx_set::Args),
     #[command(name = "nginx:report")]
     NginxReport(commands::nginx_report::Args),
     #[command(name = "nginx:setup")]
     NginxSetup,
+    /// The plugn triggers of dokku's certs plugin (called by the dokku plugin's shims).
+    #[command(name = "trigger", hide = true)]
+    Trigger(commands::trigger::Args),
     #[command(name = "letsencrypt:set")]
     LetsEncryptSet(commands::letsencrypt::set::Args),
     #[command(name = "letsencrypt:enable", alias = "letsencrypt")]
@@ -54,6 +57,36 @@ enum Command {
     LetsEncryptCronJob(commands::letsencrypt::cron_job::Args),
 }
 
+/// Options of certs:help, for the dokku plugin's `commands` shim.
+#[derive(Debug, clap::Args)]
+struct HelpArgs {
+    /// The one line `dokku help` shows.
+    #[arg(long, hide = true)]
+    summary: bool,
+    /// The command lines `dokku help --all` collects.
+    #[arg(long, hide = true)]
+    list: bool,
+}
+
+impl HelpArgs {
+    fn shape(&self) -> commands::help::Shape {
+        use commands::help::Shape;
+        if self.list {
+            Shape::List
+        } else if self.summary {
+            Shape::Summary
+        } else {
+            Shape::Full
+        }
+    }
+}
+
+/// Whether the dokku plugin's shims started us (DOKKU_CERTS_MODE=dokku).
+fn dokku_mode() -> bool {
+    let mode = dokku_certs::dokku::Mode::from_setting(std::env::var("DOKKU_CERTS_MODE").ok());
+    mode.is_ok_and(|mode| mode == dokku_certs::dokku::Mode::Dokku)
+}
+
 fn main() {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
@@ -70,6 +103,7 @@ fn main() {
         Some(Command::NginxSet(args)) => commands::nginx_set::run(args),
         Some(Command::NginxReport(args)) => commands::nginx_report::run(args),
         Some(Command::NginxSetup) => commands::nginx_setup::run(),
+        Some(Command::Trigger(args)) => commands::trigger::run(args),
         Some(Command::LetsEncryptSet(args)) => commands::letsencrypt::set::run(args),
         Some(Command::LetsEncryptEnable(args)) => commands::letsencrypt::enable::run(args),
         Some(Command::LetsEncryptAutoRenew(args)) => commands::letsencrypt::auto_renew::run(args),
@@ -78,8 +112,12 @@ fn main() {
         Some(Command::LetsEncryptRevoke(args)) => commands::letsencrypt::revoke::run(args),
         Some(Command::LetsEncryptDisable(args)) => commands::letsencrypt::disable::run(args),
         Some(Command::LetsEncryptCronJob(args)) => commands::letsencrypt::cron_job::run(args),
-        Some(Command::Help) | None => {
-            commands::help::run();
+        Some(Command::Help(args)) => {
+            commands::help::run(dokku_mode(), args.shape());
+            Ok(())
+        }
+        None => {
+            commands::help::run(dokku_mode(), commands::help::Shape::Full);
             Ok(())
         }
     };

@@ -155,13 +155,14 @@ fn run(settings: &Settings, args: &str) -> Result<std::process::Output> {
 /// nginx's most telling line: the first [emerg] or [alert], else the last line it wrote.
 fn complaint(output: &std::process::Output) -> String {
     let text = String::from_utf8_lossy(&output.stderr).into_owned() + &String::from_utf8_lossy(&output.stdout);
+    telling_line(&text).unwrap_or_else(|| format!("exit status {}", output.status))
+}
+
+/// The most telling line of what nginx (or a script around it) wrote: the first [emerg] or
+/// [alert], else the last non-empty line.
+pub fn telling_line(text: &str) -> Option<String> {
     let lines: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
-    lines
-        .iter()
-        .find(|l| l.contains("[emerg]") || l.contains("[alert]"))
-        .or(lines.last())
-        .map(|l| l.to_string())
-        .unwrap_or_else(|| format!("exit status {}", output.status))
+    lines.iter().find(|l| l.contains("[emerg]") || l.contains("[alert]")).or(lines.last()).map(|l| l.to_string())
 }
 
 #[cfg(test)]

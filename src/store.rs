@@ -14,6 +14,7 @@
 
 use crate::app::{App, CRT, KEY, Listener, Settings, TLS};
 use crate::dir::{Dir, Kind};
+use crate::dokku::{self, Mode};
 use crate::error::{Error, Result};
 use crate::nginx::{self, Site};
 
@@ -93,6 +94,9 @@ pub struct Applied {
     /// What the user should know although the change landed: a leftover that another user
     /// owns, an earlier interrupted change that was resolved.
     pub warnings: Vec<String>,
+    /// dokku mode: what dokku's proxy rebuild wrote on stderr (its warnings), to be shown;
+    /// `None` in standalone mode.
+    pub proxy_messages: Option<String>,
 }
 
 /// One step taken, so that it can be undone in reverse order.
@@ -118,14 +122,17 @@ pub fn apply(settings: &Settings, app: &App, change: &Change) -> Result<Applied>
     dir.write_new(JOURNAL, b"a dokku-certs change is under way\n", 0o600)?;
     let mut steps = Vec::new();
     match stage_and_test(settings, app, change, &mut steps) {
-        Ok(()) => {
+        Ok(proxy_messages) => {
             warnings.extend(commit(app, &steps));
-            let reload = nginx::reload(settings);
+            // In dokku mode the proxy plugin has reloaded nginx already.
+            let reload = if settings.mode == Mode::Dokku { Ok(()) } else { nginx::reload(settings) };
             end_journal(dir);
-            Ok(Applied { reload, warnings })
+            Ok(Applied { reload, warnings, proxy_messages })
         }
         Err(error) => match roll_back(dir, &steps) {
             Ok(()) => {
+                // dokku mode: the proxy rebuilds again, from the files now back in place.
+                let error = dokku::rebuild_after_roll_back(app, error);
                 end_journal(dir);
                 Err(error)
             }
@@ -166,7 +173,10 @@ fn end_journal(dir: &Dir) {
     dir.sync();
 }
 
-fn stage_and_test(settings: &Settings, app: &App, change: &Change, steps: &mut Vec<Step>) -> Result<()> {
+/// Stages and swaps the files, then has them tested: by `nginx -t` on our nginx.conf, or in
+/// dokku mode by dokku's own rebuild (which writes nginx.conf). Returns the proxy's warnings
+/// in dokku mode.
+fn stage_and_test(settings: &Settings, app: &App, change: &Change, steps: &mut Vec<Step>) -> Result<Option<String>> {
     let dir = app.handle();
     let has_tls = match &change.tls {
         TlsChange::Install(files) => {
@@ -180,15 +190,27 @@ fn stage_and_test(settings: &Settings, app: &App, change: &Change, steps: &mut V
     if let Some(vhost) = &change.vhost {
         replace_file(dir, VHOST, vhost.as_bytes(), steps)?;
     }
+    if settings.mode == Mode::Dokku {
+        // dokku's proxy asks certs-exists while it rebuilds: tls/ must be gone by then.
+        set_tls_aside(dir, change, steps)?;
+        return dokku::rebuild(app, has_tls).map(Some);
+    }
     let site = Site { app, domains: &change.domains, listeners: &change.listeners, has_tls };
     replace_file(dir, NGINX_CONF, nginx::render(settings, &site)?.as_bytes(), steps)?;
+    // After the plain nginx.conf: never a TLS nginx.conf without tls/.
+    set_tls_aside(dir, change, steps)?;
+    nginx::test(settings).map(|()| None)
+}
+
+/// certs:remove: moves tls/ into the staging dir (undone by [`roll_back`], kept as
+/// tls.previous/ by [`commit`]).
+fn set_tls_aside(dir: &Dir, change: &Change, steps: &mut Vec<Step>) -> Result<()> {
     if matches!(change.tls, TlsChange::Remove) && dir.kind(TLS)?.is_some() {
-        // After the plain nginx.conf: never a TLS nginx.conf without tls/.
         dir.rename_new(TLS, STAGING_TLS)?;
         steps.push(Step::TlsRemoved);
         dir.sync();
     }
-    nginx::test(settings)
+    Ok(())
 }
 
 /// Removes what a killed earlier run left behind; a leftover this user cannot remove
@@ -258,7 +280,7 @@ pub fn recover(settings: &Settings, app: &App) -> Result<Vec<String>> {
         let change = Change { tls: TlsChange::Keep, vhost: None, domains: app.domains()?, listeners: app.listeners()? };
         let mut steps = Vec::new();
         match stage_and_test(settings, app, &change, &mut steps) {
-            Ok(()) => notes.extend(commit(app, &steps)),
+            Ok(_) => notes.extend(commit(app, &steps)),
             Err(error) => {
                 roll_back(dir, &steps).map_err(|left| Error::PartlyChanged { error: what_failed(&error), left })?
             }

@@ -32,7 +32,68 @@ pub fn text() -> String {
     text
 }
 
-/// Runs certs:help.
-pub fn run() {
-    output::raw(&text());
+/// The lines of dokku's certs plugin help (`fn-help-content`), with certs:info added:
+/// `command, description`, as dokku's `column -t -s,` takes them.
+const DOKKU_COMMANDS: [&str; 10] = [
+    "    certs:add <app> CRT KEY, Add an ssl endpoint to an app. Can also import from a tarball on stdin",
+    "    certs:chain CRT [CRT ...], [NOT IMPLEMENTED] Print the ordered and complete chain for the given certificate",
+    "    certs:generate <app> DOMAIN, Generate a key and certificate signing request (and self-signed certificate)",
+    "    certs:info <app>, Show certificate information for an ssl endpoint",
+    "    certs:key <app> CRT KEY [KEY ...], [NOT IMPLEMENTED] Print the correct key for the given certificate",
+    "    certs:remove <app>, Remove an SSL Endpoint from an app",
+    "    certs:report [<app>] [<flag>], Displays an ssl report for one or more apps",
+    "    certs:rollback <app>, [NOT IMPLEMENTED] Rollback an SSL Endpoint for an app",
+    "    certs:show <app> <crt|key>, Show the server.crt or server.key on stdout",
+    "    certs:update <app> CRT KEY, Update an SSL Endpoint on an app. Can also import from a tarball on stdin",
+];
+
+/// dokku's `certs:help`: usage, then the commands aligned as `column -c2 -t -s,` aligns them
+/// (first column padded to the widest, two spaces, the rest as written after the comma).
+pub fn dokku_text() -> String {
+    let split: Vec<(&str, &str)> = DOKKU_COMMANDS.iter().filter_map(|line| line.split_once(',')).collect();
+    let width = split.iter().map(|(name, _)| name.len()).max().unwrap_or(0);
+    let mut text = String::from("Usage: dokku certs[:COMMAND]\n\nManage SSL (TLS) certs\n\nAdditional commands:\n");
+    for (name, what) in split {
+        text.push_str(&format!("{name:<width$}  {what}\n"));
+    }
+    text
+}
+
+/// What `certs:help` prints in each place dokku asks for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    /// `dokku certs:help` (or `dokku-certs certs:help`).
+    Full,
+    /// `dokku help`: the plugin's one line.
+    Summary,
+    /// `dokku help --all`: every command line, unaligned, as dokku collects them.
+    List,
+}
+
+/// Runs certs:help; in dokku mode with dokku's words and shapes.
+pub fn run(dokku: bool, shape: Shape) {
+    match (dokku, shape) {
+        (_, Shape::Summary) => output::raw("    certs, Manage SSL (TLS) certs\n"),
+        (_, Shape::List) => output::raw(&DOKKU_COMMANDS.map(|line| format!("{line}\n")).concat()),
+        (true, Shape::Full) => output::raw(&dokku_text()),
+        (false, Shape::Full) => output::raw(&text()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dokku_help_is_aligned_like_column() {
+        let text = dokku_text();
+        // Measured on dokku's plugin: `fn-help-content | sort | column -c2 -t -s,`.
+        assert!(text.contains(
+            "\n    certs:add <app> CRT KEY             Add an ssl endpoint to an app. Can also import from a tarball on stdin\n"
+        ));
+        assert!(text.starts_with("Usage: dokku certs[:COMMAND]\n\nManage SSL (TLS) certs\n\nAdditional commands:\n"));
+        let mut sorted = DOKKU_COMMANDS;
+        sorted.sort();
+        assert_eq!(sorted, DOKKU_COMMANDS, "dokku sorts the lines");
+    }
 }

@@ -11,6 +11,7 @@ pub mod nginx_setup;
 pub mod remove;
 pub mod report;
 pub mod show;
+pub mod trigger;
 
 use dokku_certs::app::{App, Settings};
 use dokku_certs::output;
@@ -29,6 +30,12 @@ pub fn open_app(app: Option<&str>) -> Result<(Settings, App)> {
 pub fn report_reload(applied: &Applied) {
     for warning in &applied.warnings {
         output::warn(&format!("Warning: {warning}"));
+    }
+    if let Some(messages) = &applied.proxy_messages {
+        // dokku mode: dokku's proxy plugin reloaded nginx and printed its own lines; its
+        // warnings (stderr) were kept to find nginx's reason, so they are passed on here.
+        eprint!("{messages}");
+        return;
     }
     match &applied.reload {
         Ok(()) => output::detail("Reloading nginx"),

@@ -20,7 +20,7 @@ pub fn run() -> Result<()> {
         o.1,
         o.2
     ));
-    super::report_reload(&Applied { reload: setup.reload.clone(), warnings: Vec::new() });
+    super::report_reload(&Applied { reload: setup.reload.clone(), warnings: Vec::new(), proxy_messages: None });
     output::heading("nginx's http block needs this one line (Debian's nginx.conf has it through conf.d/*.conf):");
     output::raw(&format!("{}\n", setup.include_line()));
     Ok(())

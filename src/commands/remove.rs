@@ -1,7 +1,8 @@
 //! certs:remove <app>: back to plain HTTP, tested before tls/ goes.
 
+use dokku_certs::app::{App, Settings};
 use dokku_certs::endpoint::remove;
-use dokku_certs::{Result, output};
+use dokku_certs::{Error, Result, output};
 
 /// Arguments of certs:remove.
 #[derive(Debug, clap::Args)]
@@ -13,8 +14,17 @@ pub struct Args {
 /// Runs certs:remove.
 pub fn run(args: Args) -> Result<()> {
     let (settings, app) = super::open_app(args.app.as_deref())?;
-    let applied = remove(&settings, &app)?;
+    announce_and_remove(&settings, &app)
+}
+
+/// Says what is about to happen, as dokku does before its proxy rebuild prints anything,
+/// then removes the app's certificate (`remove` checks again under the lock).
+pub fn announce_and_remove(settings: &Settings, app: &App) -> Result<()> {
+    if !app.tls_dir().is_dir() {
+        return Err(Error::NoAppEndpoint);
+    }
     output::step(&format!("Removing SSL endpoint from {}", app.name));
+    let applied = remove(settings, app)?;
     super::report_reload(&applied);
     Ok(())
 }

@@ -16,10 +16,12 @@ struct Request {
     app: Option<String>,
     flag: Option<String>,
     json: bool,
+    /// `--global`: dokku's certs plugin has no global properties, so an empty report.
+    global: bool,
 }
 
 fn parse(words: &[String]) -> Result<Request> {
-    let mut request = Request { app: None, flag: None, json: false };
+    let mut request = Request { app: None, flag: None, json: false, global: false };
     let mut words = words.iter();
     while let Some(word) = words.next() {
         if word == "--format" {
@@ -28,6 +30,8 @@ fn parse(words: &[String]) -> Result<Request> {
                 Some("stdout") => request.json = false,
                 other => return Err(Error::BadFormat(other.unwrap_or("").to_string())),
             }
+        } else if word == "--global" {
+            request.global = true;
         } else if word.starts_with("--") {
             if request.flag.replace(word.clone()).is_some() {
                 return Err(Error::OneFlagOnly);
@@ -39,22 +43,37 @@ fn parse(words: &[String]) -> Result<Request> {
     if request.json && request.flag.is_some() {
         return Err(Error::FormatWithFlag);
     }
+    let valid: &[&str] = if request.global { &[] } else { &FLAGS };
     if let Some(flag) = &request.flag
-        && !FLAGS.contains(&flag.as_str())
+        && !valid.contains(&flag.as_str())
     {
-        return Err(Error::InvalidFlag(FLAGS.join(", ")));
+        return Err(Error::InvalidFlag(valid.join(", ")));
     }
     Ok(request)
+}
+
+/// The `--global` report, as dokku prints it for a plugin without global properties.
+fn global_report(json: bool) -> String {
+    if json { "{}\n".into() } else { "=====> --global ssl information\n".into() }
 }
 
 /// Runs certs:report.
 pub fn run(args: Args) -> Result<()> {
     let request = parse(&args.words)?;
+    if request.global {
+        output::raw(&global_report(request.json));
+        return Ok(());
+    }
     let settings = Settings::from_env()?;
     let apps = match &request.app {
         Some(name) => vec![App::open(&settings, name)?],
         None => list_apps(&settings)?.iter().map(|name| App::open(&settings, name)).collect::<Result<_>>()?,
     };
+    if apps.is_empty() {
+        // dokku's words, on stderr, and not an error.
+        output::warn("You haven't deployed any applications yet");
+        return Ok(());
+    }
     let render = |app: &App| {
         let fields = report::fields(app);
         match &request.flag {

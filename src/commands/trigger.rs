@@ -1,0 +1,98 @@
+//! `dokku-certs trigger NAME ARGS...`: the plugn triggers dokku's certs plugin answers, for
+//! the dokku plugin's trigger shims (dokku-plugin/). Names, arguments, messages and exit
+//! codes are those of dokku's plugin.
+
+use std::path::PathBuf;
+
+use dokku_certs::bundle::{Origin, assemble};
+use dokku_certs::caller::{Caller, FileRole, read_file};
+use dokku_certs::endpoint::install;
+use dokku_certs::{Error, Result, dokku, output, report};
+
+/// The triggers.
+#[derive(Debug, clap::Subcommand)]
+pub enum Trigger {
+    /// certs-exists <app>: prints true or false.
+    #[command(name = "certs-exists")]
+    Exists { app: Option<String> },
+    /// certs-get <app> crt|key: prints the file, or fails silently.
+    #[command(name = "certs-get")]
+    Get { app: Option<String>, what: Option<String> },
+    /// certs-set <app> CRT KEY: installs a pair, as certs:add does.
+    #[command(name = "certs-set")]
+    Set { app: Option<String>, crt: Option<PathBuf>, key: Option<PathBuf> },
+    /// certs-remove <app>: removes the pair, as certs:remove does.
+    #[command(name = "certs-remove")]
+    Remove { app: Option<String> },
+    /// post-app-clone-setup <old> <new>: a clone does not keep the original's certificate.
+    #[command(name = "post-app-clone-setup")]
+    PostAppCloneSetup { old: Option<String>, new: Option<String> },
+    /// report <app>: the app's ssl section of `dokku report`.
+    #[command(name = "report")]
+    Report { app: Option<String> },
+}
+
+/// Arguments of `trigger`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    trigger: Trigger,
+}
+
+/// Runs a trigger.
+pub fn run(args: Args) -> Result<()> {
+    match args.trigger {
+        Trigger::Exists { app } => {
+            // As dokku's is_ssl_enabled: an app that does not exist has no certificate.
+            let exists = super::open_app(app.as_deref()).is_ok_and(|(_, app)| app.has_cert());
+            output::raw(&format!("{exists}\n"));
+        }
+        Trigger::Get { app, what } => {
+            let (_, app) = super::open_app(app.as_deref())?;
+            let path = match what.as_deref() {
+                Some("crt") if app.has_cert() => app.crt_path(),
+                Some("key") if app.has_cert() => app.key_path(),
+                // dokku's certs-get returns 1 without a word: callers test the status.
+                _ => std::process::exit(1),
+            };
+            let bytes = std::fs::read(&path).map_err(|source| Error::Read { path, source })?;
+            output::raw(&String::from_utf8_lossy(&bytes));
+        }
+        Trigger::Set { app, crt, key } => {
+            let (settings, app) = super::open_app(app.as_deref())?;
+            let (Some(crt), Some(key)) = (crt, key) else {
+                return Err(Error::Usage("Both CRT and KEY file paths are required".into()));
+            };
+            // Read as certs:add reads file arguments: only what the caller could read.
+            let caller = Caller::from_env()?;
+            let sources = vec![
+                read_file(&caller, &settings.dokku_root, &app.name, &crt, FileRole::Certificate)?,
+                read_file(&caller, &settings.dokku_root, &app.name, &key, FileRole::Key)?,
+            ];
+            let bundle = assemble(&sources, Origin::Files)?;
+            let installed = install(&settings, &app, &bundle)?;
+            for warning in &installed.warnings {
+                output::warn(&format!("Warning: {warning}"));
+            }
+            super::report_reload(&installed.applied);
+        }
+        Trigger::Remove { app } => {
+            let (settings, app) = super::open_app(app.as_deref())?;
+            super::remove::announce_and_remove(&settings, &app)?;
+        }
+        Trigger::PostAppCloneSetup { new, .. } => {
+            let (_, app) = super::open_app(new.as_deref())?;
+            dokku::forget_cloned_tls(&app)?;
+            let fired = dokku::fire("post-certs-remove", &[&app.name])?;
+            eprint!("{}", fired.stderr);
+            if !fired.success {
+                std::process::exit(1);
+            }
+        }
+        Trigger::Report { app } => {
+            let (_, app) = super::open_app(app.as_deref())?;
+            output::raw(&report::to_text(&app.name, &report::fields(&app)));
+        }
+    }
+    Ok(())
+}
