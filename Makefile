@@ -11,7 +11,7 @@ TEST_PACKAGES := nginx-light openssl curl ca-certificates tar gzip pebble python
 SSLYZE_VERSION := 6.3.1
 SSLYZE_VENV := target/sslyze-venv
 
-.PHONY: all build deps test demo bench fuzz lint fmt clean plugin dokku-test
+.PHONY: all build deps test demo bench fuzz lint fmt clean plugin dokku-test dokku-lab-check
 
 all: build
 
@@ -53,8 +53,14 @@ plugin: build
 # dokku's own tests (certs.bats, nginx-vhosts_14/properties) and ours against a real dokku:
 # needs the dokku lab in ../shared/dokku-lab (see README, "dokku").
 DOKKU_LAB ?= ../shared/dokku-lab
-dokku-test: plugin
-	sh scripts/dokku-test.sh $(DOKKU_LAB) $(PLUGIN_OUT)
+dokku-test: dokku-lab-check deps plugin
+	bash scripts/dokku-test.sh $(DOKKU_LAB) $(PLUGIN_OUT)
+
+# Before anything is built: say what is missing.
+dokku-lab-check:
+	@test -x $(DOKKU_LAB)/setup.sh || { \
+	  echo "make dokku-test needs the dokku lab in $(DOKKU_LAB) (setup.sh, run-bats.sh, use-certs-plugin.sh): the folder shared/dokku-lab next to this checkout; elsewhere: make dokku-test DOKKU_LAB=/path/to/dokku-lab" >&2; \
+	  exit 2; }
 
 lint:
 	$(CARGO) fmt --all -- --check

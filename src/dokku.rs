@@ -10,7 +10,7 @@
 use std::io::Read;
 use std::process::{Command, Stdio};
 
-use crate::app::App;
+use crate::app::{App, Settings};
 use crate::error::{Error, Result};
 
 /// Who renders nginx.conf.
@@ -86,6 +86,17 @@ pub fn rebuild(app: &App, has_tls: bool) -> Result<String> {
         }
     }
     Ok(messages)
+}
+
+/// Has nginx pick up a change in the app's nginx.conf.d/ (the ACME challenge): `nginx -t`
+/// and a reload in standalone mode; in dokku mode dokku's rebuild, which does both.
+pub fn reload_app_proxy(settings: &Settings, app: &App) -> Result<()> {
+    if settings.mode == Mode::Dokku {
+        return rebuild(app, app.has_cert()).map(|_| ());
+    }
+    crate::nginx::test(settings)?;
+    crate::nginx::reload(settings)
+        .map_err(|why| Error::Acme(format!("nginx must be running to answer the challenge ({why})")))
 }
 
 /// After the previous tls/ was put back: rebuild again so the proxy's nginx.conf matches it.

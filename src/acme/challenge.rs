@@ -93,6 +93,11 @@ impl<'a> ChallengeFile<'a> {
         Ok(ChallengeFile { app, conf_d: None, created_dir: false })
     }
 
+    /// The app whose nginx.conf.d/ holds the file.
+    pub fn app(&self) -> &'a App {
+        self.app
+    }
+
     /// Writes nginx.conf.d/letsencrypt.conf with every answer, mode 0644 whatever the umask.
     pub fn write(&mut self, answers: &[Answer]) -> Result<()> {
         for answer in answers {

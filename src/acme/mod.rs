@@ -212,9 +212,7 @@ fn issue_locked(settings: &Settings, app: &App, resolved: &Resolved, progress: &
         Ok(chain_pem) => chain_pem,
         Err(error) => {
             // nginx must forget the challenge location too.
-            if nginx::test(settings).is_ok() {
-                let _ = nginx::reload(settings);
-            }
+            let _ = crate::dokku::reload_app_proxy(settings, app);
             return Err(error);
         }
     };
@@ -340,9 +338,7 @@ async fn order_certificate(
     let answers = pending_answers(&mut order, &account).await?;
     if !answers.is_empty() {
         challenge_file.write(&answers)?;
-        nginx::test(settings)?;
-        nginx::reload(settings)
-            .map_err(|why| Error::Acme(format!("nginx must be running to answer the challenge ({why})")))?;
+        crate::dokku::reload_app_proxy(settings, challenge_file.app())?;
         progress("Answering the HTTP-01 challenges from nginx.conf.d/letsencrypt.conf");
         challenge::wait_until_served(settings, &answers, SELF_CHECK_TIMEOUT)?;
         mark_ready(&mut order).await?;
