@@ -1,0 +1,165 @@
+//! dokku mode (DOKKU_CERTS_MODE=dokku) without a dokku: a stand-in `plugn` on PATH records
+//! the triggers fired and can fail the rebuild the way nginx-vhosts does when `nginx -t`
+//! fails. The real dokku is exercised by `make dokku-test` (tests/dokku/*.bats).
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+
+use common::{Run, Sandbox, Tree, fixture, fixtures};
+
+/// A sandbox app plus a fake plugn that logs `trigger NAME ARGS` and fails
+/// post-domains-update with nginx's words while `fail-rebuild` exists.
+struct Dokku {
+    sandbox: Sandbox,
+    bin: PathBuf,
+}
+
+const NGINX_SAYS: &str = "nginx: [emerg] unknown directive \"this\" in /home/dokku/myapp/nginx.conf.d/broken.conf:1";
+
+impl Dokku {
+    fn new() -> Dokku {
+        let sandbox = Sandbox::new();
+        sandbox.create_app("myapp", &["myapp.example.com"]);
+        let bin = sandbox.dir.path().join("bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        let script = format!(
+            "#!/bin/sh\n\
+             echo \"$*\" >> '{log}'\n\
+             echo \"-----> Configuring for $2\"\n\
+             if [ \"$2\" = post-domains-update ] && [ -e '{fail}' ]; then\n\
+               echo ' !     Failed to validate nginx config' >&2\n\
+               echo '{NGINX_SAYS}' >&2\n\
+               exit 1\n\
+             fi\n\
+             echo ' !     a warning from the proxy' >&2\n",
+            log = sandbox.dir.path().join("triggers.log").display(),
+            fail = sandbox.dir.path().join("fail-rebuild").display(),
+        );
+        let plugn = bin.join("plugn");
+        std::fs::write(&plugn, script).unwrap();
+        std::fs::set_permissions(&plugn, std::fs::Permissions::from_mode(0o755)).unwrap();
+        Dokku { sandbox, bin }
+    }
+
+    fn run(&self, args: &[&str], stdin: Option<&[u8]>) -> Run {
+        let path = format!("{}:{}", self.bin.display(), std::env::var("PATH").unwrap());
+        self.sandbox.run_with(args, stdin, &[("DOKKU_CERTS_MODE", "dokku"), ("PATH", &path)])
+    }
+
+    fn add(&self, crt: &str, key: &str) -> Run {
+        let dir = fixtures();
+        self.run(&["certs:add", "myapp", dir.join(crt).to_str().unwrap(), dir.join(key).to_str().unwrap()], None)
+    }
+
+    /// The triggers fired since the last call.
+    fn fired(&self) -> Vec<String> {
+        let log = self.sandbox.dir.path().join("triggers.log");
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        let _ = std::fs::remove_file(&log);
+        text.lines().map(str::to_string).collect()
+    }
+
+    fn fail_rebuilds(&self, fail: bool) {
+        let marker = self.sandbox.dir.path().join("fail-rebuild");
+        if fail {
+            std::fs::write(marker, "").unwrap();
+        } else {
+            let _ = std::fs::remove_file(marker);
+        }
+    }
+}
+
+#[test]
+fn add_and_remove_fire_dokkus_triggers_and_leave_nginx_conf_to_dokku() {
+    let dokku = Dokku::new();
+    let run = dokku.add("leaf.fullchain.crt", "leaf.key").ok();
+    assert_eq!(dokku.fired(), ["trigger post-certs-update myapp", "trigger post-domains-update myapp"]);
+    assert!(!dokku.sandbox.app_dir("myapp").join("nginx.conf").exists(), "dokku mode wrote nginx.conf");
+    assert_eq!(
+        std::fs::read(dokku.sandbox.app_dir("myapp").join("tls/server.crt")).unwrap(),
+        fixture("leaf.fullchain.crt")
+    );
+    // The proxy's own lines come through: stdout live, its warnings on stderr.
+    assert!(run.stdout.contains("-----> Configuring for post-domains-update"), "{}", run.stdout);
+    assert!(run.stderr.contains(" !     a warning from the proxy"), "{}", run.stderr);
+    assert!(!run.stdout.contains("Reloading nginx"), "dokku's proxy reloads, not us: {}", run.stdout);
+
+    let run = dokku.run(&["certs:remove", "myapp"], None).ok();
+    assert!(run.stdout.starts_with("-----> Removing SSL endpoint from myapp\n"), "{}", run.stdout);
+    assert_eq!(dokku.fired(), ["trigger post-certs-remove myapp", "trigger post-domains-update myapp"]);
+    assert!(!dokku.sandbox.app_dir("myapp").join("tls").exists());
+}
+
+#[test]
+fn a_failed_rebuild_puts_the_previous_pair_back_and_rebuilds_with_it() {
+    let dokku = Dokku::new();
+    dokku.add("leaf.fullchain.crt", "leaf.key").ok();
+    dokku.fired();
+    let before = Tree::of(&dokku.sandbox.app_dir("myapp"));
+    dokku.fail_rebuilds(true);
+    let run = dokku.add("leaf2.crt", "leaf2.key");
+    assert_eq!(run.code, 1, "{run:?}");
+    let last = run.stderr.lines().last().unwrap();
+    assert!(last.starts_with(" !     dokku could not rebuild the proxy config"), "{last}");
+    assert!(last.contains(NGINX_SAYS), "nginx's reason is missing: {last}");
+    assert!(last.contains("the previous certificate and key are back in place"), "{last}");
+    assert!(last.contains("rebuilding with them failed too"), "{last}");
+    assert_eq!(Tree::of(&dokku.sandbox.app_dir("myapp")), before, "the app dir is not as it was");
+    // Rebuilt twice: with the new pair, then with the previous one.
+    assert_eq!(
+        dokku.fired(),
+        [
+            "trigger post-certs-update myapp",
+            "trigger post-domains-update myapp",
+            "trigger post-certs-update myapp",
+            "trigger post-domains-update myapp"
+        ]
+    );
+    // A first certificate whose rebuild fails: tls/ goes, and the proxy hears post-certs-remove.
+    dokku.fail_rebuilds(false);
+    dokku.run(&["certs:remove", "myapp"], None).ok();
+    dokku.fired();
+    dokku.fail_rebuilds(true);
+    assert_eq!(dokku.add("leaf2.crt", "leaf2.key").code, 1);
+    assert!(!dokku.sandbox.app_dir("myapp").join("tls").exists());
+    assert_eq!(dokku.fired()[2], "trigger post-certs-remove myapp");
+}
+
+#[test]
+fn triggers_answer_as_dokkus_plugin() {
+    let dokku = Dokku::new();
+    let trigger = |args: &[&str]| dokku.run(&[&["trigger"], args].concat(), None);
+    assert_eq!(trigger(&["certs-exists", "myapp"]).ok().stdout, "false\n");
+    assert_eq!(trigger(&["certs-exists", "nosuchapp"]).ok().stdout, "false\n");
+    assert_eq!(trigger(&["certs-get", "myapp", "crt"]).code, 1);
+    let crt = fixtures().join("leaf.fullchain.crt");
+    trigger(&["certs-set", "myapp", crt.to_str().unwrap()]).refused("Both CRT and KEY file paths are required");
+    trigger(&["certs-set", "myapp", crt.to_str().unwrap(), "/nonexistent/server.key"])
+        .refused("KEY file specified not found, please check file paths");
+    trigger(&["certs-set", "myapp", crt.to_str().unwrap(), fixtures().join("leaf.key").to_str().unwrap()]).ok();
+    assert_eq!(trigger(&["certs-exists", "myapp"]).ok().stdout, "true\n");
+    assert_eq!(trigger(&["certs-get", "myapp", "crt"]).ok().stdout.as_bytes(), fixture("leaf.fullchain.crt"));
+    assert_eq!(trigger(&["certs-get", "myapp", "other"]).code, 1);
+    assert!(trigger(&["report", "myapp"]).ok().stdout.starts_with("=====> myapp ssl information\n"));
+    trigger(&["certs-remove", "myapp"]).ok();
+    trigger(&["certs-remove", "myapp"]).refused("An app-specific SSL endpoint is not defined");
+}
+
+#[test]
+fn report_and_help_speak_dokku() {
+    let dokku = Dokku::new();
+    assert_eq!(dokku.run(&["certs:report", "--global", "--format", "json"], None).ok().stdout, "{}\n");
+    assert_eq!(dokku.run(&["certs:report", "--global"], None).ok().stdout, "=====> --global ssl information\n");
+    dokku.run(&["certs:report", "--global", "--ssl-dir"], None).refused("Invalid flag passed, valid flags:");
+    dokku
+        .run(&["certs:report", "myapp", "--ssl-dir", "--format", "json"], None)
+        .refused("--format flag cannot be specified when specifying an info flag");
+    let help = dokku.run(&["certs:help"], None).ok().stdout;
+    assert!(help.starts_with("Usage: dokku certs[:COMMAND]\n\nManage SSL (TLS) certs\n"), "{help}");
+    assert_eq!(dokku.run(&["certs"], None).ok().stdout, help);
+    std::fs::remove_dir_all(dokku.sandbox.app_dir("myapp")).unwrap();
+    let run = dokku.run(&["certs:report"], None).ok();
+    assert_eq!(run.stderr, " !     You haven't deployed any applications yet\n");
+}
