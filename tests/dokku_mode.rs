@@ -9,7 +9,8 @@ use std::path::PathBuf;
 
 use common::{Run, Sandbox, Tree, fixture, fixtures};
 
-/// A sandbox app plus a fake plugn that logs `trigger NAME ARGS` and fails
+/// A sandbox app plus a fake plugn that logs `trigger NAME APP` and whether the app's
+/// certificate exists as dokku's proxy sees it then (`tls=yes|no`), and fails
 /// post-domains-update with nginx's words while `fail-rebuild` exists.
 struct Dokku {
     sandbox: Sandbox,
@@ -26,7 +27,8 @@ impl Dokku {
         std::fs::create_dir_all(&bin).unwrap();
         let script = format!(
             "#!/bin/sh\n\
-             echo \"$*\" >> '{log}'\n\
+             if [ -e '{root}'/\"$3\"/tls/server.crt ]; then tls=yes; else tls=no; fi\n\
+             echo \"$* tls=$tls\" >> '{log}'\n\
              echo \"-----> Configuring for $2\"\n\
              if [ \"$2\" = post-domains-update ] && [ -e '{fail}' ]; then\n\
                echo ' !     Failed to validate nginx config' >&2\n\
@@ -35,6 +37,7 @@ impl Dokku {
              fi\n\
              echo ' !     a warning from the proxy' >&2\n",
             log = sandbox.dir.path().join("triggers.log").display(),
+            root = sandbox.root().display(),
             fail = sandbox.dir.path().join("fail-rebuild").display(),
         );
         let plugn = bin.join("plugn");
@@ -75,7 +78,7 @@ impl Dokku {
 fn add_and_remove_fire_dokkus_triggers_and_leave_nginx_conf_to_dokku() {
     let dokku = Dokku::new();
     let run = dokku.add("leaf.fullchain.crt", "leaf.key").ok();
-    assert_eq!(dokku.fired(), ["trigger post-certs-update myapp", "trigger post-domains-update myapp"]);
+    assert_eq!(dokku.fired(), ["trigger post-certs-update myapp tls=yes", "trigger post-domains-update myapp tls=yes"]);
     assert!(!dokku.sandbox.app_dir("myapp").join("nginx.conf").exists(), "dokku mode wrote nginx.conf");
     assert_eq!(
         std::fs::read(dokku.sandbox.app_dir("myapp").join("tls/server.crt")).unwrap(),
@@ -88,7 +91,8 @@ fn add_and_remove_fire_dokkus_triggers_and_leave_nginx_conf_to_dokku() {
 
     let run = dokku.run(&["certs:remove", "myapp"], None).ok();
     assert!(run.stdout.starts_with("-----> Removing SSL endpoint from myapp\n"), "{}", run.stdout);
-    assert_eq!(dokku.fired(), ["trigger post-certs-remove myapp", "trigger post-domains-update myapp"]);
+    // The proxy rebuilds without the certificate: tls/ is gone before it looks.
+    assert_eq!(dokku.fired(), ["trigger post-certs-remove myapp tls=no", "trigger post-domains-update myapp tls=no"]);
     assert!(!dokku.sandbox.app_dir("myapp").join("tls").exists());
 }
 
@@ -111,11 +115,19 @@ fn a_failed_rebuild_puts_the_previous_pair_back_and_rebuilds_with_it() {
     assert_eq!(
         dokku.fired(),
         [
-            "trigger post-certs-update myapp",
-            "trigger post-domains-update myapp",
-            "trigger post-certs-update myapp",
-            "trigger post-domains-update myapp"
+            "trigger post-certs-update myapp tls=yes",
+            "trigger post-domains-update myapp tls=yes",
+            "trigger post-certs-update myapp tls=yes",
+            "trigger post-domains-update myapp tls=yes"
         ]
+    );
+    // A remove whose rebuild fails: the pair comes back, the proxy rebuilds with it.
+    let before = Tree::of(&dokku.sandbox.app_dir("myapp"));
+    assert_eq!(dokku.run(&["certs:remove", "myapp"], None).code, 1);
+    assert_eq!(Tree::of(&dokku.sandbox.app_dir("myapp")), before);
+    assert_eq!(
+        dokku.fired()[2..],
+        ["trigger post-certs-update myapp tls=yes", "trigger post-domains-update myapp tls=yes"]
     );
     // A first certificate whose rebuild fails: tls/ goes, and the proxy hears post-certs-remove.
     dokku.fail_rebuilds(false);
@@ -124,7 +136,7 @@ fn a_failed_rebuild_puts_the_previous_pair_back_and_rebuilds_with_it() {
     dokku.fail_rebuilds(true);
     assert_eq!(dokku.add("leaf2.crt", "leaf2.key").code, 1);
     assert!(!dokku.sandbox.app_dir("myapp").join("tls").exists());
-    assert_eq!(dokku.fired()[2], "trigger post-certs-remove myapp");
+    assert_eq!(dokku.fired()[2], "trigger post-certs-remove myapp tls=no");
 }
 
 #[test]
@@ -145,6 +157,14 @@ fn triggers_answer_as_dokkus_plugin() {
     assert!(trigger(&["report", "myapp"]).ok().stdout.starts_with("=====> myapp ssl information\n"));
     trigger(&["certs-remove", "myapp"]).ok();
     trigger(&["certs-remove", "myapp"]).refused("An app-specific SSL endpoint is not defined");
+    // A clone made by copying the app's files does not keep its certificate.
+    dokku.sandbox.create_app("clone", &["clone.example.com"]);
+    std::fs::create_dir(dokku.sandbox.app_dir("clone").join("tls")).unwrap();
+    std::fs::write(dokku.sandbox.app_dir("clone").join("tls/server.crt"), fixture("leaf.crt")).unwrap();
+    dokku.fired();
+    trigger(&["post-app-clone-setup", "myapp", "clone"]).ok();
+    assert!(!dokku.sandbox.app_dir("clone").join("tls").exists());
+    assert_eq!(dokku.fired(), ["trigger post-certs-remove clone tls=no"]);
 }
 
 #[test]
