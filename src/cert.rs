@@ -95,7 +95,8 @@ impl Certificate {
             subject_raw: cert.subject().as_raw().to_vec(),
             issuer_raw: cert.issuer().as_raw().to_vec(),
             subject: printable(&format_name(cert.subject(), "; ")),
-            issuer: printable(&format_name_oneline(cert.issuer())),
+            // Printable ASCII by construction: openssl's escapes, not `printable`'s.
+            issuer: format_name_oneline(cert.issuer()),
             not_before: cert.validity().not_before.timestamp(),
             not_after: cert.validity().not_after.timestamp(),
             common_name: cert.subject().iter_common_name().next().and_then(|cn| cn.as_str().ok()).map(printable),
@@ -464,6 +465,8 @@ mod tests {
         assert_eq!(oneline_value("dokku.me"), "dokku.me");
         assert_eq!(oneline_value("Foo, Inc. \"x\""), "\"Foo, Inc. \\\"x\\\"\"");
         assert_eq!(oneline_value("tëst.example.com"), "t\\C3\\ABst.example.com");
+        // Control characters and bidi overrides come out as escapes: printable ASCII only.
+        assert_eq!(oneline_value("a\x1b[2J\u{202E}"), "a\\1B[2J\\E2\\80\\AE");
     }
 
     #[test]
