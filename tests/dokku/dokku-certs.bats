@@ -55,9 +55,9 @@ fingerprint() {
 # Waits (up to 10 s) until nginx serves the certificate of file $1 ("": none). A reload
 # returns once the new workers run, but the old ones go on accepting for another 100 ms.
 assert_served() {
-  local want="" got i
+  local want="" got
   [[ -z "$1" ]] || want="$(fingerprint "$1")"
-  for i in $(seq 100); do
+  for _ in $(seq 100); do
     got="$(served_fingerprint)"
     [[ "$got" == "$want" ]] && return 0
     sleep 0.1
@@ -129,7 +129,8 @@ assert_served() {
   [[ "$status" -eq 0 ]]
   [[ "$output" == *"Removing SSL endpoint from $APP"* ]]
   [[ ! -e "/home/dokku/$APP/tls" ]]
-  ! grep -q ssl_certificate "/home/dokku/$APP/nginx.conf"
+  run grep -q ssl_certificate "/home/dokku/$APP/nginx.conf"
+  [[ "$status" -eq 1 ]]
   assert_served "" # dokku's default site refuses the handshake
   [[ "$(dokku --quiet ports:report "$APP" --ports-map)" == "http:80:5000" ]]
   run bash -c "dokku certs:remove $APP"

@@ -31,8 +31,7 @@ EOF
   "${NETNS[@]}" env PEBBLE_VA_NOSLEEP=1 pebble -config "$BATS_FILE_TMPDIR/pebble.json" -dnsserver "127.0.0.1:$DNS_PORT" \
     >"$BATS_FILE_TMPDIR/pebble.log" 2>&1 3>&- &
   echo $! >"$BATS_FILE_TMPDIR/pebble.pid"
-  local i
-  for i in $(seq 100); do
+  for _ in $(seq 100); do
     "${NETNS[@]}" curl -sf --cacert "$fixtures/pebble-ca.crt" "https://127.0.0.1:$ACME_PORT/dir" >/dev/null && return 0
     sleep 0.1
   done
@@ -44,7 +43,9 @@ EOF
 teardown_file() {
   local name
   for name in pebble challtestsrv; do
-    [[ -f "$BATS_FILE_TMPDIR/$name.pid" ]] && kill "$(cat "$BATS_FILE_TMPDIR/$name.pid")" 2>/dev/null || true
+    if [[ -f "$BATS_FILE_TMPDIR/$name.pid" ]]; then
+      kill "$(cat "$BATS_FILE_TMPDIR/$name.pid")" 2>/dev/null || true
+    fi
   done
   rm -rf /home/dokku/.letsencrypt
   rm -rf "$(cat "$BATS_FILE_TMPDIR/dir")"
@@ -70,8 +71,8 @@ served_issuer() {
 # Waits (up to 10 s) until the issuer nginx serves matches the pattern $1 ("": no
 # certificate). A reload returns once the new workers run; the old ones accept for 100 ms more.
 assert_issuer() {
-  local got i
-  for i in $(seq 100); do
+  local got
+  for _ in $(seq 100); do
     got="$(served_issuer)"
     # shellcheck disable=SC2053
     [[ -z "$1" && -z "$got" ]] || [[ -n "$1" && "$got" == $1 ]] && return 0
