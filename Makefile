@@ -11,7 +11,15 @@ TEST_PACKAGES := nginx-light openssl curl ca-certificates tar gzip pebble python
 SSLYZE_VERSION := 6.3.1
 SSLYZE_VENV := target/sslyze-venv
 
-.PHONY: all build deps test demo bench fuzz lint fmt clean
+.PHONY: all build deps acme-lab test demo bench fuzz lint fmt clean
+
+# The acme-lab kit (Pebble v2.10.1 built from its vendored source, BIND 9, dig/nsupdate) that
+# tests/acme_lab.rs runs against. Its setup.sh is idempotent: ~33 s on a fresh machine (apt
+# install of bind9 included), under half a second once built.
+ACME_LAB_KIT ?= $(abspath ../shared/acme-lab)
+export ACME_LAB_KIT
+PROMTOOL := target/promtool/root/usr/bin/promtool
+export PROMTOOL_BIN := $(abspath $(PROMTOOL))
 
 all: build
 
@@ -30,12 +38,24 @@ deps:
 	fi
 	@command -v nginx >/dev/null || { echo "nginx is not on PATH after install" >&2; exit 1; }
 
+acme-lab: $(PROMTOOL)
+	@test -x $(ACME_LAB_KIT)/setup.sh || { echo "no acme-lab kit at $(ACME_LAB_KIT) (set ACME_LAB_KIT)" >&2; exit 1; }
+	$(SUDO) $(ACME_LAB_KIT)/setup.sh
+
+# promtool checks `certs:report --format prometheus` (tests/acme_lab.rs). Only the binary is
+# taken from Debian's prometheus package, unpacked under target/: installing the package
+# would also start a Prometheus server.
+$(PROMTOOL): | deps
+	rm -rf target/promtool && mkdir -p target/promtool
+	cd target/promtool && { apt-get download prometheus || { $(SUDO) apt-get update -qq && apt-get download prometheus; }; } && dpkg-deb -x prometheus_*.deb root
+	test -x $(PROMTOOL)
+
 # A venv of its own under target/, so no system Python package is touched.
 $(SSLYZE_VENV)/bin/sslyze: | deps
 	python3 -m venv $(SSLYZE_VENV)
 	$(SSLYZE_VENV)/bin/pip install --quiet --disable-pip-version-check sslyze==$(SSLYZE_VERSION)
 
-test: deps $(SSLYZE_VENV)/bin/sslyze
+test: deps acme-lab $(SSLYZE_VENV)/bin/sslyze
 	$(CARGO) test --all-targets -- --test-threads=4
 
 lint:

@@ -15,6 +15,7 @@ pub mod dir;
 pub mod endpoint;
 pub mod error;
 pub mod key;
+pub mod metrics;
 pub mod names;
 pub mod nginx;
 pub mod output;

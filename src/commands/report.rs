@@ -16,16 +16,18 @@ struct Request {
     app: Option<String>,
     flag: Option<String>,
     json: bool,
+    prometheus: bool,
 }
 
 fn parse(words: &[String]) -> Result<Request> {
-    let mut request = Request { app: None, flag: None, json: false };
+    let mut request = Request { app: None, flag: None, json: false, prometheus: false };
     let mut words = words.iter();
     while let Some(word) = words.next() {
         if word == "--format" {
             match words.next().map(String::as_str) {
                 Some("json") => request.json = true,
                 Some("stdout") => request.json = false,
+                Some("prometheus") => request.prometheus = true,
                 other => return Err(Error::BadFormat(other.unwrap_or("").to_string())),
             }
         } else if word.starts_with("--") {
@@ -36,7 +38,7 @@ fn parse(words: &[String]) -> Result<Request> {
             return Err(Error::Usage(format!("unexpected argument {word:?}; usage: certs:report [<app>] [<flag>]")));
         }
     }
-    if request.json && request.flag.is_some() {
+    if (request.json || request.prometheus) && request.flag.is_some() {
         return Err(Error::FormatWithFlag);
     }
     if let Some(flag) = &request.flag
@@ -55,6 +57,11 @@ pub fn run(args: Args) -> Result<()> {
         Some(name) => vec![App::open(&settings, name)?],
         None => list_apps(&settings)?.iter().map(|name| App::open(&settings, name)).collect::<Result<_>>()?,
     };
+    if request.prometheus {
+        let samples = report::in_parallel(&apps, |app| sample(&settings, app));
+        output::raw(&dokku_certs::metrics::to_prometheus(&samples));
+        return Ok(());
+    }
     let render = |app: &App| {
         let fields = report::fields(app);
         match &request.flag {
@@ -65,4 +72,19 @@ pub fn run(args: Args) -> Result<()> {
     };
     output::raw(&report::in_parallel(&apps, render).concat());
     Ok(())
+}
+
+/// One app's metrics: its certificate's dates, and its renewal state if Let's Encrypt manages it.
+fn sample(settings: &Settings, app: &App) -> dokku_certs::metrics::Sample {
+    let dates = dokku_certs::endpoint::inspect(app).ok().flatten().map(|i| (i.leaf().not_before, i.leaf().not_after));
+    let letsencrypt = dokku_certs::acme::marker(app).is_some();
+    let state = dokku_certs::acme::state::load(settings, &app.name);
+    dokku_certs::metrics::Sample {
+        app: app.name.clone(),
+        dates,
+        letsencrypt,
+        last_renewal: state.last_success,
+        failures: state.failures,
+        last_failure: state.last_failure,
+    }
 }
