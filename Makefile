@@ -11,7 +11,15 @@ TEST_PACKAGES := nginx-light openssl curl ca-certificates tar gzip pebble python
 SSLYZE_VERSION := 6.3.1
 SSLYZE_VENV := target/sslyze-venv
 
-.PHONY: all build deps test demo bench fuzz lint fmt clean plugin dokku-test dokku-lab-check
+.PHONY: all build deps acme-lab acme-lab-test test demo bench fuzz lint fmt clean plugin dokku-test dokku-lab-check
+
+# The acme-lab kit (Pebble v2.10.1 built from its vendored source, BIND 9, dig/nsupdate) that
+# tests/acme_lab.rs runs against. Its setup.sh is idempotent: ~33 s on a fresh machine (apt
+# install of bind9 included), under half a second once built.
+ACME_LAB_KIT ?= $(abspath ../shared/acme-lab)
+export ACME_LAB_KIT
+PROMTOOL := target/promtool/root/usr/bin/promtool
+export PROMTOOL_BIN := $(abspath $(PROMTOOL))
 
 all: build
 
@@ -30,6 +38,18 @@ deps:
 	fi
 	@command -v nginx >/dev/null || { echo "nginx is not on PATH after install" >&2; exit 1; }
 
+acme-lab: $(PROMTOOL)
+	@test -x $(ACME_LAB_KIT)/setup.sh || { echo "no acme-lab kit at $(ACME_LAB_KIT) (set ACME_LAB_KIT)" >&2; exit 1; }
+	$(SUDO) $(ACME_LAB_KIT)/setup.sh
+
+# promtool checks `certs:report --format prometheus` (tests/acme_lab.rs). Only the binary is
+# taken from Debian's prometheus package, unpacked under target/: installing the package
+# would also start a Prometheus server.
+$(PROMTOOL): | deps
+	rm -rf target/promtool && mkdir -p target/promtool
+	cd target/promtool && { apt-get download prometheus || { $(SUDO) apt-get update -qq && apt-get download prometheus; }; } && dpkg-deb -x prometheus_*.deb root
+	test -x $(PROMTOOL)
+
 # A venv of its own under target/, so no system Python package is touched.
 $(SSLYZE_VENV)/bin/sslyze: | deps
 	python3 -m venv $(SSLYZE_VENV)
@@ -37,6 +57,12 @@ $(SSLYZE_VENV)/bin/sslyze: | deps
 
 test: deps $(SSLYZE_VENV)/bin/sslyze
 	$(CARGO) test --all-targets -- --test-threads=4
+
+# tests/acme_lab.rs against the kit's Pebble v2.10.1 and BIND: ARI, profiles, DNS-01, EAB.
+# Its own target (and cargo feature) because the kit lives in ../shared, which `make test`
+# must not need; CI (.ci/run) runs it after `make test`.
+acme-lab-test: deps acme-lab
+	$(CARGO) test --features acme-lab --test acme_lab -- --test-threads=4
 
 # The dokku plugins: target/dokku-plugin/certs (dokku's core `certs` plugin replaced) and
 # target/dokku-plugin/letsencrypt, each the shims of dokku-plugin/ plus the release binary.
@@ -64,7 +90,7 @@ dokku-lab-check:
 
 lint:
 	$(CARGO) fmt --all -- --check
-	$(CARGO) clippy --all-targets -- -D warnings
+	$(CARGO) clippy --all-targets --all-features -- -D warnings
 
 fmt:
 	$(CARGO) fmt --all

@@ -367,6 +367,61 @@ def bench_letsencrypt(fx):
         nginx.stop()
 
 
+KIT = os.environ.get("ACME_LAB_KIT", os.path.join(os.path.dirname(REPO), "shared", "acme-lab"))
+
+
+def kit_start(script, args):
+    """Starts a server of the acme-lab kit; returns its KEY=VALUE lines."""
+    out = subprocess.run([os.path.join(KIT, script)] + args, stdout=subprocess.PIPE, check=True,
+                         env=dict(os.environ, PEBBLE_AUTHZREUSE="0")).stdout.decode()
+    return dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+
+
+def bench_dns01():
+    say("6. wildcard + apex certificate over DNS-01 (RFC 2136 + TSIG to BIND), acme-lab Pebble v2.10.1, no authorization reuse")
+    nginx = Nginx("dns01")
+    bind = kit_start("start-bind.sh", ["--port", str(free_port())])
+    pebble = {}
+    domains = ["*.bench.example.test", "bench.example.test"]
+    try:
+        pebble = kit_start("start-pebble.sh", ["--https-port", str(free_port()), "--mgmt-port", str(free_port()),
+                                               "--http-port", str(nginx.http), "--tls-port", str(free_port()),
+                                               "--dns", bind["BIND_NAMESERVER"], "--no-sleep"])
+        nginx.app("wild", domains[0])
+        with open(os.path.join(nginx.root, "wild", "VHOST"), "w") as f:
+            f.write("\n".join(domains) + "\n")
+        env = dict(nginx.env, DOKKU_LETSENCRYPT_CA_CERTIFICATES=pebble["PEBBLE_TLS_CA"])
+        settings = [("email", "bench@example.test"), ("server", pebble["PEBBLE_DIRECTORY"]), ("dns-provider", "rfc2136"),
+                    ("dns-provider-RFC2136_NAMESERVER", bind["BIND_NAMESERVER"]),
+                    ("dns-provider-RFC2136_TSIG_KEY", bind["TSIG_KEY_NAME"]),
+                    ("dns-provider-RFC2136_TSIG_ALGORITHM", bind["TSIG_ALGORITHM"]),
+                    ("dns-provider-RFC2136_TSIG_SECRET", bind["TSIG_SECRET"])]
+        for key, value in settings:
+            run([BIN, "letsencrypt:set", "--global", key, value], env=env)
+        run([BIN, "letsencrypt:enable", "wild"], env=env)  # warm-up: creates the account
+        ours = record("6. DNS-01 wildcard", "dokku-certs letsencrypt:enable --force (rfc2136; certificate installed and served)",
+                      timed([BIN, "letsencrypt:enable", "wild", "--force"], env))
+        lego_env = dict(os.environ, LEGO_CA_CERTIFICATES=pebble["PEBBLE_TLS_CA"],
+                        RFC2136_NAMESERVER=bind["BIND_NAMESERVER"], RFC2136_TSIG_KEY=bind["TSIG_KEY_NAME"],
+                        RFC2136_TSIG_ALGORITHM=bind["TSIG_ALGORITHM"] + ".", RFC2136_TSIG_SECRET=bind["TSIG_SECRET"],
+                        RFC2136_SEQUENCE_INTERVAL="1", RFC2136_POLLING_INTERVAL="1", RFC2136_TTL="60")
+        lego = ["lego", "--accept-tos", "--email", "bench@example.test", "--server", pebble["PEBBLE_DIRECTORY"],
+                "--path", os.path.join(nginx.dir, "lego"), "--dns", "rfc2136", "--dns.disable-cp"]
+        for d in domains:
+            lego += ["--domains", d]
+        lego.append("run")
+        run(lego, env=lego_env)  # warm-up: creates the account
+        theirs = record("6. DNS-01 wildcard", "lego 4.9.1 run --dns rfc2136 --dns.disable-cp, RFC2136_SEQUENCE_INTERVAL=1 (certificate on disk, not installed)",
+                        timed(lego, lego_env))
+        notes.append(f"Wildcard + apex over DNS-01 (medians): dokku-certs {fmt(ours[2])}, lego {fmt(theirs[2])}; "
+                     "lego waits RFC2136_SEQUENCE_INTERVAL between the two TXT values of one name (60 s by default, 1 s here) "
+                     "and polls each authorization once a second, dokku-certs publishes both, asks BIND until it answers "
+                     "them, and polls from 25 ms.")
+    finally:
+        subprocess.run([os.path.join(KIT, "stop.sh"), pebble.get("PEBBLE_PID", ""), bind.get("BIND_PID", "")], check=False)
+        nginx.stop()
+
+
 def machine():
     cpu = "unknown"
     try:
@@ -428,6 +483,8 @@ def main():
         bench_zero_downtime(fx)
     if not only or "scaling" in only:
         bench_scaling(cert_pairs, fx)
+    if not only or "dns01" in only:
+        bench_dns01()
     text = write_report(ratio)
     if not only:
         # The measured part is rewritten; the analysis below the marker is kept as written.

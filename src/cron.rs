@@ -121,19 +121,32 @@ fn quoted(what: &str, path: &Path) -> Result<String> {
     }
 }
 
-/// The job for the DOKKU_ROOT at `root`: it runs `exe letsencrypt:auto-renew` daily as
+/// A random minute and an hour before noon: twice a day at that minute, as Let's Encrypt
+/// asks of clients that follow ARI, and never all hosts at the top of the same hour.
+fn random_time() -> (u8, u8) {
+    let mut bytes = [0u8; 2];
+    // Without randomness (it never fails on Linux) every host would still work, at :17 past 3.
+    if aws_lc_rs::rand::fill(&mut bytes).is_err() {
+        return (17, 3);
+    }
+    (bytes[0] % 60, bytes[1] % 12)
+}
+
+/// The job for the DOKKU_ROOT at `root`: it runs `exe letsencrypt:auto-renew` twice a day as
 /// the owner of `root`, with `variables` (from [`carried_variables`]) and output to `log`.
 pub fn job(root: &Path, exe: &Path, log: &Path, variables: &[(String, String)]) -> Result<Job> {
     let command = format!("{} letsencrypt:auto-renew >> {} 2>&1", quoted("the binary", exe)?, quoted("the log", log)?);
     let user = owner_of(root)?;
-    let mut text =
-        String::from("# Written by dokku-certs letsencrypt:cron-job --add: renews Let's Encrypt certificates daily.\n");
+    let mut text = String::from(
+        "# Written by dokku-certs letsencrypt:cron-job --add: renews Let's Encrypt certificates twice a day.\n",
+    );
     text.push_str(&format!("# The output is appended to {}.\n", log.display()));
     text.push_str(&format!("SHELL=/bin/sh\nPATH={PATH}\n"));
     for (name, value) in variables {
         text.push_str(&format!("{name}={value}\n"));
     }
-    text.push_str(&format!("17 3 * * * {} {command}\n", user.name));
+    let (minute, hour) = random_time();
+    text.push_str(&format!("{minute} {hour},{} * * * {} {command}\n", hour + 12, user.name));
     let warnings = unreadable_store_warning(root, &user).into_iter().collect();
     Ok(Job { text, user, log: log.to_path_buf(), warnings })
 }

@@ -62,11 +62,12 @@ fn validity_warnings(leaf: &Certificate, now: i64) -> Vec<String> {
     warnings
 }
 
+/// A VHOST entry `*.example.com` is covered by the same wildcard in the certificate.
 fn coverage_warning(leaf: &Certificate, domains: &[String]) -> Option<String> {
     let names = leaf.names_for_matching();
     let uncovered: Vec<&str> = domains
         .iter()
-        .filter(|domain| !names.iter().any(|name| name_covers(name, domain)))
+        .filter(|domain| !names.iter().any(|name| name.eq_ignore_ascii_case(domain) || name_covers(name, domain)))
         .map(String::as_str)
         .collect();
     if uncovered.is_empty() {

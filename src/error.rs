@@ -283,7 +283,7 @@ pub enum Error {
     FormatWithFlag,
 
     /// certs:report with an unknown format.
-    #[error("Invalid --format value specified: {0:?}; use stdout or json")]
+    #[error("Invalid --format value specified: {0:?}; use stdout or json (certs:report also takes prometheus)")]
     BadFormat(String),
 
     /// `nginx -t` refused the staged configuration; everything was restored.

@@ -16,6 +16,7 @@ pub mod dokku;
 pub mod endpoint;
 pub mod error;
 pub mod key;
+pub mod metrics;
 pub mod names;
 pub mod nginx;
 pub mod output;

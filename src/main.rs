@@ -53,6 +53,8 @@ enum Command {
     LetsEncryptRevoke(commands::letsencrypt::revoke::Args),
     #[command(name = "letsencrypt:disable")]
     LetsEncryptDisable(commands::letsencrypt::disable::Args),
+    #[command(name = "letsencrypt:report")]
+    LetsEncryptReport(commands::letsencrypt::report::Args),
     #[command(name = "letsencrypt:cron-job")]
     LetsEncryptCronJob(commands::letsencrypt::cron_job::Args),
 }
@@ -111,6 +113,7 @@ fn main() {
         Some(Command::LetsEncryptActive(args)) => commands::letsencrypt::active::run(args),
         Some(Command::LetsEncryptRevoke(args)) => commands::letsencrypt::revoke::run(args),
         Some(Command::LetsEncryptDisable(args)) => commands::letsencrypt::disable::run(args),
+        Some(Command::LetsEncryptReport(args)) => commands::letsencrypt::report::run(args),
         Some(Command::LetsEncryptCronJob(args)) => commands::letsencrypt::cron_job::run(args),
         Some(Command::Help(args)) => {
             commands::help::run(dokku_mode(), args.shape());

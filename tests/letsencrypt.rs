@@ -54,8 +54,14 @@ fn enable_gets_one_certificate_for_every_domain_and_nginx_serves_it() {
     assert_eq!(accounts.len(), 1);
     assert_eq!(std::fs::metadata(&accounts[0]).unwrap().permissions().mode() & 0o777, 0o600);
 
-    // A second enable reuses the account.
-    let again = world.run(&["letsencrypt:enable", "myapp"]).ok();
+    // A second enable with nothing changed does not contact the CA; --force orders again,
+    // with the same account.
+    let leaf_before = world.installed_leaf();
+    let same = world.run(&["letsencrypt:enable", "myapp"]).ok();
+    assert!(same.stdout.contains("myapp: nothing to do"), "{}", same.stdout);
+    assert!(!same.stdout.contains("Ordered") && !same.stdout.contains("Using the account"), "{}", same.stdout);
+    assert_eq!(world.installed_leaf(), leaf_before);
+    let again = world.run(&["letsencrypt:enable", "myapp", "--force"]).ok();
     assert!(again.stdout.contains("Using the account of ops@example.com"), "{}", again.stdout);
     assert_eq!(std::fs::read_dir(store.join("accounts")).unwrap().count(), 1);
 }
@@ -246,6 +252,8 @@ impl CronPaths {
 /// user and command.
 struct CronFile {
     variables: Vec<(String, String)>,
+    /// Minute and hour fields.
+    schedule: (String, String),
     user: String,
     command: String,
 }
@@ -272,7 +280,8 @@ fn parse_cron_file(text: &str) -> CronFile {
         rest = &rest[end..];
     }
     assert!(!rest.contains('%'), "cron would turn % into a newline: {rest:?}");
-    CronFile { variables, user: fields[5].to_string(), command: rest.trim().to_string() }
+    let schedule = (fields[0].to_string(), fields[1].to_string());
+    CronFile { variables, schedule, user: fields[5].to_string(), command: rest.trim().to_string() }
 }
 
 /// Runs the job's command the way cron does: cron's own environment (PATH=/usr/bin:/bin,
@@ -304,6 +313,17 @@ fn the_cron_job_renews_under_crons_own_environment_and_logs_it() {
 
     let job = parse_cron_file(&std::fs::read_to_string(&paths.file).unwrap());
     assert_eq!(job.user, "root", "the sandbox's DOKKU_ROOT belongs to root");
+    // Twice a day at a random minute: hosts do not all renew at the same moment.
+    let minute: u8 = job.schedule.0.parse().unwrap();
+    let hours: Vec<u8> = job.schedule.1.split(',').map(|h| h.parse().unwrap()).collect();
+    assert!(minute < 60 && hours.len() == 2 && hours[0] < 12 && hours[1] == hours[0] + 12, "{:?}", job.schedule);
+    let schedules: std::collections::BTreeSet<(String, String)> = (0..8)
+        .map(|_| {
+            world.run_with(&["letsencrypt:cron-job", "--add"], &paths.env()).ok();
+            parse_cron_file(&std::fs::read_to_string(&paths.file).unwrap()).schedule
+        })
+        .collect();
+    assert!(schedules.len() > 1, "the same time every time: {schedules:?}");
     let ran = run_like_cron(&job);
     assert_eq!(ran.code, 0, "the job failed: {ran:?}");
     assert!(ran.stdout.is_empty() && ran.stderr.is_empty(), "the job's output must go to the log: {ran:?}");
@@ -325,7 +345,7 @@ fn without_nginx_on_path_enable_fails_before_ordering() {
     world.run(&["letsencrypt:enable", "myapp"]).ok();
     let before = world.sandbox.tree("myapp");
     // cron's PATH: nginx (in /usr/sbin) is not found.
-    let run = world.run_with(&["letsencrypt:enable", "myapp"], &[("PATH", "/usr/bin:/bin")]);
+    let run = world.run_with(&["letsencrypt:enable", "myapp", "--force"], &[("PATH", "/usr/bin:/bin")]);
     assert_eq!(run.code, 1, "{run:?}");
     assert!(run.stderr.contains("no certificate was ordered") && run.stderr.contains("not found"), "{}", run.stderr);
     assert!(!run.stdout.contains("Ordered a certificate"), "an order was placed that nginx could never answer");
@@ -435,7 +455,7 @@ fn a_ca_that_never_answers_fails_its_app_in_time_and_the_other_apps_still_renew(
     assert_ne!(world.installed_leaf(), myapp_before, "myapp was not renewed");
     assert_eq!(world.leaf_of("stuck"), stuck_before);
 
-    let mut enable = world.command(&["letsencrypt:enable", "stuck"]);
+    let mut enable = world.command(&["letsencrypt:enable", "stuck", "--force"]);
     enable.env("DOKKU_LETSENCRYPT_ORDER_TIMEOUT", "3");
     let run = common::pebble::run_guarded(enable, Duration::from_secs(90));
     assert_eq!(run.code, 1, "{run:?}");

@@ -9,14 +9,28 @@ use crate::dir::Dir;
 use crate::endpoint::KeyType;
 use crate::error::{Error, Result};
 
+use super::dns;
+
 /// Let's Encrypt's production directory.
 pub const PRODUCTION: &str = "https://acme-v02.api.letsencrypt.org/directory";
 /// Let's Encrypt's staging directory.
 pub const STAGING: &str = "https://acme-staging-v02.api.letsencrypt.org/directory";
-/// Renew this long before expiry, in seconds (30 days), as dokku-letsencrypt.
-pub const DEFAULT_GRACE_PERIOD: i64 = 2_592_000;
-/// The keys letsencrypt:set takes.
-pub const KEYS: [&str; 4] = ["email", "server", "graceperiod", "key-type"];
+/// The keys letsencrypt:set takes, besides `dns-provider-<KEY>` for the provider's variables.
+pub const KEYS: [&str; 9] = [
+    "email",
+    "server",
+    "graceperiod",
+    "key-type",
+    "profile",
+    "dns-provider",
+    "eab-kid",
+    "eab-hmac-key",
+    "notify-command",
+];
+/// The prefix of a DNS provider's variables, as dokku-letsencrypt names them.
+pub const DNS_PREFIX: &str = "dns-provider-";
+/// Values never printed: letsencrypt:report shows `****`.
+pub const SECRETS: [&str; 2] = ["eab-hmac-key", "dns-provider-RFC2136_TSIG_SECRET"];
 /// The scope name of the global values.
 pub const GLOBAL: &str = "--global";
 
@@ -27,10 +41,21 @@ pub struct Resolved {
     pub email: Option<String>,
     /// ACME directory URL.
     pub server: String,
-    /// Seconds before expiry at which auto-renew renews.
-    pub grace_period: i64,
+    /// Seconds before expiry at which auto-renew renews, if set; otherwise the CA's ARI
+    /// window, or a third of the lifetime left, decides.
+    pub grace_period: Option<i64>,
     /// The certificate key to generate.
     pub key_type: KeyType,
+    /// The ACME profile the order names (`classic`, `tlsserver`, `shortlived`...).
+    pub profile: Option<String>,
+    /// `rfc2136`, `exec` or `none`: with a provider, every name is validated over DNS-01.
+    pub dns_provider: Option<String>,
+    /// The provider's variables, `dns-provider-` taken off (`RFC2136_NAMESERVER`...).
+    pub dns_values: BTreeMap<String, String>,
+    /// External account binding: key id and base64url HMAC key.
+    pub eab: Option<(String, String)>,
+    /// A command run after every renewal success or failure.
+    pub notify_command: Option<String>,
 }
 
 /// The settings file and account directory.
@@ -46,6 +71,8 @@ const DIR: &str = ".letsencrypt";
 const SETTINGS: &str = "settings.json";
 /// The account directory in it.
 const ACCOUNTS: &str = "accounts";
+/// The renewal state directory in it: one APP.json per app.
+const STATE: &str = "state";
 /// Mode of the directories: only the owner may list the account keys.
 const DIR_MODE: u32 = 0o700;
 /// Mode of the settings and account files (an account file holds its private key).
@@ -87,10 +114,14 @@ impl Store {
 
     /// Sets (or with `None`, clears) `key` for `scope` (an app name, or [`GLOBAL`]).
     pub fn set(&self, scope: &str, key: &str, value: Option<&str>) -> Result<()> {
-        let value = value.map(|v| normalize(key, v)).transpose()?;
-        if !KEYS.contains(&key) {
-            return Err(Error::Usage(format!("Invalid key {key:?}, valid keys: {}", KEYS.join(", "))));
+        if !KEYS.contains(&key) && !is_dns_key(key) {
+            return Err(Error::Usage(format!(
+                "Invalid key {key:?}, valid keys: {}, and dns-provider-KEY for {}",
+                KEYS.join(", "),
+                dns::RFC2136_KEYS.iter().chain(&dns::EXEC_KEYS).copied().collect::<Vec<_>>().join(", ")
+            )));
         }
+        let value = value.map(|v| normalize(key, v)).transpose()?;
         // Read, modify and write under an flock on the directory: concurrent calls queue
         // up and each sees the one before, so no value set is lost.
         let dir = self.open_or_create()?;
@@ -113,12 +144,55 @@ impl Store {
         let get = |key: &str| {
             table.get(app).and_then(|v| v.get(key)).or_else(|| table.get(GLOBAL).and_then(|v| v.get(key))).cloned()
         };
+        let dns_values = dns::RFC2136_KEYS
+            .iter()
+            .chain(&dns::EXEC_KEYS)
+            .filter_map(|key| get(&format!("{DNS_PREFIX}{key}")).map(|v| (key.to_string(), v)))
+            .collect();
         Ok(Resolved {
             email: get("email"),
             server: get("server").unwrap_or_else(|| PRODUCTION.to_string()),
-            grace_period: get("graceperiod").and_then(|v| v.parse().ok()).unwrap_or(DEFAULT_GRACE_PERIOD),
+            grace_period: get("graceperiod").and_then(|v| v.parse().ok()),
             key_type: get("key-type").and_then(|v| KeyType::from_name(&v).ok()).unwrap_or(KeyType::EcdsaP256),
+            profile: get("profile"),
+            dns_provider: get("dns-provider").filter(|p| p != "none"),
+            dns_values,
+            eab: get("eab-kid").zip(get("eab-hmac-key")),
+            notify_command: get("notify-command"),
         })
+    }
+
+    /// The values set for `scope` (an app or [`GLOBAL`]), secrets as `****`, for
+    /// letsencrypt:report.
+    pub fn report(&self, scope: &str) -> Result<Vec<(String, String)>> {
+        let table = self.load()?;
+        let values = table.get(scope).cloned().unwrap_or_default();
+        Ok(values
+            .into_iter()
+            .map(|(key, value)| {
+                let shown = if SECRETS.contains(&key.as_str()) { "****".to_string() } else { value };
+                (key, shown)
+            })
+            .collect())
+    }
+
+    /// The renewal state of `app` (see [`super::state`]); `None` if there is none.
+    pub fn read_state(&self, app: &str) -> Result<Option<Vec<u8>>> {
+        match self.open()?.map(|dir| dir.open_dir(STATE)).transpose()?.flatten() {
+            Some(states) => states.read(&state_file(app)),
+            None => Ok(None),
+        }
+    }
+
+    /// Writes the renewal state of `app`, 0600 in 0700 directories, under the lock.
+    pub fn write_state(&self, app: &str, bytes: &[u8]) -> Result<()> {
+        let name = state_file(app);
+        let dir = self.open_or_create()?;
+        let _lock = dir.lock()?;
+        let (states, _) = dir.open_or_create_dir(STATE, DIR_MODE)?;
+        states.set_mode(DIR_MODE)?;
+        remove_temps(&states, &name)?;
+        replace_private(&states, &name, bytes)
     }
 
     /// Where the account for this email and server is kept (0600).
@@ -160,6 +234,16 @@ impl Store {
     pub fn dir(&self) -> &Path {
         &self.dir
     }
+}
+
+/// An app's state file name (app names are dokku's: no slash, no leading dot).
+fn state_file(app: &str) -> String {
+    format!("{app}.json")
+}
+
+/// True for `dns-provider-<KEY>` with a KEY one of the providers reads.
+fn is_dns_key(key: &str) -> bool {
+    key.strip_prefix(DNS_PREFIX).is_some_and(|k| dns::RFC2136_KEYS.contains(&k) || dns::EXEC_KEYS.contains(&k))
 }
 
 /// The account file's name: a digest of the server and email.
@@ -224,8 +308,33 @@ fn normalize(key: &str, value: &str) -> Result<String> {
             _ => Err(bad("a number of seconds is expected")),
         },
         "key-type" => KeyType::from_name(value).map(|_| value.to_string()).map_err(|why| bad(&why.to_string())),
+        "profile" if is_token(value) => Ok(value.to_string()),
+        "profile" => Err(bad("a profile name such as classic, tlsserver or shortlived is expected")),
+        "dns-provider" => match value {
+            "rfc2136" | "exec" | "none" => Ok(value.to_string()),
+            _ => Err(bad("rfc2136, exec or none is expected")),
+        },
+        "eab-kid" if is_token(value) => Ok(value.to_string()),
+        "eab-kid" => Err(bad("the key identifier the CA gave you is expected")),
+        "eab-hmac-key" => {
+            use base64::Engine;
+            match base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(value.trim_end_matches('=')) {
+                Ok(key) if !key.is_empty() => Ok(value.trim_end_matches('=').to_string()),
+                // The value itself is a secret: never repeated in the message.
+                _ => Err(Error::Usage(format!("the {key} is not base64url; paste the HMAC key the CA gave you"))),
+            }
+        }
+        _ if value.chars().any(char::is_control) => {
+            Err(Error::Usage(format!("the value of {key} holds a control character; give it on one line")))
+        }
+        k if k.ends_with("_TIMEOUT") && value.parse::<u64>().is_err() => Err(bad("a number of seconds is expected")),
         _ => Ok(value.to_string()),
     }
+}
+
+/// A name or identifier: letters, digits, `.`, `_`, `-`, at most 128.
+fn is_token(value: &str) -> bool {
+    !value.is_empty() && value.len() <= 128 && value.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
 }
 
 #[cfg(test)]
@@ -255,7 +364,13 @@ mod tests {
         store.set("myapp", "email", Some("me@example.com")).unwrap();
         assert_eq!(store.resolve("myapp").unwrap().email.as_deref(), Some("me@example.com"));
         assert_eq!(store.resolve("other").unwrap().email.as_deref(), Some("ops@example.com"));
-        assert_eq!(store.resolve("myapp").unwrap().grace_period, 100);
+        assert_eq!(store.resolve("myapp").unwrap().grace_period, Some(100));
+        assert_eq!(store.resolve("other").unwrap().profile, None);
+        store.set(GLOBAL, "dns-provider-RFC2136_TSIG_SECRET", Some("c2VjcmV0")).unwrap();
+        assert_eq!(store.resolve("myapp").unwrap().dns_values["RFC2136_TSIG_SECRET"], "c2VjcmV0");
+        assert_eq!(store.report(GLOBAL).unwrap().last().unwrap(), &("graceperiod".to_string(), "100".to_string()));
+        assert!(store.report(GLOBAL).unwrap().contains(&("dns-provider-RFC2136_TSIG_SECRET".into(), "****".into())));
+        assert!(store.set(GLOBAL, "dns-provider-CLOUDFLARE_TOKEN", Some("x")).is_err());
         store.set("myapp", "email", None).unwrap();
         assert_eq!(store.resolve("myapp").unwrap().email.as_deref(), Some("ops@example.com"));
         assert_eq!(store.resolve("myapp").unwrap().server, PRODUCTION);

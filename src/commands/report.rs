@@ -16,18 +16,21 @@ struct Request {
     app: Option<String>,
     flag: Option<String>,
     json: bool,
+    /// `--format prometheus`: metrics for node_exporter's textfile collector.
+    prometheus: bool,
     /// `--global`: dokku's certs plugin has no global properties, so an empty report.
     global: bool,
 }
 
 fn parse(words: &[String]) -> Result<Request> {
-    let mut request = Request { app: None, flag: None, json: false, global: false };
+    let mut request = Request { app: None, flag: None, json: false, prometheus: false, global: false };
     let mut words = words.iter();
     while let Some(word) = words.next() {
         if word == "--format" {
             match words.next().map(String::as_str) {
                 Some("json") => request.json = true,
                 Some("stdout") => request.json = false,
+                Some("prometheus") => request.prometheus = true,
                 other => return Err(Error::BadFormat(other.unwrap_or("").to_string())),
             }
         } else if word == "--global" {
@@ -40,7 +43,7 @@ fn parse(words: &[String]) -> Result<Request> {
             return Err(Error::Usage(format!("unexpected argument {word:?}; usage: certs:report [<app>] [<flag>]")));
         }
     }
-    if request.json && request.flag.is_some() {
+    if (request.json || request.prometheus) && request.flag.is_some() {
         return Err(Error::FormatWithFlag);
     }
     let valid: &[&str] = if request.global { &[] } else { &FLAGS };
@@ -69,6 +72,12 @@ pub fn run(args: Args) -> Result<()> {
         Some(name) => vec![App::open(&settings, name)?],
         None => list_apps(&settings)?.iter().map(|name| App::open(&settings, name)).collect::<Result<_>>()?,
     };
+    if request.prometheus {
+        // No apps is a valid scrape (no samples), not something to warn about.
+        let samples = report::in_parallel(&apps, |app| sample(&settings, app));
+        output::raw(&dokku_certs::metrics::to_prometheus(&samples));
+        return Ok(());
+    }
     if apps.is_empty() {
         // dokku's words, on stderr, and not an error.
         output::warn("You haven't deployed any applications yet");
@@ -84,4 +93,19 @@ pub fn run(args: Args) -> Result<()> {
     };
     output::raw(&report::in_parallel(&apps, render).concat());
     Ok(())
+}
+
+/// One app's metrics: its certificate's dates, and its renewal state if Let's Encrypt manages it.
+fn sample(settings: &Settings, app: &App) -> dokku_certs::metrics::Sample {
+    let dates = dokku_certs::endpoint::inspect(app).ok().flatten().map(|i| (i.leaf().not_before, i.leaf().not_after));
+    let letsencrypt = dokku_certs::acme::marker(app).is_some();
+    let state = dokku_certs::acme::state::load(settings, &app.name);
+    dokku_certs::metrics::Sample {
+        app: app.name.clone(),
+        dates,
+        letsencrypt,
+        last_renewal: state.last_success,
+        failures: state.failures,
+        last_failure: state.last_failure,
+    }
 }

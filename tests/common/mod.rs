@@ -2,6 +2,7 @@
 //! that reports which certificate nginx served, and the openssl-made fixtures.
 #![allow(dead_code)]
 
+pub mod acmelab;
 pub mod made;
 pub mod pebble;
 

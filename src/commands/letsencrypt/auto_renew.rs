@@ -1,5 +1,6 @@
 //! letsencrypt:auto-renew [<app>]: renew what is inside its grace period, most urgent first.
 
+use dokku_certs::acme::notify::Event;
 use dokku_certs::acme::{self, Renewal, settings::Store};
 use dokku_certs::app::{App, Settings, list_apps};
 use dokku_certs::cert::{format_openssl_date, now};
@@ -33,15 +34,27 @@ pub fn run(args: Args) -> Result<()> {
             .resolve(&app.name)
             .and_then(|resolved| acme::renew(&settings, app, &resolved, &|step| output::step(step)));
         match renewal {
-            Ok(Renewal::Renewed(installed)) => super::report_installed(&installed),
-            Ok(Renewal::NotDue(left)) => {
-                output::step(&format!("{}: no renewal needed (expires in {})", app.name, acme::format_span(left)))
+            Ok(Renewal::Renewed(installed)) => {
+                super::report_installed(&installed);
+                super::notify(&settings, app, Event::Renewed, "");
             }
+            Ok(Renewal::NotDue(left, plan)) => output::step(&format!(
+                "{}: no renewal needed (expires in {}; {})",
+                app.name,
+                acme::format_span(left),
+                acme::describe_plan(&plan)
+            )),
+            Ok(Renewal::BackingOff(wait, failures)) => output::step(&format!(
+                "{}: {failures} renewal(s) failed in a row; the next attempt waits {} (backoff)",
+                app.name,
+                acme::format_span(wait)
+            )),
             Ok(Renewal::NotOurs) => {
                 output::step(&format!("{}: its certificate is no longer from Let's Encrypt; left alone", app.name))
             }
             Err(error) => {
                 output::warn(&format!("{}: {error}", app.name));
+                super::notify(&settings, app, Event::Failed, &error.to_string());
                 failed.push(app.name.clone());
             }
         }

@@ -1,4 +1,4 @@
-//! letsencrypt:cron-job --add|--remove: a daily letsencrypt:auto-renew in a cron.d file.
+//! letsencrypt:cron-job --add|--remove: letsencrypt:auto-renew twice a day, at a random minute, in a cron.d file.
 
 use dokku_certs::app::Settings;
 use dokku_certs::cron;
@@ -7,7 +7,7 @@ use dokku_certs::{Error, Result, output};
 /// Arguments of letsencrypt:cron-job.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Write the daily entry.
+    /// Write the entry.
     #[arg(long, conflicts_with = "remove")]
     add: bool,
     /// Remove it.
@@ -28,7 +28,7 @@ pub fn run(args: Args) -> Result<()> {
         let job = cron::job(&settings.dokku_root, &exe, &cron::log_path(), &variables)?;
         cron::prepare_log(&job)?;
         cron::write_file(&path, &job.text)?;
-        output::step(&format!("Added the daily auto-renew job to {}", path.display()));
+        output::step(&format!("Added the auto-renew job (twice a day) to {}", path.display()));
         output::detail(&format!("runs as {}, appends its output to {}", job.user.name, job.log.display()));
         for warning in &job.warnings {
             output::warn(&format!("Warning: {warning}"));

@@ -10,19 +10,22 @@ pub fn run() -> Result<()> {
     let settings = Settings::from_env()?;
     let store = Store::new(&settings);
     let mut text = format!(
-        "-----> {:<24} {:<26} {:<22} {:<22} {}\n",
-        "App name", "Certificate Expiry", "Time before expiry", "Time before renewal", "Domains"
+        "-----> {:<24} {:<26} {:<22} {:<22} {:<12} {}\n",
+        "App name", "Certificate Expiry", "Time before expiry", "Time before renewal", "Profile", "Domains"
     );
     for name in list_apps(&settings)? {
-        let Some(leaf) = acme::issued_leaf(&App::open(&settings, &name)?) else { continue };
+        let app = App::open(&settings, &name)?;
+        let (Some(leaf), Some(marker)) = (acme::issued_leaf(&app), acme::marker(&app)) else { continue };
         let left = leaf.not_after - now();
-        let grace = store.resolve(&name)?.grace_period;
+        // From what is on disk: graceperiod, the last ARI answer, or a third of the lifetime.
+        let plan = acme::planned_offline(&settings, &app, &store.resolve(&name)?, &leaf);
         text.push_str(&format!(
-            "{:<31} {:<26} {:<22} {:<22} {}\n",
+            "{:<31} {:<26} {:<22} {:<22} {:<12} {}\n",
             name,
             format_openssl_date(leaf.not_after),
             acme::format_span(left),
-            acme::format_span(left - grace),
+            acme::format_span(plan.due_at - now()),
+            marker.profile.as_deref().unwrap_or("-"),
             leaf.hostnames().join(",")
         ));
     }

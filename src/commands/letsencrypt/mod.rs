@@ -6,21 +6,27 @@ pub mod cron_job;
 pub mod disable;
 pub mod enable;
 pub mod list;
+pub mod report;
 pub mod revoke;
 pub mod set;
 
+use dokku_certs::acme::notify::{Event, Notice};
 use dokku_certs::acme::{self, settings::Store};
 use dokku_certs::app::{App, Settings};
 use dokku_certs::endpoint::Installed;
-use dokku_certs::{Result, output};
+use dokku_certs::output;
 
-/// Gets and installs a certificate for `app`, printing each step as dokku-letsencrypt does.
-pub fn issue_and_report(settings: &Settings, app: &App) -> Result<Installed> {
-    let resolved = Store::new(settings).resolve(&app.name)?;
-    output::heading(&format!("Let's Encrypt {}...", app.name));
-    let installed = acme::issue(settings, app, &resolved, &|step| output::step(step))?;
-    report_installed(&installed);
-    Ok(installed)
+/// Runs the notify-command, if one is set, for `event` on `app`; a command that fails is a
+/// warning: the renewal's own outcome stands.
+pub fn notify(settings: &Settings, app: &App, event: Event, error: &str) {
+    let Ok(resolved) = Store::new(settings).resolve(&app.name) else { return };
+    let Some(command) = resolved.notify_command else { return };
+    let domains = app.domains().unwrap_or_default();
+    let expiry = acme::issued_leaf(app).map(|leaf| leaf.not_after);
+    let notice = Notice { app: &app.name, domains: &domains, event, error, expiry };
+    if let Err(why) = acme::notify::run(&command, &notice) {
+        output::warn(&format!("{}: {why}", app.name));
+    }
 }
 
 /// The closing lines of an issuance: warnings, nginx reloaded, challenge removed.

@@ -1,6 +1,6 @@
 //! letsencrypt:set [--global|<app>] KEY [VALUE]: set or clear email, server, graceperiod, key-type.
 
-use dokku_certs::acme::settings::{GLOBAL, Store};
+use dokku_certs::acme::settings::{GLOBAL, SECRETS, Store};
 use dokku_certs::app::{App, Settings};
 use dokku_certs::{Error, Result, output};
 
@@ -28,6 +28,8 @@ pub fn run(args: Args) -> Result<()> {
     };
     Store::new(&settings).set(scope, key, value)?;
     match value {
+        // A secret is never echoed: it would land in shell logs and CI output.
+        Some(_) if SECRETS.contains(&key.as_str()) => output::step(&format!("Setting {key} to **** for {scope}")),
         Some(value) => output::step(&format!("Setting {key} to {value} for {scope}")),
         None => output::step(&format!("Unsetting {key} for {scope}")),
     }
