@@ -114,10 +114,8 @@ pub fn rebuild_after_roll_back(app: &App, error: Error) -> Error {
 /// has no proxy config yet, so tls/ simply goes (under the app's lock).
 pub fn forget_cloned_tls(app: &App) -> Result<()> {
     let _lock = crate::store::lock(app)?;
-    match std::fs::remove_dir_all(app.tls_dir()) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::Write { path: app.tls_dir(), source: e }),
-        _ => Ok(()),
-    }
+    // Entry by entry through the app's handle: a link in or at tls/ is unlinked, never followed.
+    app.handle().remove_tree(crate::app::TLS)
 }
 
 #[cfg(test)]

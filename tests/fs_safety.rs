@@ -140,6 +140,8 @@ fn links_planted_in_an_app_are_refused_never_read_through() {
     std::fs::rename(&key, app.join("key.bak")).unwrap();
     symlink(&out.join("shadow"), &key);
     refused_as_link(sandbox.run(&["certs:show", "myapp", "key"], None), &key);
+    // dokku's certs-get trigger prints the key the same way.
+    refused_as_link(sandbox.run(&["trigger", "certs-get", "myapp", "key"], None), &key);
     std::fs::remove_file(&key).unwrap();
 
     // A hard link to the secret (possible where protected_hardlinks is off, and for root):

@@ -4,6 +4,7 @@
 
 use std::path::PathBuf;
 
+use dokku_certs::app::{CRT, KEY};
 use dokku_certs::bundle::{Origin, assemble};
 use dokku_certs::caller::{Caller, FileRole, read_file};
 use dokku_certs::endpoint::install;
@@ -49,13 +50,14 @@ pub fn run(args: Args) -> Result<()> {
         }
         Trigger::Get { app, what } => {
             let (_, app) = super::open_app(app.as_deref())?;
-            let path = match what.as_deref() {
-                Some("crt") if app.has_cert() => app.crt_path(),
-                Some("key") if app.has_cert() => app.key_path(),
+            let name = match what.as_deref() {
+                Some("crt") if app.has_cert() => CRT,
+                Some("key") if app.has_cert() => KEY,
                 // dokku's certs-get returns 1 without a word: callers test the status.
                 _ => std::process::exit(1),
             };
-            let bytes = std::fs::read(&path).map_err(|source| Error::Read { path, source })?;
+            // Through the app's directory handle, as certs:show: a link is refused, never read.
+            let Some(bytes) = app.read_tls_file(name)? else { std::process::exit(1) };
             output::raw(&String::from_utf8_lossy(&bytes));
         }
         Trigger::Set { app, crt, key } => {
