@@ -55,10 +55,16 @@ pub struct Fired {
 /// Runs `plugn trigger NAME ARGS...` as dokku's bash plugins do. stdout is passed through
 /// (dokku's `-----> Configuring ...` lines), stderr is kept to find nginx's reason in it.
 pub fn fire(trigger: &str, args: &[&str]) -> Result<Fired> {
+    fire_with(trigger, args, &[])
+}
+
+/// [`fire`] with `env` added to the listeners' environment.
+pub fn fire_with(trigger: &str, args: &[&str], env: &[(&str, String)]) -> Result<Fired> {
     let mut child = Command::new("plugn")
         .arg("trigger")
         .arg(trigger)
         .args(args)
+        .envs(env.iter().map(|(name, value)| (name, value)))
         .stdin(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()

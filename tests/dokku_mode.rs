@@ -29,6 +29,9 @@ impl Dokku {
             "#!/bin/sh\n\
              if [ -e '{root}'/\"$3\"/tls/server.crt ]; then tls=yes; else tls=no; fi\n\
              echo \"$* tls=$tls\" >> '{log}'\n\
+             if [ \"$2\" = post-letsencrypt-renew ]; then\n\
+               echo \"env $LETSENCRYPT_APP $LETSENCRYPT_EVENT $LETSENCRYPT_DOMAINS error=${{LETSENCRYPT_ERROR:+yes}}\" >> '{log}'\n\
+             fi\n\
              echo \"-----> Configuring for $2\"\n\
              if [ \"$2\" = post-domains-update ] && [ -e '{fail}' ]; then\n\
                echo ' !     Failed to validate nginx config' >&2\n\
@@ -182,4 +185,26 @@ fn report_and_help_speak_dokku() {
     std::fs::remove_dir_all(dokku.sandbox.app_dir("myapp")).unwrap();
     let run = dokku.run(&["certs:report"], None).ok();
     assert_eq!(run.stderr, " !     You haven't deployed any applications yet\n");
+}
+
+#[test]
+fn a_failed_enable_fires_the_renew_trigger_with_the_notify_variables() {
+    let dokku = Dokku::new();
+    // A CA that refuses connections: the order fails at once.
+    dokku.run(&["letsencrypt:set", "--global", "email", "ops@example.com"], None).ok();
+    dokku.run(&["letsencrypt:set", "--global", "server", "https://127.0.0.1:9/directory"], None).ok();
+    let notified = dokku.sandbox.dir.path().join("notified");
+    let command = format!("echo \"$LETSENCRYPT_EVENT\" >> '{}'", notified.display());
+    dokku.run(&["letsencrypt:set", "--global", "notify-command", &command], None).ok();
+    dokku.fired();
+    let run = dokku.run(&["letsencrypt:enable", "myapp"], None);
+    assert_eq!(run.code, 1, "{run:?}");
+    // After the rebuilds that put the challenge in and took it out again.
+    let fired = dokku.fired();
+    assert_eq!(
+        fired[fired.len().saturating_sub(2)..],
+        ["trigger post-letsencrypt-renew myapp failed tls=no", "env myapp failed myapp.example.com error=yes"]
+    );
+    // The notify-command still runs beside the trigger.
+    assert_eq!(std::fs::read_to_string(notified).unwrap(), "failed\n");
 }

@@ -1,7 +1,13 @@
 //! `letsencrypt:set --global notify-command CMD`: run after every renewal or enable, success
 //! or failure, so that someone hears of it now that Let's Encrypt sends no expiry e-mail.
+//! In dokku mode the plugin trigger [`TRIGGER`] is fired too, for other dokku plugins.
 
 use std::process::{Command, Stdio};
+
+/// The plugn trigger fired in dokku mode after every renewal or enable: `APP EVENT`, with
+/// the notify-command's LETSENCRYPT_* variables in its environment. dokku-letsencrypt has
+/// no such trigger; the name follows dokku's `post-certs-update`.
+pub const TRIGGER: &str = "post-letsencrypt-renew";
 
 /// What happened, as the command's LETSENCRYPT_EVENT says it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,18 +43,35 @@ pub struct Notice<'a> {
     pub expiry: Option<i64>,
 }
 
+impl Notice<'_> {
+    /// The LETSENCRYPT_* variables, the same for the command and the trigger.
+    fn environment(&self) -> [(&'static str, String); 5] {
+        [
+            ("LETSENCRYPT_APP", self.app.to_string()),
+            ("LETSENCRYPT_DOMAINS", self.domains.join(" ")),
+            ("LETSENCRYPT_EVENT", self.event.name().to_string()),
+            ("LETSENCRYPT_ERROR", self.error.to_string()),
+            ("LETSENCRYPT_EXPIRY", self.expiry.map(|t| t.to_string()).unwrap_or_default()),
+        ]
+    }
+}
+
 /// Runs `sh -c CMD` with the notice in its environment, stdin closed and its output going
 /// where ours goes; an error says why it could not run or how it exited.
 pub fn run(command: &str, notice: &Notice<'_>) -> Result<(), String> {
     let status = Command::new("/bin/sh")
         .args(["-c", command])
-        .env("LETSENCRYPT_APP", notice.app)
-        .env("LETSENCRYPT_DOMAINS", notice.domains.join(" "))
-        .env("LETSENCRYPT_EVENT", notice.event.name())
-        .env("LETSENCRYPT_ERROR", notice.error)
-        .env("LETSENCRYPT_EXPIRY", notice.expiry.map(|t| t.to_string()).unwrap_or_default())
+        .envs(notice.environment())
         .stdin(Stdio::null())
         .status()
         .map_err(|e| format!("cannot run the notify-command: {e}"))?;
     if status.success() { Ok(()) } else { Err(format!("the notify-command exited with {status}")) }
+}
+
+/// Fires [`TRIGGER`] `APP EVENT` through plugn. Returns what the listeners wrote on stderr;
+/// an error says why plugn could not run or that a listener failed (with its stderr).
+pub fn fire_trigger(notice: &Notice<'_>) -> Result<String, String> {
+    let fired = crate::dokku::fire_with(TRIGGER, &[notice.app, notice.event.name()], &notice.environment())
+        .map_err(|e| e.to_string())?;
+    if fired.success { Ok(fired.stderr) } else { Err(format!("the {TRIGGER} trigger failed: {}", fired.stderr.trim())) }
 }
