@@ -5,6 +5,12 @@
 //! binary by its absolute path, appends the output to a log file, runs as the user that
 //! owns DOKKU_ROOT, and carries the `DOKKU_*` settings of the shell that wrote it: every
 //! one checked, because a name or value with a newline would add a line of its own.
+//!
+//! In dokku mode dokku runs plugins as the dokku user, who cannot write /etc/cron.d: the job
+//! goes into that user's own crontab instead (`crontab -l`, `crontab -`), as dokku-letsencrypt
+//! does, between a BEGIN and an END line, so that `--remove` takes out exactly what `--add`
+//! put in, and the job runs `dokku letsencrypt:auto-renew` so that dokku sets up its plugins'
+//! environment.
 
 use std::ffi::{OsStr, OsString};
 use std::fs::{File, OpenOptions};
@@ -12,7 +18,9 @@ use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 
+use crate::dokku::Mode;
 use crate::error::{Error, Result};
 
 /// Where the cron entry goes, unless DOKKU_LETSENCRYPT_CRON_FILE says otherwise.
@@ -59,18 +67,37 @@ pub fn file_path() -> PathBuf {
     std::env::var_os(FILE_ENV).filter(|v| !v.is_empty()).map_or_else(|| DEFAULT_FILE.into(), PathBuf::from)
 }
 
-/// The log's path: DOKKU_LETSENCRYPT_CRON_LOG or [`DEFAULT_LOG`].
-pub fn log_path() -> PathBuf {
-    std::env::var_os(LOG_ENV).filter(|v| !v.is_empty()).map_or_else(|| DEFAULT_LOG.into(), PathBuf::from)
+/// The log's path: DOKKU_LETSENCRYPT_CRON_LOG, or [`DEFAULT_LOG`] (standalone) or
+/// `$DOKKU_LOGS_DIR/letsencrypt.log` (dokku mode: dokku's log directory, where
+/// dokku-letsencrypt's job logs too; the dokku user cannot make a directory in /var/log).
+pub fn log_path(mode: Mode) -> PathBuf {
+    let set = |name| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
+    set(LOG_ENV).unwrap_or_else(|| match mode {
+        Mode::Standalone => DEFAULT_LOG.into(),
+        Mode::Dokku => set("DOKKU_LOGS_DIR").unwrap_or_else(|| "/var/log/dokku".into()).join("letsencrypt.log"),
+    })
 }
 
-/// The variables the job carries over, checked: every `DOKKU_*` one, and `SSL_CERT_FILE`.
-/// Any other variable is ignored, whatever bytes it holds.
-pub fn carried_variables(env: impl IntoIterator<Item = (OsString, OsString)>) -> Result<Vec<(String, String)>> {
+/// Whether `name` goes into the job. Standalone: every `DOKKU_*` variable and
+/// `SSL_CERT_FILE`. dokku mode: the job runs `dokku`, which sets its own `DOKKU_*` (and
+/// `DOKKU_PID` must not be carried), so only DOKKU_ROOT, our DOKKU_LETSENCRYPT_* settings
+/// and SSL_CERT_FILE.
+fn is_carried(name: &[u8], mode: Mode) -> bool {
+    match mode {
+        Mode::Standalone => name.starts_with(b"DOKKU_") || name == b"SSL_CERT_FILE",
+        Mode::Dokku => name == b"DOKKU_ROOT" || name.starts_with(b"DOKKU_LETSENCRYPT_") || name == b"SSL_CERT_FILE",
+    }
+}
+
+/// The variables the job carries over (see [`is_carried`]), checked. Any other variable
+/// is ignored, whatever bytes it holds.
+pub fn carried_variables(
+    env: impl IntoIterator<Item = (OsString, OsString)>,
+    mode: Mode,
+) -> Result<Vec<(String, String)>> {
     let mut carried = Vec::new();
     for (name, value) in env {
-        let bytes = name.as_bytes();
-        if !(bytes.starts_with(b"DOKKU_") || bytes == b"SSL_CERT_FILE") {
+        if !is_carried(name.as_bytes(), mode) {
             continue;
         }
         let name = check_name(&name)?;
@@ -135,20 +162,39 @@ fn random_time() -> (u8, u8) {
 /// The job for the DOKKU_ROOT at `root`: it runs `exe letsencrypt:auto-renew` twice a day as
 /// the owner of `root`, with `variables` (from [`carried_variables`]) and output to `log`.
 pub fn job(root: &Path, exe: &Path, log: &Path, variables: &[(String, String)]) -> Result<Job> {
-    let command = format!("{} letsencrypt:auto-renew >> {} 2>&1", quoted("the binary", exe)?, quoted("the log", log)?);
     let user = owner_of(root)?;
     let mut text = String::from(
         "# Written by dokku-certs letsencrypt:cron-job --add: renews Let's Encrypt certificates twice a day.\n",
     );
-    text.push_str(&format!("# The output is appended to {}.\n", log.display()));
+    text.push_str(&job_lines(exe, log, variables, Some(&user.name))?);
+    let warnings = unreadable_store_warning(root, &user).into_iter().collect();
+    Ok(Job { text, user, log: log.to_path_buf(), warnings })
+}
+
+/// dokku mode: the block for the crontab of the user running this (dokku). It runs
+/// `dokku letsencrypt:auto-renew` (`dokku` the absolute path of dokku's command) twice a
+/// day, between [`BEGIN`] and [`END`].
+pub fn user_job(root: &Path, dokku: &Path, log: &Path, variables: &[(String, String)]) -> Result<Job> {
+    let user = user_by_uid(nix::unistd::geteuid().as_raw(), "this process")?;
+    let text = format!("{BEGIN}\n{}{END}\n", job_lines(dokku, log, variables, None)?);
+    let warnings = unreadable_store_warning(root, &user).into_iter().collect();
+    Ok(Job { text, user, log: log.to_path_buf(), warnings })
+}
+
+/// The job's lines: where the output goes, SHELL, PATH, the variables, then the schedule
+/// line running `exe letsencrypt:auto-renew`; `user` is cron.d's user field (none in a
+/// user's crontab).
+fn job_lines(exe: &Path, log: &Path, variables: &[(String, String)], user: Option<&str>) -> Result<String> {
+    let command = format!("{} letsencrypt:auto-renew >> {} 2>&1", quoted("the binary", exe)?, quoted("the log", log)?);
+    let mut text = format!("# The output is appended to {}.\n", log.display());
     text.push_str(&format!("SHELL=/bin/sh\nPATH={PATH}\n"));
     for (name, value) in variables {
         text.push_str(&format!("{name}={value}\n"));
     }
     let (minute, hour) = random_time();
-    text.push_str(&format!("{minute} {hour},{} * * * {} {command}\n", hour + 12, user.name));
-    let warnings = unreadable_store_warning(root, &user).into_iter().collect();
-    Ok(Job { text, user, log: log.to_path_buf(), warnings })
+    let user = user.map(|name| format!("{name} ")).unwrap_or_default();
+    text.push_str(&format!("{minute} {hour},{} * * * {user}{command}\n", hour + 12));
+    Ok(text)
 }
 
 /// The job runs as `user`: the accounts and settings in DOKKU_ROOT/.letsencrypt (0700)
@@ -169,12 +215,16 @@ fn unreadable_store_warning(root: &Path, user: &User) -> Option<String> {
 /// database (NSS) knows it.
 fn owner_of(path: &Path) -> Result<User> {
     let uid = std::fs::metadata(path).map_err(|source| Error::Read { path: path.into(), source })?.uid();
+    user_by_uid(uid, &path.display().to_string())
+}
+
+/// The user with `uid`, by name; `what` (a path, a process) is what belongs to them.
+fn user_by_uid(uid: u32, what: &str) -> Result<User> {
     let found = nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid)).ok().flatten();
     let usable = found.filter(|u| !u.name.is_empty() && u.name.bytes().all(|b| b.is_ascii_graphic()));
     usable.map(|u| User { name: u.name, uid, gid: u.gid.as_raw() }).ok_or_else(|| {
         Error::Usage(format!(
-            "{} belongs to uid {uid}, which has no user name; cron.d needs a user name to run the job as",
-            path.display()
+            "{what} belongs to uid {uid}, which has no user name; cron needs a user name to run the job as"
         ))
     })
 }
@@ -246,6 +296,98 @@ pub fn remove_file(path: &Path) -> Result<bool> {
     }
 }
 
+/// The first line of the block in a user's crontab; [`without_block`] takes out the lines
+/// from here to [`END`] and nothing else.
+pub const BEGIN: &str =
+    "# BEGIN dokku-certs letsencrypt:cron-job (--add wrote the lines down to END; --remove takes them out)";
+/// The last line of the block.
+pub const END: &str = "# END dokku-certs letsencrypt:cron-job";
+
+/// `crontab` as it takes out our block: `crontab` with everything but the lines from
+/// [`BEGIN`] to [`END`] kept byte for byte, and whether there was a block.
+pub fn without_block(crontab: &str) -> Result<(String, bool)> {
+    let mut kept = String::with_capacity(crontab.len());
+    let mut inside = false;
+    let mut found = false;
+    for line in crontab.split_inclusive('\n') {
+        let bare = line.trim_end_matches('\n');
+        if !inside && bare == BEGIN {
+            (inside, found) = (true, true);
+        } else if inside && bare == END {
+            inside = false;
+        } else if !inside {
+            kept.push_str(line);
+        }
+    }
+    if inside {
+        return Err(Error::Usage(format!(
+            "the crontab has the line {BEGIN:?} but not {END:?} after it, so what dokku-certs added cannot be told apart; fix it with crontab -e"
+        )));
+    }
+    Ok((kept, found))
+}
+
+/// `crontab` with `block` (from [`user_job`]) in place of any earlier one, at the end: cron
+/// applies a `NAME=value` line to the jobs below it, so ours must not stand above others.
+pub fn with_block(crontab: &str, block: &str) -> Result<String> {
+    let (mut text, _) = without_block(crontab)?;
+    // crontab wants every line ended; only a missing last newline is added.
+    if !text.is_empty() && !text.ends_with('\n') {
+        text.push('\n');
+    }
+    text.push_str(block);
+    Ok(text)
+}
+
+/// The crontab of the user running this, as `crontab -l` prints it; empty if there is none.
+pub fn read_crontab() -> Result<String> {
+    let out = Command::new("crontab")
+        .arg("-l")
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| Error::Crontab { action: "read", why: format!("cannot run crontab -l: {e}") })?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if out.status.success() {
+        String::from_utf8(out.stdout)
+            .map_err(|_| Error::Crontab { action: "read", why: "it is not valid UTF-8".into() })
+    } else if stderr.starts_with("no crontab for ") {
+        Ok(String::new())
+    } else {
+        Err(Error::Crontab { action: "read", why: format!("crontab -l: {}", stderr.trim()) })
+    }
+}
+
+/// Installs `text` as the crontab of the user running this (`crontab -`, which replaces it
+/// whole).
+pub fn write_crontab(text: &str) -> Result<()> {
+    let install = |why: String| Error::Crontab { action: "install", why };
+    let mut child = Command::new("crontab")
+        .arg("-")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| install(format!("cannot run crontab -: {e}")))?;
+    let written = child.stdin.take().map(|mut pipe| pipe.write_all(text.as_bytes()));
+    let out = child.wait_with_output().map_err(|e| install(e.to_string()))?;
+    if !out.status.success() {
+        return Err(install(format!("crontab -: {}", String::from_utf8_lossy(&out.stderr).trim())));
+    }
+    match written {
+        Some(Err(e)) => Err(install(e.to_string())),
+        _ => Ok(()),
+    }
+}
+
+/// The absolute path of `name` in PATH, as the shell would find it.
+pub fn on_path(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .filter(|dir| dir.is_absolute())
+        .map(|dir| dir.join(name))
+        .find(|file| std::fs::metadata(file).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -258,7 +400,7 @@ mod tests {
     #[test]
     fn only_dokku_variables_are_carried_and_other_bytes_are_ignored() {
         let env = vars(&[(b"DOKKU_ROOT", b"/home/dokku"), (b"HOME", b"\xff\xfe"), (b"SSL_CERT_FILE", b"/r.pem")]);
-        let carried = carried_variables(env).unwrap();
+        let carried = carried_variables(env, Mode::Standalone).unwrap();
         assert_eq!(carried, [("DOKKU_ROOT".into(), "/home/dokku".into()), ("SSL_CERT_FILE".into(), "/r.pem".into())]);
     }
 
@@ -273,7 +415,7 @@ mod tests {
             (b"DOKKU_\xff", b"1"),
         ];
         for (name, value) in refused {
-            assert!(carried_variables(vars(&[(name, value)])).is_err(), "{name:?}={value:?}");
+            assert!(carried_variables(vars(&[(name, value)]), Mode::Standalone).is_err(), "{name:?}={value:?}");
         }
     }
 
@@ -292,5 +434,38 @@ mod tests {
         for bad in ["relative", "/a%b", "/a'b", "/a\nb"] {
             assert!(quoted("x", Path::new(bad)).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn the_block_goes_last_and_comes_out_alone() {
+        let block = format!("{BEGIN}\nSHELL=/bin/sh\n1 2,14 * * * '/usr/bin/dokku' letsencrypt:auto-renew\n{END}\n");
+        let theirs = "MAILTO=ops\n# mine\n5 * * * * backup  \n";
+        let added = with_block(theirs, &block).unwrap();
+        assert_eq!(added, format!("{theirs}{block}"));
+        // Again: one block, still last; a line added after ours moves above it.
+        let again = with_block(&format!("{added}0 1 * * * later"), &block).unwrap();
+        assert_eq!(again, format!("{theirs}0 1 * * * later\n{block}"));
+        assert_eq!(without_block(&again).unwrap(), (format!("{theirs}0 1 * * * later\n"), true));
+        assert_eq!(without_block(theirs).unwrap(), (theirs.to_string(), false));
+        // A BEGIN without END: nothing can be told apart, so nothing is touched.
+        assert!(without_block(&format!("{BEGIN}\n{theirs}")).is_err());
+    }
+
+    #[test]
+    fn dokku_mode_carries_only_what_dokku_does_not_set() {
+        let env = vars(&[
+            (b"DOKKU_ROOT", b"/home/dokku"),
+            (b"DOKKU_PID", b"123"),
+            (b"DOKKU_GLOBAL_RUN_ARGS", b"\"quoted"),
+            (b"DOKKU_LETSENCRYPT_CA_CERTIFICATES", b"/ca.pem"),
+        ]);
+        let carried = carried_variables(env, Mode::Dokku).unwrap();
+        assert_eq!(
+            carried,
+            [
+                ("DOKKU_LETSENCRYPT_CA_CERTIFICATES".into(), "/ca.pem".into()),
+                ("DOKKU_ROOT".into(), "/home/dokku".into())
+            ]
+        );
     }
 }

@@ -304,6 +304,15 @@ pub enum Error {
         again: Option<String>,
     },
 
+    /// `crontab -l` or `crontab -` failed (dokku mode's renewal job).
+    #[error("cannot {action} the crontab of the user running this: {why}")]
+    Crontab {
+        /// `read` or `install`.
+        action: &'static str,
+        /// crontab's own words, or why it did not start.
+        why: String,
+    },
+
     /// `plugn` (dokku's trigger runner) could not be started.
     #[error("cannot run `plugn trigger {trigger}`: {source}; dokku mode needs dokku's plugn on PATH")]
     PlugnCommand {

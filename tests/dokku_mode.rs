@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::PathBuf;
 
 use common::{Run, Sandbox, Tree, fixture, fixtures};
@@ -207,4 +207,109 @@ fn a_failed_enable_fires_the_renew_trigger_with_the_notify_variables() {
     );
     // The notify-command still runs beside the trigger.
     assert_eq!(std::fs::read_to_string(notified).unwrap(), "failed\n");
+}
+
+/// A dokku host in miniature for letsencrypt:cron-job, reachable by uid 65534 (the dokku
+/// user here): DOKKU_ROOT and HOME owned by it, and on PATH a stand-in `dokku` and a
+/// stand-in `crontab` that keeps the caller's crontab in $HOME/crontab and answers as
+/// Debian's does (`-l` prints it, or `no crontab for USER` and exit 1; `-` replaces it).
+struct CronHost {
+    dir: tempfile::TempDir,
+}
+
+impl CronHost {
+    fn new() -> CronHost {
+        let dir = tempfile::Builder::new().prefix("dokku-certs-cron").tempdir_in("/tmp").unwrap();
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        for owned in ["home", "root", "log"] {
+            let path = dir.path().join(owned);
+            std::fs::create_dir(&path).unwrap();
+            std::os::unix::fs::chown(&path, Some(65534), Some(65534)).unwrap();
+        }
+        let bin = dir.path().join("bin");
+        std::fs::create_dir(&bin).unwrap();
+        let crontab = "#!/bin/sh\n\
+            echo \"crontab $* uid=$(id -u)\" >> \"$HOME/calls\"\n\
+            case \"$1\" in\n\
+              -l) if [ -e \"$HOME/crontab\" ]; then cat \"$HOME/crontab\"; else echo \"no crontab for $(id -un)\" >&2; exit 1; fi ;;\n\
+              -) cat > \"$HOME/crontab\" ;;\n\
+              *) exit 2 ;;\n\
+            esac\n";
+        for (name, script) in [("crontab", crontab), ("dokku", "#!/bin/sh\nexit 0\n")] {
+            std::fs::write(bin.join(name), script).unwrap();
+            std::fs::set_permissions(bin.join(name), std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        CronHost { dir }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// `letsencrypt:cron-job FLAG` in dokku mode as uid 65534, with a clean environment.
+    fn cron_job(&self, flag: &str) -> Run {
+        let path = format!("{}:/usr/sbin:/usr/bin:/sbin:/bin", self.path("bin").display());
+        let output = std::process::Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+            .arg(common::binary())
+            .args(["letsencrypt:cron-job", flag])
+            .env_clear()
+            .env("PATH", path)
+            .env("HOME", self.path("home"))
+            .env("DOKKU_ROOT", self.path("root"))
+            .env("DOKKU_LOGS_DIR", self.path("log"))
+            .env("DOKKU_CERTS_MODE", "dokku")
+            .env("DOKKU_PID", "4242")
+            .env("DOKKU_LETSENCRYPT_CRON_FILE", self.path("cron.d-file"))
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("run setpriv (util-linux)");
+        Run::from(output)
+    }
+
+    fn crontab(&self) -> String {
+        std::fs::read_to_string(self.path("home/crontab")).unwrap_or_default()
+    }
+}
+
+#[test]
+fn cron_job_in_dokku_mode_keeps_the_dokku_users_crontab_and_its_other_lines() {
+    let host = CronHost::new();
+    // No crontab yet: --add makes one with our lines only.
+    let run = host.cron_job("--add").ok();
+    assert!(run.stdout.contains("Added the auto-renew job (twice a day) to nobody's crontab"), "{}", run.stdout);
+    let ours = host.crontab();
+    let lines: Vec<&str> = ours.lines().collect();
+    assert!(lines[0].starts_with("# BEGIN dokku-certs letsencrypt:cron-job"), "{ours}");
+    assert_eq!(*lines.last().unwrap(), "# END dokku-certs letsencrypt:cron-job", "{ours}");
+    assert!(lines.contains(&"SHELL=/bin/sh"), "{ours}");
+    assert!(lines.iter().any(|l| l.starts_with("PATH=") && l.contains("/usr/sbin")), "{ours}");
+    assert!(lines.contains(&format!("DOKKU_ROOT={}", host.path("root").display()).as_str()), "{ours}");
+    // dokku sets its own DOKKU_* when the job runs it: its run's DOKKU_PID must not stick.
+    assert!(!ours.contains("DOKKU_PID") && !ours.contains("DOKKU_CERTS_MODE"), "{ours}");
+    let job = lines[lines.len() - 2];
+    let log = host.path("log/letsencrypt.log");
+    let expected = format!("'{}' letsencrypt:auto-renew >> '{}' 2>&1", host.path("bin/dokku").display(), log.display());
+    assert!(job.ends_with(&expected), "{job}");
+    assert_eq!(job.split(' ').nth(2), Some("*"), "a user crontab has no user field: {job}");
+    assert_eq!(std::fs::metadata(&log).unwrap().uid(), 65534, "the log is the job user's");
+    assert!(!host.path("cron.d-file").exists(), "dokku mode wrote a cron.d file");
+
+    // The user's own lines, one without a last newline: kept byte for byte around ours.
+    let theirs = "MAILTO=ops@example.com\n# nightly backup\n30 2 * * *   /usr/local/bin/backup  --all\n";
+    std::fs::write(host.path("home/crontab"), format!("{theirs}{ours}15 4 * * * /bin/true")).unwrap();
+    host.cron_job("--add").ok();
+    host.cron_job("--add").ok();
+    let twice = host.crontab();
+    assert!(twice.starts_with(&format!("{theirs}15 4 * * * /bin/true\n# BEGIN dokku-certs")), "{twice}");
+    assert_eq!(twice.matches("# BEGIN dokku-certs").count(), 1, "{twice}");
+    assert_eq!(twice.matches("letsencrypt:auto-renew").count(), 1, "{twice}");
+
+    host.cron_job("--remove").ok();
+    assert_eq!(host.crontab(), format!("{theirs}15 4 * * * /bin/true\n"));
+    let run = host.cron_job("--remove").ok();
+    assert!(run.stdout.contains("No auto-renew job to remove"), "{}", run.stdout);
+    // Every crontab call ran as the unprivileged user.
+    let calls = std::fs::read_to_string(host.path("home/calls")).unwrap();
+    assert!(calls.lines().all(|l| l.ends_with(" uid=65534")), "{calls}");
 }
