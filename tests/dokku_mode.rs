@@ -190,7 +190,9 @@ fn report_and_help_speak_dokku() {
 #[test]
 fn a_failed_enable_fires_the_renew_trigger_with_the_notify_variables() {
     let dokku = Dokku::new();
-    // A CA that refuses connections: the order fails at once.
+    // Something listening where dokku's nginx would (the check before an order waits for
+    // it), and a CA that refuses connections: the order fails at once.
+    let _nginx = std::net::TcpListener::bind(("127.0.0.1", dokku.sandbox.http_port)).unwrap();
     dokku.run(&["letsencrypt:set", "--global", "email", "ops@example.com"], None).ok();
     dokku.run(&["letsencrypt:set", "--global", "server", "https://127.0.0.1:9/directory"], None).ok();
     let notified = dokku.sandbox.dir.path().join("notified");
