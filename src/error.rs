@@ -322,6 +322,20 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    /// The running master refused the configuration the one-app test had passed (something
+    /// only the whole configuration shows); every file was restored.
+    #[error(
+        "nginx refused to reload with the new configuration ({0}); the previous certificate, key and nginx.conf are back in place and nginx keeps serving them"
+    )]
+    NginxReloadRefused(String),
+
+    /// The master gave no sign of taking or refusing the change in time; the files were
+    /// restored and the master asked to read them again.
+    #[error(
+        "nginx did not confirm the reload ({0}); the previous certificate, key and nginx.conf are back in place; check nginx's error log"
+    )]
+    NginxReloadUnconfirmed(String),
+
     /// `nginx -t` could not even be started.
     #[error("cannot run `{cmd}`: {source}; set DOKKU_NGINX_CMD to the nginx command")]
     NginxCommand {

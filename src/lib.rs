@@ -16,6 +16,7 @@ pub mod dokku;
 pub mod endpoint;
 pub mod error;
 pub mod key;
+pub mod master;
 pub mod metrics;
 pub mod names;
 pub mod nginx;
@@ -24,6 +25,7 @@ pub mod pem;
 pub mod policy;
 pub mod properties;
 pub mod report;
+pub mod scoped;
 pub mod store;
 pub mod vhost;
 

@@ -1,6 +1,8 @@
 //! nginx: render an app's nginx.conf from the askama templates, test it, reload it.
 
+use std::collections::HashMap;
 use std::net::IpAddr;
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 use askama::Template;
@@ -8,6 +10,7 @@ use askama::Template;
 use crate::app::{App, Listener, Settings};
 use crate::error::{Error, Result};
 use crate::properties::Resolved;
+use crate::{master, scoped};
 
 #[derive(Template)]
 #[template(path = "nginx.conf", escape = "none")]
@@ -91,13 +94,80 @@ impl Host {
 
 /// Reads `$DOKKU_NGINX_CMD -V` once per process.
 pub fn host(settings: &Settings) -> Host {
-    static HOST: std::sync::OnceLock<Host> = std::sync::OnceLock::new();
-    *HOST.get_or_init(|| {
+    parse_host(version_text(settings)).unwrap_or(Host::FALLBACK)
+}
+
+/// What `$DOKKU_NGINX_CMD -V` prints (versions, `--prefix=`, `--conf-path=`...), run once.
+fn version_text(settings: &Settings) -> &'static str {
+    static TEXT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    TEXT.get_or_init(|| {
         run(settings, "-V")
-            .ok()
-            .and_then(|out| parse_host(&(String::from_utf8_lossy(&out.stderr) + String::from_utf8_lossy(&out.stdout))))
-            .unwrap_or(Host::FALLBACK)
+            .map(|out| String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout))
+            .unwrap_or_default()
     })
+}
+
+/// Where the host's nginx keeps what a one-app test and a reload by pid need.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Layout {
+    /// The command words before the first flag (`nginx`, `sudo nginx`).
+    program: Vec<String>,
+    /// `-p`, `-e` and `-g` as given in DOKKU_NGINX_CMD, passed on unchanged.
+    flags: Vec<String>,
+    /// The main config (`-c`, else `--conf-path=`).
+    pub conf: PathBuf,
+    /// The directory relative includes are resolved against: the main config's.
+    pub conf_prefix: PathBuf,
+    /// The master's pid file (`pid` in the main config, else `--pid-path=`).
+    pub pid: PathBuf,
+    /// The master's error log, when it is a file (`error_log`, else `-e`, else `--error-log-path=`).
+    pub error_log: Option<PathBuf>,
+}
+
+/// The host's [`Layout`], once per process; `None` when DOKKU_NGINX_CMD is not a plain
+/// `nginx [-p P] [-c C] [-e E]` or names no main config (`true` in benchmarks): then every
+/// change uses the full `nginx -t` and `nginx -s reload`.
+pub fn layout(settings: &Settings) -> Option<&'static Layout> {
+    static LAYOUT: std::sync::OnceLock<Option<Layout>> = std::sync::OnceLock::new();
+    LAYOUT.get_or_init(|| parse_layout(&settings.nginx_cmd, version_text(settings))).as_ref()
+}
+
+fn parse_layout(cmd: &str, version: &str) -> Option<Layout> {
+    if cmd.contains(['\'', '"', '`', '$', ';', '|', '&', '<', '>', '(', ')', '\\']) {
+        return None;
+    }
+    let words: Vec<&str> = cmd.split_whitespace().collect();
+    let first_flag = words.iter().position(|w| w.starts_with('-')).unwrap_or(words.len());
+    let program: Vec<String> = words[..first_flag].iter().map(|w| w.to_string()).collect();
+    let (mut given, mut flags) = (HashMap::new(), Vec::new());
+    for pair in words[first_flag..].chunks(2) {
+        let [flag, value] = pair else { return None };
+        match *flag {
+            "-p" | "-e" | "-g" => flags.extend([flag.to_string(), value.to_string()]),
+            "-c" => {}
+            _ => return None,
+        }
+        given.insert(*flag, *value);
+    }
+    let configured = |name: &str| version.split_whitespace().find_map(|w| w.strip_prefix(name));
+    let prefix = PathBuf::from(given.get("-p").copied().or_else(|| configured("--prefix="))?);
+    let conf = prefix.join(given.get("-c").copied().or_else(|| configured("--conf-path="))?);
+    let conf_prefix = conf.parent()?.to_path_buf();
+    let main = std::fs::read_to_string(&conf).ok()?;
+    let main_directives = scoped::directives(&main)?;
+    let main_arg = |name: &str| {
+        main_directives
+            .iter()
+            .rfind(|d| d.depth == 0 && d.words.len() >= 2 && d.words[0] == name)
+            .map(|d| d.words[1].clone())
+    };
+    let pid = prefix.join(main_arg("pid").or_else(|| configured("--pid-path=").map(String::from))?);
+    let error_log = main_arg("error_log")
+        .or_else(|| given.get("-e").map(|e| e.to_string()))
+        .or_else(|| configured("--error-log-path=").map(String::from))
+        .filter(|log| log != "stderr" && !log.contains(':'))
+        .map(|log| prefix.join(log));
+    (!program.is_empty()).then_some(Layout { program, flags, conf, conf_prefix, pid, error_log })
 }
 
 /// Parses `nginx version: nginx/1.22.1` and `built with OpenSSL 3.0.9 ... (running with OpenSSL 3.0.19 ...)`.
@@ -131,6 +201,53 @@ pub fn test(settings: &Settings) -> Result<()> {
         return Ok(());
     }
     Err(Error::NginxTest(complaint(&output)))
+}
+
+/// `nginx -t` for one app's change: the host's config with only this app's nginx.conf in
+/// place of every app's (see [`crate::scoped`]); the full test when the host's config cannot
+/// be scoped that way.
+pub fn test_app(settings: &Settings, app: &App) -> Result<()> {
+    let apps_pattern = settings.dokku_root.join("*").join("nginx.conf");
+    let Some(layout) = layout(settings) else { return test(settings) };
+    let Some(scoped) = scoped::build(&layout.conf, &layout.conf_prefix, &apps_pattern, &app.nginx_conf_path()) else {
+        return test(settings);
+    };
+    let cmd = || format!("{} -c {} -t", layout.program.join(" "), scoped.main.display());
+    let output = Command::new(&layout.program[0])
+        .args(&layout.program[1..])
+        .args(&layout.flags)
+        .arg("-c")
+        .arg(&scoped.main)
+        .arg("-t")
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|source| Error::NginxCommand { cmd: cmd(), source })?;
+    if output.status.success() {
+        return Ok(());
+    }
+    Err(Error::NginxTest(scoped.explain(&complaint(&output))))
+}
+
+/// Reloads nginx and waits until its master accepted or refused the change (see
+/// [`crate::master`]). `Ok(Err(why))`: nginx is not running, so there is nothing to confirm
+/// (as `nginx -s reload` failing before); `Err`: the master refused it or never answered,
+/// and the caller puts the files back.
+pub fn reload_confirmed(settings: &Settings) -> Result<std::result::Result<(), String>> {
+    let Some(layout) = layout(settings) else { return Ok(reload(settings)) };
+    match master::reload(&layout.pid, layout.error_log.as_deref(), master::RELOAD_TIMEOUT) {
+        master::Reload::Accepted => Ok(Ok(())),
+        master::Reload::NotRunning(why) => Ok(Err(why)),
+        master::Reload::Refused(why) => Err(Error::NginxReloadRefused(why)),
+        master::Reload::Unconfirmed(why) => Err(Error::NginxReloadUnconfirmed(why)),
+    }
+}
+
+/// After the files were put back because a reload was not confirmed: one more SIGHUP, so a
+/// master that took the new files late reads the old ones again. No wait.
+pub fn reload_after_roll_back(settings: &Settings, error: &Error) {
+    if let (Error::NginxReloadUnconfirmed(_), Some(layout)) = (error, layout(settings)) {
+        master::signal_only(&layout.pid);
+    }
 }
 
 /// Runs `$DOKKU_NGINX_CMD -s reload`; on failure, what nginx said.

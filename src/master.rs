@@ -1,0 +1,152 @@
+//! Reloading the running nginx by its master's pid, and learning from nginx itself whether
+//! it took the new configuration.
+//!
+//! `nginx -s reload` parses the whole configuration (every app) only to find the pid file;
+//! a SIGHUP to the pid read from that file does the same without the parse. The master then
+//! reads everything again: if that works it starts new worker processes (and only then), if
+//! not it writes an `[emerg]` line with its own pid to its error log and keeps the old
+//! configuration. So: new children of the master mean accepted; an `[emerg]`/`[alert]`/`[crit]`
+//! line from the master's pid after the signal means refused.
+
+use std::collections::HashSet;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// How a reload ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Reload {
+    /// The master started workers with the new configuration.
+    Accepted,
+    /// No master to signal (nginx is not running): nothing to confirm.
+    NotRunning(String),
+    /// The master refused the configuration: its complaint.
+    Refused(String),
+    /// Neither sign came within the time allowed.
+    Unconfirmed(String),
+}
+
+/// The longest the master may take to read the configuration again. At 10,000 apps it takes
+/// seconds (BENCHMARKS.md); this is only the bound for a master that never answers.
+pub const RELOAD_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Sends SIGHUP to the master named in `pid_file` and waits for its verdict. Reloads are
+/// serialized host-wide by an flock on the pid file itself (nginx never locks it), so the
+/// new workers seen are those of this signal, not of another command's.
+pub fn reload(pid_file: &Path, error_log: Option<&Path>, timeout: Duration) -> Reload {
+    let Ok(lock) = File::open(pid_file) else {
+        return Reload::NotRunning(format!("nginx is not running: no pid file {}", pid_file.display()));
+    };
+    if lock.lock().is_err() {
+        return Reload::NotRunning(format!("cannot lock {}", pid_file.display()));
+    }
+    let pid = match read_pid(pid_file) {
+        Some(pid) if alive(pid) => pid,
+        _ => return Reload::NotRunning(format!("nginx is not running: no live process in {}", pid_file.display())),
+    };
+    let before = children(pid);
+    let log_offset = error_log.and_then(|log| std::fs::metadata(log).ok()).map_or(0, |m| m.len());
+    if let Err(errno) = signal(pid) {
+        return Reload::NotRunning(format!("cannot signal nginx's master (pid {pid}): {errno}"));
+    }
+    let started = Instant::now();
+    let mut pause = Duration::from_millis(1);
+    loop {
+        if children(pid).difference(&before).next().is_some() {
+            return Reload::Accepted;
+        }
+        if let Some(line) = error_log.and_then(|log| complaint_since(log, log_offset, pid)) {
+            return Reload::Refused(line);
+        }
+        if !alive(pid) {
+            return Reload::Refused(format!("nginx's master (pid {pid}) exited during the reload"));
+        }
+        if started.elapsed() > timeout {
+            return Reload::Unconfirmed(format!(
+                "nginx's master (pid {pid}) neither started new workers nor logged an error within {} s",
+                timeout.as_secs()
+            ));
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(20));
+    }
+}
+
+/// Sends SIGHUP to the master in `pid_file`, with no wait (after a roll-back, so that a master
+/// that took the new files late reads the old ones again).
+pub fn signal_only(pid_file: &Path) {
+    if let Some(pid) = read_pid(pid_file) {
+        let _ = signal(pid);
+    }
+}
+
+fn signal(pid: i32) -> std::io::Result<()> {
+    let pid = rustix::process::Pid::from_raw(pid).ok_or(std::io::ErrorKind::InvalidInput)?;
+    rustix::process::kill_process(pid, rustix::process::Signal::HUP).map_err(Into::into)
+}
+
+fn read_pid(pid_file: &Path) -> Option<i32> {
+    std::fs::read_to_string(pid_file).ok()?.trim().parse().ok().filter(|pid| *pid > 1)
+}
+
+fn alive(pid: i32) -> bool {
+    Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// The pids whose parent is `pid` (the workers, cache manager and loader), from /proc.
+fn children(pid: i32) -> HashSet<i32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else { return HashSet::new() };
+    entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|child| parent_of(*child) == Some(pid))
+        .collect()
+}
+
+/// The fourth field of /proc/PID/stat, after the parenthesized command name.
+fn parent_of(pid: i32) -> Option<i32> {
+    let stat = std::fs::read_to_string(PathBuf::from(format!("/proc/{pid}/stat"))).ok()?;
+    stat[stat.rfind(')')? + 1..].split_whitespace().nth(1)?.parse().ok()
+}
+
+/// The first `[emerg]`, `[alert]` or `[crit]` line the master wrote after `offset`.
+fn complaint_since(log: &Path, offset: u64, pid: i32) -> Option<String> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut file = File::open(log).ok()?;
+    file.seek(SeekFrom::Start(offset)).ok()?;
+    let mut text = String::new();
+    file.take(1 << 20).read_to_string(&mut text).ok()?;
+    let from_master = format!(" {pid}#");
+    text.lines()
+        .find(|line| {
+            line.contains(&from_master) && ["[emerg]", "[alert]", "[crit]"].iter().any(|level| line.contains(level))
+        })
+        .map(|line| line.trim().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_pid_file_means_not_running() {
+        let dir = tempfile::tempdir().unwrap();
+        let outcome = reload(&dir.path().join("nginx.pid"), None, Duration::from_millis(10));
+        assert!(matches!(outcome, Reload::NotRunning(_)), "{outcome:?}");
+    }
+
+    #[test]
+    fn only_the_masters_own_errors_after_the_signal_count() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("error.log");
+        let old = "2026/12/01 10:00:00 [emerg] 42#42: old trouble\n";
+        std::fs::write(&log, format!("{old}2026/12/01 10:00:01 [emerg] 43#43: nginx -t elsewhere\n2026/12/01 10:00:02 [notice] 42#42: reconfiguring\n2026/12/01 10:00:03 [emerg] 42#42: cannot load certificate\n")).unwrap();
+        let line = complaint_since(&log, old.len() as u64, 42).unwrap();
+        assert!(line.ends_with("cannot load certificate"), "{line}");
+        assert_eq!(complaint_since(&log, std::fs::metadata(&log).unwrap().len(), 42), None);
+    }
+
+    #[test]
+    fn parents_come_from_proc() {
+        assert_eq!(parent_of(std::process::id() as i32), Some(std::os::unix::process::parent_id() as i32));
+    }
+}
