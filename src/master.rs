@@ -44,7 +44,7 @@ pub fn reload(pid_file: &Path, error_log: Option<&Path>, timeout: Duration) -> R
         Some(pid) if alive(pid) => pid,
         _ => return Reload::NotRunning(format!("nginx is not running: no live process in {}", pid_file.display())),
     };
-    let before = children(pid);
+    let mut seen = Processes::now();
     let log_offset = error_log.and_then(|log| std::fs::metadata(log).ok()).map_or(0, |m| m.len());
     if let Err(errno) = signal(pid) {
         return Reload::NotRunning(format!("cannot signal nginx's master (pid {pid}): {errno}"));
@@ -52,7 +52,7 @@ pub fn reload(pid_file: &Path, error_log: Option<&Path>, timeout: Duration) -> R
     let started = Instant::now();
     let mut pause = Duration::from_millis(1);
     loop {
-        if children(pid).difference(&before).next().is_some() {
+        if seen.new_child_of(pid) {
             return Reload::Accepted;
         }
         if let Some(line) = error_log.and_then(|log| complaint_since(log, log_offset, pid)) {
@@ -93,13 +93,26 @@ fn alive(pid: i32) -> bool {
     Path::new(&format!("/proc/{pid}")).exists()
 }
 
-/// The pids whose parent is `pid` (the workers, cache manager and loader), from /proc.
-fn children(pid: i32) -> HashSet<i32> {
-    let Ok(entries) = std::fs::read_dir("/proc") else { return HashSet::new() };
-    entries
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
-        .filter(|child| parent_of(*child) == Some(pid))
-        .collect()
+/// The processes seen so far, so that each poll reads the parent of new pids only: a poll
+/// costs one read of /proc, not one per process of the host.
+struct Processes(HashSet<i32>);
+
+impl Processes {
+    fn now() -> Processes {
+        Processes(pids().collect())
+    }
+
+    /// Whether a process started since the last look is a child of `pid` (a new worker,
+    /// cache manager or loader).
+    fn new_child_of(&mut self, pid: i32) -> bool {
+        let fresh: Vec<i32> = pids().filter(|p| !self.0.contains(p)).collect();
+        self.0.extend(&fresh);
+        fresh.into_iter().any(|p| parent_of(p) == Some(pid))
+    }
+}
+
+fn pids() -> impl Iterator<Item = i32> {
+    std::fs::read_dir("/proc").into_iter().flatten().filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
 }
 
 /// The fourth field of /proc/PID/stat, after the parenthesized command name.
@@ -143,6 +156,18 @@ mod tests {
         let line = complaint_since(&log, old.len() as u64, 42).unwrap();
         assert!(line.ends_with("cannot load certificate"), "{line}");
         assert_eq!(complaint_since(&log, std::fs::metadata(&log).unwrap().len(), 42), None);
+    }
+
+    #[test]
+    fn a_new_child_is_seen_once() {
+        let mut seen = Processes::now();
+        let me = std::process::id() as i32;
+        assert!(!seen.new_child_of(me));
+        let mut child = std::process::Command::new("sleep").arg("5").spawn().unwrap();
+        assert!(seen.new_child_of(me), "the new child is seen");
+        assert!(!seen.new_child_of(me), "and only once");
+        child.kill().unwrap();
+        child.wait().unwrap();
     }
 
     #[test]
