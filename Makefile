@@ -99,7 +99,7 @@ demo: deps build
 	sh scripts/demo.sh
 
 # Benchmarks (not tests): the table goes to stdout and BENCHMARKS.md.
-BENCH_PACKAGES := wrk lego certbot time
+BENCH_PACKAGES := wrk lego certbot time python3-cryptography
 bench: deps build
 	@missing=""; for p in $(BENCH_PACKAGES); do \
 	  dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \

@@ -360,6 +360,24 @@ mod tests {
     }
 
     #[test]
+    fn the_layout_comes_from_the_command_the_main_config_and_nginx_dash_capital_v() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().display();
+        std::fs::write(dir.path().join("nginx.conf"), format!("pid {d}/run/nginx.pid;\nevents {{}}\n")).unwrap();
+        let version = "nginx version: nginx/1.22.1\nconfigure arguments: --prefix=/usr/share/nginx --conf-path=/etc/nginx/nginx.conf --error-log-path=stderr --pid-path=/run/nginx.pid";
+        let layout = parse_layout(&format!("nginx -p {d} -c {d}/nginx.conf -e {d}/error.log"), version).unwrap();
+        assert_eq!(layout.program, ["nginx"]);
+        assert_eq!(layout.flags, ["-p".to_string(), d.to_string(), "-e".into(), format!("{d}/error.log")]);
+        assert_eq!(layout.conf_prefix, dir.path());
+        assert_eq!(layout.pid, dir.path().join("run/nginx.pid"), "the main config's pid wins");
+        assert_eq!(layout.error_log, Some(dir.path().join("error.log")), "-e when the main config names none");
+        // No main config to read (`true` prints no -V), shell syntax, unknown flags: the full test.
+        assert_eq!(parse_layout("true", ""), None);
+        assert_eq!(parse_layout(&format!("nginx -c {d}/nginx.conf -g 'daemon off;'"), version), None);
+        assert_eq!(parse_layout(&format!("nginx -q -c {d}/nginx.conf"), version), None);
+    }
+
+    #[test]
     fn versions_come_from_nginx_dash_capital_v() {
         let text = "nginx version: nginx/1.22.1\nbuilt with OpenSSL 3.0.9 30 May 2023 (running with OpenSSL 3.0.19 27 Jan 2026)\n";
         assert_eq!(parse_host(text), Some(Host { nginx: (1, 22, 1), openssl: (3, 0, 19) }));
