@@ -41,8 +41,13 @@ pub fn reload(pid_file: &Path, error_log: Option<&Path>, timeout: Duration) -> R
         return Reload::NotRunning(format!("cannot lock {}", pid_file.display()));
     }
     let pid = match read_pid(pid_file) {
-        Some(pid) if alive(pid) => pid,
-        _ => return Reload::NotRunning(format!("nginx is not running: no live process in {}", pid_file.display())),
+        Some(pid) if is_nginx_master(pid) => pid,
+        _ => {
+            return Reload::NotRunning(format!(
+                "nginx is not running: no nginx master at the pid in {}",
+                pid_file.display()
+            ));
+        }
     };
     let mut seen = Processes::now();
     let log_offset = error_log.and_then(|log| std::fs::metadata(log).ok()).map_or(0, |m| m.len());
@@ -87,6 +92,12 @@ fn signal(pid: i32) -> std::io::Result<()> {
 
 fn read_pid(pid_file: &Path) -> Option<i32> {
     std::fs::read_to_string(pid_file).ok()?.trim().parse().ok().filter(|pid| *pid > 1)
+}
+
+/// A stale pid file may name a pid reused by another process, which must not get a SIGHUP:
+/// the master's title is `nginx: master process ...`.
+fn is_nginx_master(pid: i32) -> bool {
+    std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|title| title.starts_with(b"nginx: master process"))
 }
 
 fn alive(pid: i32) -> bool {
@@ -145,6 +156,18 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let outcome = reload(&dir.path().join("nginx.pid"), None, Duration::from_millis(10));
         assert!(matches!(outcome, Reload::NotRunning(_)), "{outcome:?}");
+    }
+
+    #[test]
+    fn a_pid_that_is_not_an_nginx_master_gets_no_signal() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut child = std::process::Command::new("sleep").arg("5").spawn().unwrap();
+        std::fs::write(dir.path().join("nginx.pid"), format!("{}\n", child.id())).unwrap();
+        let outcome = reload(&dir.path().join("nginx.pid"), None, Duration::from_millis(10));
+        assert!(matches!(outcome, Reload::NotRunning(_)), "{outcome:?}");
+        assert!(child.try_wait().unwrap().is_none(), "sleep was not signalled");
+        child.kill().unwrap();
+        child.wait().unwrap();
     }
 
     #[test]
