@@ -121,11 +121,16 @@ pub fn apply(settings: &Settings, app: &App, change: &Change) -> Result<Applied>
     refuse_links(dir, change.vhost.is_some())?;
     dir.write_new(JOURNAL, b"a dokku-certs change is under way\n", 0o600)?;
     let mut steps = Vec::new();
-    match stage_and_test(settings, app, change, &mut steps) {
-        Ok(proxy_messages) => {
+    // The old pair moves to tls.previous/ only once the master took the new one: a refused
+    // reload rolls back like a refused test.
+    let reloaded = stage_and_test(settings, app, change, &mut steps).and_then(|proxy_messages| {
+        // In dokku mode the proxy plugin has reloaded nginx already.
+        let reload = if settings.mode == Mode::Dokku { Ok(()) } else { nginx::reload_confirmed(settings)? };
+        Ok((proxy_messages, reload))
+    });
+    match reloaded {
+        Ok((proxy_messages, reload)) => {
             warnings.extend(commit(app, &steps));
-            // In dokku mode the proxy plugin has reloaded nginx already.
-            let reload = if settings.mode == Mode::Dokku { Ok(()) } else { nginx::reload(settings) };
             end_journal(dir);
             Ok(Applied { reload, warnings, proxy_messages })
         }
@@ -133,6 +138,7 @@ pub fn apply(settings: &Settings, app: &App, change: &Change) -> Result<Applied>
             Ok(()) => {
                 // dokku mode: the proxy rebuilds again, from the files now back in place.
                 let error = dokku::rebuild_after_roll_back(app, error);
+                nginx::reload_after_roll_back(settings, &error);
                 end_journal(dir);
                 Err(error)
             }
@@ -163,6 +169,10 @@ fn refuse_links(dir: &Dir, vhost_changes: bool) -> Result<()> {
 fn what_failed(error: &Error) -> String {
     match error {
         Error::NginxTest(complaint) => format!("nginx rejected the new configuration ({complaint})"),
+        Error::NginxReloadRefused(complaint) => {
+            format!("nginx refused to reload with the new configuration ({complaint})")
+        }
+        Error::NginxReloadUnconfirmed(why) => format!("nginx did not confirm the reload ({why})"),
         Error::Write { path, source } => format!("cannot write {}: {source}", path.display()),
         other => other.to_string(),
     }
@@ -199,7 +209,7 @@ fn stage_and_test(settings: &Settings, app: &App, change: &Change, steps: &mut V
     replace_file(dir, NGINX_CONF, nginx::render(settings, &site)?.as_bytes(), steps)?;
     // After the plain nginx.conf: never a TLS nginx.conf without tls/.
     set_tls_aside(dir, change, steps)?;
-    nginx::test(settings).map(|()| None)
+    nginx::test_app(settings, app).map(|()| None)
 }
 
 /// certs:remove: moves tls/ into the staging dir (undone by [`roll_back`], kept as

@@ -1,0 +1,140 @@
+//! Issue 12 at a small scale: 50 apps, each with its own certificate, behind a real nginx
+//! set up as the host recipe. A change tests only the changed app's configuration (in the
+//! host's own http{} context) and reloads the master by its pid; these tests show that the
+//! guarantees of a full `nginx -t` + reload still hold where they matter: a broken file in
+//! the changed app is refused, every other app keeps being served, and a master that refuses
+//! what the one-app test let through is noticed and the change rolled back.
+
+mod common;
+
+use common::{Sandbox, first_cert_der};
+
+const APPS: usize = 50;
+const CHANGED: &str = "app07";
+
+fn name(i: usize) -> String {
+    format!("app{i:02}")
+}
+
+fn domain(app: &str) -> String {
+    format!("{app}.example.com")
+}
+
+/// 50 apps with a certificate each (certs:generate, so all differ), nginx running.
+fn fifty_apps() -> Sandbox {
+    let mut sandbox = Sandbox::with_policy();
+    for i in 0..APPS {
+        let app = name(i);
+        sandbox.create_app(&app, &[&domain(&app)]);
+        // nginx is not running yet: the certificates go in place without it.
+        sandbox.run_with(&["certs:generate", &app, &domain(&app)], None, &[("DOKKU_NGINX_CMD", "true")]).ok();
+    }
+    sandbox.start_nginx();
+    for i in 0..APPS {
+        let app = name(i);
+        let installed = installed_leaf(&sandbox, &app);
+        assert_eq!(sandbox.wait_served(&domain(&app), &installed), installed, "{app} is served at the start");
+    }
+    sandbox
+}
+
+fn installed_leaf(sandbox: &Sandbox, app: &str) -> Vec<u8> {
+    first_cert_der(&std::fs::read(sandbox.app_dir(app).join("tls/server.crt")).unwrap())
+}
+
+/// A certificate for the changed app, different from the one it has: certs:generate into a
+/// scratch app whose files are then given to certs:add.
+fn new_pair_for(sandbox: &Sandbox, app: &str) -> (String, String) {
+    let scratch = tempfile::tempdir().unwrap();
+    let root = scratch.path().join("root");
+    std::fs::create_dir_all(root.join("scratch")).unwrap();
+    sandbox
+        .run_with(
+            &["certs:generate", "scratch", &domain(app)],
+            None,
+            &[("DOKKU_ROOT", root.to_str().unwrap()), ("DOKKU_NGINX_CMD", "true")],
+        )
+        .ok();
+    let keep = sandbox.dir.path().join(format!("{app}-new"));
+    std::fs::create_dir_all(&keep).unwrap();
+    for file in ["server.crt", "server.key"] {
+        std::fs::copy(root.join("scratch/tls").join(file), keep.join(file)).unwrap();
+    }
+    let path = |file: &str| keep.join(file).to_str().unwrap().to_string();
+    (path("server.crt"), path("server.key"))
+}
+
+#[test]
+fn a_broken_nginx_conf_d_file_in_the_changed_app_is_refused_and_the_old_certificate_served() {
+    let sandbox = fifty_apps();
+    let conf_d = sandbox.app_dir(CHANGED).join("nginx.conf.d");
+    std::fs::create_dir_all(&conf_d).unwrap();
+    std::fs::write(conf_d.join("broken.conf"), "proxy_read_timeout;\n").unwrap();
+    let old = installed_leaf(&sandbox, CHANGED);
+    let before = sandbox.tree(CHANGED);
+    let (crt, key) = new_pair_for(&sandbox, CHANGED);
+
+    let run = sandbox.run(&["certs:add", CHANGED, &crt, &key], None).refused("nginx rejected the new configuration");
+    assert!(run.stderr.contains("broken.conf"), "nginx's complaint names the file: {}", run.stderr);
+
+    assert_eq!(sandbox.tree(CHANGED), before, "the app directory is byte-identical");
+    assert_eq!(sandbox.served_cert(&domain(CHANGED)), old, "the old certificate is still served");
+}
+
+#[test]
+fn a_change_to_one_app_leaves_every_other_app_served() {
+    let sandbox = fifty_apps();
+    let others: Vec<(String, Vec<u8>)> = (0..APPS)
+        .map(name)
+        .filter(|app| app != CHANGED)
+        .map(|app| (app.clone(), installed_leaf(&sandbox, &app)))
+        .collect();
+    let (crt, key) = new_pair_for(&sandbox, CHANGED);
+
+    sandbox.run(&["certs:add", CHANGED, &crt, &key], None).ok();
+
+    let new = installed_leaf(&sandbox, CHANGED);
+    assert_eq!(new, first_cert_der(&std::fs::read(&crt).unwrap()));
+    assert_eq!(sandbox.wait_served(&domain(CHANGED), &new), new, "the new certificate is served");
+    for (app, leaf) in &others {
+        assert_eq!(&sandbox.served_cert(&domain(app)), leaf, "{app} still serves its own certificate");
+    }
+}
+
+#[test]
+fn a_master_that_refuses_the_reload_is_detected_and_the_change_rolled_back() {
+    let sandbox = fifty_apps();
+    // A hand edit in another app since the last reload: the one-app test does not read it,
+    // the master's reload does, and refuses the whole configuration.
+    let other = sandbox.app_dir("app03").join("nginx.conf.d");
+    std::fs::create_dir_all(&other).unwrap();
+    std::fs::write(other.join("hand-edit.conf"), "not_a_directive on;\n").unwrap();
+    let old = installed_leaf(&sandbox, CHANGED);
+    let before = sandbox.tree(CHANGED);
+    let (crt, key) = new_pair_for(&sandbox, CHANGED);
+
+    let run = sandbox.run(&["certs:add", CHANGED, &crt, &key], None).refused("nginx refused to reload");
+    assert!(run.stderr.contains("not_a_directive"), "nginx's own complaint is shown: {}", run.stderr);
+
+    assert_eq!(sandbox.tree(CHANGED), before, "the app directory is byte-identical");
+    assert_eq!(sandbox.served_cert(&domain(CHANGED)), old, "the old certificate is still served");
+    assert_eq!(sandbox.served_cert(&domain("app03")), installed_leaf(&sandbox, "app03"), "app03 is still served");
+}
+
+#[test]
+fn an_unloadable_certificate_at_reload_time_is_detected_and_rolled_back() {
+    let sandbox = fifty_apps();
+    let old = installed_leaf(&sandbox, CHANGED);
+    let before = sandbox.tree(CHANGED);
+    let (crt, key) = new_pair_for(&sandbox, CHANGED);
+    // Another app's key replaced by hand with one that does not match its certificate:
+    // nginx loads every certificate at reload, and refuses.
+    let (_, wrong_key) = new_pair_for(&sandbox, "app05");
+    std::fs::copy(&wrong_key, sandbox.app_dir("app05").join("tls/server.key")).unwrap();
+
+    let run = sandbox.run(&["certs:add", CHANGED, &crt, &key], None).refused("nginx refused to reload");
+    assert!(run.stderr.contains("app05"), "the complaint names the certificate nginx could not load: {}", run.stderr);
+
+    assert_eq!(sandbox.tree(CHANGED), before, "the app directory is byte-identical");
+    assert_eq!(sandbox.served_cert(&domain(CHANGED)), old, "the old certificate is still served");
+}
