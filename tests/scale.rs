@@ -64,21 +64,32 @@ fn new_pair_for(sandbox: &Sandbox, app: &str) -> (String, String) {
     (path("server.crt"), path("server.key"))
 }
 
+/// Writes `nginx.conf.d/NAME` into an app, as a user's hand would.
+fn write_conf_d(sandbox: &Sandbox, app: &str, name: &str, text: &str) {
+    let conf_d = sandbox.app_dir(app).join("nginx.conf.d");
+    std::fs::create_dir_all(&conf_d).unwrap();
+    std::fs::write(conf_d.join(name), text).unwrap();
+}
+
+/// certs:add of a new pair on the changed app, expected to be refused with `needle`: the
+/// app directory stays byte-identical and its old certificate is still served. Returns stderr.
+fn refused_add(sandbox: &Sandbox, crt: &str, key: &str, needle: &str) -> String {
+    let old = installed_leaf(sandbox, CHANGED);
+    let before = sandbox.tree(CHANGED);
+    let run = sandbox.run(&["certs:add", CHANGED, crt, key], None).refused(needle);
+    assert_eq!(sandbox.tree(CHANGED), before, "the app directory is byte-identical");
+    assert_eq!(sandbox.served_cert(&domain(CHANGED)), old, "the old certificate is still served");
+    run.stderr
+}
+
 #[test]
 fn a_broken_nginx_conf_d_file_in_the_changed_app_is_refused_and_the_old_certificate_served() {
     let sandbox = fifty_apps();
-    let conf_d = sandbox.app_dir(CHANGED).join("nginx.conf.d");
-    std::fs::create_dir_all(&conf_d).unwrap();
-    std::fs::write(conf_d.join("broken.conf"), "proxy_read_timeout;\n").unwrap();
-    let old = installed_leaf(&sandbox, CHANGED);
-    let before = sandbox.tree(CHANGED);
+    write_conf_d(&sandbox, CHANGED, "broken.conf", "proxy_read_timeout;\n");
     let (crt, key) = new_pair_for(&sandbox, CHANGED);
 
-    let run = sandbox.run(&["certs:add", CHANGED, &crt, &key], None).refused("nginx rejected the new configuration");
-    assert!(run.stderr.contains("broken.conf"), "nginx's complaint names the file: {}", run.stderr);
-
-    assert_eq!(sandbox.tree(CHANGED), before, "the app directory is byte-identical");
-    assert_eq!(sandbox.served_cert(&domain(CHANGED)), old, "the old certificate is still served");
+    let stderr = refused_add(&sandbox, &crt, &key, "nginx rejected the new configuration");
+    assert!(stderr.contains("broken.conf"), "nginx's complaint names the file: {stderr}");
 }
 
 #[test]
@@ -106,35 +117,23 @@ fn a_master_that_refuses_the_reload_is_detected_and_the_change_rolled_back() {
     let sandbox = fifty_apps();
     // A hand edit in another app since the last reload: the one-app test does not read it,
     // the master's reload does, and refuses the whole configuration.
-    let other = sandbox.app_dir("app03").join("nginx.conf.d");
-    std::fs::create_dir_all(&other).unwrap();
-    std::fs::write(other.join("hand-edit.conf"), "not_a_directive on;\n").unwrap();
-    let old = installed_leaf(&sandbox, CHANGED);
-    let before = sandbox.tree(CHANGED);
+    write_conf_d(&sandbox, "app03", "hand-edit.conf", "not_a_directive on;\n");
     let (crt, key) = new_pair_for(&sandbox, CHANGED);
 
-    let run = sandbox.run(&["certs:add", CHANGED, &crt, &key], None).refused("nginx refused to reload");
-    assert!(run.stderr.contains("not_a_directive"), "nginx's own complaint is shown: {}", run.stderr);
-
-    assert_eq!(sandbox.tree(CHANGED), before, "the app directory is byte-identical");
-    assert_eq!(sandbox.served_cert(&domain(CHANGED)), old, "the old certificate is still served");
+    let stderr = refused_add(&sandbox, &crt, &key, "nginx refused to reload");
+    assert!(stderr.contains("not_a_directive"), "nginx's own complaint is shown: {stderr}");
     assert_eq!(sandbox.served_cert(&domain("app03")), installed_leaf(&sandbox, "app03"), "app03 is still served");
 }
 
 #[test]
 fn an_unloadable_certificate_at_reload_time_is_detected_and_rolled_back() {
     let sandbox = fifty_apps();
-    let old = installed_leaf(&sandbox, CHANGED);
-    let before = sandbox.tree(CHANGED);
     let (crt, key) = new_pair_for(&sandbox, CHANGED);
     // Another app's key replaced by hand with one that does not match its certificate:
     // nginx loads every certificate at reload, and refuses.
     let (_, wrong_key) = new_pair_for(&sandbox, "app05");
     std::fs::copy(&wrong_key, sandbox.app_dir("app05").join("tls/server.key")).unwrap();
 
-    let run = sandbox.run(&["certs:add", CHANGED, &crt, &key], None).refused("nginx refused to reload");
-    assert!(run.stderr.contains("app05"), "the complaint names the certificate nginx could not load: {}", run.stderr);
-
-    assert_eq!(sandbox.tree(CHANGED), before, "the app directory is byte-identical");
-    assert_eq!(sandbox.served_cert(&domain(CHANGED)), old, "the old certificate is still served");
+    let stderr = refused_add(&sandbox, &crt, &key, "nginx refused to reload");
+    assert!(stderr.contains("app05"), "the complaint names the certificate nginx could not load: {stderr}");
 }
