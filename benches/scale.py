@@ -1,4 +1,4 @@
-"""Section 6 of `make bench`: one certificate change on a host with 1, 1,000 and 10,000 apps,
+"""Section 7 of `make bench`: one certificate change on a host with 1, 1,000 and 10,000 apps,
 each with its own certificate, behind a real nginx on loopback (issue 12).
 
 The host is set up as the README's recipe: Debian's stock http{} lines, the policy file of
@@ -28,7 +28,7 @@ import subprocess
 import time
 
 COUNTS = [int(n) for n in os.environ.get("BENCH_SCALE", "1,1000,10000").split(",")]
-SECTION = "6. scale, real nginx"
+SECTION = "7. scale, real nginx"
 # The older binary's rows take a minute each at 10,000 apps: BENCH_OLD_MAX_APPS=1000 skips them there.
 OLD_MAX_APPS = int(os.environ.get("BENCH_OLD_MAX_APPS", "10000"))
 
@@ -274,7 +274,7 @@ def bench_commands(b, nginx, pairs, apps, runs, binary, who):
 
 
 def bench_scale(b):
-    b.say("6. one certificate change with a real nginx and 1 to 10,000 apps")
+    b.say("7. one certificate change with a real nginx and 1 to 10,000 apps")
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     # Each app has its own access and error log: 10,000 apps need 20,000+ descriptors.
     want = 65536
