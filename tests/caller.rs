@@ -134,15 +134,7 @@ fn a_command_that_came_over_ssh_takes_stdin_only() {
     let sandbox = Sandbox::with_running_app("myapp", &[DOMAIN]);
     let shared = Shared::new();
     let (crt, key) = (shared.file("leaf.crt", "leaf.crt", 0o644), shared.file("leaf.key", "leaf.key", 0o644));
-    // What sshd, sshcommand's key line and dokku's main script leave for a push user's command.
-    let over_ssh = [
-        ("SSH_CONNECTION", "127.0.0.1 40022 127.0.0.1 22"),
-        ("SSH_CLIENT", "127.0.0.1 40022 22"),
-        ("FINGERPRINT", "SHA256:2f1kPnLJbIfO0zGxwpPRM/YY6VPv3CEEzf8YGplP3vA"),
-        ("NAME", "alice"),
-        ("SSH_USER", "dokku"),
-        ("SSH_NAME", "alice"),
-    ];
+    let over_ssh = common::OVER_SSH;
     // An older sshcommand key line sets NAME only.
     let old_key_line = [("SSH_CONNECTION", "127.0.0.1 40022 127.0.0.1 22"), ("NAME", "alice")];
     let before = sandbox.tree("myapp");

@@ -151,14 +151,7 @@ fn a_command_that_came_over_ssh_may_not_name_a_directory() {
     let sandbox = Sandbox::with_running_app("myapp", &[DOMAIN]);
     let dir = shared_dir();
     let live = certbot_layout(dir.path());
-    let over_ssh = [
-        ("SSH_CONNECTION", "127.0.0.1 40022 127.0.0.1 22"),
-        ("SSH_CLIENT", "127.0.0.1 40022 22"),
-        ("FINGERPRINT", "SHA256:2f1kPnLJbIfO0zGxwpPRM/YY6VPv3CEEzf8YGplP3vA"),
-        ("NAME", "alice"),
-        ("SSH_USER", "dokku"),
-        ("SSH_NAME", "alice"),
-    ];
+    let over_ssh = common::OVER_SSH;
     let before = sandbox.tree("myapp");
     let pipe_it = "file paths name files on the server, not on your machine; pipe the certificate in";
     add_dir(&sandbox, "myapp", &live, &over_ssh).refused(pipe_it);

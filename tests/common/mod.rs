@@ -109,6 +109,16 @@ pub const CALLER_VARIABLES: [&str; 9] = [
     "SSH_NAME",
 ];
 
+/// What sshd, sshcommand's key line and dokku's main script leave for a push user's command.
+pub const OVER_SSH: [(&str, &str); 6] = [
+    ("SSH_CONNECTION", "127.0.0.1 40022 127.0.0.1 22"),
+    ("SSH_CLIENT", "127.0.0.1 40022 22"),
+    ("FINGERPRINT", "SHA256:2f1kPnLJbIfO0zGxwpPRM/YY6VPv3CEEzf8YGplP3vA"),
+    ("NAME", "alice"),
+    ("SSH_USER", "dokku"),
+    ("SSH_NAME", "alice"),
+];
+
 /// A DOKKU_ROOT and an nginx of its own, torn down on drop.
 pub struct Sandbox {
     pub dir: tempfile::TempDir,
