@@ -134,7 +134,11 @@ fn parent_of(pid: i32) -> Option<i32> {
     stat[stat.rfind(')')? + 1..].split_whitespace().nth(1)?.parse().ok()
 }
 
-/// The first `[emerg]`, `[alert]` or `[crit]` line the master wrote after `offset`.
+/// The first `[emerg]`, `[alert]` or `[crit]` line the master wrote after `offset` that is
+/// its final word. A port still held (old workers keep their listening sockets for a moment
+/// after a reload) is logged as `[emerg] bind() ... (98: Address already in use)` but nginx
+/// tries again every 500 ms, five times; only `still could not bind()` ends the reload, and
+/// then the last bind line says which address.
 fn complaint_since(log: &Path, offset: u64, pid: i32) -> Option<String> {
     use std::io::{Read, Seek, SeekFrom};
     let mut file = File::open(log).ok()?;
@@ -142,11 +146,21 @@ fn complaint_since(log: &Path, offset: u64, pid: i32) -> Option<String> {
     let mut text = String::new();
     file.take(1 << 20).read_to_string(&mut text).ok()?;
     let from_master = format!(" {pid}#");
-    text.lines()
-        .find(|line| {
-            line.contains(&from_master) && ["[emerg]", "[alert]", "[crit]"].iter().any(|level| line.contains(level))
-        })
-        .map(|line| line.trim().to_string())
+    let mut busy_port: Option<&str> = None;
+    for line in text.lines().filter(|line| line.contains(&from_master)) {
+        if !["[emerg]", "[alert]", "[crit]"].iter().any(|level| line.contains(level)) {
+            continue;
+        }
+        if line.contains("(98: Address already in use)") {
+            busy_port = Some(line);
+            continue;
+        }
+        return Some(match (line.contains("still could not bind()"), busy_port) {
+            (true, Some(bind)) => format!("{} ({})", line.trim(), bind.trim()),
+            _ => line.trim().to_string(),
+        });
+    }
+    None
 }
 
 #[cfg(test)]
@@ -170,6 +184,20 @@ mod tests {
         assert!(child.try_wait().unwrap().is_none(), "sleep was not signalled");
         child.kill().unwrap();
         child.wait().unwrap();
+    }
+
+    #[test]
+    fn a_port_nginx_will_bind_again_is_not_a_refusal_until_it_gives_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("error.log");
+        let busy = "2026/12/01 10:00:01 [emerg] 42#42: bind() to 127.0.0.1:8443 failed (98: Address already in use)\n\
+                    2026/12/01 10:00:01 [notice] 42#42: try again to bind() after 500ms\n";
+        std::fs::write(&log, busy).unwrap();
+        assert_eq!(complaint_since(&log, 0, 42), None);
+        let gave_up = format!("{busy}2026/12/01 10:00:03 [emerg] 42#42: still could not bind()\n");
+        std::fs::write(&log, gave_up).unwrap();
+        let complaint = complaint_since(&log, 0, 42).unwrap();
+        assert!(complaint.contains("still could not bind()") && complaint.contains("127.0.0.1:8443"), "{complaint}");
     }
 
     #[test]
