@@ -39,6 +39,19 @@ step "dokku-certs nginx:setup (the README's host set-up)"
 $DOKKU_NGINX_CMD
 trap stop_nginx EXIT
 
+# After a reload nginx's old workers (which know the previous configuration) go on accepting
+# for a moment, then exit: `workers` before a change, `until_gone` after it, so that every
+# request below reaches a worker with the new configuration.
+workers() { pgrep -P "$(cat "$demo/nginx/nginx.pid")" | tr '\n' ' '; }
+until_gone() {
+  i=0; for pid in $1; do
+    while kill -0 "$pid" 2>/dev/null; do
+      i=$((i+1)); [ $i -lt 600 ] || { echo "nginx's old workers never exited" >&2; exit 1; }; sleep 0.05
+    done
+  done
+}
+old_workers=$(workers)
+
 step "dokku-certs certs:generate myapp $DOMAIN"
 "$bin" certs:generate myapp "$DOMAIN" --country US --state California --locality "San Francisco" --organization dokku.me
 
@@ -48,8 +61,7 @@ step "dokku-certs certs:info myapp"
 step "dokku-certs certs:report myapp"
 "$bin" certs:report myapp
 
-# nginx -s reload returns before the new workers answer, and the old ones (which know only the
-# catch-all server) go on accepting for a moment: wait until both ports answer for the app.
+until_gone "$old_workers"
 redirect() { curl -s -o /dev/null --max-time 1 -w '%{http_code}' --resolve "$DOMAIN:$HTTP_PORT:127.0.0.1" "http://$DOMAIN:$HTTP_PORT/"; }
 i=0; until curl -s -o /dev/null --max-time 1 --cacert "$DOKKU_ROOT/myapp/tls/server.crt" \
   --resolve "$DOMAIN:$SSL_PORT:127.0.0.1" "https://$DOMAIN:$SSL_PORT/" && [ "$(redirect)" = 308 ] \
@@ -76,9 +88,12 @@ step "HSTS (dokku's default), then dokku-certs nginx:set myapp hsts-max-age 3153
 hsts() { curl -sS -D - -o /dev/null --cacert "$DOKKU_ROOT/myapp/tls/server.crt" --resolve "$DOMAIN:$SSL_PORT:127.0.0.1" \
   "https://$DOMAIN:$SSL_PORT/" | grep -i '^strict-transport-security' | tr -d '\r'; }
 echo "  before: $(hsts)"
+old_workers=$(workers)
 "$bin" nginx:set myapp hsts-max-age 31536000
-i=0; until hsts | grep -q 31536000; do i=$((i+1)); [ $i -lt 100 ] || exit 1; sleep 0.05; done
-echo "  after:  $(hsts)"
+until_gone "$old_workers"
+after=$(hsts)
+echo "  after:  $after"
+case "$after" in *31536000*) ;; *) echo "  => nginx:set did not change HSTS" >&2; exit 1 ;; esac
 
 step "a name no app claims: the handshake is refused, no certificate is shown"
 if openssl s_client -connect "127.0.0.1:$SSL_PORT" -servername unknown.example.com </dev/null >/dev/null 2>&1; then
