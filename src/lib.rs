@@ -15,6 +15,7 @@ pub mod dir;
 pub mod dokku;
 pub mod endpoint;
 pub mod error;
+pub mod event;
 pub mod key;
 pub mod master;
 pub mod metrics;
