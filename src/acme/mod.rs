@@ -29,7 +29,7 @@ use crate::store::{self, Applied, Change, TlsChange};
 use challenge::{Answer, ChallengeFile};
 use dns::{Provider, Txt};
 use schedule::{Basis, Lifetime, Plan};
-use settings::{Resolved, Store};
+use settings::{Resolved, SettingsFile};
 use state::State;
 
 /// The marker kept in tls/ beside a certificate from us: it moves with the pair in the
@@ -321,7 +321,7 @@ fn ask_renewal_info(
     id: &CertificateIdentifier<'_>,
 ) -> Result<Option<ari::Answer>> {
     let limits = Limits::from_env()?;
-    let store = Store::new(settings);
+    let store = SettingsFile::new(settings);
     let path = store.account_path(&marker.email, &marker.server);
     within_deadline(limits, async {
         let account = open_account(&store, &path, limits).await?;
@@ -500,7 +500,7 @@ fn csr_der(domains: &[String], key: &rcgen::KeyPair) -> Result<Vec<u8>> {
 }
 
 /// Opens the account kept in `path`.
-async fn open_account(store: &Store, path: &std::path::Path, limits: Limits) -> Result<Account> {
+async fn open_account(store: &SettingsFile, path: &std::path::Path, limits: Limits) -> Result<Account> {
     let bytes = store
         .read_account(path)?
         .ok_or_else(|| Error::Read { path: path.into(), source: std::io::ErrorKind::NotFound.into() })?;
@@ -517,7 +517,7 @@ async fn account(
     email: &str,
     progress: &dyn Fn(&str),
 ) -> Result<Account> {
-    let store = Store::new(settings);
+    let store = SettingsFile::new(settings);
     let path = store.account_path(email, &resolved.server);
     if store.read_account(&path)?.is_some() {
         let account = open_account(&store, &path, limits).await?;
@@ -787,7 +787,7 @@ fn acme_error(doing: &str, error: &instant_acme::Error) -> Error {
 /// Revokes the app's certificate with the account that obtained it.
 pub fn revoke(settings: &Settings, app: &App) -> Result<()> {
     let marker = marker(app).ok_or_else(|| Error::NotLetsEncrypt(app.name.clone()))?;
-    let store = Store::new(settings);
+    let store = SettingsFile::new(settings);
     let path = store.account_path(&marker.email, &marker.server);
     let chain = endpoint::installed_chain(app)?.ok_or_else(|| Error::NotLetsEncrypt(app.name.clone()))?;
     let leaf = rustls_pki_types::CertificateDer::from(chain[0].der());

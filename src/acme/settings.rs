@@ -58,9 +58,10 @@ pub struct Resolved {
     pub notify_command: Option<String>,
 }
 
-/// The settings file and account directory.
+/// DOKKU_ROOT/.letsencrypt: settings.json (letsencrypt:set's values), the account files and
+/// the renewal state. Not [`crate::store`], the stage/swap/roll back transaction.
 #[derive(Debug, Clone)]
-pub struct Store {
+pub struct SettingsFile {
     settings: Settings,
     dir: PathBuf,
 }
@@ -82,10 +83,10 @@ const TEMP_MARK: &str = ".tmp.";
 
 type Table = BTreeMap<String, BTreeMap<String, String>>;
 
-impl Store {
+impl SettingsFile {
     /// The store of this DOKKU_ROOT.
-    pub fn new(settings: &Settings) -> Store {
-        Store { settings: settings.clone(), dir: settings.dokku_root.join(DIR) }
+    pub fn new(settings: &Settings) -> SettingsFile {
+        SettingsFile { settings: settings.clone(), dir: settings.dokku_root.join(DIR) }
     }
 
     #[cfg(test)]
@@ -200,7 +201,7 @@ impl Store {
         self.dir.join(ACCOUNTS).join(account_file(email, server))
     }
 
-    /// The account file at `path` (from [`Store::account_path`]); `None` if there is none.
+    /// The account file at `path` (from [`SettingsFile::account_path`]); `None` if there is none.
     /// Read through directory handles: a link anywhere under DOKKU_ROOT is refused.
     pub fn read_account(&self, path: &Path) -> Result<Option<Vec<u8>>> {
         let name = self.account_name(path)?;
@@ -210,7 +211,7 @@ impl Store {
         }
     }
 
-    /// Writes the account file at `path` (from [`Store::account_path`]), 0600 in 0700 directories.
+    /// Writes the account file at `path` (from [`SettingsFile::account_path`]), 0600 in 0700 directories.
     pub fn write_account(&self, path: &Path, bytes: &[u8]) -> Result<()> {
         let name = self.account_name(path)?;
         let dir = self.open_or_create()?;
@@ -358,7 +359,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let settings =
             Settings::from_lookup(|n| (n == "DOKKU_ROOT").then(|| dir.path().display().to_string())).unwrap();
-        let store = Store::new(&settings);
+        let store = SettingsFile::new(&settings);
         store.set(GLOBAL, "email", Some("ops@example.com")).unwrap();
         store.set(GLOBAL, "graceperiod", Some("100")).unwrap();
         store.set("myapp", "email", Some("me@example.com")).unwrap();

@@ -5,18 +5,18 @@
 use serde_json::{Value, json};
 
 use super::schedule::{Window, backoff, seed};
-use super::settings::Store;
+use super::settings::SettingsFile;
 use crate::app::Settings;
 use crate::error::Result;
 
 /// The app's state; a fresh one if there is no file (or it cannot be read).
 pub fn load(settings: &Settings, app: &str) -> State {
-    Store::new(settings).read_state(app).ok().flatten().map(|bytes| State::from_json(&bytes)).unwrap_or_default()
+    SettingsFile::new(settings).read_state(app).ok().flatten().map(|bytes| State::from_json(&bytes)).unwrap_or_default()
 }
 
 /// Writes the app's state (0600, directories 0700).
 pub fn save(settings: &Settings, app: &str, state: &State) -> Result<()> {
-    Store::new(settings).write_state(app, state.to_json().as_bytes())
+    SettingsFile::new(settings).write_state(app, state.to_json().as_bytes())
 }
 
 /// One app's renewal state. Every field is optional in the file: a missing or unreadable

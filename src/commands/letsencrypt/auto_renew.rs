@@ -1,7 +1,7 @@
 //! letsencrypt:auto-renew [<app>]: renew what is inside its grace period, most urgent first.
 
 use dokku_certs::acme::notify::Event;
-use dokku_certs::acme::{self, Renewal, settings::Store};
+use dokku_certs::acme::{self, Renewal, settings::SettingsFile};
 use dokku_certs::app::{App, Settings, list_apps};
 use dokku_certs::cert::{format_openssl_date, now};
 use dokku_certs::{Error, Result, output};
@@ -27,7 +27,7 @@ pub fn run(args: Args) -> Result<()> {
     let mut candidates: Vec<(i64, App)> =
         apps.into_iter().filter(|app| acme::marker(app).is_some()).map(|app| (acme::time_left(&app), app)).collect();
     candidates.sort_by_key(|(left, _)| *left);
-    let store = Store::new(&settings);
+    let store = SettingsFile::new(&settings);
     let mut failed = Vec::new();
     for (_, app) in &candidates {
         let renewal = store

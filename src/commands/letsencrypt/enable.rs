@@ -2,7 +2,7 @@
 //! installed like certs:add; the CA is contacted only when something changed or a renewal is due.
 
 use dokku_certs::acme::notify::Event;
-use dokku_certs::acme::{self, Enabled, settings::Store};
+use dokku_certs::acme::{self, Enabled, settings::SettingsFile};
 use dokku_certs::app::{App, Settings, list_apps};
 use dokku_certs::{Error, Result, output};
 
@@ -43,7 +43,7 @@ pub fn run(args: Args) -> Result<()> {
 }
 
 fn enable_one(settings: &Settings, app: &App, force: bool) -> Result<()> {
-    let resolved = Store::new(settings).resolve(&app.name)?;
+    let resolved = SettingsFile::new(settings).resolve(&app.name)?;
     output::heading(&format!("Let's Encrypt {}...", app.name));
     match acme::enable(settings, app, &resolved, force, &|step| output::step(step)) {
         Ok(Enabled::Issued(installed)) => {

@@ -1,6 +1,6 @@
 //! letsencrypt:list: apps with a certificate from us, their domains, expiry and time left.
 
-use dokku_certs::acme::{self, settings::Store};
+use dokku_certs::acme::{self, settings::SettingsFile};
 use dokku_certs::app::{App, Settings, list_apps};
 use dokku_certs::cert::{format_openssl_date, now};
 use dokku_certs::{Result, output};
@@ -8,7 +8,7 @@ use dokku_certs::{Result, output};
 /// Runs letsencrypt:list.
 pub fn run() -> Result<()> {
     let settings = Settings::from_env()?;
-    let store = Store::new(&settings);
+    let store = SettingsFile::new(&settings);
     let mut text = format!(
         "-----> {:<24} {:<26} {:<22} {:<22} {:<12} {}\n",
         "App name", "Certificate Expiry", "Time before expiry", "Time before renewal", "Profile", "Domains"

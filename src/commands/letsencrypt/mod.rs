@@ -11,7 +11,7 @@ pub mod revoke;
 pub mod set;
 
 use dokku_certs::acme::notify::{Event, Notice};
-use dokku_certs::acme::{self, settings::Store};
+use dokku_certs::acme::{self, settings::SettingsFile};
 use dokku_certs::app::{App, Settings};
 use dokku_certs::dokku::Mode;
 use dokku_certs::endpoint::Installed;
@@ -20,7 +20,7 @@ use dokku_certs::output;
 /// Runs the notify-command, if one is set, for `event` on `app`, and in dokku mode fires the
 /// post-letsencrypt-renew trigger; either failing is a warning: the renewal's outcome stands.
 pub fn notify(settings: &Settings, app: &App, event: Event, error: &str) {
-    let command = Store::new(settings).resolve(&app.name).ok().and_then(|resolved| resolved.notify_command);
+    let command = SettingsFile::new(settings).resolve(&app.name).ok().and_then(|resolved| resolved.notify_command);
     let dokku = settings.mode == Mode::Dokku;
     if command.is_none() && !dokku {
         return;

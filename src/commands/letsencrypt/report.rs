@@ -1,7 +1,7 @@
 //! letsencrypt:report [<app>|--global]: the values letsencrypt:set stored, secrets as `****`,
 //! and for an app its certificate's profile and renewal state.
 
-use dokku_certs::acme::settings::{GLOBAL, Store};
+use dokku_certs::acme::settings::{GLOBAL, SettingsFile};
 use dokku_certs::acme::{self, state};
 use dokku_certs::app::{App, Settings, list_apps};
 use dokku_certs::cert::format_openssl_date;
@@ -23,7 +23,7 @@ pub fn run(args: Args) -> Result<()> {
         Some(app) => vec![App::open(&settings, &app)?.name],
         None => std::iter::once(GLOBAL.to_string()).chain(list_apps(&settings)?).collect(),
     };
-    let store = Store::new(&settings);
+    let store = SettingsFile::new(&settings);
     let mut text = String::new();
     for scope in scopes {
         let title = if scope == GLOBAL { "global".to_string() } else { scope.clone() };

@@ -1,6 +1,6 @@
 //! letsencrypt:set [--global|<app>] KEY [VALUE]: set or clear email, server, graceperiod, key-type.
 
-use dokku_certs::acme::settings::{GLOBAL, SECRETS, Store};
+use dokku_certs::acme::settings::{GLOBAL, SECRETS, SettingsFile};
 use dokku_certs::app::{App, Settings};
 use dokku_certs::{Error, Result, output};
 
@@ -26,7 +26,7 @@ pub fn run(args: Args) -> Result<()> {
         [value] => Some(value.as_str()),
         _ => return Err(Error::Usage("letsencrypt:set takes one value; quote it if it has spaces".into())),
     };
-    Store::new(&settings).set(scope, key, value)?;
+    SettingsFile::new(&settings).set(scope, key, value)?;
     match value {
         // A secret is never echoed: it would land in shell logs and CI output.
         Some(_) if SECRETS.contains(&key.as_str()) => output::step(&format!("Setting {key} to **** for {scope}")),
