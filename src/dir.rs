@@ -229,6 +229,26 @@ impl Dir {
         }
     }
 
+    /// Replaces the file `name` whole with `bytes` (exactly `mode`): written under a unique
+    /// name beginning with [`Dir::temp_prefix`], then renamed over it and the rename synced.
+    /// A reader sees the old file or the new one, never a part; if anything fails the old
+    /// file stays and the temporary one is removed. A link at `name` is replaced, not followed.
+    pub fn replace(&self, name: &str, bytes: &[u8], mode: u32) -> Result<()> {
+        let temp = self.write_temp(&Self::temp_prefix(name), bytes, mode)?;
+        if let Err(error) = self.rename(&temp, name) {
+            let _ = self.remove_file(&temp);
+            return Err(error);
+        }
+        self.sync();
+        Ok(())
+    }
+
+    /// How [`Dir::replace`]'s temporary files for `name` begin (`.NAME.tmp.`): hidden, and
+    /// with a dot, so neither dokku nor cron takes one for an app or a job.
+    pub fn temp_prefix(name: &str) -> String {
+        format!(".{name}.tmp.")
+    }
+
     /// Renames `from` to `to`, replacing whatever entry `to` is (a link is replaced, not followed).
     pub fn rename(&self, from: &str, to: &str) -> Result<()> {
         rustix::fs::renameat(&self.fd, from, &self.fd, to).map_err(|errno| self.write_error(to, errno))

@@ -78,8 +78,6 @@ const STATE: &str = "state";
 const DIR_MODE: u32 = 0o700;
 /// Mode of the settings and account files (an account file holds its private key).
 const FILE_MODE: u32 = 0o600;
-/// Temp files: `.settings.json.tmp.<random>`, unique per writer.
-const TEMP_MARK: &str = ".tmp.";
 
 type Table = BTreeMap<String, BTreeMap<String, String>>;
 
@@ -136,7 +134,7 @@ impl SettingsFile {
         };
         table.retain(|_, values| !values.is_empty());
         let text = serde_json::to_string_pretty(&table).expect("a map of strings serializes") + "\n";
-        replace_private(&dir, SETTINGS, text.as_bytes())
+        dir.replace(SETTINGS, text.as_bytes(), FILE_MODE)
     }
 
     /// The values in force for `app`.
@@ -193,7 +191,7 @@ impl SettingsFile {
         let (states, _) = dir.open_or_create_dir(STATE, DIR_MODE)?;
         states.set_mode(DIR_MODE)?;
         remove_temps(&states, &name)?;
-        replace_private(&states, &name, bytes)
+        states.replace(&name, bytes, FILE_MODE)
     }
 
     /// Where the account for this email and server is kept (0600).
@@ -219,7 +217,7 @@ impl SettingsFile {
         let (accounts, _) = dir.open_or_create_dir(ACCOUNTS, DIR_MODE)?;
         accounts.set_mode(DIR_MODE)?;
         remove_temps(&accounts, name)?;
-        replace_private(&accounts, name, bytes)
+        accounts.replace(name, bytes, FILE_MODE)
     }
 
     /// The file name of an account path; anything else is a bug, refused.
@@ -263,21 +261,9 @@ fn load_from(dir: &Dir) -> Result<Table> {
     }
 }
 
-/// Writes `name` whole under a unique temp name (mode set on the open file), then renames
-/// it into place: a reader sees the old file or the new one, never a part.
-fn replace_private(dir: &Dir, name: &str, bytes: &[u8]) -> Result<()> {
-    let temp = dir.write_temp(&format!(".{name}{TEMP_MARK}"), bytes, FILE_MODE)?;
-    if let Err(error) = dir.rename(&temp, name) {
-        let _ = dir.remove_file(&temp);
-        return Err(error);
-    }
-    dir.sync();
-    Ok(())
-}
-
 /// Removes the temp files of `name` a killed writer left (called under the lock).
 fn remove_temps(dir: &Dir, name: &str) -> Result<()> {
-    let prefix = format!(".{name}{TEMP_MARK}");
+    let prefix = Dir::temp_prefix(name);
     for (entry, _) in dir.entries()? {
         if entry.starts_with(&prefix) {
             dir.remove_file(&entry)?;
