@@ -294,6 +294,12 @@ pub fn list_apps(settings: &Settings) -> Result<Vec<String>> {
     Ok(apps)
 }
 
+/// Every app under DOKKU_ROOT, opened, in [`list_apps`]'s order: what a command on all apps
+/// walks. One that cannot be opened fails the whole list, as `list_apps(..).map(App::open)` did.
+pub fn open_all(settings: &Settings) -> Result<Vec<App>> {
+    list_apps(settings)?.iter().map(|name| App::open(settings, name)).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,6 +9,7 @@ pub mod notify;
 pub mod schedule;
 pub mod settings;
 pub mod state;
+pub mod status;
 
 use std::cell::RefCell;
 use std::future::Future;

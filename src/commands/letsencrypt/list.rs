@@ -1,32 +1,34 @@
 //! letsencrypt:list: apps with a certificate from us, their domains, expiry and time left.
 
-use dokku_certs::acme::{self, settings::SettingsFile};
-use dokku_certs::app::{App, Settings, list_apps};
-use dokku_certs::cert::{format_openssl_date, now};
+use dokku_certs::acme::{self, status};
+use dokku_certs::app::Settings;
+use dokku_certs::cert::format_openssl_date;
 use dokku_certs::{Result, output};
 
-/// Runs letsencrypt:list.
+/// Runs letsencrypt:list: dokku-letsencrypt's table, its header a step line.
 pub fn run() -> Result<()> {
-    let settings = Settings::from_env()?;
-    let store = SettingsFile::new(&settings);
+    let listed = status::list(&Settings::from_env()?)?;
     let mut text = format!(
-        "-----> {:<24} {:<26} {:<22} {:<22} {:<12} {}\n",
-        "App name", "Certificate Expiry", "Time before expiry", "Time before renewal", "Profile", "Domains"
+        "{}{:<24} {:<26} {:<22} {:<22} {:<12} {}\n",
+        output::STEP,
+        "App name",
+        "Certificate Expiry",
+        "Time before expiry",
+        "Time before renewal",
+        "Profile",
+        "Domains"
     );
-    for name in list_apps(&settings)? {
-        let app = App::open(&settings, &name)?;
-        let (Some(leaf), Some(marker)) = (acme::issued_leaf(&app), acme::marker(&app)) else { continue };
-        let left = leaf.not_after - now();
-        // From what is on disk: graceperiod, the last ARI answer, or a third of the lifetime.
-        let plan = acme::planned_offline(&settings, &app, &store.resolve(&name)?, &leaf);
+    for row in listed {
+        // The app's column lines up with the header's first, after its prefix.
         text.push_str(&format!(
-            "{:<31} {:<26} {:<22} {:<22} {:<12} {}\n",
-            name,
-            format_openssl_date(leaf.not_after),
-            acme::format_span(left),
-            acme::format_span(plan.due_at - now()),
-            marker.profile.as_deref().unwrap_or("-"),
-            leaf.hostnames().join(",")
+            "{:<width$} {:<26} {:<22} {:<22} {:<12} {}\n",
+            row.app,
+            format_openssl_date(row.expires_at),
+            acme::format_span(row.expires_in),
+            acme::format_span(row.renewal_in),
+            row.profile.as_deref().unwrap_or("-"),
+            output::printable(&row.domains.join(",")),
+            width = output::STEP.len() + 24,
         ));
     }
     output::raw(&text);

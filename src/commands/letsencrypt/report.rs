@@ -1,9 +1,8 @@
 //! letsencrypt:report [<app>|--global]: the values letsencrypt:set stored, secrets as `****`,
 //! and for an app its certificate's profile and renewal state.
 
-use dokku_certs::acme::settings::{GLOBAL, SettingsFile};
-use dokku_certs::acme::{self, state};
-use dokku_certs::app::{App, Settings, list_apps};
+use dokku_certs::acme::status::{self, AppStatus, Report};
+use dokku_certs::app::Settings;
 use dokku_certs::cert::format_openssl_date;
 use dokku_certs::{Result, output};
 
@@ -17,41 +16,39 @@ pub struct Args {
 
 /// Runs letsencrypt:report.
 pub fn run(args: Args) -> Result<()> {
-    let settings = Settings::from_env()?;
-    let scopes = match args.scope {
-        Some(scope) if scope == GLOBAL => vec![scope],
-        Some(app) => vec![App::open(&settings, &app)?.name],
-        None => std::iter::once(GLOBAL.to_string()).chain(list_apps(&settings)?).collect(),
-    };
-    let store = SettingsFile::new(&settings);
-    let mut text = String::new();
-    for scope in scopes {
-        let title = if scope == GLOBAL { "global".to_string() } else { scope.clone() };
-        text.push_str(&format!("=====> {title} letsencrypt information\n"));
-        for (key, value) in store.report(&scope)? {
-            text.push_str(&format!("       {:<40}{}\n", format!("{key}:"), value));
-        }
-        if scope != GLOBAL {
-            text.push_str(&app_lines(&settings, &App::open(&settings, &scope)?));
-        }
-    }
-    output::raw(&text);
+    let reports = status::report(&Settings::from_env()?, args.scope.as_deref())?;
+    output::raw(&reports.iter().map(to_text).collect::<String>());
     Ok(())
 }
 
+/// One scope: a heading, then one `Key: value` line per value.
+fn to_text(report: &Report) -> String {
+    let title = report.app.as_deref().unwrap_or("global");
+    let mut text = format!("{}{title} letsencrypt information\n", output::HEADING);
+    for (key, value) in &report.values {
+        text.push_str(&line(key, value));
+    }
+    if let Some(status) = &report.status {
+        text.push_str(&status_lines(status));
+    }
+    text
+}
+
 /// Whether the app's certificate is ours, its profile, and its renewal state.
-fn app_lines(settings: &Settings, app: &App) -> String {
-    let line = |key: &str, value: String| format!("       {:<40}{}\n", format!("{key}:"), value);
-    let marker = acme::marker(app);
-    let state = state::load(settings, &app.name);
+fn status_lines(status: &AppStatus) -> String {
     let date = |t: Option<i64>| t.map(format_openssl_date).unwrap_or_default();
     [
-        line("Active", marker.is_some().to_string()),
-        line("Profile", marker.as_ref().and_then(|m| m.profile.clone()).unwrap_or_default()),
-        line("Challenge", marker.as_ref().and_then(|m| m.challenge.clone()).unwrap_or_default()),
-        line("Last renewal", date(state.last_success)),
-        line("Failures in a row", state.failures.to_string()),
-        line("Next attempt", date(state.next_attempt)),
+        line("Active", &status.active.to_string()),
+        line("Profile", status.profile.as_deref().unwrap_or_default()),
+        line("Challenge", status.challenge.as_deref().unwrap_or_default()),
+        line("Last renewal", &date(status.last_renewal)),
+        line("Failures in a row", &status.failures.to_string()),
+        line("Next attempt", &date(status.next_attempt)),
     ]
     .concat()
+}
+
+/// A detail line, its key padded to dokku's report column.
+fn line(key: &str, value: &str) -> String {
+    format!("{}{:<40}{}\n", output::DETAIL, format!("{key}:"), value)
 }
