@@ -13,15 +13,18 @@
 //! environment.
 
 use std::ffi::{OsStr, OsString};
-use std::fs::{File, OpenOptions};
+use std::fs::OpenOptions;
 use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+use crate::app::Settings;
+use crate::dir::Dir;
 use crate::dokku::Mode;
 use crate::error::{Error, Result};
+use crate::event::{Event, Reporter};
 
 /// Where the cron entry goes, unless DOKKU_LETSENCRYPT_CRON_FILE says otherwise.
 pub const DEFAULT_FILE: &str = "/etc/cron.d/dokku-certs-letsencrypt";
@@ -47,8 +50,82 @@ pub struct Job {
     pub user: User,
     /// Where its output goes.
     pub log: PathBuf,
-    /// Things the operator should know (the job may not be able to read what it needs).
-    pub warnings: Vec<String>,
+}
+
+/// Where the job is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Place {
+    /// A cron.d file (standalone).
+    File(PathBuf),
+    /// A block in the crontab of the user running this (dokku mode).
+    Crontab,
+}
+
+/// What letsencrypt:cron-job --add did.
+#[derive(Debug, Clone)]
+pub struct Added {
+    /// Where the job went.
+    pub place: Place,
+    /// The user it runs as.
+    pub user: String,
+    /// Where its output is appended.
+    pub log: PathBuf,
+}
+
+/// letsencrypt:cron-job --add: the job from this process's environment (DOKKU_CERTS_MODE,
+/// the `DOKKU_*` settings, the running binary), written as a cron.d file, or in dokku mode
+/// into the dokku user's crontab, its log made ready. Whatever the job's user may not be
+/// able to read is told to `reporter` as a warning.
+pub fn add(reporter: &dyn Reporter) -> Result<Added> {
+    let mode = Mode::from_setting(std::env::var("DOKKU_CERTS_MODE").ok())?;
+    // The environment first: a setting that cannot go into the file refuses the
+    // command before anything is read through it.
+    let variables = carried_variables(std::env::vars_os(), mode)?;
+    let settings = Settings::from_env()?;
+    let log = log_path(mode);
+    let (job, place) = match mode {
+        Mode::Standalone => {
+            let exe =
+                std::env::current_exe().map_err(|source| Error::Read { path: "the running binary".into(), source })?;
+            (job(&settings.dokku_root, &exe, &log, &variables)?, Place::File(file_path()))
+        }
+        // The dokku user cannot write /etc/cron.d, so the job goes into its crontab and
+        // runs `dokku letsencrypt:auto-renew`, as dokku-letsencrypt's does.
+        Mode::Dokku => {
+            let dokku = on_path("dokku").ok_or_else(|| {
+                Error::Usage("dokku is not on PATH; the job runs dokku letsencrypt:auto-renew".into())
+            })?;
+            (user_job(&dokku, &log, &variables)?, Place::Crontab)
+        }
+    };
+    if let Some(warning) = unreadable_store_warning(&settings.dokku_root, &job.user) {
+        reporter.report(Event::Warning(warning));
+    }
+    prepare_log(&job)?;
+    match &place {
+        Place::File(path) => write_file(path, &job.text)?,
+        Place::Crontab => write_crontab(&with_block(&read_crontab()?, &job.text)?)?,
+    }
+    Ok(Added { place, user: job.user.name, log: job.log })
+}
+
+/// letsencrypt:cron-job --remove: where the job was taken out of (in dokku mode, the
+/// crontab), or `None` if there was none.
+pub fn remove() -> Result<Option<Place>> {
+    match Mode::from_setting(std::env::var("DOKKU_CERTS_MODE").ok())? {
+        Mode::Standalone => {
+            let path = file_path();
+            Ok(remove_file(&path)?.then_some(Place::File(path)))
+        }
+        Mode::Dokku => {
+            let (text, found) = without_block(&read_crontab()?)?;
+            if !found {
+                return Ok(None);
+            }
+            write_crontab(&text)?;
+            Ok(Some(Place::Crontab))
+        }
+    }
 }
 
 /// A local user, as /etc/passwd names it.
@@ -167,18 +244,16 @@ pub fn job(root: &Path, exe: &Path, log: &Path, variables: &[(String, String)]) 
         "# Written by dokku-certs letsencrypt:cron-job --add: renews Let's Encrypt certificates twice a day.\n",
     );
     text.push_str(&job_lines(exe, log, variables, Some(&user.name))?);
-    let warnings = unreadable_store_warning(root, &user).into_iter().collect();
-    Ok(Job { text, user, log: log.to_path_buf(), warnings })
+    Ok(Job { text, user, log: log.to_path_buf() })
 }
 
 /// dokku mode: the block for the crontab of the user running this (dokku). It runs
 /// `dokku letsencrypt:auto-renew` (`dokku` the absolute path of dokku's command) twice a
 /// day, between [`BEGIN`] and [`END`].
-pub fn user_job(root: &Path, dokku: &Path, log: &Path, variables: &[(String, String)]) -> Result<Job> {
+pub fn user_job(dokku: &Path, log: &Path, variables: &[(String, String)]) -> Result<Job> {
     let user = user_by_uid(nix::unistd::geteuid().as_raw(), "this process")?;
     let text = format!("{BEGIN}\n{}{END}\n", job_lines(dokku, log, variables, None)?);
-    let warnings = unreadable_store_warning(root, &user).into_iter().collect();
-    Ok(Job { text, user, log: log.to_path_buf(), warnings })
+    Ok(Job { text, user, log: log.to_path_buf() })
 }
 
 /// The job's lines: where the output goes, SHELL, PATH, the variables, then the schedule
@@ -262,29 +337,17 @@ pub fn prepare_log(job: &Job) -> Result<()> {
     Ok(())
 }
 
-/// Writes `text` to `path` atomically with mode 0644 whatever the umask: a new temporary
-/// file beside it (never an existing one, never through a symlink), then a rename. cron
-/// never reads half a file, and a failure leaves the old file as it was.
+/// Writes `text` to `path` with mode 0644 whatever the umask, by [`Dir::replace`] as every
+/// file dokku-certs writes: cron never reads half a file (nor the temporary one, whose name
+/// has a dot), a failure leaves the old file as it was, and a link at `path` is replaced,
+/// never written through.
 pub fn write_file(path: &Path, text: &str) -> Result<()> {
     let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
-    // A name with a dot: cron ignores it while it exists.
-    let temp = dir.join(format!(".{name}.{}.{nanos}.tmp", std::process::id()));
-    let result = write_new(&temp, text).and_then(|()| std::fs::rename(&temp, path));
-    if let Err(source) = result {
-        let _ = std::fs::remove_file(&temp);
-        return Err(Error::Write { path: path.into(), source });
-    }
-    // The rename is durable once the directory is.
-    File::open(dir).and_then(|d| d.sync_all()).map_err(|source| Error::Write { path: dir.into(), source })
-}
-
-fn write_new(path: &Path, text: &str) -> std::io::Result<()> {
-    let mut file = OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
-    file.set_permissions(std::fs::Permissions::from_mode(FILE_MODE))?;
-    file.write_all(text.as_bytes())?;
-    file.sync_all()
+    let name = path.file_name().and_then(|n| n.to_str()).ok_or_else(|| {
+        Error::Usage(format!("{} is not a file name for the cron job; set {FILE_ENV} to another", path.display()))
+    })?;
+    let dir = Dir::open_top(dir).map_err(|source| Error::Write { path: path.into(), source })?;
+    dir.replace(name, text.as_bytes(), FILE_MODE)
 }
 
 /// Removes the cron file; `false` if there was none.

@@ -393,7 +393,7 @@ fn the_cron_file_is_0644_and_replaced_whole_whatever_the_umask() {
     let leftovers: Vec<_> = std::fs::read_dir(sandbox.dir.path())
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.ends_with(".tmp"))
+        .filter(|n| n.contains(".tmp"))
         .collect();
     assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
 }

@@ -15,6 +15,7 @@ use dokku_certs::acme::{self, settings::SettingsFile};
 use dokku_certs::app::{App, Settings};
 use dokku_certs::dokku::Mode;
 use dokku_certs::endpoint::Installed;
+use dokku_certs::event::Event as Told;
 use dokku_certs::output;
 
 /// Runs the notify-command, if one is set, for `event` on `app`, and in dokku mode fires the
@@ -49,4 +50,15 @@ pub fn report_installed(installed: &Installed) {
     }
     super::report_reload(&installed.applied);
     output::step("Removed the ACME challenge from nginx.conf.d");
+}
+
+/// Prints what the library tells while it works, in dokku's style.
+pub fn show(event: Told) {
+    match event {
+        Told::Step(text) => output::step(&text),
+        Told::Detail(text) => output::detail(&text),
+        Told::Warning(text) => output::warn(&format!("Warning: {text}")),
+        // A kind this binary does not know yet is still worth a line.
+        other => output::detail(&format!("{other:?}")),
+    }
 }
