@@ -4,6 +4,11 @@
 
 use std::process::{Command, Stdio};
 
+use super::settings::SettingsFile;
+use crate::app::{App, Settings};
+use crate::dokku::Mode;
+use crate::event::{self, Reporter};
+
 /// The plugn trigger fired in dokku mode after every renewal or enable: `APP EVENT`, with
 /// the notify-command's LETSENCRYPT_* variables in its environment. dokku-letsencrypt has
 /// no such trigger; the name follows dokku's `post-certs-update`.
@@ -74,4 +79,55 @@ pub fn fire_trigger(notice: &Notice<'_>) -> Result<String, String> {
     let fired = crate::dokku::fire_with(TRIGGER, &[notice.app, notice.event.name()], &notice.environment())
         .map_err(|e| e.to_string())?;
     if fired.success { Ok(fired.stderr) } else { Err(format!("the {TRIGGER} trigger failed: {}", fired.stderr.trim())) }
+}
+
+/// Tells whoever listens that `event` happened to `app` (`error`: the failure's message):
+/// runs the notify-command if one is set, and in dokku mode fires [`TRIGGER`]. Either
+/// failing is a warning told to `reporter`: the renewal's outcome stands. Returns what the
+/// trigger's listeners wrote on stderr, for the caller to pass on as dokku shows it.
+pub fn tell(settings: &Settings, app: &App, event: Event, error: &str, reporter: &dyn Reporter) -> String {
+    let command = SettingsFile::new(settings).resolve(&app.name).ok().and_then(|resolved| resolved.notify_command);
+    let dokku = settings.mode == Mode::Dokku;
+    if command.is_none() && !dokku {
+        return String::new();
+    }
+    let domains = app.domains().unwrap_or_default();
+    let expiry = super::issued_leaf(app).map(|leaf| leaf.not_after);
+    let notice = Notice { app: &app.name, domains: &domains, event, error, expiry };
+    let warn = |why: String| reporter.report(event::Event::Warning(format!("{}: {why}", app.name)));
+    if let Some(command) = command
+        && let Err(why) = run(&command, &notice)
+    {
+        warn(why);
+    }
+    if !dokku {
+        return String::new();
+    }
+    fire_trigger(&notice).unwrap_or_else(|why| {
+        warn(why);
+        String::new()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::acme::settings::GLOBAL;
+    use crate::event::Collected;
+
+    #[test]
+    fn a_failing_notify_command_is_a_warning_naming_the_app_and_sees_the_notice() {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir(root.path().join("myapp")).unwrap();
+        let settings =
+            Settings::from_lookup(|n| (n == "DOKKU_ROOT").then(|| root.path().display().to_string())).unwrap();
+        let command =
+            r#"test "$LETSENCRYPT_APP $LETSENCRYPT_EVENT $LETSENCRYPT_ERROR" = "myapp failed boom" && exit 3"#;
+        SettingsFile::new(&settings).set(GLOBAL, "notify-command", Some(command)).unwrap();
+        let app = App::open(&settings, "myapp").unwrap();
+        let collected = Collected::default();
+        assert_eq!(tell(&settings, &app, Event::Failed, "boom", &collected), "");
+        let warning = "myapp: the notify-command exited with exit status: 3".to_string();
+        assert_eq!(collected.events(), [event::Event::Warning(warning)]);
+    }
 }

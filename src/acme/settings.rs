@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use crate::app::{Settings, open_root};
+use crate::app::{App, Settings, open_root};
 use crate::dir::Dir;
 use crate::endpoint::KeyType;
 use crate::error::{Error, Result};
@@ -169,7 +169,7 @@ impl SettingsFile {
         Ok(values
             .into_iter()
             .map(|(key, value)| {
-                let shown = if SECRETS.contains(&key.as_str()) { "****".to_string() } else { value };
+                let shown = if is_secret(&key) { "****".to_string() } else { value };
                 (key, shown)
             })
             .collect())
@@ -233,6 +233,20 @@ impl SettingsFile {
     pub fn dir(&self) -> &Path {
         &self.dir
     }
+}
+
+/// letsencrypt:set: sets (or with `None`, clears) `key` for `scope`, [`GLOBAL`] or an app,
+/// which must exist: a value set for a misspelt app would never be used.
+pub fn set(settings: &Settings, scope: &str, key: &str, value: Option<&str>) -> Result<()> {
+    if scope != GLOBAL {
+        App::open(settings, scope)?;
+    }
+    SettingsFile::new(settings).set(scope, key, value)
+}
+
+/// Whether `key`'s value is a secret: never printed, `****` in letsencrypt:report.
+pub fn is_secret(key: &str) -> bool {
+    SECRETS.contains(&key)
 }
 
 /// An app's state file name (app names are dokku's: no slash, no leading dot).

@@ -1,7 +1,7 @@
 //! letsencrypt:set [--global|<app>] KEY [VALUE]: set or clear email, server, graceperiod, key-type.
 
-use dokku_certs::acme::settings::{GLOBAL, SECRETS, SettingsFile};
-use dokku_certs::app::{App, Settings};
+use dokku_certs::acme::settings;
+use dokku_certs::app::Settings;
 use dokku_certs::{Error, Result, output};
 
 /// Arguments of letsencrypt:set.
@@ -17,19 +17,15 @@ pub fn run(args: Args) -> Result<()> {
     let [scope, key, rest @ ..] = args.words.as_slice() else {
         return Err(Error::Usage("usage: letsencrypt:set [--global|<app>] KEY [VALUE]".into()));
     };
-    let settings = Settings::from_env()?;
-    if scope != GLOBAL {
-        App::open(&settings, scope)?;
-    }
     let value = match rest {
         [] => None,
         [value] => Some(value.as_str()),
         _ => return Err(Error::Usage("letsencrypt:set takes one value; quote it if it has spaces".into())),
     };
-    SettingsFile::new(&settings).set(scope, key, value)?;
+    settings::set(&Settings::from_env()?, scope, key, value)?;
     match value {
         // A secret is never echoed: it would land in shell logs and CI output.
-        Some(_) if SECRETS.contains(&key.as_str()) => output::step(&format!("Setting {key} to **** for {scope}")),
+        Some(_) if settings::is_secret(key) => output::step(&format!("Setting {key} to **** for {scope}")),
         Some(value) => output::step(&format!("Setting {key} to {value} for {scope}")),
         None => output::step(&format!("Unsetting {key} for {scope}")),
     }
