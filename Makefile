@@ -26,9 +26,9 @@ all: build
 build:
 	$(CARGO) build --release
 
-# Installs the system packages, once: `apt-get update` only when something is missing.
-deps:
-	@missing=""; for p in $(TEST_PACKAGES); do \
+# $(call apt_install_missing,PACKAGES): installs those of the Debian PACKAGES that are missing,
+# once: `apt-get update` only when something is missing. One shell command line, for a recipe.
+apt_install_missing = missing=""; for p in $(1); do \
 	  dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
 	done; \
 	if [ -n "$$missing" ]; then \
@@ -36,6 +36,10 @@ deps:
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
+
+# Installs the system packages the tests and the demo need.
+deps:
+	@$(call apt_install_missing,$(TEST_PACKAGES))
 	@command -v nginx >/dev/null || { echo "nginx is not on PATH after install" >&2; exit 1; }
 
 acme-lab: $(PROMTOOL)
@@ -101,13 +105,7 @@ demo: deps build
 # Benchmarks (not tests): the table goes to stdout and BENCHMARKS.md.
 BENCH_PACKAGES := wrk lego certbot time python3-cryptography
 bench: deps build
-	@missing=""; for p in $(BENCH_PACKAGES); do \
-	  dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
-	done; \
-	if [ -n "$$missing" ]; then \
-	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
-	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
-	fi
+	@$(call apt_install_missing,$(BENCH_PACKAGES))
 	@command -v python3 >/dev/null || $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3
 	python3 benches/bench.py
 

@@ -185,23 +185,14 @@ impl Sandbox {
         self.dir.path().join("lib")
     }
 
+    /// nginx.conf from scripts/sandbox-nginx.conf.in, the template make demo and make bench
+    /// fill in too, with `apps` the lines that include the apps' configs.
     fn write_nginx_main_conf_with(&self, apps: &str) {
         let dir = self.nginx_dir();
-        let conf = format!(
-            "worker_processes 1;\n\
-             pid {dir}/nginx.pid;\n\
-             events {{ worker_connections 256; }}\n\
-             http {{\n\
-               access_log off;\n\
-               client_body_temp_path {dir}/body; proxy_temp_path {dir}/proxy;\n\
-               fastcgi_temp_path {dir}/fastcgi; uwsgi_temp_path {dir}/uwsgi; scgi_temp_path {dir}/scgi;\n\
-               server_names_hash_bucket_size 128;\n\
-               server {{ listen 127.0.0.1:{app_port}; location / {{ return 200 \"hello from the app\\n\"; }} }}\n\
-               {apps}\n\
-             }}\n",
-            dir = dir.display(),
-            app_port = self.app_port,
-        );
+        let conf = include_str!("../../scripts/sandbox-nginx.conf.in")
+            .replace("@DIR@", &dir.display().to_string())
+            .replace("@BACKEND_PORT@", &self.app_port.to_string())
+            .replace("@APPS@", apps);
         std::fs::write(dir.join("nginx.conf"), conf).unwrap();
     }
 
