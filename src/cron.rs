@@ -43,7 +43,7 @@ const LOG_MODE: u32 = 0o640;
 
 /// A cron.d file ready to be written.
 #[derive(Debug)]
-pub struct Job {
+struct Job {
     /// The whole file.
     pub text: String,
     /// The user the job runs as.
@@ -130,7 +130,7 @@ pub fn remove() -> Result<Option<Place>> {
 
 /// A local user, as /etc/passwd names it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct User {
+struct User {
     /// The login name (cron.d's user field).
     pub name: String,
     /// Its uid.
@@ -140,14 +140,14 @@ pub struct User {
 }
 
 /// The cron file's path: DOKKU_LETSENCRYPT_CRON_FILE or [`DEFAULT_FILE`].
-pub fn file_path() -> PathBuf {
+fn file_path() -> PathBuf {
     std::env::var_os(FILE_ENV).filter(|v| !v.is_empty()).map_or_else(|| DEFAULT_FILE.into(), PathBuf::from)
 }
 
 /// The log's path: DOKKU_LETSENCRYPT_CRON_LOG, or [`DEFAULT_LOG`] (standalone) or
 /// `$DOKKU_LOGS_DIR/letsencrypt.log` (dokku mode: dokku's log directory, where
 /// dokku-letsencrypt's job logs too; the dokku user cannot make a directory in /var/log).
-pub fn log_path(mode: Mode) -> PathBuf {
+fn log_path(mode: Mode) -> PathBuf {
     let set = |name| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
     set(LOG_ENV).unwrap_or_else(|| match mode {
         Mode::Standalone => DEFAULT_LOG.into(),
@@ -168,10 +168,7 @@ fn is_carried(name: &[u8], mode: Mode) -> bool {
 
 /// The variables the job carries over (see [`is_carried`]), checked. Any other variable
 /// is ignored, whatever bytes it holds.
-pub fn carried_variables(
-    env: impl IntoIterator<Item = (OsString, OsString)>,
-    mode: Mode,
-) -> Result<Vec<(String, String)>> {
+fn carried_variables(env: impl IntoIterator<Item = (OsString, OsString)>, mode: Mode) -> Result<Vec<(String, String)>> {
     let mut carried = Vec::new();
     for (name, value) in env {
         if !is_carried(name.as_bytes(), mode) {
@@ -238,7 +235,7 @@ fn random_time() -> (u8, u8) {
 
 /// The job for the DOKKU_ROOT at `root`: it runs `exe letsencrypt:auto-renew` twice a day as
 /// the owner of `root`, with `variables` (from [`carried_variables`]) and output to `log`.
-pub fn job(root: &Path, exe: &Path, log: &Path, variables: &[(String, String)]) -> Result<Job> {
+fn job(root: &Path, exe: &Path, log: &Path, variables: &[(String, String)]) -> Result<Job> {
     let user = owner_of(root)?;
     let mut text = String::from(
         "# Written by dokku-certs letsencrypt:cron-job --add: renews Let's Encrypt certificates twice a day.\n",
@@ -250,7 +247,7 @@ pub fn job(root: &Path, exe: &Path, log: &Path, variables: &[(String, String)]) 
 /// dokku mode: the block for the crontab of the user running this (dokku). It runs
 /// `dokku letsencrypt:auto-renew` (`dokku` the absolute path of dokku's command) twice a
 /// day, between [`BEGIN`] and [`END`].
-pub fn user_job(dokku: &Path, log: &Path, variables: &[(String, String)]) -> Result<Job> {
+fn user_job(dokku: &Path, log: &Path, variables: &[(String, String)]) -> Result<Job> {
     let user = user_by_uid(nix::unistd::geteuid().as_raw(), "this process")?;
     let text = format!("{BEGIN}\n{}{END}\n", job_lines(dokku, log, variables, None)?);
     Ok(Job { text, user, log: log.to_path_buf() })
@@ -307,7 +304,7 @@ fn user_by_uid(uid: u32, what: &str) -> Result<User> {
 /// Makes sure the job can append to its log: the directory is made (0755) if missing, the
 /// file is created 0640 and given to the job's user, whatever the umask. An existing file
 /// is given to the user too; a symlink in its place is refused.
-pub fn prepare_log(job: &Job) -> Result<()> {
+fn prepare_log(job: &Job) -> Result<()> {
     let log = &job.log;
     let write_error = |source| Error::Write { path: log.clone(), source };
     if let Some(dir) = log.parent().filter(|d| !d.exists()) {
@@ -341,7 +338,7 @@ pub fn prepare_log(job: &Job) -> Result<()> {
 /// file dokku-certs writes: cron never reads half a file (nor the temporary one, whose name
 /// has a dot), a failure leaves the old file as it was, and a link at `path` is replaced,
 /// never written through.
-pub fn write_file(path: &Path, text: &str) -> Result<()> {
+fn write_file(path: &Path, text: &str) -> Result<()> {
     let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let name = path.file_name().and_then(|n| n.to_str()).ok_or_else(|| {
         Error::Usage(format!("{} is not a file name for the cron job; set {FILE_ENV} to another", path.display()))
@@ -351,7 +348,7 @@ pub fn write_file(path: &Path, text: &str) -> Result<()> {
 }
 
 /// Removes the cron file; `false` if there was none.
-pub fn remove_file(path: &Path) -> Result<bool> {
+fn remove_file(path: &Path) -> Result<bool> {
     match std::fs::remove_file(path) {
         Ok(()) => Ok(true),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
@@ -359,7 +356,7 @@ pub fn remove_file(path: &Path) -> Result<bool> {
     }
 }
 
-/// The first line of the block in a user's crontab; [`without_block`] takes out the lines
+/// The first line of the block in a user's crontab; `--remove` takes out the lines
 /// from here to [`END`] and nothing else.
 pub const BEGIN: &str =
     "# BEGIN dokku-certs letsencrypt:cron-job (--add wrote the lines down to END; --remove takes them out)";
@@ -368,7 +365,7 @@ pub const END: &str = "# END dokku-certs letsencrypt:cron-job";
 
 /// `crontab` as it takes out our block: `crontab` with everything but the lines from
 /// [`BEGIN`] to [`END`] kept byte for byte, and whether there was a block.
-pub fn without_block(crontab: &str) -> Result<(String, bool)> {
+fn without_block(crontab: &str) -> Result<(String, bool)> {
     let mut kept = String::with_capacity(crontab.len());
     let mut inside = false;
     let mut found = false;
@@ -392,7 +389,7 @@ pub fn without_block(crontab: &str) -> Result<(String, bool)> {
 
 /// `crontab` with `block` (from [`user_job`]) in place of any earlier one, at the end: cron
 /// applies a `NAME=value` line to the jobs below it, so ours must not stand above others.
-pub fn with_block(crontab: &str, block: &str) -> Result<String> {
+fn with_block(crontab: &str, block: &str) -> Result<String> {
     let (mut text, _) = without_block(crontab)?;
     // crontab wants every line ended; only a missing last newline is added.
     if !text.is_empty() && !text.ends_with('\n') {
@@ -403,7 +400,7 @@ pub fn with_block(crontab: &str, block: &str) -> Result<String> {
 }
 
 /// The crontab of the user running this, as `crontab -l` prints it; empty if there is none.
-pub fn read_crontab() -> Result<String> {
+fn read_crontab() -> Result<String> {
     let out = Command::new("crontab")
         .arg("-l")
         .stdin(Stdio::null())
@@ -422,7 +419,7 @@ pub fn read_crontab() -> Result<String> {
 
 /// Installs `text` as the crontab of the user running this (`crontab -`, which replaces it
 /// whole).
-pub fn write_crontab(text: &str) -> Result<()> {
+fn write_crontab(text: &str) -> Result<()> {
     let install = |why: String| Error::Crontab { action: "install", why };
     let mut child = Command::new("crontab")
         .arg("-")
@@ -443,7 +440,7 @@ pub fn write_crontab(text: &str) -> Result<()> {
 }
 
 /// The absolute path of `name` in PATH, as the shell would find it.
-pub fn on_path(name: &str) -> Option<PathBuf> {
+fn on_path(name: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
     std::env::split_paths(&path)
         .filter(|dir| dir.is_absolute())
