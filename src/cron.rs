@@ -45,11 +45,11 @@ const LOG_MODE: u32 = 0o640;
 #[derive(Debug)]
 struct Job {
     /// The whole file.
-    pub text: String,
+    text: String,
     /// The user the job runs as.
-    pub user: User,
+    user: User,
     /// Where its output goes.
-    pub log: PathBuf,
+    log: PathBuf,
 }
 
 /// Where the job is.
@@ -132,11 +132,11 @@ pub fn remove() -> Result<Option<Place>> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct User {
     /// The login name (cron.d's user field).
-    pub name: String,
+    name: String,
     /// Its uid.
-    pub uid: u32,
+    uid: u32,
     /// Its primary group.
-    pub gid: u32,
+    gid: u32,
 }
 
 /// The cron file's path: DOKKU_LETSENCRYPT_CRON_FILE or [`DEFAULT_FILE`].
