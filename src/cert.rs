@@ -10,7 +10,7 @@ use x509_parser::prelude::{FromDer, X509Certificate, X509Name};
 use x509_parser::x509::AttributeTypeAndValue;
 
 use crate::key::{KeyError, PublicKey};
-use crate::output::printable;
+use crate::text::printable;
 
 /// One parsed X.509 certificate, with what dokku-certs needs of it kept owned. Its text
 /// fields are for display and already escaped ([`printable`]): whoever made the certificate

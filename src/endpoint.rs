@@ -5,25 +5,26 @@ use crate::app::{App, Settings};
 use crate::bundle::Bundle;
 use crate::cert::{CertError, Certificate, Trust, format_openssl_date, now, trust_of};
 use crate::error::{Error, Result};
+use crate::event::Reporter;
 use crate::names::{check_domain, name_covers};
-use crate::store::{self, Applied, Change, TlsChange, TlsFiles};
+use crate::store::{self, Applied, Change, TlsChange, TlsFiles, warn_all};
 
 // Keys are made in `key`; the operations here and in `acme` name them through `endpoint`.
 pub use crate::key::{KeyType, generate_key};
 
-/// A bundle that landed, and what the user should know about it.
+/// A bundle that landed.
 #[derive(Debug)]
 pub struct Installed {
-    /// Problems that did not stop the install (expired, names not covered...).
-    pub warnings: Vec<String>,
     /// How the change ended (whether nginx reloaded).
     pub applied: Applied,
 }
 
 /// Checks `bundle` against the app and installs it, atomically, under the app's lock.
-pub fn install(settings: &Settings, app: &App, bundle: &Bundle) -> Result<Installed> {
+/// Problems that do not stop the install (expired, names not covered...) go to `reporter`
+/// as warnings before anything changes.
+pub fn install(settings: &Settings, app: &App, bundle: &Bundle, reporter: &dyn Reporter) -> Result<Installed> {
     let _lock = store::lock(app)?;
-    install_locked(settings, app, bundle, Vec::new())
+    install_locked(settings, app, bundle, Vec::new(), reporter)
 }
 
 /// [`install`] for a caller that already holds the app's lock; `extra` files go into tls/
@@ -33,16 +34,18 @@ pub fn install_locked(
     app: &App,
     bundle: &Bundle,
     extra: Vec<(&'static str, String)>,
+    reporter: &dyn Reporter,
 ) -> Result<Installed> {
     let domains = app.domains()?;
     let listeners = app.listeners()?;
     let mut warnings = bundle.notes.clone();
     warnings.extend(validity_warnings(bundle.leaf(), now()));
     warnings.extend(coverage_warning(bundle.leaf(), &domains));
+    warn_all(reporter, warnings);
     let files = TlsFiles { crt: bundle.chain_pem(), key: bundle.key.to_pem(), csr: None, extra };
     let change = Change { tls: TlsChange::Install(files), vhost: None, domains, listeners };
-    let applied = store::apply(settings, app, &change)?;
-    Ok(Installed { warnings, applied })
+    let applied = store::apply(settings, app, &change, reporter)?;
+    Ok(Installed { applied })
 }
 
 fn validity_warnings(leaf: &Certificate, now: i64) -> Vec<String> {
@@ -115,18 +118,19 @@ pub enum Generated {
 pub const GENERATED_DAYS: i64 = 365;
 
 /// Generates a key, a CSR and a self-signed certificate for `domain`, adds `domain` to
-/// VHOST if missing, and installs them like certs:add.
+/// VHOST if missing, and installs them like certs:add. Warnings go to `reporter`.
 pub fn generate(
     settings: &Settings,
     app: &App,
     domain: &str,
     key_type: KeyType,
     subject: &Subject,
+    reporter: &dyn Reporter,
 ) -> Result<Generated> {
     check_domain(domain)?;
     let _lock = store::lock(app)?;
     // A generate killed midway must not read as "already defined" forever.
-    let notes = store::recover(settings, app)?;
+    warn_all(reporter, store::recover(settings, app)?);
     if app.has_cert() {
         return Ok(Generated::AlreadyDefined);
     }
@@ -139,8 +143,7 @@ pub fn generate(
         domains.iter().map(|d| format!("{d}\n")).collect::<String>()
     });
     let change = Change { tls: TlsChange::Install(files), vhost, domains, listeners };
-    let mut applied = store::apply(settings, app, &change)?;
-    applied.warnings.splice(0..0, notes);
+    let applied = store::apply(settings, app, &change, reporter)?;
     Ok(Generated::Installed { csr, domain_added, applied })
 }
 
@@ -172,22 +175,20 @@ fn self_signed_files(domain: &str, key_type: KeyType, subject: &Subject) -> Resu
 }
 
 /// Removes the app's certificate: nginx.conf goes back to plain HTTP, tested, then tls/
-/// is moved aside (to tls.previous/) and nginx reloaded.
-pub fn remove(settings: &Settings, app: &App) -> Result<Applied> {
+/// is moved aside (to tls.previous/) and nginx reloaded. Warnings go to `reporter`.
+pub fn remove(settings: &Settings, app: &App, reporter: &dyn Reporter) -> Result<Applied> {
     let _lock = store::lock(app)?;
-    remove_locked(settings, app)
+    remove_locked(settings, app, reporter)
 }
 
 /// [`remove`] for a caller that already holds the app's lock.
-pub fn remove_locked(settings: &Settings, app: &App) -> Result<Applied> {
-    let notes = store::recover(settings, app)?;
+pub fn remove_locked(settings: &Settings, app: &App, reporter: &dyn Reporter) -> Result<Applied> {
+    warn_all(reporter, store::recover(settings, app)?);
     if app.open_tls()?.is_none() {
         return Err(Error::NoAppEndpoint);
     }
     let change = Change { tls: TlsChange::Remove, vhost: None, domains: app.domains()?, listeners: app.listeners()? };
-    let mut applied = store::apply(settings, app, &change)?;
-    applied.warnings.splice(0..0, notes);
-    Ok(applied)
+    store::apply(settings, app, &change, reporter)
 }
 
 /// What certs:info and certs:report show of an installed certificate.

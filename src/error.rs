@@ -47,12 +47,6 @@ pub enum Error {
         why: &'static str,
     },
 
-    /// Only one of CRT and KEY was given.
-    #[error(
-        "both a CRT and a KEY file are needed: certs:add <app> CRT KEY, or a directory (certs:add <app> DIR), or a tar archive on stdin"
-    )]
-    OneFileOnly,
-
     /// The certificate file given on the command line is missing.
     #[error("CRT file specified not found, please check file paths")]
     CrtFileNotFound,
@@ -266,26 +260,6 @@ pub enum Error {
     #[error("An app-specific SSL endpoint is not defined")]
     NoAppEndpoint,
 
-    /// certs:show with a wrong kind.
-    #[error("specify either 'key' or 'crt'")]
-    ShowWhat,
-
-    /// certs:report with an unknown flag.
-    #[error("Invalid flag passed, valid flags: {0}")]
-    InvalidFlag(String),
-
-    /// certs:report with more than one flag.
-    #[error("certs:report command allows only a single flag")]
-    OneFlagOnly,
-
-    /// certs:report with both an info flag and --format.
-    #[error("--format flag cannot be specified when specifying an info flag")]
-    FormatWithFlag,
-
-    /// certs:report with an unknown format.
-    #[error("Invalid --format value specified: {0:?}; use stdout or json (certs:report also takes prometheus)")]
-    BadFormat(String),
-
     /// `nginx -t` refused the staged configuration; everything was restored.
     #[error(
         "nginx rejected the new configuration ({0}); the previous certificate, key and nginx.conf are back in place"
@@ -387,7 +361,14 @@ pub enum Error {
         hint: &'static str,
     },
 
-    /// The command line could not be understood.
+    /// The staging directory was swapped for something else between its writing and the
+    /// swap (someone who may write the app directory); what went in was undone.
+    #[error(
+        "{0} was replaced by another process while dokku-certs was installing the certificate; run the command again"
+    )]
+    StagingReplaced(PathBuf),
+
+    /// A setting or argument is missing or wrong; the text says what to do.
     #[error("{0}")]
     Usage(String),
 }

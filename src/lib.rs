@@ -21,13 +21,13 @@ pub mod master;
 pub mod metrics;
 pub mod names;
 pub mod nginx;
-pub mod output;
 pub mod pem;
 pub mod policy;
 pub mod properties;
 pub mod report;
 pub mod scoped;
 pub mod store;
+pub mod text;
 pub mod vhost;
 
 pub use error::{Error, Result};

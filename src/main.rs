@@ -1,9 +1,10 @@
 //! The `dokku-certs` binary: dokku's certs:* command names, dispatched to `commands`.
 
+mod cli_error;
 mod commands;
+mod output;
 
 use clap::{Parser, Subcommand};
-use dokku_certs::output::{FAIL, one_line};
 
 #[derive(Debug, Parser)]
 #[command(name = "dokku-certs", version, disable_help_subcommand = true, disable_help_flag = true)]
@@ -93,7 +94,7 @@ fn main() {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) if e.kind() == clap::error::ErrorKind::DisplayVersion => e.exit(),
-        Err(e) => fail(&format!("{}; see dokku-certs certs:help", e.to_string().trim_start_matches("error: "))),
+        Err(e) => output::fail(&format!("{}; see dokku-certs certs:help", e.to_string().trim_start_matches("error: "))),
     };
     let result = match cli.command {
         Some(Command::Add(args) | Command::Update(args)) => commands::add::run(args),
@@ -106,15 +107,15 @@ fn main() {
         Some(Command::NginxReport(args)) => commands::nginx_report::run(args),
         Some(Command::NginxSetup) => commands::nginx_setup::run(),
         Some(Command::Trigger(args)) => commands::trigger::run(args),
-        Some(Command::LetsEncryptSet(args)) => commands::letsencrypt::set::run(args),
-        Some(Command::LetsEncryptEnable(args)) => commands::letsencrypt::enable::run(args),
-        Some(Command::LetsEncryptAutoRenew(args)) => commands::letsencrypt::auto_renew::run(args),
-        Some(Command::LetsEncryptList) => commands::letsencrypt::list::run(),
-        Some(Command::LetsEncryptActive(args)) => commands::letsencrypt::active::run(args),
-        Some(Command::LetsEncryptRevoke(args)) => commands::letsencrypt::revoke::run(args),
-        Some(Command::LetsEncryptDisable(args)) => commands::letsencrypt::disable::run(args),
-        Some(Command::LetsEncryptReport(args)) => commands::letsencrypt::report::run(args),
-        Some(Command::LetsEncryptCronJob(args)) => commands::letsencrypt::cron_job::run(args),
+        Some(Command::LetsEncryptSet(args)) => commands::letsencrypt::set::run(args).map_err(Into::into),
+        Some(Command::LetsEncryptEnable(args)) => commands::letsencrypt::enable::run(args).map_err(Into::into),
+        Some(Command::LetsEncryptAutoRenew(args)) => commands::letsencrypt::auto_renew::run(args).map_err(Into::into),
+        Some(Command::LetsEncryptList) => commands::letsencrypt::list::run().map_err(Into::into),
+        Some(Command::LetsEncryptActive(args)) => commands::letsencrypt::active::run(args).map_err(Into::into),
+        Some(Command::LetsEncryptRevoke(args)) => commands::letsencrypt::revoke::run(args).map_err(Into::into),
+        Some(Command::LetsEncryptDisable(args)) => commands::letsencrypt::disable::run(args).map_err(Into::into),
+        Some(Command::LetsEncryptReport(args)) => commands::letsencrypt::report::run(args).map_err(Into::into),
+        Some(Command::LetsEncryptCronJob(args)) => commands::letsencrypt::cron_job::run(args).map_err(Into::into),
         Some(Command::Help(args)) => {
             commands::help::run(dokku_mode(), args.shape());
             Ok(())
@@ -125,12 +126,6 @@ fn main() {
         }
     };
     if let Err(error) = result {
-        fail(&error.to_string());
+        output::fail(&error.to_string());
     }
-}
-
-/// dokku_log_fail: one line on stderr, exit 1.
-fn fail(message: &str) -> ! {
-    eprintln!("{FAIL}{}", one_line(message));
-    std::process::exit(1)
 }

@@ -20,6 +20,20 @@ pub struct Sample {
     pub last_failure: Option<i64>,
 }
 
+/// One app's sample: its certificate's dates, and its renewal state if Let's Encrypt manages it.
+pub fn sample(settings: &crate::app::Settings, app: &crate::app::App) -> Sample {
+    let dates = crate::endpoint::inspect(app).ok().flatten().map(|i| (i.leaf().not_before, i.leaf().not_after));
+    let state = crate::acme::state::load(settings, &app.name);
+    Sample {
+        app: app.name.clone(),
+        dates,
+        letsencrypt: crate::acme::marker(app).is_some(),
+        last_renewal: state.last_success,
+        failures: state.failures,
+        last_failure: state.last_failure,
+    }
+}
+
 type Metric = (&'static str, &'static str, fn(&Sample) -> Option<f64>);
 
 /// Name, help text and value of each metric; `None` leaves the app out of that metric.

@@ -238,26 +238,6 @@ pub fn report_fields(scope: &str, resolved: &Resolved) -> BTreeMap<String, Strin
     fields
 }
 
-/// dokku's text report: `=====> <scope> nginx information`, then `Nginx ...:` keys padded to
-/// the longest flag (at least 31), sorted by flag.
-pub fn report_text(scope: &str, fields: &BTreeMap<String, String>) -> String {
-    let width = fields.keys().map(String::len).max().unwrap_or(0).max(31);
-    let mut text = format!("=====> {scope} nginx information\n");
-    for (flag, value) in fields {
-        let mut key = flag.trim_start_matches("--").replace('-', " ");
-        key[..1].make_ascii_uppercase();
-        text.push_str(&format!("       {:<width$}{value}\n", format!("{key}:")));
-    }
-    text
-}
-
-/// dokku's JSON report: keys without the `--nginx-` prefix, every value a string.
-pub fn report_json(fields: &BTreeMap<String, String>) -> String {
-    let object: BTreeMap<&str, &str> =
-        fields.iter().map(|(flag, value)| (flag.trim_start_matches("--nginx-"), value.as_str())).collect();
-    serde_json::to_string(&object).expect("a map of strings always serializes") + "\n"
-}
-
 /// The property store under DOKKU_LIB_ROOT.
 #[derive(Debug, Clone)]
 pub struct Store {

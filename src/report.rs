@@ -1,4 +1,4 @@
-//! certs:report's fields, computed in-process, and the two shapes dokku prints them in.
+//! certs:report's fields, computed in-process; the binary prints them in dokku's two shapes.
 
 use std::collections::BTreeMap;
 
@@ -64,50 +64,14 @@ pub fn in_parallel<T: Sync, R: Send>(items: &[T], work: impl Fn(&T) -> R + Sync)
     })
 }
 
-/// The human report: `=====> <app> ssl information`, then each field padded as dokku pads it.
-pub fn to_text(app: &str, fields: &Fields) -> String {
-    let mut text = format!("=====> {app} ssl information\n");
-    for (flag, value) in fields {
-        let mut key = flag.trim_start_matches("--").replace('-', " ");
-        key[..1].make_ascii_uppercase();
-        text.push_str(&format!("       {:<31}{}\n", format!("{key}:"), value));
-    }
-    text
-}
-
-/// The JSON report: one object, keys without the `--ssl-` prefix, every value a string.
-pub fn to_json(fields: &Fields) -> String {
-    let object: BTreeMap<&str, &str> =
-        fields.iter().map(|(flag, value)| (flag.trim_start_matches("--ssl-"), value.as_str())).collect();
-    serde_json::to_string(&object).expect("a map of strings always serializes") + "\n"
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn text_pads_like_dokku() {
-        let mut fields: Fields = FLAGS.iter().map(|flag| (*flag, String::new())).collect();
-        fields.insert("--ssl-enabled", "false".into());
-        let text = to_text("myapp", &fields);
-        assert!(text.starts_with("=====> myapp ssl information\n"));
-        assert!(text.contains("\n       Ssl enabled:                   false\n"));
-        assert!(text.contains("\n       Ssl expires at:                \n"));
-    }
 
     #[test]
     fn in_parallel_keeps_the_order() {
         let items: Vec<u32> = (0..1000).collect();
         assert_eq!(in_parallel(&items, |i| i * 2), items.iter().map(|i| i * 2).collect::<Vec<_>>());
         assert_eq!(in_parallel(&items[..3], |i| i + 1), vec![1, 2, 3]);
-    }
-
-    #[test]
-    fn json_keys_drop_the_prefix() {
-        let fields: Fields = FLAGS.iter().map(|flag| (*flag, "v".to_string())).collect();
-        let json: serde_json::Value = serde_json::from_str(&to_json(&fields)).unwrap();
-        let keys: Vec<&str> = json.as_object().unwrap().keys().map(String::as_str).collect();
-        assert_eq!(keys, ["dir", "enabled", "expires-at", "hostnames", "issuer", "starts-at", "subject", "verified"]);
     }
 }

@@ -16,6 +16,7 @@ use crate::app::{App, CRT, KEY, Listener, Settings, TLS};
 use crate::dir::{Dir, Kind};
 use crate::dokku::{self, Mode};
 use crate::error::{Error, Result};
+use crate::event::{Event, Reporter};
 use crate::nginx::{self, Site};
 
 /// Mode of tls/ (dokku's `chmod 750`).
@@ -91,9 +92,6 @@ pub struct Change {
 pub struct Applied {
     /// `Err` holds what nginx said when the reload failed (the files stay, as tested).
     pub reload: std::result::Result<(), String>,
-    /// What the user should know although the change landed: a leftover that another user
-    /// owns, an earlier interrupted change that was resolved.
-    pub warnings: Vec<String>,
     /// dokku mode: what dokku's proxy rebuild wrote on stderr (its warnings), to be shown;
     /// `None` in standalone mode.
     pub proxy_messages: Option<String>,
@@ -114,9 +112,11 @@ enum Step {
 }
 
 /// Applies `change` to `app` under its lock: stage, swap, `nginx -t`, then commit and
-/// reload, or put every entry back and return nginx's complaint.
-pub fn apply(settings: &Settings, app: &App, change: &Change) -> Result<Applied> {
-    let mut warnings = recover(settings, app)?;
+/// reload, or put every entry back and return nginx's complaint. What the user should know
+/// although the change goes on (an earlier interrupted change resolved, a leftover another
+/// user owns) goes to `reporter` as a warning when it happens.
+pub fn apply(settings: &Settings, app: &App, change: &Change, reporter: &dyn Reporter) -> Result<Applied> {
+    warn_all(reporter, recover(settings, app)?);
     let dir = app.handle();
     refuse_links(dir, change.vhost.is_some())?;
     dir.write_new(JOURNAL, b"a dokku-certs change is under way\n", 0o600)?;
@@ -130,9 +130,9 @@ pub fn apply(settings: &Settings, app: &App, change: &Change) -> Result<Applied>
     });
     match reloaded {
         Ok((proxy_messages, reload)) => {
-            warnings.extend(commit(app, &steps));
+            warn_all(reporter, commit(app, &steps));
             end_journal(dir);
-            Ok(Applied { reload, warnings, proxy_messages })
+            Ok(Applied { reload, proxy_messages })
         }
         Err(error) => match roll_back(dir, &steps) {
             Ok(()) => {
@@ -145,6 +145,13 @@ pub fn apply(settings: &Settings, app: &App, change: &Change) -> Result<Applied>
             // The journal stays: the next command on the app resolves what is left.
             Err(left) => Err(Error::PartlyChanged { error: what_failed(&error), left }),
         },
+    }
+}
+
+/// Sends each of `warnings` to `reporter`, in order.
+pub(crate) fn warn_all(reporter: &dyn Reporter, warnings: Vec<String>) {
+    for warning in warnings {
+        reporter.report(Event::Warning(warning));
     }
 }
 
@@ -346,10 +353,7 @@ fn swap_in_tls(dir: &Dir, staging: &Dir, steps: &mut Vec<Step>) -> Result<()> {
     // Someone who may write the app dir could have put something else under the staging
     // name between its writing and the swap: then what went in is not ours, and is undone.
     if !dir.is_same(TLS, staging)? {
-        return Err(Error::Usage(format!(
-            "{} was replaced by another process while dokku-certs was installing the certificate; run the command again",
-            dir.join(STAGING_TLS).display()
-        )));
+        return Err(Error::StagingReplaced(dir.join(STAGING_TLS)));
     }
     Ok(())
 }

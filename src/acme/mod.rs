@@ -25,6 +25,7 @@ use crate::bundle::{Origin, Source, assemble};
 use crate::cert::{Certificate, now};
 use crate::endpoint::{self, Installed, generate_key};
 use crate::error::{Error, Result};
+use crate::event::Reporter;
 use crate::nginx;
 use crate::store::{self, Applied, Change, TlsChange};
 use challenge::{Answer, ChallengeFile};
@@ -170,9 +171,15 @@ pub fn format_span(seconds: i64) -> String {
 
 /// Gets a certificate for every domain in the app's VHOST and installs it like certs:add.
 /// `progress` is told each step. The app's lock is held throughout.
-pub fn issue(settings: &Settings, app: &App, resolved: &Resolved, progress: &dyn Fn(&str)) -> Result<Installed> {
+pub fn issue(
+    settings: &Settings,
+    app: &App,
+    resolved: &Resolved,
+    progress: &dyn Fn(&str),
+    reporter: &dyn Reporter,
+) -> Result<Installed> {
     let _lock = store::lock(app)?;
-    issue_recorded(settings, app, resolved, None, false, progress)
+    issue_recorded(settings, app, resolved, None, false, progress, reporter)
 }
 
 /// What [`enable`] did.
@@ -193,6 +200,7 @@ pub fn enable(
     resolved: &Resolved,
     force: bool,
     progress: &dyn Fn(&str),
+    reporter: &dyn Reporter,
 ) -> Result<Enabled> {
     let _lock = store::lock(app)?;
     if !force && let Some(why) = unchanged(settings, app, resolved)? {
@@ -200,7 +208,7 @@ pub fn enable(
         challenge::remove_leftover(app);
         return Ok(Enabled::Unchanged(why));
     }
-    issue_recorded(settings, app, resolved, None, false, progress).map(Enabled::Issued)
+    issue_recorded(settings, app, resolved, None, false, progress, reporter).map(Enabled::Issued)
 }
 
 /// `Some(why)` if the installed certificate from us matches these settings and is not due.
@@ -237,7 +245,13 @@ pub enum Renewal {
 /// Renews the app's certificate if it is ours and due (see [`plan_renewal`]). Both are
 /// decided under the app's lock, so a certs:add that lands first is never overwritten.
 /// After failures, no attempt is made before the backoff allows it.
-pub fn renew(settings: &Settings, app: &App, resolved: &Resolved, progress: &dyn Fn(&str)) -> Result<Renewal> {
+pub fn renew(
+    settings: &Settings,
+    app: &App,
+    resolved: &Resolved,
+    progress: &dyn Fn(&str),
+    reporter: &dyn Reporter,
+) -> Result<Renewal> {
     let _lock = store::lock(app)?;
     let Some(marker) = marker(app) else { return Ok(Renewal::NotOurs) };
     let mut state = state::load(settings, &app.name);
@@ -256,7 +270,7 @@ pub fn renew(settings: &Settings, app: &App, resolved: &Resolved, progress: &dyn
         return Ok(Renewal::NotDue(left, plan));
     }
     progress(&format!("{}: renewing (expires in {}; {})", app.name, format_span(left), describe_plan(&plan)));
-    issue_recorded(settings, app, resolved, replaces, true, progress).map(Renewal::Renewed)
+    issue_recorded(settings, app, resolved, replaces, true, progress, reporter).map(Renewal::Renewed)
 }
 
 /// Says what a plan is based on, for the user.
@@ -350,8 +364,9 @@ fn issue_recorded(
     replaces: Option<CertificateIdentifier<'static>>,
     renewal: bool,
     progress: &dyn Fn(&str),
+    reporter: &dyn Reporter,
 ) -> Result<Installed> {
-    let result = issue_locked(settings, app, resolved, replaces, progress);
+    let result = issue_locked(settings, app, resolved, replaces, progress, reporter);
     let mut state = state::load(settings, &app.name);
     match &result {
         Ok(_) => state.succeeded(now()),
@@ -366,14 +381,14 @@ fn issue_recorded(
 
 /// Removes the app's certificate if it is ours, deciding under the app's lock: a
 /// certificate that certs:add installed meanwhile is never removed.
-pub fn disable(settings: &Settings, app: &App) -> Result<Applied> {
+pub fn disable(settings: &Settings, app: &App, reporter: &dyn Reporter) -> Result<Applied> {
     let _lock = store::lock(app)?;
     if marker(app).is_none() {
         return Err(Error::NotLetsEncrypt(app.name.clone()));
     }
     // A challenge file left by a killed enable goes too.
     challenge::remove_leftover(app);
-    endpoint::remove_locked(settings, app)
+    endpoint::remove_locked(settings, app, reporter)
 }
 
 /// [`issue`] for a caller that holds the app's lock.
@@ -383,6 +398,7 @@ fn issue_locked(
     resolved: &Resolved,
     replaces: Option<CertificateIdentifier<'static>>,
     progress: &dyn Fn(&str),
+    reporter: &dyn Reporter,
 ) -> Result<Installed> {
     let email = resolved.email.clone().ok_or_else(|| {
         Error::Usage(format!(
@@ -453,7 +469,7 @@ fn issue_locked(
         "challenge": challenge_kind(resolved),
     });
     progress(&format!("Installing the certificate for {}", domains.join(", ")));
-    endpoint::install_locked(settings, app, &bundle, vec![(MARKER, marker.to_string() + "\n")])
+    endpoint::install_locked(settings, app, &bundle, vec![(MARKER, marker.to_string() + "\n")], reporter)
 }
 
 /// An app that never had a certs command has no nginx.conf: render it so that nginx
@@ -463,7 +479,8 @@ fn ensure_nginx_conf(settings: &Settings, app: &App) -> Result<()> {
         return Ok(());
     }
     let change = Change { tls: TlsChange::Keep, vhost: None, domains: app.domains()?, listeners: app.listeners()? };
-    let applied = store::apply(settings, app, &change)?;
+    // Its warnings were never shown here: only whether nginx runs matters.
+    let applied = store::apply(settings, app, &change, &crate::event::Quiet)?;
     applied.reload.map_err(|why| Error::Acme(format!("nginx must be running to answer the challenge ({why})")))
 }
 

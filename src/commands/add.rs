@@ -3,11 +3,14 @@
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
+use dokku_certs::Error;
 use dokku_certs::bundle::assemble;
 use dokku_certs::bundle::{Origin, sources_from_reader};
 use dokku_certs::caller::{Caller, FileRole, is_dir, read_dir, read_file};
 use dokku_certs::endpoint::install;
-use dokku_certs::{Error, Result, output};
+
+use crate::cli_error::{CliError, Result};
+use crate::output;
 
 /// Arguments of certs:add and certs:update.
 #[derive(Debug, clap::Args)]
@@ -34,23 +37,20 @@ pub fn run(args: Args) -> Result<()> {
         (Some(dir), None) => {
             let caller = Caller::from_env()?;
             if !matches!(caller, Caller::Remote) && !is_dir(&caller, dir) {
-                return Err(Error::OneFileOnly);
+                return Err(CliError::OneFileOnly);
             }
             (read_dir(&caller, &settings.dokku_root, &app.name, dir)?, Origin::Archive)
         }
         _ => {
             let mut stdin = std::io::stdin().lock();
             if stdin.is_terminal() {
-                return Err(Error::NoArchive);
+                return Err(Error::NoArchive.into());
             }
             (sources_from_reader(&mut stdin)?, Origin::Archive)
         }
     };
     let bundle = assemble(&sources, origin)?;
-    let installed = install(&settings, &app, &bundle)?;
-    for warning in &installed.warnings {
-        output::warn(&format!("Warning: {warning}"));
-    }
+    let installed = install(&settings, &app, &bundle, &output::event)?;
     output::step(&format!("Installed the certificate for {} ({})", app.name, bundle.leaf().hostnames().join(", ")));
     super::report_reload(&installed.applied);
     Ok(())

@@ -1,7 +1,9 @@
 //! certs:generate <app> DOMAIN: a key, a CSR and a self-signed certificate, installed.
 
 use dokku_certs::endpoint::{Generated, KeyType, Subject, generate};
-use dokku_certs::{Error, Result, output};
+
+use crate::cli_error::{CliError, Result};
+use crate::output;
 
 /// Arguments of certs:generate.
 #[derive(Debug, clap::Args)]
@@ -33,7 +35,7 @@ pub struct Args {
 /// Runs certs:generate.
 pub fn run(args: Args) -> Result<()> {
     let (settings, app) = super::open_app(args.app.as_deref())?;
-    let domain = args.domain.ok_or(Error::Usage("Please specify a domain: certs:generate <app> DOMAIN".into()))?;
+    let domain = args.domain.ok_or(CliError::Usage("Please specify a domain: certs:generate <app> DOMAIN".into()))?;
     let subject = Subject {
         country: args.country,
         state: args.state,
@@ -41,7 +43,7 @@ pub fn run(args: Args) -> Result<()> {
         organization: args.organization,
         organizational_unit: args.organizational_unit,
     };
-    match generate(&settings, &app, &domain, args.key_type, &subject)? {
+    match generate(&settings, &app, &domain, args.key_type, &subject, &output::event)? {
         Generated::AlreadyDefined => output::step(&format!("{} has an SSL endpoint already defined", app.name)),
         Generated::Installed { csr, domain_added, applied } => {
             output::step("Installing certificate and key...");

@@ -1,6 +1,6 @@
 //! certs:help: dokku's usage text for the plugin.
 
-use dokku_certs::output;
+use crate::output;
 
 const COMMANDS: [(&str, &str); 8] = [
     ("certs:add <app> CRT KEY", "Add an ssl endpoint to an app. Can also import from a tarball on stdin"),

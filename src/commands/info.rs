@@ -2,7 +2,9 @@
 
 use dokku_certs::cert::format_openssl_date;
 use dokku_certs::endpoint::inspect;
-use dokku_certs::{Result, output};
+
+use crate::cli_error::Result;
+use crate::output;
 
 /// Arguments of certs:info.
 #[derive(Debug, clap::Args)]

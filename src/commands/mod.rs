@@ -10,13 +10,15 @@ pub mod nginx_set;
 pub mod nginx_setup;
 pub mod remove;
 pub mod report;
+mod report_args;
 pub mod show;
 pub mod trigger;
 
 use dokku_certs::app::{App, Settings};
-use dokku_certs::output;
 use dokku_certs::store::Applied;
 use dokku_certs::{Error, Result};
+
+use crate::output;
 
 /// Reads the settings and opens the named app (its name checked first).
 pub fn open_app(app: Option<&str>) -> Result<(Settings, App)> {
@@ -26,15 +28,13 @@ pub fn open_app(app: Option<&str>) -> Result<(Settings, App)> {
     Ok((settings, app))
 }
 
-/// Prints dokku's closing lines of a change: nginx reloaded, or why it was not.
+/// Prints dokku's closing lines of a change: nginx reloaded, or why it was not. The
+/// change's warnings were printed as they happened.
 pub fn report_reload(applied: &Applied) {
-    for warning in &applied.warnings {
-        output::warn(&format!("Warning: {warning}"));
-    }
     if let Some(messages) = &applied.proxy_messages {
         // dokku mode: dokku's proxy plugin reloaded nginx and printed its own lines; its
         // warnings (stderr) were kept to find nginx's reason, so they are passed on here.
-        eprint!("{messages}");
+        output::relay_stderr(messages);
         return;
     }
     match &applied.reload {

@@ -2,7 +2,10 @@
 //! it, then every affected nginx.conf rendered again, tested and reloaded.
 
 use dokku_certs::app::Settings;
-use dokku_certs::{Error, Result, output, vhost};
+use dokku_certs::{Error, vhost};
+
+use crate::cli_error::{CliError, Result};
+use crate::output;
 
 /// Arguments of nginx:set.
 #[derive(Debug, clap::Args)]
@@ -15,14 +18,14 @@ pub struct Args {
 /// Runs nginx:set.
 pub fn run(args: Args) -> Result<()> {
     let (scope, key, value) = match args.words.as_slice() {
-        [] => return Err(Error::NoApp),
-        [_] => return Err(Error::Usage("No key specified".into())),
+        [] => return Err(Error::NoApp.into()),
+        [_] => return Err(CliError::Usage("No key specified".into())),
         [scope, key] => (scope, key, None),
         [scope, key, value] => (scope, key, Some(value.as_str())),
-        _ => return Err(Error::Usage("nginx:set takes one value; quote it if it has spaces".into())),
+        _ => return Err(CliError::Usage("nginx:set takes one value; quote it if it has spaces".into())),
     };
     let settings = Settings::from_env()?;
-    let applied = vhost::set(&settings, scope, key, value)?;
+    let applied = vhost::set(&settings, scope, key, value, &output::event)?;
     match value.filter(|v| !v.is_empty()) {
         Some(value) => output::heading(&format!("Setting {key} to {value}")),
         None => output::heading(&format!("Unsetting {key}")),

@@ -2,8 +2,11 @@
 //! tests it with nginx -t, reloads, and prints the one include line nginx's http block needs.
 
 use dokku_certs::app::Settings;
+use dokku_certs::policy;
 use dokku_certs::store::Applied;
-use dokku_certs::{Result, output, policy};
+
+use crate::cli_error::Result;
+use crate::output;
 
 /// Runs nginx:setup.
 pub fn run() -> Result<()> {
@@ -20,7 +23,7 @@ pub fn run() -> Result<()> {
         o.1,
         o.2
     ));
-    super::report_reload(&Applied { reload: setup.reload.clone(), warnings: Vec::new(), proxy_messages: None });
+    super::report_reload(&Applied { reload: setup.reload.clone(), proxy_messages: None });
     output::heading("nginx's http block needs this one line (Debian's nginx.conf has it through conf.d/*.conf):");
     output::raw(&format!("{}\n", setup.include_line()));
     Ok(())

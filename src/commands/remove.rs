@@ -1,8 +1,11 @@
 //! certs:remove <app>: back to plain HTTP, tested before tls/ goes.
 
+use dokku_certs::Error;
 use dokku_certs::app::{App, Settings};
 use dokku_certs::endpoint::remove;
-use dokku_certs::{Error, Result, output};
+
+use crate::cli_error::Result;
+use crate::output;
 
 /// Arguments of certs:remove.
 #[derive(Debug, clap::Args)]
@@ -21,10 +24,10 @@ pub fn run(args: Args) -> Result<()> {
 /// then removes the app's certificate (`remove` checks again under the lock).
 pub fn announce_and_remove(settings: &Settings, app: &App) -> Result<()> {
     if !app.tls_dir().is_dir() {
-        return Err(Error::NoAppEndpoint);
+        return Err(Error::NoAppEndpoint.into());
     }
     output::step(&format!("Removing SSL endpoint from {}", app.name));
-    let applied = remove(settings, app)?;
+    let applied = remove(settings, app, &output::event)?;
     super::report_reload(&applied);
     Ok(())
 }

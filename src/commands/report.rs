@@ -1,8 +1,13 @@
-//! certs:report [<app>] [--ssl-FIELD] [--format stdout|json]: dokku's report, in-process.
+//! certs:report [<app>] [--ssl-FIELD] [--format stdout|json|prometheus]: dokku's report, in-process.
+
+use std::collections::BTreeMap;
 
 use dokku_certs::app::{App, Settings, list_apps};
 use dokku_certs::report::{self, FLAGS};
-use dokku_certs::{Error, Result, output};
+
+use super::report_args::{self, Format};
+use crate::cli_error::{CliError, Result};
+use crate::output;
 
 /// Arguments of certs:report, parsed by hand as dokku does (flags are its field names).
 #[derive(Debug, clap::Args)]
@@ -12,69 +17,35 @@ pub struct Args {
     words: Vec<String>,
 }
 
-struct Request {
-    app: Option<String>,
-    flag: Option<String>,
-    json: bool,
-    /// `--format prometheus`: metrics for node_exporter's textfile collector.
-    prometheus: bool,
-    /// `--global`: dokku's certs plugin has no global properties, so an empty report.
-    global: bool,
-}
-
-fn parse(words: &[String]) -> Result<Request> {
-    let mut request = Request { app: None, flag: None, json: false, prometheus: false, global: false };
-    let mut words = words.iter();
-    while let Some(word) = words.next() {
-        if word == "--format" {
-            match words.next().map(String::as_str) {
-                Some("json") => request.json = true,
-                Some("stdout") => request.json = false,
-                Some("prometheus") => request.prometheus = true,
-                other => return Err(Error::BadFormat(other.unwrap_or("").to_string())),
-            }
-        } else if word == "--global" {
-            request.global = true;
-        } else if word.starts_with("--") {
-            if request.flag.replace(word.clone()).is_some() {
-                return Err(Error::OneFlagOnly);
-            }
-        } else if request.app.replace(word.clone()).is_some() {
-            return Err(Error::Usage(format!("unexpected argument {word:?}; usage: certs:report [<app>] [<flag>]")));
-        }
-    }
-    if (request.json || request.prometheus) && request.flag.is_some() {
-        return Err(Error::FormatWithFlag);
-    }
-    let valid: &[&str] = if request.global { &[] } else { &FLAGS };
-    if let Some(flag) = &request.flag
-        && !valid.contains(&flag.as_str())
-    {
-        return Err(Error::InvalidFlag(valid.join(", ")));
-    }
-    Ok(request)
-}
-
-/// The `--global` report, as dokku prints it for a plugin without global properties.
-fn global_report(json: bool) -> String {
-    if json { "{}\n".into() } else { "=====> --global ssl information\n".into() }
-}
+/// `--global`: dokku's certs plugin has no global properties, so an empty report.
+const GLOBAL: &str = "--global";
 
 /// Runs certs:report.
 pub fn run(args: Args) -> Result<()> {
-    let request = parse(&args.words)?;
-    if request.global {
-        output::raw(&global_report(request.json));
+    let args = report_args::parse("certs:report", &args.words, true)?;
+    let global = args.scope.as_deref() == Some(GLOBAL);
+    let valid: &[&str] = if global { &[] } else { &FLAGS };
+    if let Some(flag) = &args.flag
+        && !valid.contains(&flag.as_str())
+    {
+        return Err(CliError::InvalidFlag(valid.join(", ")));
+    }
+    if global {
+        let none = BTreeMap::<&str, &str>::new();
+        output::raw(&match args.format {
+            Format::Json => output::report_json(&none, "--ssl-"),
+            _ => output::report_text("--global ssl information", &none),
+        });
         return Ok(());
     }
     let settings = Settings::from_env()?;
-    let apps = match &request.app {
+    let apps = match &args.scope {
         Some(name) => vec![App::open(&settings, name)?],
-        None => list_apps(&settings)?.iter().map(|name| App::open(&settings, name)).collect::<Result<_>>()?,
+        None => list_apps(&settings)?.iter().map(|name| App::open(&settings, name)).collect::<Result<_, _>>()?,
     };
-    if request.prometheus {
+    if args.format == Format::Prometheus {
         // No apps is a valid scrape (no samples), not something to warn about.
-        let samples = report::in_parallel(&apps, |app| sample(&settings, app));
+        let samples = report::in_parallel(&apps, |app| dokku_certs::metrics::sample(&settings, app));
         output::raw(&dokku_certs::metrics::to_prometheus(&samples));
         return Ok(());
     }
@@ -85,27 +56,12 @@ pub fn run(args: Args) -> Result<()> {
     }
     let render = |app: &App| {
         let fields = report::fields(app);
-        match &request.flag {
+        match &args.flag {
             Some(flag) => format!("{}\n", fields[flag.as_str()]),
-            None if request.json => report::to_json(&fields),
-            None => report::to_text(&app.name, &fields),
+            None if args.format == Format::Json => output::report_json(&fields, "--ssl-"),
+            None => output::report_text(&format!("{} ssl information", app.name), &fields),
         }
     };
     output::raw(&report::in_parallel(&apps, render).concat());
     Ok(())
-}
-
-/// One app's metrics: its certificate's dates, and its renewal state if Let's Encrypt manages it.
-fn sample(settings: &Settings, app: &App) -> dokku_certs::metrics::Sample {
-    let dates = dokku_certs::endpoint::inspect(app).ok().flatten().map(|i| (i.leaf().not_before, i.leaf().not_after));
-    let letsencrypt = dokku_certs::acme::marker(app).is_some();
-    let state = dokku_certs::acme::state::load(settings, &app.name);
-    dokku_certs::metrics::Sample {
-        app: app.name.clone(),
-        dates,
-        letsencrypt,
-        last_renewal: state.last_success,
-        failures: state.failures,
-        last_failure: state.last_failure,
-    }
 }

@@ -1,7 +1,10 @@
 //! certs:show <app> crt|key: print the installed certificate or key (the one place a key is printed).
 
+use dokku_certs::Error;
 use dokku_certs::app::{CRT, KEY};
-use dokku_certs::{Error, Result, output};
+
+use crate::cli_error::{CliError, Result};
+use crate::output;
 
 /// Arguments of certs:show.
 #[derive(Debug, clap::Args)]
@@ -18,10 +21,10 @@ pub fn run(args: Args) -> Result<()> {
     let name = match args.what.as_deref() {
         Some("crt") => CRT,
         Some("key") => KEY,
-        _ => return Err(Error::ShowWhat),
+        _ => return Err(CliError::ShowWhat),
     };
     if !app.has_cert() {
-        return Err(Error::NoEndpoint(app.name));
+        return Err(Error::NoEndpoint(app.name).into());
     }
     // Through the app's directory handle: a link at tls/ or at the file is refused.
     let bytes = app.read_tls_file(name)?.ok_or(Error::NoEndpoint(app.name))?;

@@ -8,7 +8,10 @@ use dokku_certs::app::{CRT, KEY};
 use dokku_certs::bundle::{Origin, assemble};
 use dokku_certs::caller::{Caller, FileRole, read_file};
 use dokku_certs::endpoint::install;
-use dokku_certs::{Error, Result, dokku, output, report};
+use dokku_certs::{dokku, report};
+
+use crate::cli_error::{CliError, Result};
+use crate::output;
 
 /// The triggers.
 #[derive(Debug, clap::Subcommand)]
@@ -63,7 +66,7 @@ pub fn run(args: Args) -> Result<()> {
         Trigger::Set { app, crt, key } => {
             let (settings, app) = super::open_app(app.as_deref())?;
             let (Some(crt), Some(key)) = (crt, key) else {
-                return Err(Error::Usage("Both CRT and KEY file paths are required".into()));
+                return Err(CliError::Usage("Both CRT and KEY file paths are required".into()));
             };
             // Read as certs:add reads file arguments: only what the caller could read.
             let caller = Caller::from_env()?;
@@ -72,10 +75,7 @@ pub fn run(args: Args) -> Result<()> {
                 read_file(&caller, &settings.dokku_root, &app.name, &key, FileRole::Key)?,
             ];
             let bundle = assemble(&sources, Origin::Files)?;
-            let installed = install(&settings, &app, &bundle)?;
-            for warning in &installed.warnings {
-                output::warn(&format!("Warning: {warning}"));
-            }
+            let installed = install(&settings, &app, &bundle, &output::event)?;
             super::report_reload(&installed.applied);
         }
         Trigger::Remove { app } => {
@@ -86,14 +86,14 @@ pub fn run(args: Args) -> Result<()> {
             let (_, app) = super::open_app(new.as_deref())?;
             dokku::forget_cloned_tls(&app)?;
             let fired = dokku::fire("post-certs-remove", &[&app.name])?;
-            eprint!("{}", fired.stderr);
+            output::relay_stderr(&fired.stderr);
             if !fired.success {
                 std::process::exit(1);
             }
         }
         Trigger::Report { app } => {
             let (_, app) = super::open_app(app.as_deref())?;
-            output::raw(&report::to_text(&app.name, &report::fields(&app)));
+            output::raw(&output::report_text(&format!("{} ssl information", app.name), &report::fields(&app)));
         }
     }
     Ok(())

@@ -1,7 +1,8 @@
 //! letsencrypt:active <app>: `true` if the app's certificate came from letsencrypt:enable.
 
+use crate::output;
+use dokku_certs::Result;
 use dokku_certs::acme;
-use dokku_certs::{Result, output};
 
 /// Arguments of letsencrypt:active.
 #[derive(Debug, clap::Args)]

@@ -1,10 +1,11 @@
 //! letsencrypt:auto-renew [<app>]: renew what is inside its grace period, most urgent first.
 
+use crate::output;
 use dokku_certs::acme::notify::Event;
 use dokku_certs::acme::{self, Renewal, settings::SettingsFile};
 use dokku_certs::app::{App, Settings, list_apps};
 use dokku_certs::cert::{format_openssl_date, now};
-use dokku_certs::{Error, Result, output};
+use dokku_certs::{Error, Result};
 
 /// Arguments of letsencrypt:auto-renew.
 #[derive(Debug, clap::Args)]
@@ -32,7 +33,7 @@ pub fn run(args: Args) -> Result<()> {
     for (_, app) in &candidates {
         let renewal = store
             .resolve(&app.name)
-            .and_then(|resolved| acme::renew(&settings, app, &resolved, &|step| output::step(step)));
+            .and_then(|resolved| acme::renew(&settings, app, &resolved, &|step| output::step(step), &output::event));
         match renewal {
             Ok(Renewal::Renewed(installed)) => {
                 super::report_installed(&installed);

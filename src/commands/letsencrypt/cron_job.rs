@@ -1,8 +1,9 @@
 //! letsencrypt:cron-job --add|--remove: letsencrypt:auto-renew twice a day, at a random
 //! minute: a cron.d file, or in dokku mode the dokku user's own crontab.
 
+use crate::output;
 use dokku_certs::cron::{self, Place};
-use dokku_certs::{Error, Result, output};
+use dokku_certs::{Error, Result};
 
 /// Arguments of letsencrypt:cron-job.
 #[derive(Debug, clap::Args)]
@@ -18,7 +19,7 @@ pub struct Args {
 /// Runs letsencrypt:cron-job.
 pub fn run(args: Args) -> Result<()> {
     if args.add {
-        let added = cron::add(&super::show)?;
+        let added = cron::add(&output::event)?;
         let place = match &added.place {
             Place::File(path) => path.display().to_string(),
             Place::Crontab => format!("{}'s crontab", added.user),

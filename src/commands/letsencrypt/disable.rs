@@ -1,7 +1,8 @@
 //! letsencrypt:disable <app>: remove our certificate, like certs:remove.
 
+use crate::output;
+use dokku_certs::Result;
 use dokku_certs::acme;
-use dokku_certs::{Result, output};
 
 /// Arguments of letsencrypt:disable.
 #[derive(Debug, clap::Args)]
@@ -15,7 +16,7 @@ pub struct Args {
 pub fn run(args: Args) -> Result<()> {
     let (settings, app) = crate::commands::open_app(args.app.as_deref())?;
     output::step(&format!("Disabling Let's Encrypt for {}...", app.name));
-    let applied = acme::disable(&settings, &app)?;
+    let applied = acme::disable(&settings, &app, &output::event)?;
     output::step(&format!("Removing SSL endpoint from {}", app.name));
     crate::commands::report_reload(&applied);
     Ok(())

@@ -1,10 +1,11 @@
 //! letsencrypt:enable <app>|--all [--force]: a certificate for every domain in VHOST,
 //! installed like certs:add; the CA is contacted only when something changed or a renewal is due.
 
+use crate::output;
 use dokku_certs::acme::notify::Event;
 use dokku_certs::acme::{self, Enabled, settings::SettingsFile};
 use dokku_certs::app::{App, Settings, list_apps};
-use dokku_certs::{Error, Result, output};
+use dokku_certs::{Error, Result};
 
 /// Arguments of letsencrypt:enable.
 #[derive(Debug, clap::Args)]
@@ -45,7 +46,7 @@ pub fn run(args: Args) -> Result<()> {
 fn enable_one(settings: &Settings, app: &App, force: bool) -> Result<()> {
     let resolved = SettingsFile::new(settings).resolve(&app.name)?;
     output::heading(&format!("Let's Encrypt {}...", app.name));
-    match acme::enable(settings, app, &resolved, force, &|step| output::step(step)) {
+    match acme::enable(settings, app, &resolved, force, &|step| output::step(step), &output::event) {
         Ok(Enabled::Issued(installed)) => {
             super::report_installed(&installed);
             super::notify(settings, app, Event::Renewed, "");

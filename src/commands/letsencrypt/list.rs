@@ -1,9 +1,10 @@
 //! letsencrypt:list: apps with a certificate from us, their domains, expiry and time left.
 
+use crate::output;
+use dokku_certs::Result;
 use dokku_certs::acme::{self, status};
 use dokku_certs::app::Settings;
 use dokku_certs::cert::format_openssl_date;
-use dokku_certs::{Result, output};
 
 /// Runs letsencrypt:list: dokku-letsencrypt's table, its header a step line.
 pub fn run() -> Result<()> {

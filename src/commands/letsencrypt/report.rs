@@ -1,10 +1,11 @@
 //! letsencrypt:report [<app>|--global]: the values letsencrypt:set stored, secrets as `****`,
 //! and for an app its certificate's profile and renewal state.
 
+use crate::output;
+use dokku_certs::Result;
 use dokku_certs::acme::status::{self, AppStatus, Report};
 use dokku_certs::app::Settings;
 use dokku_certs::cert::format_openssl_date;
-use dokku_certs::{Result, output};
 
 /// Arguments of letsencrypt:report.
 #[derive(Debug, clap::Args)]

@@ -1,7 +1,8 @@
 //! letsencrypt:revoke <app>: revoke the app's certificate at the CA.
 
+use crate::output;
+use dokku_certs::Result;
 use dokku_certs::acme;
-use dokku_certs::{Result, output};
 
 /// Arguments of letsencrypt:revoke.
 #[derive(Debug, clap::Args)]

@@ -1,8 +1,9 @@
 //! letsencrypt:set [--global|<app>] KEY [VALUE]: set or clear email, server, graceperiod, key-type.
 
+use crate::output;
 use dokku_certs::acme::settings;
 use dokku_certs::app::Settings;
-use dokku_certs::{Error, Result, output};
+use dokku_certs::{Error, Result};
 
 /// Arguments of letsencrypt:set.
 #[derive(Debug, clap::Args)]
