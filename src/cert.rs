@@ -55,8 +55,8 @@ pub enum CertError {
     #[error("damaged PEM ({0})")]
     DamagedPem(String),
     /// A `CERTIFICATE` block that does not decode; the byte-level reader's reason.
-    #[error("{0}")]
-    BadBlock(String),
+    #[error(transparent)]
+    BadBlock(#[from] crate::pem::BlockError),
     /// A file that should hold certificates holds none.
     #[error("it holds no PEM certificate")]
     Empty,

@@ -227,8 +227,7 @@ pub fn installed_chain(app: &App) -> Result<Option<Vec<Certificate>>> {
 
 /// Every certificate of a PEM file, in order.
 fn read_chain(bytes: &[u8]) -> std::result::Result<Vec<Certificate>, CertError> {
-    let chain = crate::pem::certificates(bytes)
-        .map_err(CertError::BadBlock)?
+    let chain = crate::pem::certificates(bytes)?
         .iter()
         .map(|der| Certificate::from_der(der))
         .collect::<std::result::Result<Vec<_>, _>>()?;

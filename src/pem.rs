@@ -25,6 +25,17 @@ pub fn encode(label: &str, der: &[u8]) -> String {
     ::pem::encode_config(&Block::new(label, der), config)
 }
 
+/// Why [`certificates`] could not read a `CERTIFICATE` block.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BlockError {
+    /// A `BEGIN` line without its `END` line (a truncated file).
+    #[error("a CERTIFICATE block has no END line")]
+    NoEnd,
+    /// The text between the lines is not base64.
+    #[error("a CERTIFICATE block is not valid base64 ({0})")]
+    Base64(#[from] base64::DecodeError),
+}
+
 /// The DER of every `CERTIFICATE` block in PEM text, in order.
 ///
 /// Kept beside [`blocks`] because it pays: it reads every app's server.crt in certs:report
@@ -33,7 +44,7 @@ pub fn encode(label: &str, der: &[u8]) -> String {
 /// looks for two fixed lines and decodes the base64 between, with no header handling:
 /// certificate blocks carry none). The 0.6 ms saved is a third of the 1.8 ms a one-app
 /// certs:report takes in all (BENCHMARKS.md, "Dependencies and PEM reader").
-pub fn certificates(text: &[u8]) -> Result<Vec<Vec<u8>>, String> {
+pub fn certificates(text: &[u8]) -> Result<Vec<Vec<u8>>, BlockError> {
     use base64::Engine;
     const BEGIN: &[u8] = b"-----BEGIN CERTIFICATE-----";
     const END: &[u8] = b"-----END CERTIFICATE-----";
@@ -42,11 +53,9 @@ pub fn certificates(text: &[u8]) -> Result<Vec<Vec<u8>>, String> {
     let mut rest = text;
     while let Some(start) = find(rest, BEGIN) {
         let body = &rest[start + BEGIN.len()..];
-        let end = find(body, END).ok_or("a CERTIFICATE block has no END line")?;
+        let end = find(body, END).ok_or(BlockError::NoEnd)?;
         let base64: Vec<u8> = body[..end].iter().copied().filter(|b| !b.is_ascii_whitespace()).collect();
-        let der = base64::engine::general_purpose::STANDARD
-            .decode(&base64)
-            .map_err(|e| format!("a CERTIFICATE block is not valid base64 ({e})"))?;
+        let der = base64::engine::general_purpose::STANDARD.decode(&base64)?;
         ders.push(der);
         rest = &body[end + END.len()..];
     }
@@ -66,8 +75,9 @@ mod tests {
         let theirs: Vec<Vec<u8>> = blocks(text.as_bytes()).unwrap().into_iter().map(|p| p.into_contents()).collect();
         assert_eq!(ours, theirs);
         assert_eq!(ours, vec![der.clone(), der]);
-        assert!(certificates(b"-----BEGIN CERTIFICATE-----\nAAAA").is_err());
-        assert!(certificates(b"-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----").is_err());
+        assert_eq!(certificates(b"-----BEGIN CERTIFICATE-----\nAAAA"), Err(BlockError::NoEnd));
+        let bad = certificates(b"-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----").unwrap_err();
+        assert!(bad.to_string().starts_with("a CERTIFICATE block is not valid base64 ("), "{bad}");
         assert!(certificates(b"no certificate here").unwrap().is_empty());
     }
 }
