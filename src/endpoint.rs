@@ -1,8 +1,12 @@
 //! An app's SSL endpoint: install a bundle, generate a self-signed one, remove it,
 //! inspect it. These are the operations behind the certs:* commands.
 
+use std::io::Read;
+use std::path::Path;
+
 use crate::app::{App, Settings};
-use crate::bundle::Bundle;
+use crate::bundle::{Bundle, Origin, assemble, sources_from_reader};
+use crate::caller::{Caller, FileRole, read_dir, read_file};
 use crate::cert::{CertError, Certificate, Trust, format_openssl_date, now, trust_of};
 use crate::error::{Error, Result};
 use crate::event::Reporter;
@@ -15,8 +19,48 @@ pub use crate::key::{KeyType, generate_key};
 /// A bundle that landed.
 #[derive(Debug)]
 pub struct Installed {
+    /// The names the installed certificate is for, as certs:add prints them.
+    pub hostnames: Vec<String>,
     /// How the change ended (whether nginx reloaded).
     pub applied: Applied,
+}
+
+/// Where certs:add's certificate, chain and key come from.
+pub enum Input<'a> {
+    /// `certs:add <app> CRT KEY`: two files, read with `caller`'s rights.
+    Files {
+        /// Who asked.
+        caller: Caller,
+        /// The certificate file (leaf first, then its chain).
+        crt: &'a Path,
+        /// The key file.
+        key: &'a Path,
+    },
+    /// `certs:add <app> DIR`: every file under it, read as an archive with `caller`'s rights.
+    Dir {
+        /// Who asked.
+        caller: Caller,
+        /// The directory.
+        dir: &'a Path,
+    },
+    /// A tar archive (plain or gzip) or a PEM bundle, on stdin.
+    Archive(Box<dyn Read + 'a>),
+}
+
+/// certs:add: reads `input`, finds the one certificate/key pair in it, and installs it like
+/// [`install`]. Nothing changes if the input is refused.
+pub fn add(settings: &Settings, app: &App, input: Input<'_>, reporter: &dyn Reporter) -> Result<Installed> {
+    let root = &settings.dokku_root;
+    let (sources, origin) = match input {
+        Input::Files { caller, crt, key } => {
+            let crt = read_file(&caller, root, &app.name, crt, FileRole::Certificate)?;
+            let key = read_file(&caller, root, &app.name, key, FileRole::Key)?;
+            (vec![crt, key], Origin::Files)
+        }
+        Input::Dir { caller, dir } => (read_dir(&caller, root, &app.name, dir)?, Origin::Archive),
+        Input::Archive(reader) => (sources_from_reader(reader)?, Origin::Archive),
+    };
+    install(settings, app, &assemble(&sources, origin)?, reporter)
 }
 
 /// Checks `bundle` against the app and installs it, atomically, under the app's lock.
@@ -45,7 +89,7 @@ pub fn install_locked(
     let files = TlsFiles { crt: bundle.chain_pem(), key: bundle.key.to_pem(), csr: None, extra };
     let change = Change { tls: TlsChange::Install(files), vhost: None, domains, listeners };
     let applied = store::apply(settings, app, &change, reporter)?;
-    Ok(Installed { applied })
+    Ok(Installed { hostnames: bundle.leaf().hostnames(), applied })
 }
 
 fn validity_warnings(leaf: &Certificate, now: i64) -> Vec<String> {

@@ -4,10 +4,8 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use dokku_certs::Error;
-use dokku_certs::bundle::assemble;
-use dokku_certs::bundle::{Origin, sources_from_reader};
-use dokku_certs::caller::{Caller, FileRole, is_dir, read_dir, read_file};
-use dokku_certs::endpoint::install;
+use dokku_certs::caller::{Caller, is_dir};
+use dokku_certs::endpoint::{Input, add};
 
 use crate::cli_error::{CliError, Result};
 use crate::output;
@@ -27,31 +25,29 @@ pub struct Args {
 /// Runs certs:add.
 pub fn run(args: Args) -> Result<()> {
     let (settings, app) = super::open_app(args.app.as_deref())?;
-    let (sources, origin) = match (&args.crt, &args.key) {
-        (Some(crt), Some(key)) => {
-            let caller = Caller::from_env()?;
-            let crt = read_file(&caller, &settings.dokku_root, &app.name, crt, FileRole::Certificate)?;
-            let key = read_file(&caller, &settings.dokku_root, &app.name, key, FileRole::Key)?;
-            (vec![crt, key], Origin::Files)
-        }
+    let installed = add(&settings, &app, input(&args)?, &output::event)?;
+    output::step(&format!("Installed the certificate for {} ({})", app.name, installed.hostnames.join(", ")));
+    super::report_reload(&installed.applied);
+    Ok(())
+}
+
+/// What the arguments name: two files, a directory, or stdin (which must not be a terminal).
+fn input(args: &Args) -> Result<Input<'_>> {
+    match (&args.crt, &args.key) {
+        (Some(crt), Some(key)) => Ok(Input::Files { caller: Caller::from_env()?, crt, key }),
         (Some(dir), None) => {
             let caller = Caller::from_env()?;
             if !matches!(caller, Caller::Remote) && !is_dir(&caller, dir) {
                 return Err(CliError::OneFileOnly);
             }
-            (read_dir(&caller, &settings.dokku_root, &app.name, dir)?, Origin::Archive)
+            Ok(Input::Dir { caller, dir })
         }
         _ => {
-            let mut stdin = std::io::stdin().lock();
+            let stdin = std::io::stdin().lock();
             if stdin.is_terminal() {
                 return Err(Error::NoArchive.into());
             }
-            (sources_from_reader(&mut stdin)?, Origin::Archive)
+            Ok(Input::Archive(Box::new(stdin)))
         }
-    };
-    let bundle = assemble(&sources, origin)?;
-    let installed = install(&settings, &app, &bundle, &output::event)?;
-    output::step(&format!("Installed the certificate for {} ({})", app.name, bundle.leaf().hostnames().join(", ")));
-    super::report_reload(&installed.applied);
-    Ok(())
+    }
 }

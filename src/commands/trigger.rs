@@ -5,9 +5,8 @@
 use std::path::PathBuf;
 
 use dokku_certs::app::{CRT, KEY};
-use dokku_certs::bundle::{Origin, assemble};
-use dokku_certs::caller::{Caller, FileRole, read_file};
-use dokku_certs::endpoint::install;
+use dokku_certs::caller::Caller;
+use dokku_certs::endpoint::{Input, add};
 use dokku_certs::{dokku, report};
 
 use crate::cli_error::{CliError, Result};
@@ -69,13 +68,8 @@ pub fn run(args: Args) -> Result<()> {
                 return Err(CliError::Usage("Both CRT and KEY file paths are required".into()));
             };
             // Read as certs:add reads file arguments: only what the caller could read.
-            let caller = Caller::from_env()?;
-            let sources = vec![
-                read_file(&caller, &settings.dokku_root, &app.name, &crt, FileRole::Certificate)?,
-                read_file(&caller, &settings.dokku_root, &app.name, &key, FileRole::Key)?,
-            ];
-            let bundle = assemble(&sources, Origin::Files)?;
-            let installed = install(&settings, &app, &bundle, &output::event)?;
+            let input = Input::Files { caller: Caller::from_env()?, crt: &crt, key: &key };
+            let installed = add(&settings, &app, input, &output::event)?;
             super::report_reload(&installed.applied);
         }
         Trigger::Remove { app } => {
