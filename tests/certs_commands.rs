@@ -395,15 +395,10 @@ fn dokkus_messages_for_missing_input() {
 #[test]
 fn expired_and_uncovered_certificates_install_with_a_warning() {
     let sandbox = sandbox_with_app();
-    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
-    let mut params = rcgen::CertificateParams::new(vec!["elsewhere.org".to_string()]).unwrap();
-    params.not_before = time::OffsetDateTime::now_utc() - time::Duration::days(30);
-    params.not_after = time::OffsetDateTime::now_utc() - time::Duration::days(1);
-    let cert = params.self_signed(&key).unwrap();
-    let archive = tar_of(&[("a.crt", cert.pem().as_bytes()), ("a.key", key.serialize_pem().as_bytes())], false);
+    let (archive, der) = common::expired_archive("elsewhere.org");
     let run = sandbox.run(&["certs:add", "myapp"], Some(&archive)).ok();
     assert!(run.stderr.contains("expired on"), "{}", run.stderr);
     assert!(run.stderr.contains("does not cover myapp.example.com"), "{}", run.stderr);
     assert_serves_installed(&sandbox);
-    assert_eq!(sandbox.served_cert(DOMAIN), cert.der().to_vec());
+    assert_eq!(sandbox.served_cert(DOMAIN), der);
 }

@@ -6,7 +6,7 @@ mod common;
 use std::collections::HashMap;
 use std::io::Cursor;
 
-use common::{Sandbox, fixtures, tar_of};
+use common::{Sandbox, expired_archive, fixtures};
 use dokku_certs::app::{App, Settings};
 use dokku_certs::endpoint::{Input, add, remove};
 use dokku_certs::event::{Collected, Event};
@@ -23,25 +23,12 @@ fn settings_of(sandbox: &Sandbox) -> Settings {
     Settings::from_lookup(|name| env.get(name).cloned()).unwrap()
 }
 
-/// A certificate for elsewhere.org that expired yesterday, with its key, as a tar archive.
-fn expired_elsewhere() -> (Vec<u8>, Vec<u8>) {
-    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
-    let mut params = rcgen::CertificateParams::new(vec!["elsewhere.org".to_string()]).unwrap();
-    params.not_before = time::OffsetDateTime::now_utc() - time::Duration::days(30);
-    params.not_after = time::OffsetDateTime::now_utc() - time::Duration::days(1);
-    let cert = params.self_signed(&key).unwrap();
-    let archive = tar_of(&[("a.crt", cert.pem().as_bytes()), ("a.key", key.serialize_pem().as_bytes())], false);
-    (archive, cert.der().to_vec())
-}
-
 #[test]
 fn an_install_reports_its_warnings_as_events_and_returns_the_outcome() {
-    let mut sandbox = Sandbox::new();
-    sandbox.create_app("myapp", &[DOMAIN]);
-    sandbox.start_nginx();
+    let sandbox = Sandbox::with_running_app("myapp", &[DOMAIN]);
     let settings = settings_of(&sandbox);
     let app = App::open(&settings, "myapp").unwrap();
-    let (archive, der) = expired_elsewhere();
+    let (archive, der) = expired_archive("elsewhere.org");
     let events = Collected::default();
     let installed = add(&settings, &app, Input::Archive(Box::new(Cursor::new(archive))), &events).unwrap();
     let events = events.events();
@@ -58,9 +45,7 @@ fn an_install_reports_its_warnings_as_events_and_returns_the_outcome() {
 
 #[test]
 fn a_change_that_resolves_an_interrupted_one_reports_it_even_when_the_change_itself_is_refused() {
-    let mut sandbox = Sandbox::new();
-    sandbox.create_app("myapp", &[DOMAIN]);
-    sandbox.start_nginx();
+    let sandbox = Sandbox::with_running_app("myapp", &[DOMAIN]);
     let dir = fixtures();
     let (crt, key) = (dir.join("leaf.crt"), dir.join("leaf.key"));
     sandbox.run(&["certs:add", "myapp", crt.to_str().unwrap(), key.to_str().unwrap()], None).ok();

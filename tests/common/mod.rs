@@ -519,6 +519,18 @@ pub fn cert_ders(pem_bytes: &[u8]) -> Vec<Vec<u8>> {
         .collect()
 }
 
+/// A self-signed certificate for `name` that expired yesterday, with its key, as a tar
+/// archive; and the certificate's DER.
+pub fn expired_archive(name: &str) -> (Vec<u8>, Vec<u8>) {
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let mut params = rcgen::CertificateParams::new(vec![name.to_string()]).unwrap();
+    params.not_before = time::OffsetDateTime::now_utc() - time::Duration::days(30);
+    params.not_after = time::OffsetDateTime::now_utc() - time::Duration::days(1);
+    let cert = params.self_signed(&key).unwrap();
+    let archive = tar_of(&[("a.crt", cert.pem().as_bytes()), ("a.key", key.serialize_pem().as_bytes())], false);
+    (archive, cert.der().to_vec())
+}
+
 /// A tar archive of (path, bytes) entries, optionally gzipped.
 pub fn tar_of(entries: &[(&str, &[u8])], gzip: bool) -> Vec<u8> {
     let mut builder = tar::Builder::new(Vec::new());
