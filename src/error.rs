@@ -47,14 +47,6 @@ pub enum Error {
         why: &'static str,
     },
 
-    /// The certificate file given on the command line is missing.
-    #[error("CRT file specified not found, please check file paths")]
-    CrtFileNotFound,
-
-    /// The key file given on the command line is missing.
-    #[error("KEY file specified not found, please check file paths")]
-    KeyFileNotFound,
-
     /// A file named on the command line that is missing, unreadable for the caller, not a
     /// regular file, or where dokku keeps keys: one message for all, so that it tells
     /// nothing about what exists. dokku's own words come first.
