@@ -20,8 +20,14 @@ pub struct Sample {
     pub last_failure: Option<i64>,
 }
 
+/// `certs:report --format prometheus`: the named app's sample, or every app's.
+pub fn samples(settings: &crate::app::Settings, name: Option<&str>) -> crate::Result<Vec<Sample>> {
+    let apps = crate::report::open_apps(settings, name)?;
+    Ok(crate::report::in_parallel(&apps, |app| sample(settings, app)))
+}
+
 /// One app's sample: its certificate's dates, and its renewal state if Let's Encrypt manages it.
-pub fn sample(settings: &crate::app::Settings, app: &crate::app::App) -> Sample {
+fn sample(settings: &crate::app::Settings, app: &crate::app::App) -> Sample {
     let dates = crate::endpoint::inspect(app).ok().flatten().map(|i| (i.leaf().not_before, i.leaf().not_after));
     let state = crate::acme::state::load(settings, &app.name);
     Sample {

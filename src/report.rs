@@ -2,9 +2,10 @@
 
 use std::collections::BTreeMap;
 
-use crate::app::App;
+use crate::app::{App, Settings, list_apps};
 use crate::cert::format_openssl_date;
 use crate::endpoint::inspect;
+use crate::error::Result;
 
 /// The report's flags, as dokku names them (sorted, as dokku sorts them).
 pub const FLAGS: [&str; 8] = [
@@ -45,6 +46,21 @@ pub fn fields(app: &App) -> Fields {
         }
     }
     fields
+}
+
+/// The named app, or every app (none is not an error: dokku says so and exits 0).
+pub fn open_apps(settings: &Settings, name: Option<&str>) -> Result<Vec<App>> {
+    match name {
+        Some(name) => Ok(vec![App::open(settings, name)?]),
+        None => list_apps(settings)?.iter().map(|name| App::open(settings, name)).collect(),
+    }
+}
+
+/// certs:report: each app's name and fields, in the order of [`open_apps`], computed on
+/// every core.
+pub fn reports(settings: &Settings, name: Option<&str>) -> Result<Vec<(String, Fields)>> {
+    let apps = open_apps(settings, name)?;
+    Ok(in_parallel(&apps, |app| (app.name.clone(), fields(app))))
 }
 
 /// Maps `work` over `items` on every core, keeping the order. Most of a report's time is

@@ -2,7 +2,8 @@
 
 use std::collections::BTreeMap;
 
-use dokku_certs::app::{App, Settings, list_apps};
+use dokku_certs::app::Settings;
+use dokku_certs::metrics;
 use dokku_certs::report::{self, FLAGS};
 
 use super::report_args::{self, Format};
@@ -39,29 +40,22 @@ pub fn run(args: Args) -> Result<()> {
         return Ok(());
     }
     let settings = Settings::from_env()?;
-    let apps = match &args.scope {
-        Some(name) => vec![App::open(&settings, name)?],
-        None => list_apps(&settings)?.iter().map(|name| App::open(&settings, name)).collect::<Result<_, _>>()?,
-    };
     if args.format == Format::Prometheus {
         // No apps is a valid scrape (no samples), not something to warn about.
-        let samples = report::in_parallel(&apps, |app| dokku_certs::metrics::sample(&settings, app));
-        output::raw(&dokku_certs::metrics::to_prometheus(&samples));
+        output::raw(&metrics::to_prometheus(&metrics::samples(&settings, args.scope.as_deref())?));
         return Ok(());
     }
-    if apps.is_empty() {
+    let reports = report::reports(&settings, args.scope.as_deref())?;
+    if reports.is_empty() {
         // dokku's words, on stderr, and not an error.
         output::warn("You haven't deployed any applications yet");
         return Ok(());
     }
-    let render = |app: &App| {
-        let fields = report::fields(app);
-        match &args.flag {
-            Some(flag) => format!("{}\n", fields[flag.as_str()]),
-            None if args.format == Format::Json => output::report_json(&fields, "--ssl-"),
-            None => output::report_text(&format!("{} ssl information", app.name), &fields),
-        }
+    let render = |(app, fields): &(String, report::Fields)| match &args.flag {
+        Some(flag) => format!("{}\n", fields[flag.as_str()]),
+        None if args.format == Format::Json => output::report_json(fields, "--ssl-"),
+        None => output::report_text(&format!("{app} ssl information"), fields),
     };
-    output::raw(&report::in_parallel(&apps, render).concat());
+    output::raw(&reports.iter().map(render).collect::<String>());
     Ok(())
 }
