@@ -224,6 +224,24 @@ impl Resolved {
     }
 }
 
+/// nginx:report: the fields of `--global`, of one app, or (`None`) of every app, each with
+/// its scope's name.
+pub fn reports(settings: &Settings, scope: Option<&str>) -> Result<Vec<(String, BTreeMap<String, String>)>> {
+    let scopes = match scope {
+        Some(GLOBAL) => vec![GLOBAL.to_string()],
+        Some(name) => vec![crate::app::App::open(settings, name)?.name],
+        None => crate::app::list_apps(settings)?,
+    };
+    let store = Store::new(settings);
+    scopes
+        .into_iter()
+        .map(|scope| {
+            let fields = report_fields(&scope, &store.resolve(&scope)?);
+            Ok((scope, fields))
+        })
+        .collect()
+}
+
 /// nginx:report's fields for `scope`: `--nginx-<name>`, `--nginx-computed-<name>` and
 /// `--nginx-global-<name>` for an app; only the global ones for `--global`, as dokku.
 pub fn report_fields(scope: &str, resolved: &Resolved) -> BTreeMap<String, String> {

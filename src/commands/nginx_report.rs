@@ -1,8 +1,8 @@
 //! nginx:report [<app>|--global] [--nginx-FLAG] [--format stdout|json]: dokku's report of the
 //! nginx properties dokku-certs renders.
 
-use dokku_certs::app::{App, Settings, list_apps};
-use dokku_certs::properties::{GLOBAL, Store, report_fields};
+use dokku_certs::app::Settings;
+use dokku_certs::properties;
 
 use super::report_args::{self, Format};
 use crate::cli_error::{CliError, Result};
@@ -20,15 +20,8 @@ pub struct Args {
 pub fn run(args: Args) -> Result<()> {
     let args = report_args::parse("nginx:report", &args.words, false)?;
     let settings = Settings::from_env()?;
-    let scopes = match &args.scope {
-        Some(scope) if scope == GLOBAL => vec![GLOBAL.to_string()],
-        Some(name) => vec![App::open(&settings, name)?.name],
-        None => list_apps(&settings)?,
-    };
-    let store = Store::new(&settings);
     let mut text = String::new();
-    for scope in &scopes {
-        let fields = report_fields(scope, &store.resolve(scope)?);
+    for (scope, fields) in properties::reports(&settings, args.scope.as_deref())? {
         match &args.flag {
             Some(flag) => match fields.get(flag) {
                 Some(value) => text.push_str(&format!("{value}\n")),
