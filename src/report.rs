@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::app::{App, Settings, list_apps};
+use crate::app::{App, Settings, open_all};
 use crate::cert::format_openssl_date;
 use crate::endpoint::inspect;
 use crate::error::Result;
@@ -48,16 +48,16 @@ pub fn fields(app: &App) -> Fields {
     fields
 }
 
-/// The named app, or every app (none is not an error: dokku says so and exits 0).
+/// The named app, or (`None`) every app, opened.
 pub fn open_apps(settings: &Settings, name: Option<&str>) -> Result<Vec<App>> {
     match name {
         Some(name) => Ok(vec![App::open(settings, name)?]),
-        None => list_apps(settings)?.iter().map(|name| App::open(settings, name)).collect(),
+        None => open_all(settings),
     }
 }
 
-/// certs:report: each app's name and fields, in the order of [`open_apps`], computed on
-/// every core.
+/// certs:report: the named app's name and fields, or every app's in [`open_all`]'s order,
+/// computed on every core.
 pub fn reports(settings: &Settings, name: Option<&str>) -> Result<Vec<(String, Fields)>> {
     let apps = open_apps(settings, name)?;
     Ok(in_parallel(&apps, |app| (app.name.clone(), fields(app))))
