@@ -98,13 +98,15 @@ pub fn add(reporter: &dyn Reporter) -> Result<Added> {
             (user_job(&dokku, &log, &variables)?, Place::Crontab)
         }
     };
-    if let Some(warning) = unreadable_store_warning(&settings.dokku_root, &job.user) {
-        reporter.report(Event::Warning(warning));
-    }
     prepare_log(&job)?;
     match &place {
         Place::File(path) => write_file(path, &job.text)?,
         Place::Crontab => write_crontab(&with_block(&read_crontab()?, &job.text)?)?,
+    }
+    // After the write: a refused --add is its one error line, not a warning about a job
+    // that was never installed.
+    if let Some(warning) = unreadable_store_warning(&settings.dokku_root, &job.user) {
+        reporter.report(Event::Warning(warning));
     }
     Ok(Added { place, user: job.user.name, log: job.log })
 }

@@ -85,10 +85,11 @@ pub fn install_locked(
     let mut warnings = bundle.notes.clone();
     warnings.extend(validity_warnings(bundle.leaf(), now()));
     warnings.extend(coverage_warning(bundle.leaf(), &domains));
-    warn_all(reporter, warnings);
     let files = TlsFiles { crt: bundle.chain_pem(), key: bundle.key.to_pem(), csr: None, extra };
     let change = Change { tls: TlsChange::Install(files), vhost: None, domains, listeners };
     let applied = store::apply(settings, app, &change, reporter)?;
+    // Only now: a refused change is one line on stderr, and these describe what is installed.
+    warn_all(reporter, warnings);
     Ok(Installed { hostnames: bundle.leaf().hostnames(), applied })
 }
 

@@ -204,6 +204,14 @@ fn a_config_nginx_rejects_is_rolled_back_byte_for_byte() {
     let run = add_files(&sandbox, "leaf2.crt", "leaf2.key");
     assert!(run.stderr.contains("unknown directive \"bogus_directive\""), "{}", run.stderr);
     assert!(!sandbox.app_dir("myapp").join(".tls.staging").exists());
+    // A certificate that would install with warnings (expired, not covering the domain) but is
+    // refused: its one line is the refusal; no warning describes a pair that never went live.
+    let (archive, _) = common::expired_archive("elsewhere.org");
+    assert_refused_update_changes_nothing(
+        &sandbox,
+        || sandbox.run(&["certs:add", "myapp"], Some(&archive)),
+        "nginx rejected the new configuration",
+    );
 }
 
 #[test]

@@ -29,6 +29,9 @@ pub struct ReportArgs {
 /// `--format prometheus` is one of its formats.
 pub fn parse(command: &'static str, words: &[String], prometheus: bool) -> Result<ReportArgs> {
     let mut args = ReportArgs { scope: None, flag: None, format: Format::Text };
+    // dokku's ParseReportArgs takes --global as a switch wherever it stands, and then the
+    // report is the global one whatever app is named too.
+    let mut global = false;
     let mut words = words.iter();
     while let Some(word) = words.next() {
         if word == "--format" {
@@ -38,7 +41,9 @@ pub fn parse(command: &'static str, words: &[String], prometheus: bool) -> Resul
                 Some("prometheus") if prometheus => Format::Prometheus,
                 other => return Err(CliError::BadFormat(other.unwrap_or("").to_string())),
             };
-        } else if word.starts_with("--") && word != "--global" {
+        } else if word == "--global" {
+            global = true;
+        } else if word.starts_with("--") {
             if args.flag.replace(word.clone()).is_some() {
                 return Err(CliError::OneFlagOnly(command));
             }
@@ -48,6 +53,9 @@ pub fn parse(command: &'static str, words: &[String], prometheus: bool) -> Resul
     }
     if args.format != Format::Text && args.flag.is_some() {
         return Err(CliError::FormatWithFlag);
+    }
+    if global {
+        args.scope = Some("--global".into());
     }
     Ok(args)
 }
@@ -66,6 +74,9 @@ mod tests {
         assert_eq!((args.scope.as_deref(), args.flag, args.format), (Some("myapp"), None, Format::Json));
         let args = parse("nginx:report", &words("--nginx-hsts --global"), false).unwrap();
         assert_eq!((args.scope.as_deref(), args.flag.as_deref()), (Some("--global"), Some("--nginx-hsts")));
+        for line in ["--global myapp", "myapp --global"] {
+            assert_eq!(parse("certs:report", &words(line), true).unwrap().scope.as_deref(), Some("--global"));
+        }
     }
 
     #[test]

@@ -28,7 +28,7 @@ pub fn run() -> Result<()> {
             acme::format_span(row.expires_in),
             acme::format_span(row.renewal_in),
             row.profile.as_deref().unwrap_or("-"),
-            output::printable(&row.domains.join(",")),
+            row.domains.join(","),
             width = output::STEP.len() + 24,
         ));
     }
