@@ -196,7 +196,7 @@ pub enum Error {
     },
 
     /// The key cannot be used by nginx or browsers.
-    #[error("the private key in {file} is {what}; use an RSA (2048 bits or more) or ECDSA P-256/P-384 key")]
+    #[error("the private key in {file} is {what}; {}", what.what_to_do())]
     UnsupportedKey {
         /// The file.
         file: String,

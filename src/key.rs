@@ -121,6 +121,17 @@ pub enum KeyFormat {
     Sec1,
 }
 
+impl KeyError {
+    /// What to do about a key refused for this reason: a damaged key is fixed by sending the
+    /// whole file again, any other by using a kind of key nginx and browsers accept.
+    pub fn what_to_do(&self) -> &'static str {
+        match self {
+            KeyError::Damaged { .. } => "check that the file is complete and unchanged",
+            _ => "use an RSA (2048 bits or more) or ECDSA P-256/P-384 key",
+        }
+    }
+}
+
 impl KeyFormat {
     /// The PEM label nginx (OpenSSL) expects for this encoding.
     pub fn pem_label(self) -> &'static str {

@@ -13,6 +13,39 @@ pub fn blocks(text: &[u8]) -> Result<Vec<Block>, PemError> {
     ::pem::parse_many(text)
 }
 
+/// A PEM block that does not decode, with the label its `BEGIN` line gives it: what the
+/// block was meant to be (a key, a certificate) is what an error message should name.
+#[derive(Debug)]
+pub struct Damaged {
+    /// The label of the `BEGIN` line, e.g. `PRIVATE KEY`.
+    pub label: String,
+    /// Why it does not decode (the pem crate's words: no key material).
+    pub why: PemError,
+}
+
+/// Every block in `text`, each read on its own, for text that [`blocks`] refuses: the
+/// blocks that decode are kept, and each that does not is named by its label.
+pub fn blocks_one_by_one(text: &[u8]) -> Vec<Result<Block, Damaged>> {
+    const BEGIN: &[u8] = b"-----BEGIN ";
+    let starts: Vec<usize> = memchr::memmem::find_iter(text, BEGIN).collect();
+    let ends = starts.iter().skip(1).copied().chain([text.len()]);
+    starts
+        .iter()
+        .zip(ends)
+        .map(|(&start, end)| {
+            let chunk = &text[start..end];
+            ::pem::parse(chunk).map_err(|why| Damaged { label: label_of(&chunk[BEGIN.len()..]), why })
+        })
+        .collect()
+}
+
+/// The label after `-----BEGIN `: up to the closing dashes or the end of the line.
+fn label_of(rest: &[u8]) -> String {
+    let line = rest.split(|&b| b == b'\n').next().unwrap_or_default();
+    let label = memchr::memmem::find(line, b"-----").map_or(line, |end| &line[..end]);
+    String::from_utf8_lossy(label).trim().to_string()
+}
+
 /// Whether the bytes hold a PEM block anywhere (`openssl x509 -text` puts kilobytes of text first).
 pub fn looks_like_pem(bytes: &[u8]) -> bool {
     memchr::memmem::find(bytes, b"-----BEGIN ").is_some()
@@ -79,5 +112,19 @@ mod tests {
         let bad = certificates(b"-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----").unwrap_err();
         assert!(bad.to_string().starts_with("a CERTIFICATE block is not valid base64 ("), "{bad}");
         assert!(certificates(b"no certificate here").unwrap().is_empty());
+    }
+
+    #[test]
+    fn blocks_one_by_one_keeps_good_blocks_and_names_the_damaged_by_label() {
+        let good = encode("CERTIFICATE", &[0x30, 0x00]);
+        let text = format!(
+            "{good}-----BEGIN EC PRIVATE KEY-----\nAB!D\n-----END EC PRIVATE KEY-----\n-----BEGIN RSA PRIVATE KEY\n"
+        );
+        assert!(blocks(text.as_bytes()).is_err());
+        let read = blocks_one_by_one(text.as_bytes());
+        assert_eq!(read.len(), 3);
+        assert_eq!(read[0].as_ref().unwrap().tag(), "CERTIFICATE");
+        let labels: Vec<&str> = read[1..].iter().map(|r| r.as_ref().unwrap_err().label.as_str()).collect();
+        assert_eq!(labels, ["EC PRIVATE KEY", "RSA PRIVATE KEY"]);
     }
 }

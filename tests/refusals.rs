@@ -61,10 +61,25 @@ fn assert_all_refused(cases: Vec<(&str, Input, &str)>) {
         assert!(run.stderr.contains(needle), "{name}: {:?} does not contain {needle:?}", run.stderr);
         assert!(!run.stderr.contains("panicked"), "{name}: panicked: {}", run.stderr);
         assert!(!run.stderr.contains("PRIVATE KEY") && !run.stdout.contains("PRIVATE KEY"), "{name}: key material");
+        assert!(!quotes_a_key(&run.stderr), "{name}: key material in {:?}", run.stderr);
         assert_eq!(sandbox.tree("myapp"), before, "{name}: the app dir changed");
         assert_eq!(sandbox.served_cert(DOMAIN), served, "{name}: nginx serves another certificate");
     }
     assert_eq!(common::Tree::of(&sandbox.root()), root_before, "something was written under DOKKU_ROOT");
+}
+
+/// Whether `text` holds a piece of a body line of the keys the cases damage or send.
+fn quotes_a_key(text: &str) -> bool {
+    let keys = [fixture("leaf.key"), fixture("leaf.pkcs1.key"), fixture("leaf2.key")];
+    let bodies = keys.into_iter().map(|key| String::from_utf8(key).unwrap());
+    bodies
+        .flat_map(|body| {
+            body.lines()
+                .filter(|l| l.len() > 20 && !l.starts_with("-----"))
+                .map(|l| l[2..18].to_string())
+                .collect::<Vec<_>>()
+        })
+        .any(|piece| text.contains(&piece))
 }
 
 #[test]
@@ -318,4 +333,52 @@ fn inputs_over_the_caps_are_refused_before_the_work_they_would_cost() {
             "more than 64 certificates",
         ),
     ]);
+}
+
+/// `pem` as a block labelled `label` whose second body line starts with `!`, a character
+/// base64 does not have: the PEM itself is damaged, not only the DER inside.
+fn damaged_pem(pem: &[u8], label: &str) -> Vec<u8> {
+    let text = String::from_utf8(pem.to_vec()).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let mut body: Vec<String> = lines[1..lines.len() - 1].iter().map(|l| l.to_string()).collect();
+    body[1].replace_range(0..1, "!");
+    format!("-----BEGIN {label}-----\n{}\n-----END {label}-----\n", body.join("\n")).into_bytes()
+}
+
+#[test]
+fn a_damaged_pem_block_is_named_by_its_label_key_or_certificate() {
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let write = |name: &str, bytes: &[u8]| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, bytes).unwrap();
+        path.to_str().unwrap().to_string()
+    };
+    let key = fixture("leaf.key");
+    let pkcs8 = damaged_pem(&key, "PRIVATE KEY");
+    let (crt, good_key) = (write("leaf.crt", &fixture("leaf.crt")), write("good.key", &key));
+    let add = |crt: &str, key: &str| Input::Args(vec!["certs:add".into(), "myapp".into(), crt.into(), key.into()]);
+    let bad_pkcs8 = write("pkcs8.key", &pkcs8);
+    let bad_ec = write("ec.key", &damaged_pem(&key, "EC PRIVATE KEY"));
+    let bad_rsa = write("rsa.key", &damaged_pem(&fixture("leaf.pkcs1.key"), "RSA PRIVATE KEY"));
+    let bad_crt = write("bad.crt", &damaged_pem(&fixture("leaf.crt"), "CERTIFICATE"));
+    let archive = |key: &[u8]| Input::Stdin(tar_of(&[("a.crt", &fixture("leaf2.crt")), ("a.key", key)], false));
+    let mut combined = fixture("leaf2.crt");
+    combined.extend(&pkcs8);
+    let damaged_key = "is a damaged PKCS#8 key (invalid data: Invalid symbol 33";
+    let cases = vec![
+        ("damaged PKCS#8 key", add(&crt, &bad_pkcs8), damaged_key),
+        ("damaged EC key", add(&crt, &bad_ec), "is a damaged EC key (invalid data"),
+        ("damaged RSA key", add(&crt, &bad_rsa), "is a damaged RSA key (invalid data"),
+        ("damaged key, complete file", add(&crt, &bad_pkcs8), "; check that the file is complete and unchanged"),
+        ("damaged key as CRT", add(&bad_pkcs8, &good_key), "pkcs8.key holds a private key, not a certificate"),
+        ("damaged certificate", add(&bad_crt, &good_key), "bad.crt holds a certificate that cannot be parsed"),
+        ("damaged certificate as KEY", add(&crt, &bad_crt), "bad.crt holds a damaged certificate"),
+        ("damaged key in an archive", archive(&pkcs8), "the private key in a.key is a damaged PKCS#8 key"),
+        (
+            "damaged key after a good certificate on stdin",
+            Input::Stdin(combined),
+            "the private key in stdin is a damaged",
+        ),
+    ];
+    assert_all_refused(cases);
 }

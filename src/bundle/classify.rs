@@ -55,15 +55,24 @@ impl Counted {
 pub(super) fn objects_in(source: &Source, counted: &mut Counted) -> Result<Vec<Found>> {
     if looks_like_pem(&source.bytes) {
         let blocks = match crate::pem::blocks(&source.bytes) {
-            Ok(blocks) => blocks,
-            Err(e) => return Ok(vec![Found::Refused(Refusal::BadCertificate(CertError::DamagedPem(e.to_string())))]),
+            Ok(blocks) => blocks.into_iter().map(Ok).collect(),
+            // Read each block alone, so that the damaged one is named by its label and the
+            // others still count.
+            Err(_) => crate::pem::blocks_one_by_one(&source.bytes),
         };
         let mut found = Vec::new();
         for block in &blocks {
-            if let Some(is_key) = holds_cert_or_key(block.tag()) {
+            let label = match block {
+                Ok(block) => block.tag(),
+                Err(damaged) => damaged.label.as_str(),
+            };
+            if let Some(is_key) = holds_cert_or_key(label) {
                 counted.one_more(is_key)?;
             }
-            found.extend(object_in_pem(block));
+            found.extend(match block {
+                Ok(block) => object_in_pem(block),
+                Err(damaged) => Some(Found::Refused(damaged_block(damaged))),
+            });
         }
         return Ok(found);
     }
@@ -85,6 +94,23 @@ fn holds_cert_or_key(tag: &str) -> Option<bool> {
         }
         _ => None,
     }
+}
+
+/// A block whose base64 or framing is broken, refused as what its label says it was meant
+/// to be: a damaged key is a key refusal (so a KEY file holding it is not said to hold
+/// "a damaged certificate"), anything else a damaged certificate.
+fn damaged_block(damaged: &crate::pem::Damaged) -> Refusal {
+    let why = damaged.why.to_string();
+    let encoding = match damaged.label.as_str() {
+        "PRIVATE KEY" => "PKCS#8",
+        "RSA PRIVATE KEY" => "RSA",
+        "EC PRIVATE KEY" => "EC",
+        "ENCRYPTED PRIVATE KEY" => "encrypted PKCS#8",
+        "DSA PRIVATE KEY" => "DSA",
+        "OPENSSH PRIVATE KEY" => "OpenSSH",
+        _ => return Refusal::BadCertificate(CertError::DamagedPem(why)),
+    };
+    Refusal::UnsupportedKey(KeyError::Damaged { encoding, why })
 }
 
 fn object_in_pem(block: &crate::pem::Block) -> Option<Found> {

@@ -17,8 +17,9 @@ pub(super) fn check_file_roles(
     let [crt, key] = sources else { return Ok(()) };
     let in_file = |name: &str| refusals_in(refused, name);
     if !certs.iter().any(|(_, file)| *file == crt.name) {
-        if let Some(Refusal::Pkcs12) = in_file(&crt.name).next() {
-            return Err(Error::Pkcs12(crt.name.clone()));
+        // A damaged certificate where one belongs is said to be damaged, not "of the wrong kind".
+        if let Some(r) = in_file(&crt.name).find(|r| matches!(r, Refusal::Pkcs12 | Refusal::BadCertificate(_))) {
+            return Err(refusal_error(r, &crt.name));
         }
         let got = if keys.iter().any(|(_, file)| *file == crt.name) || in_file(&crt.name).any(is_key_refusal) {
             "a private key".to_string()
