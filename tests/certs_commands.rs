@@ -354,6 +354,26 @@ fn report_prints_dokkus_fields_one_flag_and_json() {
     assert!(all.contains("=====> myapp ssl information") && all.contains("=====> other ssl information"));
 }
 
+/// dokku's certs and nginx-vhosts `CommandReport`: no app is a warning on stderr, exit 0,
+/// nothing on stdout, in every format.
+#[test]
+fn reports_without_apps_warn_as_dokku_does() {
+    let sandbox = Sandbox::new();
+    for args in [
+        &["certs:report"][..],
+        &["certs:report", "--format", "json"],
+        &["nginx:report"],
+        &["nginx:report", "--format", "json"],
+    ] {
+        let run = sandbox.run(args, None).ok();
+        assert_eq!(run.stderr, " !     You haven't deployed any applications yet\n", "{args:?}");
+        assert_eq!(run.stdout, "", "{args:?}");
+    }
+    // --global is a scope of its own, not "every app": its report stands without apps.
+    let global = sandbox.run(&["nginx:report", "--global"], None).ok();
+    assert!(global.stdout.starts_with("=====> --global nginx information\n"), "{}", global.stdout);
+}
+
 #[test]
 fn show_prints_the_files_and_nothing_else_prints_the_key() {
     let sandbox = sandbox_with_app();

@@ -20,8 +20,14 @@ pub struct Args {
 pub fn run(args: Args) -> Result<()> {
     let args = report_args::parse("nginx:report", &args.words, false)?;
     let settings = Settings::from_env()?;
+    let reports = properties::reports(&settings, args.scope.as_deref())?;
+    if reports.is_empty() {
+        // dokku's nginx-vhosts CommandReport: its words, on stderr, and not an error (as certs:report).
+        output::warn("You haven't deployed any applications yet");
+        return Ok(());
+    }
     let mut text = String::new();
-    for (scope, fields) in properties::reports(&settings, args.scope.as_deref())? {
+    for (scope, fields) in reports {
         match &args.flag {
             Some(flag) => match fields.get(flag) {
                 Some(value) => text.push_str(&format!("{value}\n")),
