@@ -374,6 +374,23 @@ fn reports_without_apps_warn_as_dokku_does() {
     assert!(global.stdout.starts_with("=====> --global nginx information\n"), "{}", global.stdout);
 }
 
+/// Every metric is one app's, so `--global` (the global properties, none for certs) has no
+/// metrics: a clear refusal, not the text heading where a scraper expects metrics.
+#[test]
+fn prometheus_metrics_are_per_app_and_global_has_none() {
+    let sandbox = sandbox_with_app();
+    add_files(&sandbox, "leaf.crt", "leaf.key").ok();
+    let metrics = sandbox.run(&["certs:report", "--format", "prometheus"], None).ok().stdout;
+    assert!(metrics.contains("\ndokku_certs_ssl_enabled{app=\"myapp\"} 1\n"), "{metrics}");
+    for args in [&["--global", "--format", "prometheus"][..], &["myapp", "--format", "prometheus", "--global"]] {
+        let run = sandbox.run(&[&["certs:report"][..], args].concat(), None);
+        assert_eq!(run.stdout, "", "{args:?}");
+        run.refused(
+            "--global has no metrics (each metric is one app's); for every app's run: certs:report --format prometheus",
+        );
+    }
+}
+
 #[test]
 fn show_prints_the_files_and_nothing_else_prints_the_key() {
     let sandbox = sandbox_with_app();

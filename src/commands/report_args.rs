@@ -55,6 +55,15 @@ pub fn parse(command: &'static str, words: &[String], prometheus: bool) -> Resul
         return Err(CliError::FormatWithFlag);
     }
     if global {
+        // Every metric is one app's ({app="..."}) and certs has no global properties, so
+        // --global has no metrics. Printing every app's would make --global mean "all apps"
+        // here only (its text and JSON reports are the empty global one), and printing none
+        // would leave a textfile collector with a scrape that silently lost every alert.
+        if args.format == Format::Prometheus {
+            return Err(CliError::Usage(format!(
+                "--global has no metrics (each metric is one app's); for every app's run: {command} --format prometheus"
+            )));
+        }
         args.scope = Some("--global".into());
     }
     Ok(args)
