@@ -219,7 +219,10 @@ impl Pebble {
         let pebble = Command::new("pebble")
             .args(["-config", config_path.to_str().unwrap(), "-dnsserver", &format!("127.0.0.1:{dns_port}")])
             .env("PEBBLE_VA_NOSLEEP", "1")
-            .env("PEBBLE_WFE_NONCEREJECT", "5")
+            // Some nonces are still refused, so the badNonce path stays exercised; instant-acme
+            // retries one twice, and at Pebble's default 5% one POST in 8,000 is refused three
+            // times running: over the suite's POSTs that was a flake (seen), at 1% it is not.
+            .env("PEBBLE_WFE_NONCEREJECT", "1")
             .stdout(log("pebble.log"))
             .stderr(log("pebble.err"))
             .spawn()
