@@ -10,7 +10,9 @@
 
 use std::collections::HashSet;
 use std::fs::File;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// How a reload ended.
@@ -50,6 +52,7 @@ pub fn reload(pid_file: &Path, error_log: Option<&Path>, timeout: Duration) -> R
         }
     };
     let mut seen = Processes::now();
+    let old_workers = workers_of(pid);
     let log_offset = error_log.and_then(|log| std::fs::metadata(log).ok()).map_or(0, |m| m.len());
     if let Err(errno) = signal(pid) {
         return Reload::NotRunning(format!("cannot signal nginx's master (pid {pid}): {errno}"));
@@ -58,7 +61,7 @@ pub fn reload(pid_file: &Path, error_log: Option<&Path>, timeout: Duration) -> R
     let mut pause = Duration::from_millis(1);
     loop {
         if seen.new_child_of(pid) {
-            return Reload::Accepted;
+            return wait_old_workers(&old_workers, started, timeout);
         }
         if let Some(line) = error_log.and_then(|log| complaint_since(log, log_offset, pid)) {
             return Reload::Refused(line);
@@ -76,6 +79,163 @@ pub fn reload(pid_file: &Path, error_log: Option<&Path>, timeout: Duration) -> R
         // A twentieth of the time waited so far: a 1-app reload is seen within a few ms, a
         // 10,000-app one (seconds) costs about a hundred looks at /proc, not thousands.
         pause = (started.elapsed() / 20).clamp(Duration::from_millis(1), Duration::from_millis(250));
+    }
+}
+
+/// Waits until every worker of the old configuration stopped accepting connections: the
+/// master tells them to quit 100 ms after it started the new workers, and until then a new
+/// connection may still reach an old worker. A worker that got the order renames itself
+/// `worker process is shutting down` and closes its listening sockets in the same step, so
+/// after that (or its exit) only the new workers answer.
+fn wait_old_workers(old: &[i32], started: Instant, timeout: Duration) -> Reload {
+    let mut pause = Duration::from_millis(1);
+    while old.iter().any(|&worker| is_accepting_worker(worker)) {
+        if started.elapsed() > timeout {
+            return Reload::Unconfirmed(format!(
+                "nginx started new workers, but its old workers (pids {old:?}) did not stop accepting within {} s",
+                timeout.as_secs()
+            ));
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(50));
+    }
+    Reload::Accepted
+}
+
+/// The master's worker processes now (not its cache manager or loader, which accept nothing).
+fn workers_of(master: i32) -> Vec<i32> {
+    pids().filter(|&p| parent_of(p) == Some(master) && is_accepting_worker(p)).collect()
+}
+
+/// A live worker that has not been told to quit: its title is exactly `nginx: worker process`.
+fn is_accepting_worker(pid: i32) -> bool {
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .is_ok_and(|title| title.split(|&b| b == 0).next() == Some(b"nginx: worker process".as_slice()))
+}
+
+/// Why [`confirm_served`] could not see the expected certificate before its deadline.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{sni} on {addr} {last}")]
+pub struct NotServed {
+    /// The address tried.
+    pub addr: SocketAddr,
+    /// The name sent as SNI.
+    pub sni: String,
+    /// What the last attempt saw, as words that follow the name: `served another
+    /// certificate`, `refused the connection (...)`.
+    pub last: String,
+}
+
+/// Handshakes with `addr`, sending `sni`, until the leaf certificate served is
+/// `expected_leaf_der` or `deadline` passes. The certificate is not verified against any
+/// trust store (a self-signed one is as good as a CA's): it is compared byte for byte, and
+/// the handshake's signature proves the server holds its key. Each attempt is bounded by the
+/// deadline, so an address that swallows packets costs no more than the wait allowed.
+pub fn confirm_served(
+    addr: SocketAddr,
+    sni: &str,
+    expected_leaf_der: &[u8],
+    deadline: Instant,
+) -> Result<(), NotServed> {
+    let mut pause = Duration::from_millis(2);
+    loop {
+        let last = match served_leaf(addr, sni, deadline) {
+            Ok(leaf) if leaf == expected_leaf_der => return Ok(()),
+            Ok(_) => "served another certificate".to_string(),
+            Err(why) => why,
+        };
+        if Instant::now() + pause >= deadline {
+            return Err(NotServed { addr, sni: sni.to_string(), last });
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(200));
+    }
+}
+
+/// One handshake: the leaf certificate served for `sni`, or what went wrong (as words that
+/// follow the address: `refused the connection`...).
+fn served_leaf(addr: SocketAddr, sni: &str, deadline: Instant) -> Result<Vec<u8>, String> {
+    use std::io::Write;
+    let left = deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(10));
+    let name =
+        rustls_pki_types::ServerName::try_from(sni.to_string()).map_err(|e| format!("is not a name to send ({e})"))?;
+    let mut connection = rustls::ClientConnection::new(handshake_config(), name)
+        .map_err(|e| format!("could not start a handshake ({e})"))?;
+    let mut socket =
+        std::net::TcpStream::connect_timeout(&addr, left).map_err(|e| format!("did not accept a connection ({e})"))?;
+    let _ = socket.set_read_timeout(Some(left));
+    let _ = socket.set_write_timeout(Some(left));
+    while connection.is_handshaking() {
+        if connection.wants_write() {
+            connection.write_tls(&mut socket).map_err(|e| format!("broke off the handshake ({e})"))?;
+            socket.flush().map_err(|e| format!("broke off the handshake ({e})"))?;
+        } else {
+            match connection.read_tls(&mut socket) {
+                Ok(0) => return Err("closed the connection during the handshake".into()),
+                Ok(_) => {
+                    connection.process_new_packets().map_err(|e| format!("failed the handshake ({e})"))?;
+                }
+                Err(e) => return Err(format!("broke off the handshake ({e})")),
+            }
+        }
+    }
+    let leaf = connection.peer_certificates().and_then(|chain| chain.first()).map(|leaf| leaf.to_vec());
+    leaf.ok_or_else(|| "served no certificate".to_string())
+}
+
+/// A client that accepts any certificate, because it only wants to see which one is served.
+fn handshake_config() -> Arc<rustls::ClientConfig> {
+    static CONFIG: std::sync::OnceLock<Arc<rustls::ClientConfig>> = std::sync::OnceLock::new();
+    CONFIG
+        .get_or_init(|| {
+            let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+            let config = rustls::ClientConfig::builder_with_provider(provider.clone())
+                .with_safe_default_protocol_versions()
+                .expect("aws-lc-rs supports the default TLS versions")
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(SeeAnyCertificate(provider)))
+                .with_no_client_auth();
+            Arc::new(config)
+        })
+        .clone()
+}
+
+/// Takes any certificate, but still checks the handshake's signature with it.
+#[derive(Debug)]
+struct SeeAnyCertificate(Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for SeeAnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _: &rustls_pki_types::CertificateDer<'_>,
+        _: &[rustls_pki_types::CertificateDer<'_>],
+        _: &rustls_pki_types::ServerName<'_>,
+        _: &[u8],
+        _: rustls_pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls_pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls_pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
     }
 }
 
@@ -221,6 +381,22 @@ mod tests {
         assert!(!seen.new_child_of(me), "and only once");
         child.kill().unwrap();
         child.wait().unwrap();
+    }
+
+    #[test]
+    fn an_address_nobody_listens_on_is_not_served_by_the_deadline() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        drop(listener);
+        let deadline = Instant::now() + Duration::from_millis(50);
+        let not_served = confirm_served(addr, "a.example.com", b"leaf", deadline).unwrap_err();
+        assert!(not_served.to_string().starts_with(&format!("a.example.com on {addr} did not accept")), "{not_served}");
+    }
+
+    #[test]
+    fn a_worker_told_to_quit_no_longer_counts_as_accepting() {
+        assert!(!is_accepting_worker(std::process::id() as i32), "a test binary is no nginx worker");
+        assert!(workers_of(std::process::id() as i32).is_empty());
     }
 
     #[test]

@@ -229,17 +229,71 @@ pub fn test_app(settings: &Settings, app: &App) -> Result<()> {
     Err(Error::NginxTest(scoped.explain(&complaint(&output))))
 }
 
-/// Reloads nginx and waits until its master accepted or refused the change (see
-/// [`crate::master`]). `Ok(Err(why))`: nginx is not running, so there is nothing to confirm
-/// (as `nginx -s reload` failing before); `Err`: the master refused it or never answered,
+/// Why nginx was not reloaded although the change passed its test: the tested files stay,
+/// and nginx serves them once it is started or reloaded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NotReloaded {
+    /// No running master to signal (no pid file, a stale one, a signal not allowed).
+    #[error("{0}")]
+    NotRunning(String),
+    /// `nginx -s reload` failed (a host whose nginx command cannot be scoped): nginx's words.
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// Reloads nginx and waits until its master accepted or refused the change, and its old
+/// workers stopped accepting connections (see [`crate::master`]). `Ok(Err(_))`: nginx is not
+/// running, so there is nothing to confirm; `Err`: the master refused it or never answered,
 /// and the caller puts the files back.
-pub fn reload_confirmed(settings: &Settings) -> Result<std::result::Result<(), String>> {
+pub fn reload_confirmed(settings: &Settings) -> Result<std::result::Result<(), NotReloaded>> {
     let Some(layout) = layout(settings) else { return Ok(reload(settings)) };
     match master::reload(&layout.pid, layout.error_log.as_deref(), master::RELOAD_TIMEOUT) {
         master::Reload::Accepted => Ok(Ok(())),
-        master::Reload::NotRunning(why) => Ok(Err(why)),
+        master::Reload::NotRunning(why) => Ok(Err(NotReloaded::NotRunning(why))),
         master::Reload::Refused(why) => Err(Error::NginxReloadRefused(why)),
         master::Reload::Unconfirmed(why) => Err(Error::NginxReloadUnconfirmed(why)),
+    }
+}
+
+/// The longest a command waits, after the master took the change, for the new certificate
+/// to be served: at 10,000 apps the new workers need seconds before they answer
+/// (BENCHMARKS.md, section 7).
+pub const SERVE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// After a reload the master took: waits until nginx serves `crt_pem`'s leaf for the app's
+/// first domain on the app's TLS address ([`probe_address`]). `Some(warning)` when it did
+/// not within [`SERVE_TIMEOUT`]: the change has landed, but this command cannot say clients
+/// see it. `None` also when there is nothing to ask (no domain, no certificate in `crt_pem`).
+pub fn confirm_served(settings: &Settings, domains: &[String], crt_pem: &str) -> Option<String> {
+    let sni = probe_name(domains.first()?);
+    let leaf = crate::pem::certificates(crt_pem.as_bytes()).ok()?.into_iter().next()?;
+    let addr = probe_address(settings.bind, settings.ssl_port);
+    let deadline = std::time::Instant::now() + SERVE_TIMEOUT;
+    let not_served = master::confirm_served(addr, &sni, &leaf, deadline).err()?;
+    Some(format!(
+        "nginx took the new configuration, but after {} s {not_served}, not the new certificate; check with: openssl s_client -connect {addr} -servername {sni}",
+        SERVE_TIMEOUT.as_secs()
+    ))
+}
+
+/// Where the host itself reaches the app's TLS `listen`: the bind address when it is one
+/// (any address of this host is reachable from it), else loopback: 127.0.0.1 for the
+/// default `listen 443` (0.0.0.0) and for `0.0.0.0`, ::1 for `[::]`.
+pub fn probe_address(bind: Option<IpAddr>, port: u16) -> std::net::SocketAddr {
+    let ip = match bind {
+        Some(ip) if !ip.is_unspecified() => ip,
+        Some(IpAddr::V6(_)) => IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
+        _ => IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+    };
+    std::net::SocketAddr::new(ip, port)
+}
+
+/// The SNI that reaches a domain's server block: the domain itself, or for a wildcard one
+/// name it covers.
+fn probe_name(domain: &str) -> String {
+    match domain.strip_prefix("*.") {
+        Some(parent) => format!("dokku-certs-check.{parent}"),
+        None => domain.to_string(),
     }
 }
 
@@ -252,11 +306,11 @@ pub fn reload_after_roll_back(settings: &Settings, error: &Error) {
 }
 
 /// Runs `$DOKKU_NGINX_CMD -s reload`; on failure, what nginx said.
-pub fn reload(settings: &Settings) -> std::result::Result<(), String> {
+pub fn reload(settings: &Settings) -> std::result::Result<(), NotReloaded> {
     match run(settings, "-s reload") {
         Ok(output) if output.status.success() => Ok(()),
-        Ok(output) => Err(complaint(&output)),
-        Err(e) => Err(e.to_string()),
+        Ok(output) => Err(NotReloaded::Failed(complaint(&output))),
+        Err(e) => Err(NotReloaded::Failed(e.to_string())),
     }
 }
 
@@ -376,6 +430,18 @@ mod tests {
         assert_eq!(parse_layout("true", ""), None);
         assert_eq!(parse_layout(&format!("nginx -c {d}/nginx.conf -g 'daemon off;'"), version), None);
         assert_eq!(parse_layout(&format!("nginx -q -c {d}/nginx.conf"), version), None);
+    }
+
+    #[test]
+    fn the_confirming_handshake_goes_where_the_host_reaches_the_tls_listen() {
+        let at = |bind: Option<&str>| probe_address(bind.map(|b| b.parse().unwrap()), 8443).to_string();
+        assert_eq!(at(None), "127.0.0.1:8443", "listen 8443 and [::]:8443");
+        assert_eq!(at(Some("0.0.0.0")), "127.0.0.1:8443");
+        assert_eq!(at(Some("::")), "[::1]:8443");
+        assert_eq!(at(Some("127.0.0.7")), "127.0.0.7:8443");
+        assert_eq!(at(Some("fd00::5")), "[fd00::5]:8443");
+        assert_eq!(probe_name("*.example.com"), "dokku-certs-check.example.com");
+        assert_eq!(probe_name("a.example.com"), "a.example.com");
     }
 
     #[test]

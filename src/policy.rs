@@ -72,8 +72,8 @@ pub struct Setup {
     pub path: PathBuf,
     /// The versions the policy was chosen for.
     pub host: Host,
-    /// `Err` holds what nginx said when the reload failed (the tested file stays).
-    pub reload: std::result::Result<(), String>,
+    /// `Err` says why nginx was not reloaded (the tested file stays).
+    pub reload: std::result::Result<(), nginx::NotReloaded>,
 }
 
 impl Setup {

@@ -175,6 +175,7 @@ impl Drop for Scoped {
 /// this can scope (no apps include found, an unreadable file, a glob it does not expand), so
 /// the caller runs the full test.
 pub fn build(main: &Path, conf_prefix: &Path, apps_pattern: &Path, app_conf: &Path) -> Option<Scoped> {
+    sweep_leftovers(conf_prefix);
     let mut rewriter =
         Rewriter { conf_prefix, apps_pattern, app_conf, copies: Vec::new(), memo: HashMap::new(), found_apps: false };
     let result = rewriter.rewrite(main, 0);
@@ -187,6 +188,38 @@ pub fn build(main: &Path, conf_prefix: &Path, apps_pattern: &Path, app_conf: &Pa
         }
         _ => None,
     }
+}
+
+/// What the copies are called: `.dokku-certs-test.<pid>.<n>.conf`.
+const COPY_PREFIX: &str = ".dokku-certs-test.";
+/// The most leftovers one test removes, so that a directory full of them costs a bounded
+/// time per command (the rest go with the next commands).
+const MAX_SWEPT: usize = 64;
+
+/// Removes the copies a killed test left (its process is gone, so [`Scoped`]'s drop never
+/// ran). Only names of the exact copy form whose pid is not alive: a running command's
+/// copies stay. Through a handle on the directory, by `unlinkat`: a link is removed, never
+/// followed. Best effort: a leftover that cannot go harms nothing (nginx never includes it).
+fn sweep_leftovers(conf_prefix: &Path) {
+    let Ok(dir) = crate::dir::Dir::open_top(conf_prefix) else { return };
+    let Ok(entries) = dir.entries() else { return };
+    let stale = entries
+        .into_iter()
+        .filter(|(name, kind)| *kind != crate::dir::Kind::Dir && copy_pid(name).is_some_and(|pid| !pid_alive(pid)));
+    for (name, _) in stale.take(MAX_SWEPT) {
+        let _ = dir.remove_file(&name);
+    }
+}
+
+/// The pid in a copy's name, if `name` is exactly `.dokku-certs-test.<pid>.<n>.conf`.
+fn copy_pid(name: &str) -> Option<u32> {
+    let (pid, n) = name.strip_prefix(COPY_PREFIX)?.strip_suffix(".conf")?.split_once('.')?;
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if digits(pid) && digits(n) { pid.parse().ok() } else { None }
+}
+
+fn pid_alive(pid: u32) -> bool {
+    Path::new(&format!("/proc/{pid}")).exists()
 }
 
 struct Rewriter<'a> {
@@ -258,8 +291,7 @@ impl Rewriter<'_> {
             at = span.end;
         }
         out.push_str(&text[at..]);
-        let copy =
-            self.conf_prefix.join(format!(".dokku-certs-test.{}.{}.conf", std::process::id(), self.copies.len()));
+        let copy = self.conf_prefix.join(format!("{COPY_PREFIX}{}.{}.conf", std::process::id(), self.copies.len()));
         let _ = std::fs::remove_file(&copy);
         std::fs::write(&copy, out).map_err(|_| ())?;
         self.copies.push((copy.clone(), real.to_path_buf()));
@@ -326,6 +358,30 @@ mod tests {
         let copies: Vec<_> = scoped.copies.iter().map(|(c, _)| c.clone()).collect();
         drop(scoped);
         assert!(copies.iter().all(|c| !c.exists()), "the copies are removed");
+    }
+
+    #[test]
+    fn copies_left_by_a_killed_test_are_removed_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let etc = dir.path();
+        std::fs::write(etc.join("nginx.conf"), "events {}\nhttp { include /srv/*/nginx.conf; }\n").unwrap();
+        // A pid that is not alive: above the kernel's largest pid.
+        let dead = ".dokku-certs-test.4194305.0.conf";
+        let running = format!(".dokku-certs-test.{}.7.conf", std::process::id());
+        let outside = etc.join("outside.conf");
+        std::fs::write(&outside, "keep me").unwrap();
+        std::fs::write(etc.join(dead), "left").unwrap();
+        std::os::unix::fs::symlink(&outside, etc.join(".dokku-certs-test.4194306.1.conf")).unwrap();
+        std::fs::write(etc.join(&running), "in use").unwrap();
+        std::fs::write(etc.join(".dokku-certs-test.x.conf"), "not ours").unwrap();
+        let scoped =
+            build(&etc.join("nginx.conf"), etc, Path::new("/srv/*/nginx.conf"), Path::new("/srv/a/nginx.conf"));
+        drop(scoped);
+        assert!(!etc.join(dead).exists(), "a dead run's copy is removed");
+        assert!(std::fs::symlink_metadata(etc.join(".dokku-certs-test.4194306.1.conf")).is_err(), "a link is removed");
+        assert_eq!(std::fs::read_to_string(&outside).unwrap(), "keep me", "its target is not touched");
+        assert!(etc.join(&running).exists(), "a live run's copy stays");
+        assert!(etc.join(".dokku-certs-test.x.conf").exists(), "another name stays");
     }
 
     #[test]

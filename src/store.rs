@@ -90,8 +90,8 @@ pub struct Change {
 /// How a change that landed ended.
 #[derive(Debug)]
 pub struct Applied {
-    /// `Err` holds what nginx said when the reload failed (the files stay, as tested).
-    pub reload: std::result::Result<(), String>,
+    /// `Err` says why nginx was not reloaded (the files stay, as tested).
+    pub reload: std::result::Result<(), nginx::NotReloaded>,
     /// dokku mode: what dokku's proxy rebuild wrote on stderr (its warnings), to be shown;
     /// `None` in standalone mode.
     pub proxy_messages: Option<String>,
@@ -116,6 +116,23 @@ enum Step {
 /// although the change goes on (an earlier interrupted change resolved, a leftover another
 /// user owns) goes to `reporter` as a warning when it happens.
 pub fn apply(settings: &Settings, app: &App, change: &Change, reporter: &dyn Reporter) -> Result<Applied> {
+    apply_with(settings, app, change, reporter, true)
+}
+
+/// [`apply`] without the reload, for a caller that changes many apps and then reloads once
+/// (nginx:set --global): the change is tested and committed, and the caller's reload (with
+/// its roll back of every app if the master refuses) decides.
+pub fn apply_unreloaded(settings: &Settings, app: &App, change: &Change, reporter: &dyn Reporter) -> Result<Applied> {
+    apply_with(settings, app, change, reporter, false)
+}
+
+fn apply_with(
+    settings: &Settings,
+    app: &App,
+    change: &Change,
+    reporter: &dyn Reporter,
+    reload_now: bool,
+) -> Result<Applied> {
     warn_all(reporter, recover(settings, app)?);
     let dir = app.handle();
     refuse_links(dir, change.vhost.is_some())?;
@@ -125,12 +142,19 @@ pub fn apply(settings: &Settings, app: &App, change: &Change, reporter: &dyn Rep
     // reload rolls back like a refused test.
     let reloaded = stage_and_test(settings, app, change, &mut steps).and_then(|proxy_messages| {
         // In dokku mode the proxy plugin has reloaded nginx already.
-        let reload = if settings.mode == Mode::Dokku { Ok(()) } else { nginx::reload_confirmed(settings)? };
+        let reload =
+            if settings.mode == Mode::Dokku || !reload_now { Ok(()) } else { nginx::reload_confirmed(settings)? };
         Ok((proxy_messages, reload))
     });
     match reloaded {
         Ok((proxy_messages, reload)) => {
             warn_all(reporter, commit(app, &steps));
+            // dokku mode: the proxy plugin reloaded (and confirms) on its own.
+            if let (true, Ok(()), Mode::Standalone, TlsChange::Install(files)) =
+                (reload_now, &reload, settings.mode, &change.tls)
+            {
+                warn_all(reporter, nginx::confirm_served(settings, &change.domains, &files.crt).into_iter().collect());
+            }
             end_journal(dir);
             Ok(Applied { reload, proxy_messages })
         }
@@ -297,14 +321,30 @@ pub fn recover(settings: &Settings, app: &App) -> Result<Vec<String>> {
         let change = Change { tls: TlsChange::Keep, vhost: None, domains: app.domains()?, listeners: app.listeners()? };
         let mut steps = Vec::new();
         match stage_and_test(settings, app, &change, &mut steps) {
-            Ok(_) => notes.extend(commit(app, &steps)),
+            // The same one-app test as a change, then the same reload: the master's verdict
+            // covers the rest of the configuration. A refusal keeps the old configuration
+            // served, so it is reported, not undone (these files were in place before).
+            Ok(_) => {
+                notes.extend(commit(app, &steps));
+                if settings.mode == Mode::Standalone
+                    && let Err(error) = nginx::reload_confirmed(settings)
+                {
+                    notes.push(format!(
+                        "after resolving an interrupted change on {}: {}",
+                        app.name,
+                        what_failed(&error)
+                    ));
+                }
+            }
             Err(error) => {
-                roll_back(dir, &steps).map_err(|left| Error::PartlyChanged { error: what_failed(&error), left })?
+                roll_back(dir, &steps).map_err(|left| Error::PartlyChanged { error: what_failed(&error), left })?;
+                notes.push(format!(
+                    "an earlier command on {} was interrupted, and its nginx.conf does not pass nginx -t: {}; nginx was not reloaded",
+                    app.name,
+                    what_failed(&error)
+                ));
             }
         }
-    }
-    if nginx::test(settings).is_ok() {
-        let _ = nginx::reload(settings);
     }
     end_journal(dir);
     Ok(notes)

@@ -1,23 +1,30 @@
 //! nginx:set: store one of dokku's nginx properties and re-render every app it reaches, each
-//! through [`store::apply`], so a value nginx refuses puts back both the property file and
-//! every nginx.conf, exactly as a refused certificate does.
+//! through [`store::apply`] (`--global`: tested app by app, then one reload for all), so a
+//! value nginx refuses puts back both the property file and every nginx.conf, exactly as a
+//! refused certificate does.
 
 use crate::app::{App, Settings, list_apps};
+use crate::dokku::Mode;
 use crate::error::Result;
-use crate::event::Reporter;
+use crate::event::{Quiet, Reporter};
+use crate::nginx::{self, NotReloaded};
 use crate::properties::{self, GLOBAL, Previous, Store};
 use crate::store::{self, Applied, Change, TlsChange};
 
+/// What nginx:set did.
+#[derive(Debug)]
+pub struct Set {
+    /// Each re-rendered app, with how its change ended.
+    pub apps: Vec<(String, Applied)>,
+    /// `--global` in standalone mode: the one reload for every app (`Err`: nginx is not
+    /// running). `None` when each app's change reloaded on its own.
+    pub reload: Option<std::result::Result<(), NotReloaded>>,
+}
+
 /// Sets (`Some`) or clears (`None`) `name` for `scope` (an app, or `--global` for every
-/// app), then re-renders and reloads. Returns each re-rendered app with how its change
-/// ended; warnings go to `reporter`.
-pub fn set(
-    settings: &Settings,
-    scope: &str,
-    name: &str,
-    value: Option<&str>,
-    reporter: &dyn Reporter,
-) -> Result<Vec<(String, Applied)>> {
+/// app), then re-renders and reloads: `--global` tests every app's nginx.conf and reloads
+/// nginx once, not once per app. Warnings go to `reporter`.
+pub fn set(settings: &Settings, scope: &str, name: &str, value: Option<&str>, reporter: &dyn Reporter) -> Result<Set> {
     // Refused before any app is looked at; Store::set checks again before it writes.
     if let Some(value) = value.filter(|v| !v.is_empty()) {
         properties::check(name, value)?;
@@ -30,27 +37,43 @@ pub fn set(
         let _lock = store::lock(&app)?;
         let previous = store.set(scope, name, value)?;
         let applied = rerender_locked(settings, &app, reporter).inspect_err(|_| restore(&store, &previous))?;
-        return Ok(vec![(app.name, applied)]);
+        return Ok(Set { apps: vec![(app.name, applied)], reload: None });
     }
     let apps = list_apps(settings)?.iter().map(|app| App::open(settings, app)).collect::<Result<Vec<_>>>()?;
     let previous = store.set(scope, name, value)?;
     let mut done = Vec::new();
     for app in &apps {
-        match rerender(settings, app, reporter) {
+        match rerender_unreloaded(settings, app, reporter) {
             Ok(applied) => done.push((app.name.clone(), applied)),
             Err(error) => {
-                // Put the property back, then the apps already rendered with it (nginx
-                // accepted their old config before).
-                restore(&store, &previous);
-                // (best effort, quietly: the error that made us restore is the one to show).
-                for (app, _) in apps.iter().zip(&done) {
-                    let _ = rerender(settings, app, &crate::event::Quiet);
-                }
+                // nginx still runs the old configuration: put the property back, and the
+                // apps already rendered with it.
+                undo_global(settings, &store, &previous, &apps[..done.len()]);
                 return Err(error);
             }
         }
     }
-    Ok(done)
+    if settings.mode == Mode::Dokku {
+        return Ok(Set { apps: done, reload: None });
+    }
+    match nginx::reload_confirmed(settings) {
+        Ok(reload) => Ok(Set { apps: done, reload: Some(reload) }),
+        Err(error) => {
+            undo_global(settings, &store, &previous, &apps);
+            nginx::reload_after_roll_back(settings, &error);
+            Err(error)
+        }
+    }
+}
+
+/// Puts the global property back and renders `apps` again with it (each tested; no reload:
+/// nginx never took the new value). Best effort, quietly: the error that made us undo is
+/// the one to show.
+fn undo_global(settings: &Settings, store: &Store, previous: &Previous, apps: &[App]) {
+    restore(store, previous);
+    for app in apps {
+        let _ = rerender_unreloaded(settings, app, &Quiet);
+    }
 }
 
 /// Best effort: the error that made us restore is the one the user needs.
@@ -64,7 +87,15 @@ pub fn rerender(settings: &Settings, app: &App, reporter: &dyn Reporter) -> Resu
     rerender_locked(settings, app, reporter)
 }
 
+fn rerender_unreloaded(settings: &Settings, app: &App, reporter: &dyn Reporter) -> Result<Applied> {
+    let _lock = store::lock(app)?;
+    store::apply_unreloaded(settings, app, &change_of(app)?, reporter)
+}
+
+fn change_of(app: &App) -> Result<Change> {
+    Ok(Change { tls: TlsChange::Keep, vhost: None, domains: app.domains()?, listeners: app.listeners()? })
+}
+
 fn rerender_locked(settings: &Settings, app: &App, reporter: &dyn Reporter) -> Result<Applied> {
-    let change = Change { tls: TlsChange::Keep, vhost: None, domains: app.domains()?, listeners: app.listeners()? };
-    store::apply(settings, app, &change, reporter)
+    store::apply(settings, app, &change_of(app)?, reporter)
 }

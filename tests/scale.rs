@@ -137,3 +137,24 @@ fn an_unloadable_certificate_at_reload_time_is_detected_and_rolled_back() {
     let stderr = refused_add(&sandbox, &crt, &key, "nginx refused to reload");
     assert!(stderr.contains("app05"), "the complaint names the certificate nginx could not load: {stderr}");
 }
+
+#[test]
+fn each_command_returns_only_once_the_new_certificate_is_served() {
+    let sandbox = fifty_apps();
+    for round in 0..3 {
+        let (crt, key) = new_pair_for(&sandbox, CHANGED);
+        sandbox.run(&["certs:add", CHANGED, &crt, &key], None).ok();
+        let new = first_cert_der(&std::fs::read(&crt).unwrap());
+        // One handshake right after the command returned: no waiting, no retry.
+        assert_eq!(
+            sandbox.served_cert(&domain(CHANGED)),
+            new,
+            "certs:add, round {round}: the new certificate is served"
+        );
+
+        sandbox.run(&["certs:generate", CHANGED, &domain(CHANGED)], None).ok();
+        let generated = installed_leaf(&sandbox, CHANGED);
+        assert_ne!(generated, new);
+        assert_eq!(sandbox.served_cert(&domain(CHANGED)), generated, "certs:generate, round {round}: served at once");
+    }
+}

@@ -2,6 +2,7 @@
 //! it, then every affected nginx.conf rendered again, tested and reloaded.
 
 use dokku_certs::app::Settings;
+use dokku_certs::store::Applied;
 use dokku_certs::{Error, vhost};
 
 use crate::cli_error::{CliError, Result};
@@ -25,14 +26,20 @@ pub fn run(args: Args) -> Result<()> {
         _ => return Err(CliError::Usage("nginx:set takes one value; quote it if it has spaces".into())),
     };
     let settings = Settings::from_env()?;
-    let applied = vhost::set(&settings, scope, key, value, &output::event)?;
+    let set = vhost::set(&settings, scope, key, value, &output::event)?;
     match value.filter(|v| !v.is_empty()) {
         Some(value) => output::heading(&format!("Setting {key} to {value}")),
         None => output::heading(&format!("Unsetting {key}")),
     }
-    for (app, applied) in &applied {
+    for (app, applied) in &set.apps {
         output::step(&format!("Rendered nginx.conf for {app}"));
-        super::report_reload(applied);
+        if set.reload.is_none() {
+            super::report_reload(applied);
+        }
+    }
+    // --global: one reload for every app, reported once.
+    if let Some(reload) = set.reload {
+        super::report_reload(&Applied { reload, proxy_messages: None });
     }
     Ok(())
 }
