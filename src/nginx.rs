@@ -263,8 +263,11 @@ pub const SERVE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30
 /// After a reload the master took: waits until nginx serves `crt_pem`'s leaf for the app's
 /// first domain on the app's TLS address ([`probe_address`]). `Some(warning)` when it did
 /// not within [`SERVE_TIMEOUT`]: the change has landed, but this command cannot say clients
-/// see it. `None` also when there is nothing to ask (no domain, no certificate in `crt_pem`).
+/// see it. `None` also when there is nothing to ask: no domain, no certificate in `crt_pem`,
+/// or a host whose master is not known ([`layout`] is `None`: `DOKKU_NGINX_CMD=true` has
+/// no nginx to ask, and the reload went through `nginx -s reload`, which confirms nothing).
 pub fn confirm_served(settings: &Settings, domains: &[String], crt_pem: &str) -> Option<String> {
+    layout(settings)?;
     let sni = probe_name(domains.first()?);
     let leaf = crate::pem::certificates(crt_pem.as_bytes()).ok()?.into_iter().next()?;
     let addr = probe_address(settings.bind, settings.ssl_port);
