@@ -373,14 +373,25 @@ mod tests {
 
     #[test]
     fn a_new_child_is_seen_once() {
+        use std::io::Write;
+        // A parent of its own (a shell that starts a child when told), so that children
+        // other tests of this process start meanwhile do not count.
+        let mut parent = std::process::Command::new("sh")
+            .args(["-c", "read go; sleep 5 & echo started; wait"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let pid = parent.id() as i32;
         let mut seen = Processes::now();
-        let me = std::process::id() as i32;
-        assert!(!seen.new_child_of(me));
-        let mut child = std::process::Command::new("sleep").arg("5").spawn().unwrap();
-        assert!(seen.new_child_of(me), "the new child is seen");
-        assert!(!seen.new_child_of(me), "and only once");
-        child.kill().unwrap();
-        child.wait().unwrap();
+        assert!(!seen.new_child_of(pid));
+        parent.stdin.take().unwrap().write_all(b"go\n").unwrap();
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(parent.stdout.take().unwrap()), &mut line).unwrap();
+        assert!(seen.new_child_of(pid), "the new child is seen");
+        assert!(!seen.new_child_of(pid), "and only once");
+        parent.kill().unwrap();
+        parent.wait().unwrap();
     }
 
     #[test]
