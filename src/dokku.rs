@@ -102,7 +102,7 @@ pub fn reload_app_proxy(settings: &Settings, app: &App) -> Result<()> {
     }
     crate::nginx::test(settings)?;
     crate::nginx::reload(settings)
-        .map_err(|why| Error::Acme(format!("nginx must be running to answer the challenge ({why})")))
+        .map_err(|why| Error::Acme(format!("nginx must be running to answer the challenge ({why})").into()))
 }
 
 /// After the previous tls/ was put back: rebuild again so the proxy's nginx.conf matches it.

@@ -80,17 +80,37 @@ pub fn install_locked(
     extra: Vec<(&'static str, String)>,
     reporter: &dyn Reporter,
 ) -> Result<Installed> {
+    let (change, warnings) = install_change(app, bundle, extra)?;
+    let applied = store::apply(settings, app, &change, reporter)?;
+    // Only now: a refused change is one line on stderr, and these describe what is installed.
+    warn_all(reporter, warnings);
+    Ok(Installed { hostnames: bundle.leaf().hostnames(), applied })
+}
+
+/// [`install_locked`] up to nginx's test, without the reload: for many apps installed with
+/// one reload ([`store::Staged::commit`] or [`store::Staged::roll_back`] finishes it).
+/// Returns the staged change and the bundle's warnings, to report once the pair is live.
+pub fn stage_install<'a>(
+    settings: &Settings,
+    app: &'a App,
+    bundle: &Bundle,
+    extra: Vec<(&'static str, String)>,
+    reporter: &dyn Reporter,
+) -> Result<(store::Staged<'a>, Vec<String>)> {
+    let (change, warnings) = install_change(app, bundle, extra)?;
+    Ok((store::stage(settings, app, &change, reporter)?, warnings))
+}
+
+/// The change that installs `bundle`, and what the user should know about the bundle
+/// (expired, names not covered...).
+fn install_change(app: &App, bundle: &Bundle, extra: Vec<(&'static str, String)>) -> Result<(Change, Vec<String>)> {
     let domains = app.domains()?;
     let listeners = app.listeners()?;
     let mut warnings = bundle.notes.clone();
     warnings.extend(validity_warnings(bundle.leaf(), now()));
     warnings.extend(coverage_warning(bundle.leaf(), &domains));
     let files = TlsFiles { crt: bundle.chain_pem(), key: bundle.key.to_pem(), csr: None, extra };
-    let change = Change { tls: TlsChange::Install(files), vhost: None, domains, listeners };
-    let applied = store::apply(settings, app, &change, reporter)?;
-    // Only now: a refused change is one line on stderr, and these describe what is installed.
-    warn_all(reporter, warnings);
-    Ok(Installed { hostnames: bundle.leaf().hostnames(), applied })
+    Ok((Change { tls: TlsChange::Install(files), vhost: None, domains, listeners }, warnings))
 }
 
 fn validity_warnings(leaf: &Certificate, now: i64) -> Vec<String> {

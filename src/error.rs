@@ -313,7 +313,11 @@ pub enum Error {
 
     /// Let's Encrypt (the ACME exchange, or the CA's answer) failed; the old certificate stays.
     #[error("Let's Encrypt: {0}; the previous certificate is still in place")]
-    Acme(String),
+    Acme(#[from] crate::acme::AcmeError),
+
+    /// No e-mail is set for the app or globally: a setting is missing, not a usage error.
+    #[error("no email set for Let's Encrypt; run: dokku-certs letsencrypt:set {0} email you@example.com (or --global)")]
+    NoEmail(String),
 
     /// The app's certificate did not come from letsencrypt:enable.
     #[error("{0} does not have a certificate from Let's Encrypt; run letsencrypt:enable {0} first")]

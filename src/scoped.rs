@@ -291,7 +291,11 @@ impl Rewriter<'_> {
             at = span.end;
         }
         out.push_str(&text[at..]);
-        let copy = self.conf_prefix.join(format!("{COPY_PREFIX}{}.{}.conf", std::process::id(), self.copies.len()));
+        // A process-wide number: threads testing several apps at once (a batch of renewals)
+        // must not overwrite or remove each other's copies.
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let copy = self.conf_prefix.join(format!("{COPY_PREFIX}{}.{n}.conf", std::process::id()));
         let _ = std::fs::remove_file(&copy);
         std::fs::write(&copy, out).map_err(|_| ())?;
         self.copies.push((copy.clone(), real.to_path_buf()));

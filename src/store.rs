@@ -172,6 +172,75 @@ fn apply_with(
     }
 }
 
+/// A change staged, swapped in and tested (`nginx -t`, or dokku's rebuild), its journal
+/// still there: [`Staged::commit`] once nginx took it, [`Staged::roll_back`] if it refused.
+/// Unlike [`apply_unreloaded`], nothing is committed before the caller's one reload, so a
+/// refused reload puts every app's entries back (letsencrypt's batches).
+#[derive(Debug)]
+#[must_use = "a staged change is committed or rolled back"]
+pub struct Staged<'a> {
+    app: &'a App,
+    steps: Vec<Step>,
+    proxy_messages: Option<String>,
+    /// The domains and the new chain, for the handshake that confirms nginx serves it.
+    installed: Option<(Vec<String>, String)>,
+}
+
+/// Stages `change` (the app's lock held): on a failed test every entry is back and the
+/// error says why, as with [`apply`]. What an earlier killed command left is resolved first.
+pub fn stage<'a>(settings: &Settings, app: &'a App, change: &Change, reporter: &dyn Reporter) -> Result<Staged<'a>> {
+    warn_all(reporter, recover(settings, app)?);
+    let dir = app.handle();
+    refuse_links(dir, change.vhost.is_some())?;
+    dir.write_new(JOURNAL, b"a dokku-certs change is under way\n", 0o600)?;
+    let installed = match &change.tls {
+        TlsChange::Install(files) => Some((change.domains.clone(), files.crt.clone())),
+        _ => None,
+    };
+    let mut staged = Staged { app, steps: Vec::new(), proxy_messages: None, installed };
+    match stage_and_test(settings, app, change, &mut staged.steps) {
+        Ok(proxy_messages) => {
+            staged.proxy_messages = proxy_messages;
+            Ok(staged)
+        }
+        Err(error) => Err(staged.roll_back(error)),
+    }
+}
+
+impl Staged<'_> {
+    /// nginx took the change (`reload`: `Err` if it was not running): the old pair moves to
+    /// tls.previous/ only now, the journal ends, and a handshake confirms nginx serves it.
+    pub fn commit(
+        self,
+        settings: &Settings,
+        reload: std::result::Result<(), nginx::NotReloaded>,
+        reporter: &dyn Reporter,
+    ) -> Applied {
+        warn_all(reporter, commit(self.app, &self.steps));
+        if let (Ok(()), Mode::Standalone, Some((domains, crt))) = (&reload, settings.mode, &self.installed) {
+            warn_all(reporter, nginx::confirm_served(settings, domains, crt).into_iter().collect());
+        }
+        end_journal(self.app.handle());
+        Applied { reload, proxy_messages: self.proxy_messages }
+    }
+
+    /// Puts every entry back because of `error`, which is returned to be shown (in dokku
+    /// mode with the proxy rebuilt from the files back in place). If an undo fails, the
+    /// journal stays and the error says what is left where.
+    pub fn roll_back(self, error: Error) -> Error {
+        let dir = self.app.handle();
+        match roll_back(dir, &self.steps) {
+            Ok(()) => {
+                let error = dokku::rebuild_after_roll_back(self.app, error);
+                end_journal(dir);
+                error
+            }
+            // The journal stays: the next command on the app resolves what is left.
+            Err(left) => Error::PartlyChanged { error: what_failed(&error), left },
+        }
+    }
+}
+
 /// Sends each of `warnings` to `reporter`, in order.
 pub(crate) fn warn_all(reporter: &dyn Reporter, warnings: Vec<String>) {
     for warning in warnings {

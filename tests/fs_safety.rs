@@ -222,16 +222,17 @@ fn a_linked_letsencrypt_dir_is_refused_and_its_target_left_alone() {
     assert_eq!(mode, 0o755, "the link's target was chmod-ed");
 }
 
-/// letsencrypt:enable and auto-renew with nginx.conf.d, or the challenge file in it, planted
-/// as a link: refused before the CA is contacted (the configured CA does not even exist, so
-/// reaching it would fail differently), and the target is neither written nor deleted.
+/// letsencrypt:enable and auto-renew with acme-challenge/ planted as a link: refused before
+/// the CA is contacted (the configured CA does not even exist, so reaching it would fail
+/// differently), and the target is neither written nor deleted. A link planted inside a real
+/// acme-challenge/ is unlinked with the other leftovers, never followed.
 #[test]
 fn enable_and_auto_renew_refuse_a_linked_challenge_location() {
     let mut sandbox = Sandbox::new();
     sandbox.create_app("myapp", &[DOMAIN]);
     sandbox.start_nginx();
     let (out, _) = outside(&sandbox);
-    std::fs::write(out.join("letsencrypt.conf"), "# root's own file\n").unwrap();
+    std::fs::write(out.join("token"), "# root's own file\n").unwrap();
     let before = Tree::of(&out);
     let app = sandbox.app_dir("myapp");
     let nowhere = format!("https://127.0.0.1:{}/dir", common::free_port());
@@ -243,25 +244,24 @@ fn enable_and_auto_renew_refuse_a_linked_challenge_location() {
     let marker = serde_json::json!({"server": nowhere, "email": "ops@example.com"}).to_string();
     std::fs::write(app.join("tls/letsencrypt.json"), marker).unwrap();
 
-    let conf_d = app.join("nginx.conf.d");
-    symlink(&out, &conf_d);
-    refused_as_link(sandbox.run(&["letsencrypt:enable", "myapp"], None), &conf_d);
+    let challenge = app.join("acme-challenge");
+    symlink(&out, &challenge);
+    refused_as_link(sandbox.run(&["letsencrypt:enable", "myapp"], None), &challenge);
     let renew = sandbox.run(&["letsencrypt:auto-renew", "myapp"], None);
     assert_ne!(renew.code, 0);
-    assert!(renew.stderr.contains(&format!("{} is a symbolic link", conf_d.display())), "{}", renew.stderr);
-    assert_eq!(Tree::of(&out), before, "the target of nginx.conf.d changed");
+    assert!(renew.stderr.contains(&format!("{} is a symbolic link", challenge.display())), "{}", renew.stderr);
+    assert_eq!(Tree::of(&out), before, "the target of acme-challenge changed");
+    assert!(std::fs::symlink_metadata(&challenge).unwrap().file_type().is_symlink(), "the link was deleted");
 
-    std::fs::remove_file(&conf_d).unwrap();
-    std::fs::create_dir(&conf_d).unwrap();
-    let conf = conf_d.join("letsencrypt.conf");
-    symlink(&out.join("letsencrypt.conf"), &conf);
-    refused_as_link(sandbox.run(&["letsencrypt:enable", "myapp"], None), &conf);
-    // The failed renewal above holds the next one back (backoff): forget it, as an hour later.
-    std::fs::remove_file(sandbox.root().join(".letsencrypt/state/myapp.json")).unwrap();
-    let renew = sandbox.run(&["letsencrypt:auto-renew"], None);
-    assert!(renew.stderr.contains(&format!("{} is a symbolic link", conf.display())), "{}", renew.stderr);
-    assert_eq!(Tree::of(&out), before, "the target of letsencrypt.conf changed");
-    assert!(std::fs::symlink_metadata(&conf).unwrap().file_type().is_symlink(), "the link was deleted");
+    std::fs::remove_file(&challenge).unwrap();
+    std::fs::create_dir(&challenge).unwrap();
+    let token = challenge.join("token");
+    symlink(&out.join("token"), &token);
+    let enable = sandbox.run(&["letsencrypt:enable", "myapp"], None);
+    assert_ne!(enable.code, 0);
+    assert!(enable.stderr.contains("cannot create the account"), "{}", enable.stderr);
+    assert_eq!(Tree::of(&out), before, "the target of a link in acme-challenge changed");
+    assert!(std::fs::symlink_metadata(&token).is_err(), "the planted link is a leftover: unlinked");
 }
 
 /// The owner of an app directory swaps .tls.staging, tls, tls.previous and nginx.conf.d for
@@ -426,42 +426,56 @@ fn concurrent_letsencrypt_set_calls_all_land() {
     assert!(leftovers.is_empty(), "temp files left: {leftovers:?}");
 }
 
-/// letsencrypt:enable under umask 000: nginx.conf.d/ and the challenge file in it are 0755
-/// and 0644 while the CA validates (seen by a wrapper around `nginx -t`, which runs while
-/// the challenge is in place), and the certificate lands with tls/'s modes.
+/// letsencrypt:enable under umask 000: acme-challenge/ and the answers in it are 0755 and
+/// 0644 while the CA validates (seen by a thread watching the directory), and the
+/// certificate lands with tls/'s modes.
 #[test]
 fn the_challenge_file_has_its_mode_while_the_ca_validates_under_umask_000() {
     let mut sandbox = Sandbox::new();
     sandbox.create_app("myapp", &[DOMAIN]);
     sandbox.start_nginx();
     let pebble = common::pebble::Pebble::start(&sandbox);
-    let app = sandbox.app_dir("myapp");
-    let log = sandbox.dir.path().join("modes.log");
-    let wrapper = sandbox.dir.path().join("nginx-wrapper.sh");
-    let conf_d = app.join("nginx.conf.d");
-    std::fs::write(
-        &wrapper,
-        format!(
-            "f='{conf_d}/letsencrypt.conf'\n[ -e \"$f\" ] && stat -c '%a %n' '{conf_d}' \"$f\" >> '{log}'\nexec \"$@\"\n",
-            conf_d = conf_d.display(),
-            log = log.display()
-        ),
-    )
-    .unwrap();
-    let mut env: Vec<(String, String)> = pebble.env().into_iter().map(|(k, v)| (k.to_string(), v)).collect();
-    env.push(("DOKKU_NGINX_CMD".into(), format!("sh {} {}", wrapper.display(), sandbox.nginx_cmd())));
+    let challenge = sandbox.app_dir("myapp").join("acme-challenge");
+    let env: Vec<(String, String)> = pebble.env().into_iter().map(|(k, v)| (k.to_string(), v)).collect();
     let run = |args: &[&str]| run_under_umask_000(&sandbox, args, &env);
     run(&["letsencrypt:set", "--global", "email", "ops@example.com"]);
     run(&["letsencrypt:set", "--global", "server", &pebble.directory]);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watcher = {
+        let (stop, challenge) = (stop.clone(), challenge.clone());
+        std::thread::spawn(move || {
+            let mut seen = std::collections::BTreeSet::new();
+            let mode = |path: &Path| std::fs::symlink_metadata(path).map(|m| m.permissions().mode() & 0o7777);
+            // Bounded: two minutes at most.
+            for _ in 0..120_000 {
+                if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    break;
+                }
+                if let (Ok(dir_mode), Ok(entries)) = (mode(&challenge), std::fs::read_dir(&challenge)) {
+                    seen.insert(("acme-challenge/".to_string(), dir_mode));
+                    for entry in entries.flatten() {
+                        let name = entry.file_name().to_string_lossy().into_owned();
+                        // Written under a temporary name first (0600 until its fchmod): only
+                        // what nginx may serve counts.
+                        if !name.starts_with('.')
+                            && let Ok(file_mode) = mode(&entry.path())
+                        {
+                            seen.insert(("answer".to_string(), file_mode));
+                        }
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            seen
+        })
+    };
     run(&["letsencrypt:enable", "myapp"]);
-    let seen = std::fs::read_to_string(&log).expect("nginx -t never ran while the challenge was in place");
-    assert!(seen.lines().count() >= 2, "{seen}");
-    for line in seen.lines() {
-        let (mode, path) = line.split_once(' ').unwrap();
-        let expected = if path.ends_with("letsencrypt.conf") { "644" } else { "755" };
-        assert_eq!(mode, expected, "{path} while the CA validates");
-    }
-    assert!(!conf_d.exists(), "nginx.conf.d/ made for the challenge was left behind");
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let seen = watcher.join().unwrap();
+    let expected: std::collections::BTreeSet<_> =
+        [("acme-challenge/".to_string(), 0o755), ("answer".to_string(), 0o644)].into();
+    assert_eq!(seen, expected, "modes seen while the CA validates");
+    assert!(!challenge.exists(), "acme-challenge/ was left behind");
     let mode = |path: &str| std::fs::metadata(sandbox.root().join(path)).unwrap().permissions().mode() & 0o7777;
     assert_eq!(mode("myapp/tls"), 0o750);
     assert_eq!(mode("myapp/tls/server.key"), 0o640);

@@ -1,6 +1,8 @@
-//! HTTP-01 answered by nginx itself: a location in the app's nginx.conf.d/ returns each key
-//! authorization, and a self-check waits until nginx really serves it before the CA is asked
-//! to look (`nginx -s reload` returns before the new workers answer).
+//! HTTP-01 answered by nginx itself. Standalone: the app's nginx.conf always has a location
+//! that serves `acme-challenge/<token>` files, so answering is writing files, with no reload
+//! ([`ChallengeDir`]). dokku mode (dokku renders nginx.conf): a location in the app's
+//! nginx.conf.d/ returns each key authorization and the proxy is reloaded ([`ChallengeFile`]).
+//! Either way a self-check sees nginx serve every answer before the CA is asked to look.
 
 use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
@@ -12,6 +14,8 @@ use askama::Template;
 use crate::app::{App, Settings};
 use crate::dir::{Dir, Kind};
 use crate::error::{Error, Result};
+use crate::event::{Event, Reporter};
+use crate::store::{self, Change, TlsChange};
 
 /// One challenge nginx must answer.
 #[derive(Debug, Clone)]
@@ -45,15 +49,96 @@ pub fn conf_path(app: &App) -> PathBuf {
     app.dir.join(CONF_D).join(CONF)
 }
 
-/// Removes the challenge file a killed letsencrypt:enable left, through the app's handle:
+/// Removes the answers and the challenge file a killed letsencrypt:enable left, through the app's handle:
 /// only a regular file is removed, and nothing is done through a link (nginx.conf.d/ as a
 /// link is left alone; letsencrypt.conf as a link is someone else's, not a leftover).
 pub fn remove_leftover(app: &App) {
+    // acme-challenge/ is ours alone under the app's lock: removed entry by entry, a link
+    // inside unlinked, never followed. A link AT it is left for [`ChallengeDir::new`] to refuse.
+    if matches!(app.handle().kind(DIR), Ok(Some(Kind::Dir))) {
+        let _ = app.handle().remove_tree(DIR);
+    }
     if let Ok(Some(conf_d)) = app.handle().open_dir(CONF_D)
         && matches!(conf_d.kind(CONF), Ok(Some(Kind::File)))
     {
         let _ = conf_d.remove_file(CONF);
     }
+}
+
+/// The directory, in the app's directory, whose files nginx serves as the answers (the
+/// location in templates/nginx.conf). It holds nothing but token files while an order runs.
+pub const DIR: &str = "acme-challenge";
+/// nginx (another user) reads the answers; they are public by design (the CA fetches them
+/// over plain HTTP), and nothing else is ever written there.
+const DIR_MODE: u32 = 0o755;
+const ANSWER_MODE: u32 = 0o644;
+/// What an nginx.conf rendered with the challenge location contains: an older one (or
+/// dokku's) lacks it and needs one re-render and reload before the first order.
+const LOCATION_MARK: &[u8] = b"/acme-challenge/$1;";
+
+/// Whether this nginx.conf serves acme-challenge/ (rendered by this version or later).
+pub fn serves_challenge_dir(nginx_conf: &[u8]) -> bool {
+    memchr::memmem::find(nginx_conf, LOCATION_MARK).is_some()
+}
+
+/// The answers of one order as files in the app's acme-challenge/, removed (with the
+/// directory) when dropped, whatever path the order took. Under the app's lock the
+/// directory is ours: whatever a killed run left in it goes first. Every write goes through
+/// the app's handle, so a link planted at the directory is refused, never followed.
+pub struct ChallengeDir<'a> {
+    app: &'a App,
+    dir: Option<Dir>,
+}
+
+impl<'a> ChallengeDir<'a> {
+    /// Empties what a killed run left; nothing is created until [`ChallengeDir::write`].
+    pub fn new(app: &'a App) -> Result<ChallengeDir<'a>> {
+        app.handle().refuse_link(DIR)?;
+        app.handle().remove_tree(DIR)?;
+        Ok(ChallengeDir { app, dir: None })
+    }
+
+    /// Writes one file per answer: a unique temporary name nginx never serves (it has a
+    /// dot), renamed to the token, mode 0644 whatever the umask.
+    pub fn write(&mut self, answers: &[Answer]) -> Result<()> {
+        let dir = match self.dir.take() {
+            Some(dir) => dir,
+            None => self.app.handle().open_or_create_dir(DIR, DIR_MODE)?.0,
+        };
+        let written = answers.iter().try_for_each(|answer| {
+            check_token(&answer.key_authorization)?;
+            check_file_token(&answer.token)?;
+            let temp = dir.write_temp(".answer.", answer.key_authorization.as_bytes(), ANSWER_MODE)?;
+            dir.rename(&temp, &answer.token).inspect_err(|_| {
+                let _ = dir.remove_file(&temp);
+            })
+        });
+        self.dir = Some(dir);
+        written
+    }
+
+    /// Removes every answer and the directory; safe to call twice.
+    pub fn remove(&mut self) {
+        if self.dir.take().is_some() {
+            let _ = self.app.handle().remove_tree(DIR);
+        }
+    }
+}
+
+impl Drop for ChallengeDir<'_> {
+    fn drop(&mut self) {
+        self.remove();
+    }
+}
+
+/// A token becomes a file name: base64url only (no dot, so never `.`, `..` or a temp name),
+/// which is also all the location's regex serves.
+fn check_file_token(value: &str) -> Result<()> {
+    check_token(value)?;
+    if value.contains('.') {
+        return Err(Error::Acme(format!("the CA sent a challenge token nginx cannot serve safely: {value:?}").into()));
+    }
+    Ok(())
 }
 
 /// Tokens and key authorizations are base64url (and a dot): anything else could inject
@@ -65,7 +150,7 @@ fn check_token(value: &str) -> Result<()> {
     if ok {
         Ok(())
     } else {
-        Err(Error::Acme(format!("the CA sent a challenge token nginx cannot serve safely: {value:?}")))
+        Err(Error::Acme(format!("the CA sent a challenge token nginx cannot serve safely: {value:?}").into()))
     }
 }
 
@@ -148,11 +233,12 @@ impl Drop for ChallengeFile<'_> {
 /// telling the old ones (without the challenge) to stop accepting: until then both answer,
 /// and a CA that validates from several perspectives (Pebble makes three requests) may
 /// reach an old one. Sampling every 10 ms over 200 ms all but rules that out.
-const STEADY_FOR: Duration = Duration::from_millis(200);
+const STEADY_AFTER_RELOAD: Duration = Duration::from_millis(200);
 
 /// Waits (up to `timeout`) until nginx on this machine answers every challenge as the CA
-/// will ask for it: plain HTTP on DOKKU_NGINX_PORT with the domain as Host.
-pub fn wait_until_served(settings: &Settings, answers: &[Answer], timeout: Duration) -> Result<()> {
+/// will ask for it: plain HTTP on DOKKU_NGINX_PORT with the domain as Host, without a miss
+/// for `steady` (zero when nginx was not reloaded: every worker reads the same files).
+pub fn wait_until_served(settings: &Settings, answers: &[Answer], timeout: Duration, steady: Duration) -> Result<()> {
     let address = SocketAddr::new(local_address(settings.bind), settings.http_port);
     let deadline = Instant::now() + timeout;
     let mut steady_since: Option<Instant> = None;
@@ -168,7 +254,7 @@ pub fn wait_until_served(settings: &Settings, answers: &[Answer], timeout: Durat
         match all_right {
             Ok(()) => {
                 let since = *steady_since.get_or_insert_with(Instant::now);
-                if since.elapsed() >= STEADY_FOR {
+                if since.elapsed() >= steady {
                     return Ok(());
                 }
             }
@@ -179,11 +265,161 @@ pub fn wait_until_served(settings: &Settings, answers: &[Answer], timeout: Durat
                         "nginx does not answer the challenge for {} on http://{address}/.well-known/acme-challenge/ ({}); is nginx running with DOKKU_ROOT/*/nginx.conf included?",
                         answer.domain,
                         got.err().unwrap_or_else(|| "a different answer".into())
-                    )));
+                    ).into()));
                 }
             }
         }
         std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// How long to wait for nginx to serve a challenge (or the probe).
+const SELF_CHECK_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Answers one order's HTTP-01 challenges, and owns their cleanup: whatever path the order
+/// takes, dropping it removes every answer (and in dokku mode has the proxy forget them).
+pub enum Responder<'a> {
+    /// Standalone: files in acme-challenge/, served by the location in nginx.conf.
+    Files {
+        /// The answers' directory.
+        dir: ChallengeDir<'a>,
+        /// The environment, for the self-check's address.
+        settings: &'a Settings,
+        /// How long the self-check must see no miss (nonzero only right after a reload).
+        steady: Duration,
+    },
+    /// dokku mode: nginx.conf.d/letsencrypt.conf, and a proxy reload to serve it.
+    ConfD {
+        /// The file.
+        file: ChallengeFile<'a>,
+        /// The environment, for the proxy reload.
+        settings: &'a Settings,
+        /// Set once the proxy serves the file: it must be reloaded again when dropped,
+        /// unless an install rebuilds it anyway ([`Responder::installing`]).
+        reload_on_drop: bool,
+    },
+}
+
+impl<'a> Responder<'a> {
+    /// Gets nginx ready to answer for `app`, before any order: a challenge file a killed run
+    /// left goes; standalone, an nginx.conf without the challenge location (none yet, or
+    /// rendered before it existed) is rendered again, the one reload this costs, and a probe
+    /// answer must be served for every domain; in dokku mode nginx must pass `nginx -t` and
+    /// listen. An order that cannot be answered would stay behind at the CA as an abandoned
+    /// authorization (under cron without /usr/sbin in PATH, every renewal did exactly that).
+    pub fn prepare(settings: &'a Settings, app: &'a App, domains: &[String], report: &dyn Reporter) -> Result<Self> {
+        remove_leftover(app);
+        if settings.mode == crate::dokku::Mode::Dokku {
+            let file = ChallengeFile::new(app)?;
+            nginx_test_and_listen(settings)?;
+            return Ok(Responder::ConfD { file, settings, reload_on_drop: false });
+        }
+        let reloaded = ensure_location(settings, app, report)?;
+        // The install will need nginx (under cron without /usr/sbin in PATH it is not
+        // found): the app's own scoped test, flat in the number of apps, says so now.
+        crate::nginx::test_app(settings, app).map_err(nothing_ordered)?;
+        if reloaded {
+            report.report(Event::Detail(
+                "nginx.conf had no ACME challenge location: rendered it again (nginx reloaded once)".into(),
+            ));
+        }
+        let steady = if reloaded { STEADY_AFTER_RELOAD } else { Duration::ZERO };
+        let mut dir = ChallengeDir::new(app)?;
+        let probes: Vec<Answer> = domains.iter().map(|domain| probe(domain)).collect();
+        dir.write(&probes)?;
+        wait_until_served(settings, &probes, SELF_CHECK_TIMEOUT, steady).map_err(|error| match error {
+            Error::Acme(why) => Error::Acme(format!("{why}; so no certificate was ordered").into()),
+            other => other,
+        })?;
+        Ok(Responder::Files { dir, settings, steady: Duration::ZERO })
+    }
+
+    /// Publishes the answers and returns once nginx serves every one of them.
+    pub fn answer(&mut self, answers: &[Answer], report: &dyn Reporter) -> Result<()> {
+        match self {
+            Responder::Files { dir, settings, steady } => {
+                dir.write(answers)?;
+                report.report(Event::Detail(format!("Answering the HTTP-01 challenges from {DIR}/")));
+                wait_until_served(settings, answers, SELF_CHECK_TIMEOUT, *steady)
+            }
+            Responder::ConfD { file, settings, reload_on_drop } => {
+                file.write(answers)?;
+                *reload_on_drop = true;
+                crate::dokku::reload_app_proxy(settings, file.app())?;
+                report.report(Event::Detail(
+                    "Answering the HTTP-01 challenges from nginx.conf.d/letsencrypt.conf".into(),
+                ));
+                wait_until_served(settings, answers, SELF_CHECK_TIMEOUT, STEADY_AFTER_RELOAD)
+            }
+        }
+    }
+
+    /// The certificate is about to be installed: in dokku mode its proxy rebuild makes nginx
+    /// forget the challenge file, so no reload of its own is needed when dropped.
+    pub fn installing(&mut self) {
+        if let Responder::ConfD { file, reload_on_drop, .. } = self {
+            file.remove();
+            *reload_on_drop = false;
+        }
+    }
+}
+
+impl Drop for Responder<'_> {
+    fn drop(&mut self) {
+        if let Responder::ConfD { file, settings, reload_on_drop } = self {
+            file.remove();
+            if *reload_on_drop {
+                let _ = crate::dokku::reload_app_proxy(settings, file.app());
+            }
+        }
+        // Files: ChallengeDir's own drop removes them.
+    }
+}
+
+/// A random answer no CA sent: written before the order to see that nginx serves the
+/// directory for this domain.
+fn probe(domain: &str) -> Answer {
+    // Hex after the prefix: base64url, as a CA's token.
+    let token = Dir::unique_name("dokku-certs-probe-");
+    Answer { domain: domain.to_string(), key_authorization: format!("{token}-ok"), token }
+}
+
+/// Renders nginx.conf again if it lacks the challenge location; `true` if it did (nginx reloaded).
+fn ensure_location(settings: &Settings, app: &App, report: &dyn Reporter) -> Result<bool> {
+    if app.handle().read("nginx.conf")?.is_some_and(|conf| serves_challenge_dir(&conf)) {
+        return Ok(false);
+    }
+    let change = Change { tls: TlsChange::Keep, vhost: None, domains: app.domains()?, listeners: app.listeners()? };
+    let applied = store::apply(settings, app, &change, report)?;
+    applied
+        .reload
+        .map_err(|why| Error::Acme(format!("nginx must be running to answer the challenge ({why})").into()))?;
+    Ok(true)
+}
+
+/// A failed `nginx -t` before the order, in those words.
+fn nothing_ordered(error: Error) -> Error {
+    match error {
+        Error::NginxTest(why) => Error::Acme(format!("nginx -t fails, so no certificate was ordered: {why}").into()),
+        other => other,
+    }
+}
+
+/// dokku mode: nginx must pass `nginx -t` and listen on the HTTP port before an order.
+fn nginx_test_and_listen(settings: &Settings) -> Result<()> {
+    crate::nginx::test(settings).map_err(nothing_ordered)?;
+    let address = SocketAddr::new(local_address(settings.bind), settings.http_port);
+    let deadline = Instant::now() + SELF_CHECK_TIMEOUT;
+    loop {
+        match TcpStream::connect_timeout(&address, Duration::from_secs(2)) {
+            Ok(_) => return Ok(()),
+            Err(e) if Instant::now() > deadline => {
+                return Err(Error::Acme(format!(
+                    "nginx does not listen on {address} ({e}), so no certificate was ordered; start nginx, then run this again"
+                ).into()));
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(20)),
+        }
     }
 }
 
@@ -211,6 +447,8 @@ fn fetch(address: SocketAddr, host: &str, path: &str) -> std::result::Result<Str
 
 #[cfg(test)]
 mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
     use super::*;
 
     #[test]
@@ -227,6 +465,34 @@ mod tests {
         remove_leftover(&app);
         assert!(top.path().join("myapp/nginx.conf.d/letsencrypt.conf").is_symlink());
         assert_eq!(std::fs::read(top.path().join("secret")).unwrap(), b"keep");
+    }
+
+    #[test]
+    fn answers_are_public_files_only_while_the_guard_lives_and_never_through_a_link() {
+        let top = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(top.path().join("myapp/acme-challenge")).unwrap();
+        std::fs::write(top.path().join("myapp/acme-challenge/stale"), "left by a killed run").unwrap();
+        let app = App::from_dir("myapp", Dir::open_top(&top.path().join("myapp")).unwrap());
+        let mut dir = ChallengeDir::new(&app).unwrap();
+        let answer =
+            Answer { domain: "a.example.com".into(), token: "tok-1_A".into(), key_authorization: "tok-1_A.th".into() };
+        dir.write(std::slice::from_ref(&answer)).unwrap();
+        let path = top.path().join("myapp/acme-challenge");
+        let names: Vec<_> = std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names, vec!["tok-1_A"], "only the token, the stale file gone");
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!((mode(&path), mode(&path.join("tok-1_A"))), (0o755, 0o644));
+        assert_eq!(std::fs::read_to_string(path.join("tok-1_A")).unwrap(), "tok-1_A.th");
+        let dotted = Answer { token: "a.b".into(), ..answer.clone() };
+        assert!(dir.write(&[dotted]).is_err(), "a dot could name a temp file or '..'");
+        drop(dir);
+        assert!(!path.exists());
+
+        // A link at acme-challenge/ is refused before anything, and never followed.
+        std::fs::create_dir(top.path().join("elsewhere")).unwrap();
+        std::os::unix::fs::symlink(top.path().join("elsewhere"), &path).unwrap();
+        assert!(ChallengeDir::new(&app).is_err());
+        assert!(path.is_symlink());
     }
 
     #[test]

@@ -34,7 +34,7 @@ pub fn client(roots: Option<&Path>, limit: Duration) -> Result<TimedClient> {
         Some(path) => builder.with_tls_config(config_trusting(path)?),
         None => builder
             .try_with_platform_verifier()
-            .map_err(|e| Error::Acme(format!("cannot read the system's trusted roots: {e}")))?,
+            .map_err(|e| Error::Acme(format!("cannot read the system's trusted roots: {e}").into()))?,
     };
     let connector = builder.https_only().enable_http1().enable_http2().build();
     Ok(TimedClient { inner: Client::builder(TokioExecutor::new()).build(connector), limit })
@@ -42,7 +42,8 @@ pub fn client(roots: Option<&Path>, limit: Duration) -> Result<TimedClient> {
 
 /// A TLS configuration that trusts the first certificate in the PEM file at `path`.
 fn config_trusting(path: &Path) -> Result<rustls::ClientConfig> {
-    let bad = |why: String| Error::Acme(format!("cannot use {} as the ACME server's root: {why}", path.display()));
+    let bad =
+        |why: String| Error::Acme(format!("cannot use {} as the ACME server's root: {why}", path.display()).into());
     let bytes = std::fs::read(path).map_err(|source| Error::Read { path: path.into(), source })?;
     let blocks = pem::parse_many(&bytes).map_err(|e| bad(e.to_string()))?;
     let root = blocks.into_iter().find(|b| b.tag() == "CERTIFICATE").ok_or_else(|| bad("no certificate".into()))?;

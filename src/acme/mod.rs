@@ -2,8 +2,10 @@
 //! from the app's nginx.conf.d/, the result installed exactly like certs:add.
 
 pub mod ari;
+pub mod batch;
 pub mod challenge;
 pub mod dns;
+pub mod error;
 pub mod http;
 pub mod notify;
 pub mod schedule;
@@ -25,11 +27,12 @@ use crate::bundle::{Origin, Source, assemble};
 use crate::cert::{Certificate, now};
 use crate::endpoint::{self, Installed, generate_key};
 use crate::error::{Error, Result};
-use crate::event::Reporter;
-use crate::nginx;
-use crate::store::{self, Applied, Change, TlsChange};
-use challenge::{Answer, ChallengeFile};
+use crate::event::{Event, Reporter};
+use crate::store::{self, Applied};
+use batch::{Outcome, Pending, StagedIssue};
+use challenge::{Answer, Responder};
 use dns::{Provider, Txt};
+pub use error::{AcmeError, Problem};
 use schedule::{Basis, Lifetime, Plan};
 use settings::{Resolved, SettingsFile};
 use state::State;
@@ -45,9 +48,6 @@ pub const CA_CERTIFICATES_ENV: &str = "DOKKU_LETSENCRYPT_CA_CERTIFICATES";
 pub const HTTP_TIMEOUT_ENV: &str = "DOKKU_LETSENCRYPT_HTTP_TIMEOUT";
 /// Environment variable: seconds one whole order may take, account to certificate (default 300).
 pub const ORDER_TIMEOUT_ENV: &str = "DOKKU_LETSENCRYPT_ORDER_TIMEOUT";
-
-/// How long to wait for nginx to serve a challenge after its reload.
-const SELF_CHECK_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The time limits of an ACME exchange: a CA that stops answering costs at most `order`,
 /// and each request at most `request`.
@@ -84,12 +84,9 @@ fn seconds_from_env(name: &'static str, default: u64) -> Result<Duration> {
 /// fails this app's command instead of holding it (and every app after it) forever.
 fn within_deadline<T>(limits: Limits, exchange: impl Future<Output = Result<T>>) -> Result<T> {
     runtime()?.block_on(async {
-        tokio::time::timeout(limits.order, exchange).await.unwrap_or_else(|_| {
-            Err(Error::Acme(format!(
-                "the CA did not complete the exchange within {} s ({ORDER_TIMEOUT_ENV})",
-                limits.order.as_secs()
-            )))
-        })
+        tokio::time::timeout(limits.order, exchange)
+            .await
+            .unwrap_or_else(|_| Err(AcmeError::Deadline { seconds: limits.order.as_secs() }.into()))
     })
 }
 
@@ -98,7 +95,7 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| Error::Acme(format!("cannot start the ACME client: {e}")))
+        .map_err(|e| AcmeError::Local(format!("cannot start the ACME client: {e}")).into())
 }
 
 /// The ACME client's HTTPS, every request limited to `limits.request`: the system's roots,
@@ -169,19 +166,6 @@ pub fn format_span(seconds: i64) -> String {
     format!("{sign}{}d, {}h, {}m, {}s", s / 86_400, s % 86_400 / 3_600, s % 3_600 / 60, s % 60)
 }
 
-/// Gets a certificate for every domain in the app's VHOST and installs it like certs:add.
-/// `progress` is told each step. The app's lock is held throughout.
-pub fn issue(
-    settings: &Settings,
-    app: &App,
-    resolved: &Resolved,
-    progress: &dyn Fn(&str),
-    reporter: &dyn Reporter,
-) -> Result<Installed> {
-    let _lock = store::lock(app)?;
-    issue_recorded(settings, app, resolved, None, false, progress, reporter)
-}
-
 /// What [`enable`] did.
 #[derive(Debug)]
 pub enum Enabled {
@@ -192,23 +176,23 @@ pub enum Enabled {
     Unchanged(String),
 }
 
-/// letsencrypt:enable: orders only if the names, profile, key type, server or challenge
-/// changed since the installed certificate, or its renewal is due; `force` always orders.
-pub fn enable(
-    settings: &Settings,
-    app: &App,
-    resolved: &Resolved,
-    force: bool,
-    progress: &dyn Fn(&str),
-    reporter: &dyn Reporter,
-) -> Result<Enabled> {
-    let _lock = store::lock(app)?;
-    if !force && let Some(why) = unchanged(settings, app, resolved)? {
-        // A challenge file a killed run left goes, ordering or not.
-        challenge::remove_leftover(app);
-        return Ok(Enabled::Unchanged(why));
-    }
-    issue_recorded(settings, app, resolved, None, false, progress, reporter).map(Enabled::Issued)
+/// letsencrypt:enable for each of `apps`: orders only if the names, profile, key type,
+/// server or challenge changed since the installed certificate, or its renewal is due;
+/// `force` always orders. A few orders run at once; every new certificate is served after
+/// one nginx reload (see [`batch`]). Each app's settings are resolved from settings.json.
+pub fn enable(settings: &Settings, apps: &[App], force: bool, report: &dyn Reporter) -> Vec<Outcome<Enabled>> {
+    batch::run(settings, apps, batch::PARALLEL_ORDERS, report, |app, report| {
+        let resolved = SettingsFile::new(settings).resolve(&app.name)?;
+        let lock = store::lock(app)?;
+        if !force && let Some(why) = unchanged(settings, app, &resolved)? {
+            // A challenge file a killed run left goes, ordering or not.
+            challenge::remove_leftover(app);
+            return Ok(Pending::Done(Enabled::Unchanged(why)));
+        }
+        let StagedPair { staged, hostnames, warnings } = stage_issue(settings, app, &resolved, None, report)?;
+        let finish = Box::new(|installed: Result<Installed>, _: &dyn Reporter| installed.map(Enabled::Issued));
+        Ok(Pending::Staged(StagedIssue { lock, staged, hostnames, warnings, finish }))
+    })
 }
 
 /// `Some(why)` if the installed certificate from us matches these settings and is not due.
@@ -242,35 +226,60 @@ pub enum Renewal {
     NotOurs,
 }
 
-/// Renews the app's certificate if it is ours and due (see [`plan_renewal`]). Both are
-/// decided under the app's lock, so a certs:add that lands first is never overwritten.
-/// After failures, no attempt is made before the backoff allows it.
-pub fn renew(
-    settings: &Settings,
-    app: &App,
-    resolved: &Resolved,
-    progress: &dyn Fn(&str),
-    reporter: &dyn Reporter,
-) -> Result<Renewal> {
-    let _lock = store::lock(app)?;
-    let Some(marker) = marker(app) else { return Ok(Renewal::NotOurs) };
-    let mut state = state::load(settings, &app.name);
-    if let Some(wait) = state.backing_off(now()) {
-        return Ok(Renewal::BackingOff(wait, state.failures));
-    }
-    let left = time_left(app);
-    let (plan, replaces) = match issued_leaf(app) {
-        Some(leaf) => plan_renewal(settings, &marker, resolved, &leaf, &mut state, progress),
-        // Ours but unreadable: due now.
-        None => (Plan { due_at: i64::MIN, basis: Basis::ThirdOfLifetime }, None),
+/// The apps auto-renew looks at: `only`, or every app with a certificate from us, the
+/// least time left first (read without the locks, only to order them: [`renew`] decides
+/// under each app's lock).
+pub fn renewal_candidates(settings: &Settings, only: Option<&str>) -> Result<Vec<App>> {
+    let apps = match only {
+        Some(name) => return Ok(vec![App::open(settings, name)?]),
+        None => crate::app::open_all(settings)?,
     };
-    if !plan.is_due(now()) {
-        // The cached ARI answer is kept for the next run.
-        let _ = state::save(settings, &app.name, &state);
-        return Ok(Renewal::NotDue(left, plan));
-    }
-    progress(&format!("{}: renewing (expires in {}; {})", app.name, format_span(left), describe_plan(&plan)));
-    issue_recorded(settings, app, resolved, replaces, true, progress, reporter).map(Renewal::Renewed)
+    let mut candidates: Vec<(i64, App)> =
+        apps.into_iter().filter(|app| marker(app).is_some()).map(|app| (time_left(&app), app)).collect();
+    candidates.sort_by_key(|(left, _)| *left);
+    Ok(candidates.into_iter().map(|(_, app)| app).collect())
+}
+
+/// Renews each app's certificate if it is ours and due (see [`plan_renewal`]). Both are
+/// decided under the app's lock, so a certs:add that lands first is never overwritten.
+/// After failures, no attempt is made before the backoff allows it; a failure extends the
+/// backoff, a success ends it. Due apps are ordered a few at a time and served after one
+/// nginx reload (see [`batch`]).
+pub fn renew(settings: &Settings, apps: &[App], report: &dyn Reporter) -> Vec<Outcome<Renewal>> {
+    batch::run(settings, apps, batch::PARALLEL_ORDERS, report, |app, report| {
+        let resolved = SettingsFile::new(settings).resolve(&app.name)?;
+        let lock = store::lock(app)?;
+        let Some(marker) = marker(app) else { return Ok(Pending::Done(Renewal::NotOurs)) };
+        let mut state = state::load(settings, &app.name);
+        if let Some(wait) = state.backing_off(now()) {
+            return Ok(Pending::Done(Renewal::BackingOff(wait, state.failures)));
+        }
+        let left = time_left(app);
+        let (plan, replaces) = match issued_leaf(app) {
+            Some(leaf) => plan_renewal(settings, &marker, &resolved, &leaf, &mut state, report),
+            // Ours but unreadable: due now.
+            None => (Plan { due_at: i64::MIN, basis: Basis::ThirdOfLifetime }, None),
+        };
+        if !plan.is_due(now()) {
+            // The cached ARI answer is kept for the next run.
+            let _ = state::save(settings, &app.name, &state);
+            return Ok(Pending::Done(Renewal::NotDue(left, plan)));
+        }
+        report.report(Event::Step(format!(
+            "{}: renewing (expires in {}; {})",
+            app.name,
+            format_span(left),
+            describe_plan(&plan)
+        )));
+        let staged = stage_issue(settings, app, &resolved, replaces, report);
+        let StagedPair { staged, hostnames, warnings } =
+            staged.inspect_err(|error| record(settings, app, Err(error), report))?;
+        let finish = Box::new(move |installed: Result<Installed>, report: &dyn Reporter| {
+            record(settings, app, installed.as_ref().map(drop), report);
+            installed.map(Renewal::Renewed)
+        });
+        Ok(Pending::Staged(StagedIssue { lock, staged, hostnames, warnings, finish }))
+    })
 }
 
 /// Says what a plan is based on, for the user.
@@ -297,7 +306,7 @@ fn plan_renewal(
     resolved: &Resolved,
     leaf: &Certificate,
     state: &mut State,
-    progress: &dyn Fn(&str),
+    report: &dyn Reporter,
 ) -> (Plan, Option<CertificateIdentifier<'static>>) {
     let lifetime = Lifetime { not_before: leaf.not_before, not_after: leaf.not_after };
     let id = ari::certificate_id(leaf.der());
@@ -318,9 +327,9 @@ fn plan_renewal(
             }
             Ok(None) => None,
             Err(error) => {
-                progress(&format!(
+                report.report(Event::Step(format!(
                     "The CA's renewal information is unavailable ({error}); using a third of the lifetime"
-                ));
+                )));
                 None
             }
         },
@@ -340,7 +349,9 @@ fn ask_renewal_info(
     let path = store.account_path(&marker.email, &marker.server);
     within_deadline(limits, async {
         let account = open_account(&store, &path, limits).await?;
-        ari::renewal_window(&account, id).await.map_err(Error::Acme)
+        ari::renewal_window(&account, id)
+            .await
+            .map_err(|why| AcmeError::Unreachable { doing: "cannot ask for the renewal window", why }.into())
     })
 }
 
@@ -354,29 +365,17 @@ pub fn planned_offline(settings: &Settings, app: &App, resolved: &Resolved, leaf
     schedule::plan(lifetime, resolved.grace_period, window, schedule::seed(leaf.der()))
 }
 
-/// [`issue_locked`], its outcome recorded in the app's renewal state: a success ends the
-/// backoff; a failure extends it if `renewal` (a failed enable is the user's to see and
-/// does not hold back the next renewal).
-fn issue_recorded(
-    settings: &Settings,
-    app: &App,
-    resolved: &Resolved,
-    replaces: Option<CertificateIdentifier<'static>>,
-    renewal: bool,
-    progress: &dyn Fn(&str),
-    reporter: &dyn Reporter,
-) -> Result<Installed> {
-    let result = issue_locked(settings, app, resolved, replaces, progress, reporter);
+/// A renewal's outcome, kept in the app's renewal state: a success ends the backoff, a
+/// failure extends it. (A failed enable is the user's to see and holds back no renewal.)
+fn record(settings: &Settings, app: &App, outcome: std::result::Result<(), &Error>, report: &dyn Reporter) {
     let mut state = state::load(settings, &app.name);
-    match &result {
-        Ok(_) => state.succeeded(now()),
-        Err(error) if renewal => state.failed(&app.name, now(), &error.to_string()),
-        Err(_) => return result,
+    match outcome {
+        Ok(()) => state.succeeded(now()),
+        Err(error) => state.failed(&app.name, now(), &error.to_string()),
     }
     if let Err(error) = state::save(settings, &app.name, &state) {
-        progress(&format!("Warning: cannot record the renewal state: {error}"));
+        report.report(Event::Warning(format!("cannot record the renewal state: {error}")));
     }
-    result
 }
 
 /// Removes the app's certificate if it is ours, deciding under the app's lock: a
@@ -391,21 +390,27 @@ pub fn disable(settings: &Settings, app: &App, reporter: &dyn Reporter) -> Resul
     endpoint::remove_locked(settings, app, reporter)
 }
 
-/// [`issue`] for a caller that holds the app's lock.
-fn issue_locked(
-    settings: &Settings,
-    app: &App,
-    resolved: &Resolved,
-    replaces: Option<CertificateIdentifier<'static>>,
-    progress: &dyn Fn(&str),
-    reporter: &dyn Reporter,
-) -> Result<Installed> {
-    let email = resolved.email.clone().ok_or_else(|| {
-        Error::Usage(format!(
-            "no email set for Let's Encrypt; run: dokku-certs letsencrypt:set {} email you@example.com (or --global)",
-            app.name
-        ))
-    })?;
+/// A new pair staged and tested, waiting for nginx's reload.
+struct StagedPair<'a> {
+    staged: store::Staged<'a>,
+    /// The names the certificate is for.
+    hostnames: Vec<String>,
+    /// What the user should know about it, reported once it is live.
+    warnings: Vec<String>,
+}
+
+/// What an order needs, all checked before the CA is contacted.
+struct Preflight {
+    email: String,
+    limits: Limits,
+    domains: Vec<String>,
+    provider: Option<Provider>,
+}
+
+/// The checks that need neither the CA nor nginx: an e-mail, domains in VHOST, a usable
+/// DNS provider, no wildcard without one.
+fn preflight(app: &App, resolved: &Resolved) -> Result<Preflight> {
+    let email = resolved.email.clone().ok_or_else(|| Error::NoEmail(app.name.clone()))?;
     let limits = Limits::from_env()?;
     let domains = app.domains()?;
     if domains.is_empty() {
@@ -421,39 +426,70 @@ fn issue_locked(
             app.name
         )));
     }
-    // A challenge file left by a killed run is stale: it goes before anything else.
-    challenge::remove_leftover(app);
-    ensure_nginx_conf(settings, app)?;
-    nginx_preflight(settings)?;
+    Ok(Preflight { email, limits, domains, provider })
+}
+
+/// For a caller that holds the app's lock: preflight, order, then the new pair staged and
+/// tested like certs:add, waiting for nginx's reload ([`batch`] does it, once for all apps).
+fn stage_issue<'a>(
+    settings: &Settings,
+    app: &'a App,
+    resolved: &Resolved,
+    replaces: Option<CertificateIdentifier<'static>>,
+    report: &dyn Reporter,
+) -> Result<StagedPair<'a>> {
+    let checked = preflight(app, resolved)?;
     let key = generate_key(resolved.key_type)?;
-    let csr = csr_der(&domains, &key)?;
-    let mut challenge_file = ChallengeFile::new(app)?;
-    let published = RefCell::new(Vec::new());
+    let csr = csr_der(&checked.domains, &key)?;
+    let chain_pem = obtain(settings, app, resolved, &checked, &csr, replaces, report)?;
+    report.report(Event::Step("Certificate retrieved successfully.".into()));
+    stage_certificate(settings, app, resolved, &checked, chain_pem, &key, report)
+}
+
+/// Orders the certificate and returns its chain (PEM). The challenge's guard (files, or
+/// nginx.conf.d in dokku mode) and the DNS records' guard clean up when they go out of
+/// scope here, whatever happened, the order deadline included.
+fn obtain(
+    settings: &Settings,
+    app: &App,
+    resolved: &Resolved,
+    checked: &Preflight,
+    csr: &[u8],
+    replaces: Option<CertificateIdentifier<'static>>,
+    report: &dyn Reporter,
+) -> Result<String> {
+    let mut responder = match checked.provider {
+        Some(_) => None,
+        None => Some(Responder::prepare(settings, app, &checked.domains, report)?),
+    };
+    let records = checked.provider.as_ref().map(|provider| Records::new(provider, report));
     let request = OrderRequest {
         resolved,
-        limits,
-        email: &email,
-        domains: &domains,
-        csr: &csr,
+        limits: checked.limits,
+        email: &checked.email,
+        domains: &checked.domains,
+        csr,
         replaces,
-        provider: provider.as_ref(),
-        published: &published,
+        dns: records.as_ref(),
     };
-    let result = within_deadline(limits, order_certificate(settings, &request, &mut challenge_file, progress));
-    challenge_file.remove();
-    // The TXT records go whatever happened, a deadline included (the order's future is gone).
-    if let Some(provider) = &provider {
-        remove_records(provider, &published.into_inner(), progress);
+    let chain = within_deadline(checked.limits, order_certificate(settings, &request, responder.as_mut(), report))?;
+    if let Some(responder) = &mut responder {
+        responder.installing();
     }
-    let chain_pem = match result {
-        Ok(chain_pem) => chain_pem,
-        Err(error) => {
-            // nginx must forget the challenge location too.
-            let _ = crate::dokku::reload_app_proxy(settings, app);
-            return Err(error);
-        }
-    };
-    progress("Certificate retrieved successfully.");
+    Ok(chain)
+}
+
+/// Stages the chain with the new key exactly as certs:add would install it, the marker
+/// beside them, tested by nginx; not yet reloaded.
+fn stage_certificate<'a>(
+    settings: &Settings,
+    app: &'a App,
+    resolved: &Resolved,
+    checked: &Preflight,
+    chain_pem: String,
+    key: &rcgen::KeyPair,
+    report: &dyn Reporter,
+) -> Result<StagedPair<'a>> {
     let sources = [
         Source { name: "the certificate from the CA".into(), bytes: chain_pem.into_bytes() },
         Source { name: "the new key".into(), bytes: key.serialize_pem().into_bytes() },
@@ -461,52 +497,17 @@ fn issue_locked(
     let bundle = assemble(&sources, Origin::Files)?;
     let marker = serde_json::json!({
         "server": resolved.server,
-        "email": email,
-        "domains": domains,
+        "email": checked.email,
+        "domains": checked.domains,
         "issued-at": now(),
         "profile": resolved.profile,
         "key-type": format!("{:?}", resolved.key_type),
         "challenge": challenge_kind(resolved),
     });
-    progress(&format!("Installing the certificate for {}", domains.join(", ")));
-    endpoint::install_locked(settings, app, &bundle, vec![(MARKER, marker.to_string() + "\n")], reporter)
-}
-
-/// An app that never had a certs command has no nginx.conf: render it so that nginx
-/// serves the app (and so the challenge) over plain HTTP.
-fn ensure_nginx_conf(settings: &Settings, app: &App) -> Result<()> {
-    if app.handle().kind("nginx.conf")?.is_some() {
-        return Ok(());
-    }
-    let change = Change { tls: TlsChange::Keep, vhost: None, domains: app.domains()?, listeners: app.listeners()? };
-    // Its warnings were never shown here: only whether nginx runs matters.
-    let applied = store::apply(settings, app, &change, &crate::event::Quiet)?;
-    applied.reload.map_err(|why| Error::Acme(format!("nginx must be running to answer the challenge ({why})")))
-}
-
-/// nginx must pass `nginx -t` and listen on the HTTP port before an order is placed: an
-/// order that cannot be answered stays behind at the CA as an abandoned authorization
-/// (under cron without /usr/sbin in PATH, every renewal did exactly that).
-fn nginx_preflight(settings: &Settings) -> Result<()> {
-    nginx::test(settings).map_err(|error| match error {
-        Error::NginxTest(why) => Error::Acme(format!("nginx -t fails, so no certificate was ordered: {why}")),
-        other => other,
-    })?;
-    // Right after the reload that gave the app its first nginx.conf, the master opens the
-    // port a moment later: wait for it as the self-check waits for the challenge.
-    let address = std::net::SocketAddr::new(challenge::local_address(settings.bind), settings.http_port);
-    let deadline = std::time::Instant::now() + SELF_CHECK_TIMEOUT;
-    loop {
-        match std::net::TcpStream::connect_timeout(&address, Duration::from_secs(2)) {
-            Ok(_) => return Ok(()),
-            Err(e) if std::time::Instant::now() > deadline => {
-                return Err(Error::Acme(format!(
-                    "nginx does not listen on {address} ({e}), so no certificate was ordered; start nginx, then run this again"
-                )));
-            }
-            Err(_) => std::thread::sleep(Duration::from_millis(20)),
-        }
-    }
+    report.report(Event::Step(format!("Installing the certificate for {}", checked.domains.join(", "))));
+    let extra = vec![(MARKER, marker.to_string() + "\n")];
+    let (staged, warnings) = endpoint::stage_install(settings, app, &bundle, extra, report)?;
+    Ok(StagedPair { staged, hostnames: bundle.leaf().hostnames(), warnings })
 }
 
 fn csr_der(domains: &[String], key: &rcgen::KeyPair) -> Result<Vec<u8>> {
@@ -528,20 +529,41 @@ async fn open_account(store: &SettingsFile, path: &std::path::Path, limits: Limi
 }
 
 /// The account for this email and server: created once, then reused from its 0600 file.
+// The creation lock is held across the CA's answer on purpose: each thread's runtime runs
+// this one future, so the wait blocks only threads that would create the same account.
+#[allow(clippy::await_holding_lock)]
 async fn account(
     settings: &Settings,
     resolved: &Resolved,
     limits: Limits,
     email: &str,
-    progress: &dyn Fn(&str),
+    report: &dyn Reporter,
 ) -> Result<Account> {
     let store = SettingsFile::new(settings);
     let path = store.account_path(email, &resolved.server);
-    if store.read_account(&path)?.is_some() {
-        let account = open_account(&store, &path, limits).await?;
-        progress(&format!("Using the account of {email} on {}", resolved.server));
-        return Ok(account);
+    if store.read_account(&path)?.is_none() {
+        // Apps of one batch order in parallel: the first creates the account, the others
+        // wait and use it, instead of each creating one (and overwriting the file).
+        static CREATING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let _creating = CREATING.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if store.read_account(&path)?.is_none() {
+            return create_account(&store, &path, resolved, limits, email, report).await;
+        }
     }
+    let account = open_account(&store, &path, limits).await?;
+    report.report(Event::Step(format!("Using the account of {email} on {}", resolved.server)));
+    Ok(account)
+}
+
+/// Creates the account at the CA and keeps its credentials in `path` (0600).
+async fn create_account(
+    store: &SettingsFile,
+    path: &std::path::Path,
+    resolved: &Resolved,
+    limits: Limits,
+    email: &str,
+    report: &dyn Reporter,
+) -> Result<Account> {
     let contact = format!("mailto:{email}");
     let new_account = NewAccount { contact: &[&contact], terms_of_service_agreed: true, only_return_existing: false };
     let eab = external_account(resolved)?;
@@ -550,8 +572,8 @@ async fn account(
         .await
         .map_err(|e| acme_error("cannot create the account", &e))?;
     let text = serde_json::to_string(&credentials).expect("credentials serialize");
-    store.write_account(&path, text.as_bytes())?;
-    progress(&format!("Created an account for {email} on {}", resolved.server));
+    store.write_account(path, text.as_bytes())?;
+    report.report(Event::Step(format!("Created an account for {email} on {}", resolved.server)));
     Ok(account)
 }
 
@@ -574,23 +596,38 @@ struct OrderRequest<'a> {
     csr: &'a [u8],
     /// The certificate this one replaces (ARI).
     replaces: Option<CertificateIdentifier<'static>>,
-    /// With a provider, every name is validated over DNS-01.
-    provider: Option<&'a Provider>,
-    /// TXT records published so far: the caller removes them, whatever happens.
-    published: &'a RefCell<Vec<Txt>>,
+    /// With a DNS provider, every name is validated over DNS-01 and its records go here.
+    dns: Option<&'a Records<'a>>,
 }
 
-/// Removes the TXT records; a record that cannot be removed is a warning, not a failure.
-fn remove_records(provider: &Provider, records: &[Txt], progress: &dyn Fn(&str)) {
-    if records.is_empty() {
-        return;
+/// The DNS-01 TXT records published for one order: removed when dropped, whatever happened
+/// (success, the CA's refusal, a provider error, the order deadline). Only ours are deleted.
+struct Records<'a> {
+    provider: &'a Provider,
+    published: RefCell<Vec<Txt>>,
+    report: &'a dyn Reporter,
+}
+
+impl<'a> Records<'a> {
+    fn new(provider: &'a Provider, report: &'a dyn Reporter) -> Records<'a> {
+        Records { provider, published: RefCell::new(Vec::new()), report }
     }
-    for txt in records {
-        if let Err(why) = provider.cleanup(txt) {
-            progress(&format!("Warning: the TXT record {} could not be removed: {why}", txt.fqdn));
+}
+
+impl Drop for Records<'_> {
+    /// A record that cannot be removed is a warning, not a failure.
+    fn drop(&mut self) {
+        let records = self.published.take();
+        if records.is_empty() {
+            return;
         }
+        for txt in &records {
+            if let Err(why) = self.provider.cleanup(txt) {
+                self.report.report(Event::Warning(format!("the TXT record {} could not be removed: {why}", txt.fqdn)));
+            }
+        }
+        self.report.report(Event::Detail(format!("Removed {} DNS-01 TXT record(s)", records.len())));
     }
-    progress(&format!("Removed {} DNS-01 TXT record(s)", records.len()));
 }
 
 /// The profile named in the settings, checked against the directory's `meta.profiles`
@@ -614,7 +651,7 @@ fn check_profile(account: &Account, resolved: &Resolved) -> Result<()> {
 async fn place_order(
     account: &Account,
     request: &OrderRequest<'_>,
-    progress: &dyn Fn(&str),
+    report: &dyn Reporter,
 ) -> Result<instant_acme::Order> {
     let identifiers: Vec<Identifier> = request.domains.iter().map(|d| Identifier::Dns(d.clone())).collect();
     let new_order = || {
@@ -632,10 +669,10 @@ async fn place_order(
                 Err(instant_acme::Error::Api(problem))
                     if problem.r#type.as_deref().is_some_and(|t| t.ends_with(":alreadyReplaced")) =>
                 {
-                    progress(&format!(
+                    report.report(Event::Step(format!(
                         "The CA refused to replace {id} ({}); ordering without replaces",
-                        describe_problem(&problem)
-                    ));
+                        Problem::from_acme(&problem)
+                    )));
                     account.new_order(&new_order()).await
                 }
                 // A CA without ARI (Debian's Pebble 2.4): a plain order.
@@ -650,18 +687,13 @@ async fn place_order(
     };
     let order = result.map_err(|e| acme_error("cannot place the order", &e))?;
     let details = if details.is_empty() { String::new() } else { format!(" ({})", details.join(", ")) };
-    progress(&format!("Ordered a certificate for {}{details}", request.domains.join(", ")));
+    report.report(Event::Step(format!("Ordered a certificate for {}{details}", request.domains.join(", "))));
     Ok(order)
 }
 
 /// Publishes the DNS-01 TXT record of every pending authorization, waits until the
 /// authoritative server answers them, then asks the CA to validate.
-async fn answer_over_dns(
-    order: &mut instant_acme::Order,
-    provider: &Provider,
-    published: &RefCell<Vec<Txt>>,
-    progress: &dyn Fn(&str),
-) -> Result<()> {
+async fn answer_over_dns(order: &mut instant_acme::Order, dns: &Records<'_>, report: &dyn Reporter) -> Result<()> {
     let records = pending_challenges(order, ChallengeType::Dns01, |domain, challenge| {
         Txt::for_domain(&domain, challenge.key_authorization().dns_value())
     })
@@ -670,51 +702,54 @@ async fn answer_over_dns(
         return Ok(());
     }
     for txt in &records {
-        provider
+        dns.provider
             .present(txt)
-            .map_err(|why| Error::Acme(format!("cannot publish the TXT record {}: {why}", txt.fqdn)))?;
-        published.borrow_mut().push(txt.clone());
+            .map_err(|why| AcmeError::Local(format!("cannot publish the TXT record {}: {why}", txt.fqdn)))?;
+        dns.published.borrow_mut().push(txt.clone());
     }
-    progress(&format!("Published {} DNS-01 TXT record(s); waiting until the name server answers them", records.len()));
-    provider.wait_propagated(&records).map_err(Error::Acme)?;
+    report.report(Event::Detail(format!(
+        "Published {} DNS-01 TXT record(s); waiting until the name server answers them",
+        records.len()
+    )));
+    dns.provider.wait_propagated(&records).map_err(AcmeError::Local)?;
     mark_ready(order, ChallengeType::Dns01).await
 }
 
+/// Account, profile check, order, challenges answered, validation, finalization: the
+/// certificate chain (PEM).
 async fn order_certificate(
     settings: &Settings,
     request: &OrderRequest<'_>,
-    challenge_file: &mut ChallengeFile<'_>,
-    progress: &dyn Fn(&str),
+    responder: Option<&mut Responder<'_>>,
+    report: &dyn Reporter,
 ) -> Result<String> {
     let OrderRequest { resolved, limits, email, csr, .. } = *request;
-    let account = account(settings, resolved, limits, email, progress).await?;
+    let account = account(settings, resolved, limits, email, report).await?;
     check_profile(&account, resolved)?;
-    let mut order = place_order(&account, request, progress).await?;
+    let mut order = place_order(&account, request, report).await?;
 
-    if let Some(provider) = request.provider {
-        answer_over_dns(&mut order, provider, request.published, progress).await?;
-    } else if let answers = pending_answers(&mut order, &account).await?
+    if let Some(dns) = request.dns {
+        answer_over_dns(&mut order, dns, report).await?;
+    } else if let Some(responder) = responder
+        && let answers = pending_answers(&mut order, &account).await?
         && !answers.is_empty()
     {
-        challenge_file.write(&answers)?;
-        crate::dokku::reload_app_proxy(settings, challenge_file.app())?;
-        progress("Answering the HTTP-01 challenges from nginx.conf.d/letsencrypt.conf");
-        challenge::wait_until_served(settings, &answers, SELF_CHECK_TIMEOUT)?;
+        responder.answer(&answers, report)?;
         mark_ready(&mut order, ChallengeType::Http01).await?;
     }
     let status = order.poll_ready(&retry_policy()).await;
-    report_authorizations(&mut order, progress).await;
+    report_authorizations(&mut order, report).await;
     if !matches!(status, Ok(OrderStatus::Ready)) {
         // An invalid order comes back as Ok(Invalid) or as the CA's problem: either way the
         // authorizations say which domain failed and why.
         let problems = order_problems(&mut order).await;
         return Err(match (problems, status) {
-            (Some(problems), _) => Error::Acme(format!("the CA did not validate the order: {problems}")),
+            (Some(problems), _) => AcmeError::NotValidated(problems).into(),
             (None, Err(e)) => acme_error("cannot follow the order", &e),
-            (None, Ok(status)) => Error::Acme(format!("the order ended {status:?}")),
+            (None, Ok(status)) => AcmeError::OrderEnded(format!("{status:?}")).into(),
         });
     }
-    progress("Finalizing the order");
+    report.report(Event::Step("Finalizing the order".into()));
     order.finalize_csr(csr).await.map_err(|e| acme_error("the CA refused the certificate request", &e))?;
     order.poll_certificate(&retry_policy()).await.map_err(|e| acme_error("cannot download the certificate", &e))
 }
@@ -745,7 +780,7 @@ async fn pending_challenges<T>(
         }
         let domain = authorization.identifier().to_string();
         let challenge = authorization.challenge(kind.clone()).ok_or_else(|| {
-            Error::Acme(format!("the CA offers no {} challenge for {domain}", challenge_label(&kind)))
+            AcmeError::Local(format!("the CA offers no {} challenge for {domain}", challenge_label(&kind)))
         })?;
         answers.push(answer(domain, &challenge));
     }
@@ -767,39 +802,31 @@ async fn mark_ready(order: &mut instant_acme::Order, kind: ChallengeType) -> Res
 }
 
 /// One progress line per authorization: its domain and status.
-async fn report_authorizations(order: &mut instant_acme::Order, progress: &dyn Fn(&str)) {
+async fn report_authorizations(order: &mut instant_acme::Order, report: &dyn Reporter) {
     let mut authorizations = order.authorizations();
     while let Some(Ok(authorization)) = authorizations.next().await {
         let status = format!("{:?}", authorization.status).to_lowercase();
-        progress(&format!("Authorization for {}: {status}", authorization.identifier()));
+        report.report(Event::Step(format!("Authorization for {}: {status}", authorization.identifier())));
     }
 }
 
-/// The CA's problem documents for the failed challenges: domain, type and detail.
-async fn order_problems(order: &mut instant_acme::Order) -> Option<String> {
+/// The CA's problem documents for the failed challenges, by domain.
+async fn order_problems(order: &mut instant_acme::Order) -> Option<Vec<(String, Problem)>> {
     let mut problems = Vec::new();
     let mut authorizations = order.authorizations();
     while let Some(Ok(authorization)) = authorizations.next().await {
         let domain = authorization.identifier().to_string();
         for challenge in &authorization.challenges {
             if let Some(problem) = &challenge.error {
-                problems.push(format!("{domain}: {}", describe_problem(problem)));
+                problems.push((domain.clone(), Problem::from_acme(problem)));
             }
         }
     }
-    (!problems.is_empty()).then(|| problems.join("; "))
+    (!problems.is_empty()).then_some(problems)
 }
 
-fn describe_problem(problem: &instant_acme::Problem) -> String {
-    let kind = problem.r#type.as_deref().unwrap_or("unknown").trim_start_matches("urn:ietf:params:acme:error:");
-    format!("{kind}: {}", problem.detail.as_deref().unwrap_or("no detail"))
-}
-
-fn acme_error(doing: &str, error: &instant_acme::Error) -> Error {
-    match error {
-        instant_acme::Error::Api(problem) => Error::Acme(format!("{doing}: {}", describe_problem(problem))),
-        other => Error::Acme(format!("{doing}: {other}")),
-    }
+fn acme_error(doing: &'static str, error: &instant_acme::Error) -> Error {
+    AcmeError::from_acme(doing, error).into()
 }
 
 /// Revokes the app's certificate with the account that obtained it.

@@ -2,10 +2,10 @@
 //! installed like certs:add; the CA is contacted only when something changed or a renewal is due.
 
 use crate::output;
+use dokku_certs::Result;
 use dokku_certs::acme::notify::Event;
-use dokku_certs::acme::{self, Enabled, settings::SettingsFile};
+use dokku_certs::acme::{self, AcmeError, Enabled, batch};
 use dokku_certs::app::{App, Settings, list_apps};
-use dokku_certs::{Error, Result};
 
 /// Arguments of letsencrypt:enable.
 #[derive(Debug, clap::Args)]
@@ -20,45 +20,54 @@ pub struct Args {
     force: bool,
 }
 
-/// Runs letsencrypt:enable. With --all every app is tried even if one fails; the exit code
-/// says whether all succeeded.
+/// Runs letsencrypt:enable. With --all every app is tried even if one fails, and nginx
+/// reloads once for all of them; the exit code says whether all succeeded.
 pub fn run(args: Args) -> Result<()> {
     if !args.all {
         let (settings, app) = crate::commands::open_app(args.app.as_deref())?;
-        return enable_one(&settings, &app, args.force);
+        output::heading(&format!("Let's Encrypt {}...", app.name));
+        let outcome = acme::enable(&settings, std::slice::from_ref(&app), args.force, &output::event).pop();
+        let enabled = outcome.expect("one outcome per app").result.inspect_err(|error| {
+            super::notify(&settings, &app, Event::Failed, &error.to_string());
+        })?;
+        show(&settings, &app, &enabled);
+        return Ok(());
     }
     let settings = Settings::from_env()?;
     let mut failed = Vec::new();
+    let mut apps = Vec::new();
     for name in list_apps(&settings)? {
-        let result = App::open(&settings, &name).and_then(|app| enable_one(&settings, &app, args.force));
-        if let Err(error) = result {
-            output::warn(&format!("{name}: {error}"));
-            failed.push(name);
+        match App::open(&settings, &name) {
+            Ok(app) => apps.push(app),
+            Err(error) => {
+                output::warn(&format!("{name}: {error}"));
+                failed.push(name);
+            }
         }
     }
-    if failed.is_empty() {
-        Ok(())
-    } else {
-        Err(Error::Acme(format!("letsencrypt:enable failed for {}", failed.join(", "))))
+    output::heading(&format!("Let's Encrypt {} app(s)...", apps.len()));
+    let outcomes = acme::enable(&settings, &apps, args.force, &output::event);
+    for (app, outcome) in apps.iter().zip(&outcomes) {
+        match &outcome.result {
+            Ok(enabled) => show(&settings, app, enabled),
+            Err(error) => {
+                output::warn(&format!("{}: {error}", app.name));
+                super::notify(&settings, app, Event::Failed, &error.to_string());
+            }
+        }
     }
+    failed.extend(batch::failed(&outcomes).into_iter().map(str::to_string));
+    if failed.is_empty() { Ok(()) } else { Err(AcmeError::Apps { what: "letsencrypt:enable", apps: failed }.into()) }
 }
 
-fn enable_one(settings: &Settings, app: &App, force: bool) -> Result<()> {
-    let resolved = SettingsFile::new(settings).resolve(&app.name)?;
-    output::heading(&format!("Let's Encrypt {}...", app.name));
-    match acme::enable(settings, app, &resolved, force, &|step| output::step(step), &output::event) {
-        Ok(Enabled::Issued(installed)) => {
-            super::report_installed(&installed);
+/// The closing lines of one app that did not fail.
+fn show(settings: &Settings, app: &App, enabled: &Enabled) {
+    match enabled {
+        Enabled::Issued(installed) => {
+            output::step(&format!("{}: certificate installed", app.name));
+            super::report_installed(installed);
             super::notify(settings, app, Event::Renewed, "");
-            Ok(())
         }
-        Ok(Enabled::Unchanged(why)) => {
-            output::step(&format!("{}: nothing to do, {why} (--force orders anyway)", app.name));
-            Ok(())
-        }
-        Err(error) => {
-            super::notify(settings, app, Event::Failed, &error.to_string());
-            Err(error)
-        }
+        Enabled::Unchanged(why) => output::step(&format!("{}: nothing to do, {why} (--force orders anyway)", app.name)),
     }
 }

@@ -23,8 +23,7 @@ pub fn notify(settings: &Settings, app: &App, event: Event, error: &str) {
     output::relay_stderr(&acme::notify::tell(settings, app, event, error, &output::event));
 }
 
-/// The closing lines of an issuance: nginx reloaded, challenge removed.
+/// The closing lines of an issuance: nginx reloaded.
 pub fn report_installed(installed: &Installed) {
     super::report_reload(&installed.applied);
-    output::step("Removed the ACME challenge from nginx.conf.d");
 }

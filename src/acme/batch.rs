@@ -1,0 +1,166 @@
+//! Many apps at once (`letsencrypt:enable --all`, `auto-renew`): a few orders run at a time,
+//! each app's new certificate is validated, staged and tested under the app's lock, then
+//! ONE nginx reload serves them all. If the master refuses that reload, every staged app
+//! goes back and fails with nginx's reason; one app's failure before that stops no other.
+//! A single app goes the same way, a batch of one.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use crate::app::{App, Settings};
+use crate::dokku::Mode;
+use crate::endpoint::Installed;
+use crate::error::{Error, Result};
+use crate::event::{Event, Reporter};
+use crate::nginx;
+use crate::store::{AppLock, Staged};
+
+/// How many apps talk to the CA at once. Let's Encrypt allows 20 requests a second per IP
+/// on its order endpoints and Pebble answers each order in tens of milliseconds: four
+/// orders in flight keep well under both while the validations (which wait on the CA)
+/// overlap. Installs are cheap in comparison; the reload is shared.
+pub const PARALLEL_ORDERS: usize = 4;
+
+/// One app's outcome in a batch.
+#[derive(Debug)]
+pub struct Outcome<T> {
+    /// The app's name.
+    pub app: String,
+    /// What happened to it.
+    pub result: Result<T>,
+}
+
+/// The apps whose outcome is an error, in the batch's order.
+pub fn failed<T>(outcomes: &[Outcome<T>]) -> Vec<&str> {
+    outcomes.iter().filter(|o| o.result.is_err()).map(|o| o.app.as_str()).collect()
+}
+
+/// What one app's job leaves for the shared reload.
+pub(crate) enum Pending<'a, T> {
+    /// Nothing to install (not due, unchanged...): the job's answer.
+    Done(T),
+    /// A certificate staged and tested; the app's lock is held until it is finished.
+    Staged(StagedIssue<'a, T>),
+}
+
+/// Turns an install's outcome into the job's answer (recording it if need be).
+pub(crate) type Finish<'a, T> = Box<dyn FnOnce(Result<Installed>, &dyn Reporter) -> Result<T> + Send + 'a>;
+
+/// A staged certificate waiting for the reload.
+pub(crate) struct StagedIssue<'a, T> {
+    /// The app's lock, released once `finish` has run.
+    pub lock: AppLock,
+    /// The change in place, not committed yet.
+    pub staged: Staged<'a>,
+    /// The names the new certificate is for.
+    pub hostnames: Vec<String>,
+    /// The bundle's warnings (expired, names not covered...), reported once it is live.
+    pub warnings: Vec<String>,
+    /// Turns the install's outcome into the job's answer (and records it), under the lock.
+    pub finish: Finish<'a, T>,
+}
+
+/// Runs `job` for every app, `parallel` at a time (in dokku mode one at a time: dokku's
+/// proxy rebuilds and reloads per app), then reloads nginx once for every staged app and
+/// commits or rolls back each. Outcomes come in the order of `apps`. With more than one
+/// app, each event names its app.
+pub(crate) fn run<'a, T: Send>(
+    settings: &Settings,
+    apps: &'a [App],
+    parallel: usize,
+    report: &dyn Reporter,
+    job: impl Fn(&'a App, &dyn Reporter) -> Result<Pending<'a, T>> + Sync,
+) -> Vec<Outcome<T>> {
+    let results = prepare_all(settings, apps, parallel, report, &job);
+    let staged = results.iter().filter(|r| matches!(r, Ok(Pending::Staged(_)))).count();
+    let reload = match staged {
+        0 => Ok(Ok(())),
+        _ if settings.mode == Mode::Dokku => Ok(Ok(())),
+        _ => nginx::reload_confirmed(settings),
+    };
+    let named = apps.len() > 1;
+    let outcomes = apps
+        .iter()
+        .zip(results)
+        .map(|(app, result)| {
+            let tell = |event: Event| report.report(if named { naming(&app.name, event) } else { event });
+            Outcome { app: app.name.clone(), result: result.and_then(|p| finish(settings, p, &reload, &tell)) }
+        })
+        .collect();
+    if let Err(error) = &reload {
+        // Every staged app is back: nginx may keep its old configuration (once, for all).
+        nginx::reload_after_roll_back(settings, error);
+    }
+    outcomes
+}
+
+/// Every app's job, on `parallel` threads taking the next app in turn.
+fn prepare_all<'a, T: Send>(
+    settings: &Settings,
+    apps: &'a [App],
+    parallel: usize,
+    report: &dyn Reporter,
+    job: &(impl Fn(&'a App, &dyn Reporter) -> Result<Pending<'a, T>> + Sync),
+) -> Vec<Result<Pending<'a, T>>> {
+    let parallel = if settings.mode == Mode::Dokku { 1 } else { parallel.clamp(1, apps.len().max(1)) };
+    let slots: Vec<Mutex<Option<Result<Pending<'a, T>>>>> = apps.iter().map(|_| Mutex::new(None)).collect();
+    let next = AtomicUsize::new(0);
+    let named = apps.len() > 1;
+    std::thread::scope(|scope| {
+        for _ in 0..parallel {
+            scope.spawn(|| {
+                loop {
+                    let index = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(app) = apps.get(index) else { break };
+                    let tell = |event: Event| report.report(if named { naming(&app.name, event) } else { event });
+                    let result = job(app, &tell);
+                    *slots[index].lock().unwrap_or_else(|p| p.into_inner()) = Some(result);
+                }
+            });
+        }
+    });
+    slots.into_iter().map(|slot| slot.into_inner().unwrap_or_else(|p| p.into_inner()).expect("every app ran")).collect()
+}
+
+/// The event with the app's name in front, as auto-renew's lines have it.
+fn naming(app: &str, event: Event) -> Event {
+    let named = |text: String| if text.starts_with(&format!("{app}: ")) { text } else { format!("{app}: {text}") };
+    match event {
+        Event::Step(text) => Event::Step(named(text)),
+        Event::Detail(text) => Event::Detail(named(text)),
+        Event::Warning(text) => Event::Warning(named(text)),
+    }
+}
+
+/// Commits a staged app if nginx took the reload, rolls it back if not; then its answer.
+fn finish<T>(
+    settings: &Settings,
+    pending: Pending<'_, T>,
+    reload: &Result<std::result::Result<(), nginx::NotReloaded>>,
+    report: &dyn Reporter,
+) -> Result<T> {
+    let StagedIssue { lock, staged, hostnames, warnings, finish } = match pending {
+        Pending::Done(answer) => return Ok(answer),
+        Pending::Staged(staged) => staged,
+    };
+    let installed = match reload {
+        Ok(reload) => {
+            let applied = staged.commit(settings, reload.clone(), report);
+            warnings.into_iter().for_each(|warning| report.report(Event::Warning(warning)));
+            Ok(Installed { hostnames, applied })
+        }
+        Err(error) => Err(staged.roll_back(again(error))),
+    };
+    let answer = finish(installed, report);
+    drop(lock);
+    answer
+}
+
+/// The reload's error once more, for each app it rolled back.
+fn again(error: &Error) -> Error {
+    match error {
+        Error::NginxReloadRefused(why) => Error::NginxReloadRefused(why.clone()),
+        Error::NginxReloadUnconfirmed(why) => Error::NginxReloadUnconfirmed(why.clone()),
+        other => Error::NginxReloadUnconfirmed(other.to_string()),
+    }
+}
