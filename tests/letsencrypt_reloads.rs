@@ -59,6 +59,23 @@ impl Reloads {
     }
 }
 
+/// Makes `apps`' nginx.conf look as an older dokku-certs rendered it (no challenge location)
+/// and has nginx serve that, its old workers gone.
+fn strip_challenge_location(world: &World, apps: &[String]) {
+    for app in apps {
+        let path = world.sandbox.app_dir(app).join("nginx.conf");
+        let conf = std::fs::read_to_string(&path).unwrap();
+        let start = conf.find("  location ~ \"^/\\.well-known/acme-challenge/").expect("the location is rendered");
+        let end = start + conf[start..].find("  }\n").unwrap() + 4;
+        std::fs::write(&path, format!("{}{}", &conf[..start], &conf[end..])).unwrap();
+    }
+    let pid = std::fs::read_to_string(world.sandbox.dir.path().join("nginx/nginx.pid")).unwrap();
+    std::process::Command::new("kill").args(["-HUP", pid.trim()]).status().unwrap();
+    // The old workers (with the location) must be gone before the command starts.
+    let served = || world.sandbox.http_get(&domain(&apps[0]), "/.well-known/acme-challenge/x").0;
+    assert!(common::wait_until(|| served() != 404));
+}
+
 fn challenge_dir(world: &World) -> PathBuf {
     world.sandbox.app_dir("myapp").join("acme-challenge")
 }
@@ -96,17 +113,8 @@ fn an_nginx_conf_from_before_the_challenge_location_is_rendered_again_with_one_r
     let world = World::new(&["myapp.example.com"]);
     world.run(&["letsencrypt:enable", "myapp"]).ok();
     // An nginx.conf as an older dokku-certs rendered it: no challenge location.
+    strip_challenge_location(&world, &["myapp".to_string()]);
     let conf_path = world.sandbox.app_dir("myapp").join("nginx.conf");
-    let conf = std::fs::read_to_string(&conf_path).unwrap();
-    let start = conf.find("  location ~ \"^/\\.well-known/acme-challenge/").expect("the location is rendered");
-    let end = start + conf[start..].find("  }\n").unwrap() + 4;
-    std::fs::write(&conf_path, format!("{}{}", &conf[..start], &conf[end..])).unwrap();
-    let pid = std::fs::read_to_string(world.sandbox.dir.path().join("nginx/nginx.pid")).unwrap();
-    std::process::Command::new("kill").args(["-HUP", pid.trim()]).status().unwrap();
-    // The old worker (with the location) must be gone before the enable starts.
-    assert!(common::wait_until(
-        || world.sandbox.http_get("myapp.example.com", "/.well-known/acme-challenge/x").0 != 404
-    ));
 
     let reloads = Reloads::watch(&world);
     let run = world.run(&["letsencrypt:enable", "myapp", "--force"]).ok();
@@ -246,4 +254,18 @@ fn a_reload_the_master_refuses_puts_every_staged_app_back() {
         assert_eq!(&world.sandbox.tree(app), tree, "{app}: every entry back");
         assert_eq!(world.sandbox.wait_served(&domain(app), old), *old, "{app} still serves the old certificate");
     }
+}
+
+#[test]
+fn apps_whose_nginx_conf_predates_the_location_get_it_with_one_reload_for_all() {
+    let (world, apps) = world_with_apps(3);
+    let before: Vec<Vec<u8>> = apps.iter().map(|app| world.leaf_of(app)).collect();
+    // nginx.conf as an older dokku-certs rendered it, for every app: no challenge location.
+    strip_challenge_location(&world, &apps);
+
+    let reloads = Reloads::watch(&world);
+    let run = world.run(&["letsencrypt:enable", "--all", "--force"]).ok();
+    assert!(run.stdout.contains("4 app(s) had no ACME challenge location"), "{}", run.stdout);
+    assert_eq!(reloads.count(), 2, "one reload for the locations, one for the certificates:\n{}", run.stdout);
+    assert_renewed_except(&world, &apps, &before, None);
 }

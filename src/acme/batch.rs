@@ -71,6 +71,43 @@ pub(crate) fn run<'a, T: Send>(
     report: &dyn Reporter,
     job: impl Fn(&'a App, &dyn Reporter) -> Result<Pending<'a, T>> + Sync,
 ) -> Vec<Outcome<T>> {
+    if settings.mode != Mode::Dokku && apps.len() > 1 {
+        add_challenge_locations(settings, apps, parallel, report);
+    }
+    run_once(settings, apps, parallel, report, job)
+}
+
+/// Before a batch's orders: every nginx.conf without the challenge location (none yet, or
+/// rendered by an older version) is rendered again, all of them with one reload, instead of
+/// one reload per app when its order prepares. An app this fails for tries again alone.
+fn add_challenge_locations(settings: &Settings, apps: &[App], parallel: usize, report: &dyn Reporter) {
+    let outcomes = run_once(settings, apps, parallel, report, |app, report| {
+        let lock = crate::store::lock(app)?;
+        // An app without domains is refused by its own job; nothing is rendered for it here.
+        let change = if app.domains()?.is_empty() { None } else { super::challenge::location_change(app)? };
+        let Some(change) = change else { return Ok(Pending::Done(false)) };
+        let staged = crate::store::stage(settings, app, &change, report)?;
+        let finish: Finish<'_, bool> = Box::new(|installed, _| installed.map(|_| true));
+        Ok(Pending::Staged(StagedIssue { lock, staged, hostnames: Vec::new(), warnings: Vec::new(), finish }))
+    });
+    let rendered = outcomes.iter().filter(|o| matches!(o.result, Ok(true))).count();
+    if rendered > 0 {
+        report.report(Event::Detail(format!(
+            "{rendered} app(s) had no ACME challenge location in nginx.conf: rendered again (nginx reloaded once)"
+        )));
+        // nginx's old workers, without the location, accept connections for another 100 ms.
+        std::thread::sleep(super::challenge::STEADY_AFTER_RELOAD);
+    }
+}
+
+/// [`run`] without the challenge locations: the jobs, one reload, commit or roll back.
+fn run_once<'a, T: Send>(
+    settings: &Settings,
+    apps: &'a [App],
+    parallel: usize,
+    report: &dyn Reporter,
+    job: impl Fn(&'a App, &dyn Reporter) -> Result<Pending<'a, T>> + Sync,
+) -> Vec<Outcome<T>> {
     let results = prepare_all(settings, apps, parallel, report, &job);
     let staged = results.iter().filter(|r| matches!(r, Ok(Pending::Staged(_)))).count();
     let reload = match staged {

@@ -233,7 +233,7 @@ impl Drop for ChallengeFile<'_> {
 /// telling the old ones (without the challenge) to stop accepting: until then both answer,
 /// and a CA that validates from several perspectives (Pebble makes three requests) may
 /// reach an old one. Sampling every 10 ms over 200 ms all but rules that out.
-const STEADY_AFTER_RELOAD: Duration = Duration::from_millis(200);
+pub(crate) const STEADY_AFTER_RELOAD: Duration = Duration::from_millis(200);
 
 /// Waits (up to `timeout`) until nginx on this machine answers every challenge as the CA
 /// will ask for it: plain HTTP on DOKKU_NGINX_PORT with the domain as Host, without a miss
@@ -384,12 +384,18 @@ fn probe(domain: &str) -> Answer {
     Answer { domain: domain.to_string(), key_authorization: format!("{token}-ok"), token }
 }
 
+/// The change that renders nginx.conf again with the challenge location, if it lacks it
+/// (standalone mode; the app's lock held).
+pub(crate) fn location_change(app: &App) -> Result<Option<Change>> {
+    if app.handle().read("nginx.conf")?.is_some_and(|conf| serves_challenge_dir(&conf)) {
+        return Ok(None);
+    }
+    Ok(Some(Change { tls: TlsChange::Keep, vhost: None, domains: app.domains()?, listeners: app.listeners()? }))
+}
+
 /// Renders nginx.conf again if it lacks the challenge location; `true` if it did (nginx reloaded).
 fn ensure_location(settings: &Settings, app: &App, report: &dyn Reporter) -> Result<bool> {
-    if app.handle().read("nginx.conf")?.is_some_and(|conf| serves_challenge_dir(&conf)) {
-        return Ok(false);
-    }
-    let change = Change { tls: TlsChange::Keep, vhost: None, domains: app.domains()?, listeners: app.listeners()? };
+    let Some(change) = location_change(app)? else { return Ok(false) };
     let applied = store::apply(settings, app, &change, report)?;
     applied
         .reload
