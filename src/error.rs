@@ -270,6 +270,19 @@ pub enum Error {
         again: Option<String>,
     },
 
+    /// dokku mode, a certificate whose names nginx.conf already has: nginx refused the reload
+    /// that was to serve it; the previous tls/ is back (nginx.conf was never touched).
+    #[error(
+        "nginx refused to reload with the new certificate ({reason}); the previous certificate and key are back in place{}",
+        again.as_ref().map(|again| format!(" and nginx keeps serving them, but post-certs-update failed with them ({again})")).unwrap_or_else(|| " and nginx keeps serving them".into())
+    )]
+    ProxyReload {
+        /// nginx's most telling line (or what the reload command said).
+        reason: String,
+        /// Why `post-certs-update` failed with the previous pair, if it did.
+        again: Option<String>,
+    },
+
     /// `crontab -l` or `crontab -` failed (dokku mode's renewal job).
     #[error("cannot {action} the crontab of the user running this: {why}")]
     Crontab {

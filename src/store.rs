@@ -284,10 +284,13 @@ fn end_journal(dir: &Dir) {
 }
 
 /// Stages and swaps the files, then has them tested: by `nginx -t` on our nginx.conf, or in
-/// dokku mode by dokku's own rebuild (which writes nginx.conf). Returns the proxy's warnings
-/// in dokku mode.
+/// dokku mode by dokku's own rebuild (which writes nginx.conf), or by nginx's reload alone
+/// when the new certificate leaves nginx.conf as it is ([`dokku::refresh_for`]). Returns the
+/// proxy's warnings in dokku mode.
 fn stage_and_test(settings: &Settings, app: &App, change: &Change, steps: &mut Vec<Step>) -> Result<Option<String>> {
     let dir = app.handle();
+    // Decided before the swap: it compares the certificate in place with the new one.
+    let refresh = if settings.mode == Mode::Dokku { dokku::refresh_for(app, change) } else { dokku::Refresh::Rebuild };
     let has_tls = match &change.tls {
         TlsChange::Install(files) => {
             let staging = write_staging_tls(dir, files)?;
@@ -303,7 +306,7 @@ fn stage_and_test(settings: &Settings, app: &App, change: &Change, steps: &mut V
     if settings.mode == Mode::Dokku {
         // dokku's proxy asks certs-exists while it rebuilds: tls/ must be gone by then.
         set_tls_aside(dir, change, steps)?;
-        return dokku::rebuild(app, has_tls).map(Some);
+        return dokku::take_tls(app, has_tls, refresh).map(Some);
     }
     let site = Site { app, domains: &change.domains, listeners: &change.listeners, has_tls };
     replace_file(dir, NGINX_CONF, nginx::render(settings, &site)?.as_bytes(), steps)?;

@@ -6,6 +6,7 @@
 
 APP=dokku-certs-test
 NETNS=(ip netns exec dokku-lab)
+RECORDER=dokku-certs-test-recorder
 
 setup_file() {
   # dokku runs as the dokku user: the files must be readable by it, and bats' own temporary
@@ -13,10 +14,14 @@ setup_file() {
   local dir
   dir="$(mktemp -d /tmp/dokku-certs-bats.XXXXXX)"
   echo "$dir" >"$BATS_FILE_TMPDIR/certs-dir"
-  # Two self-signed pairs for the app's domain, and a key that matches neither.
-  for pair in a b other; do
+  # Two self-signed pairs for the app's domain, a key that matches neither, and a pair for
+  # another name (nginx-vhosts matches none of the app's domains against it).
+  local name
+  for pair in a b other renamed; do
+    name="$APP.dokku.me"
+    [[ "$pair" != renamed ]] || name="renamed.dokku.me"
     openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 \
-      -subj "/CN=$APP.dokku.me" -addext "subjectAltName=DNS:$APP.dokku.me" \
+      -subj "/CN=$name" -addext "subjectAltName=DNS:$name" \
       -keyout "$dir/$pair.key" -out "$dir/$pair.crt" 2>/dev/null
     mkdir -p "$dir/tar-$pair"
     cp "$dir/$pair.crt" "$dir/tar-$pair/server.crt"
@@ -24,10 +29,39 @@ setup_file() {
     tar -C "$dir/tar-$pair" -cf "$dir/$pair.tar" server.crt server.key
   done
   chmod -R a+rX "$dir"
+  # A plugin that only records the triggers a certificate change fires, as another plugin
+  # listening to them (ports, the k3s scheduler, nginx-vhosts) would hear them.
+  local recorder=/var/lib/dokku/plugins/available/$RECORDER
+  rm -rf "$recorder"
+  mkdir -p "$recorder"
+  printf '[plugin]\ndescription = "dokku-certs tests: records certificate triggers"\nversion = "0.1.0"\n[plugin.config]\n' >"$recorder/plugin.toml"
+  for trigger in post-certs-update post-certs-remove post-domains-update; do
+    printf '#!/usr/bin/env bash\necho "%s $1" >>"%s"\n' "$trigger" "$dir/triggers.log" >"$recorder/$trigger"
+    chmod 755 "$recorder/$trigger"
+  done
+  touch "$dir/triggers.log"
+  chmod 666 "$dir/triggers.log"
+  chown -R dokku:dokku "$recorder"
+  PLUGIN_PATH=/var/lib/dokku/plugins plugn enable "$RECORDER"
 }
 
 teardown_file() {
+  PLUGIN_PATH=/var/lib/dokku/plugins plugn disable "$RECORDER" || true
+  rm -rf "/var/lib/dokku/plugins/available/$RECORDER"
   rm -rf "$(cat "$BATS_FILE_TMPDIR/certs-dir")"
+}
+
+# The triggers fired for the app since the last call, one per line.
+fired() {
+  grep " $APP\$" "$CERTS/triggers.log" | cut -d' ' -f1 || true
+  : >"$CERTS/triggers.log"
+}
+
+# What a rebuild would change of the app's nginx.conf: its inode (dokku renders a new file
+# and moves it in place), modification time and content.
+nginx_conf_state() {
+  stat -c '%i %Y.%y' "/home/dokku/$APP/nginx.conf"
+  md5sum <"/home/dokku/$APP/nginx.conf"
 }
 
 setup() {
@@ -66,6 +100,21 @@ assert_served() {
   return 1
 }
 
+# Installs pair a and waits until nginx serves it; then forgets the triggers fired so far
+# and keeps nginx.conf's state in $before.
+add_a_and_watch() {
+  dokku certs:add "$APP" <"$CERTS/a.tar"
+  assert_served "$CERTS/a.crt"
+  fired >/dev/null
+  before="$(nginx_conf_state)"
+}
+
+# certs:update with pair $1, through `run`.
+update_to() {
+  run bash -c "dokku certs:update $APP $CERTS/$1.crt $CERTS/$1.key"
+  echo "output: $output"
+}
+
 @test "(dokku-certs) certs:add from a tar on stdin: dokku's nginx serves it" {
   run bash -c "dokku certs:add $APP < $CERTS/a.tar"
   echo "output: $output"
@@ -91,6 +140,59 @@ assert_served() {
   assert_served "$CERTS/b.crt"
 }
 
+@test "(dokku-certs) certs:update with the same names: nginx.conf untouched, new certificate served, no rebuild" {
+  add_a_and_watch
+  update_to b
+  [[ "$status" -eq 0 ]]
+  [[ "$output" == *"Reloading nginx: the new certificate matches the same domains, nginx.conf stays as it is"* ]]
+  [[ "$output" != *"Creating https nginx.conf"* ]] # nginx-vhosts did not rebuild
+  [[ "$(nginx_conf_state)" == "$before" ]]
+  cmp "$CERTS/b.crt" "/home/dokku/$APP/tls/server.crt"
+  assert_served "$CERTS/b.crt"
+  # The ports plugin and the k3s scheduler still hear post-certs-update; nginx-vhosts'
+  # post-domains-update (the rebuild) is not fired.
+  [[ "$(fired)" == "post-certs-update" ]]
+  [[ "$(dokku --quiet ports:report "$APP" --ports-map)" == "http:80:5000 https:443:5000" ]]
+}
+
+@test "(dokku-certs) certs:update with other names: dokku rebuilds nginx.conf" {
+  add_a_and_watch
+  update_to renamed
+  [[ "$status" -eq 0 ]]
+  [[ "$output" == *"Creating https nginx.conf"* ]]
+  [[ "$(nginx_conf_state)" != "$before" ]]
+  [[ "$(fired | tr '\n' ' ')" == "post-certs-update post-domains-update " ]]
+  assert_served "$CERTS/renamed.crt"
+}
+
+@test "(dokku-certs) the first certificate and certs:remove rebuild" {
+  fired >/dev/null
+  run bash -c "dokku certs:add $APP < $CERTS/a.tar"
+  [[ "$status" -eq 0 ]]
+  [[ "$(fired | tr '\n' ' ')" == "post-certs-update post-domains-update " ]]
+  run bash -c "dokku certs:remove $APP"
+  [[ "$status" -eq 0 ]]
+  [[ "$(fired | tr '\n' ' ')" == "post-certs-remove post-domains-update " ]]
+}
+
+@test "(dokku-certs) a reload nginx refuses puts the old pair back, nginx.conf untouched, the old pair served" {
+  add_a_and_watch
+  # A broken file in nginx.conf.d/, which dokku's template includes: nginx refuses to reload.
+  echo "this is not valid nginx config" >"/home/dokku/$APP/nginx.conf.d/broken.conf"
+  chown dokku:dokku "/home/dokku/$APP/nginx.conf.d/broken.conf"
+  update_to b
+  [[ "$status" -eq 1 ]]
+  [[ "$(echo "$output" | tail -n 1)" == " !     nginx refused to reload with the new certificate ("*"[emerg]"*"broken.conf"*"); the previous certificate and key are back in place and nginx keeps serving them" ]]
+  cmp "$CERTS/a.crt" "/home/dokku/$APP/tls/server.crt"
+  cmp "$CERTS/a.key" "/home/dokku/$APP/tls/server.key"
+  [[ "$(nginx_conf_state)" == "$before" ]]
+  assert_served "$CERTS/a.crt"
+  # post-certs-update with the new pair, then again with the old one (the k3s scheduler
+  # copies tls/ into its secret on it).
+  [[ "$(fired | tr '\n' ' ')" == "post-certs-update post-certs-update " ]]
+  rm "/home/dokku/$APP/nginx.conf.d/broken.conf"
+}
+
 @test "(dokku-certs) a refused pair changes nothing: one line, exit 1, the old pair served" {
   dokku certs:add "$APP" <"$CERTS/a.tar"
   before="$(find "/home/dokku/$APP" -type f -exec md5sum {} + | sort)"
@@ -108,7 +210,8 @@ assert_served() {
   # A broken file in nginx.conf.d/, which dokku's template includes: nginx -t fails.
   echo "this is not valid nginx config" >"/home/dokku/$APP/nginx.conf.d/broken.conf"
   chown dokku:dokku "/home/dokku/$APP/nginx.conf.d/broken.conf"
-  run bash -c "dokku certs:add $APP < $CERTS/b.tar"
+  # Other names: dokku rebuilds (the same names would only reload, the test above).
+  run bash -c "dokku certs:update $APP $CERTS/renamed.crt $CERTS/renamed.key"
   echo "output: $output"
   [[ "$status" -ne 0 ]]
   [[ "$output" == *"[emerg]"*"broken.conf"* ]] # nginx's own reason
