@@ -25,8 +25,14 @@ impl Dokku {
         sandbox.create_app("myapp", &["myapp.example.com"]);
         let bin = sandbox.dir.path().join("bin");
         std::fs::create_dir_all(&bin).unwrap();
+        // Queries a rebuild-free reload asks (not events: not logged).
         let script = format!(
             "#!/bin/sh\n\
+             case \"$2\" in\n\
+               proxy-is-enabled) echo true; exit 0 ;;\n\
+               proxy-type) echo nginx; exit 0 ;;\n\
+               ports-get) echo 'http:80:5000 https:443:5000'; exit 0 ;;\n\
+             esac\n\
              if [ -e '{root}'/\"$3\"/tls/server.crt ]; then tls=yes; else tls=no; fi\n\
              echo \"$* tls=$tls\" >> '{log}'\n\
              if [ \"$2\" = post-letsencrypt-renew ]; then\n\
@@ -50,13 +56,28 @@ impl Dokku {
     }
 
     fn run(&self, args: &[&str], stdin: Option<&[u8]>) -> Run {
+        self.run_env(args, stdin, &[])
+    }
+
+    /// [`Dokku::run`] with `env` added.
+    fn run_env(&self, args: &[&str], stdin: Option<&[u8]>, env: &[(&str, String)]) -> Run {
         let path = format!("{}:{}", self.bin.display(), std::env::var("PATH").unwrap());
-        self.sandbox.run_with(args, stdin, &[("DOKKU_CERTS_MODE", "dokku"), ("PATH", &path)])
+        let mut env: Vec<(&str, &str)> = env.iter().map(|(name, value)| (*name, value.as_str())).collect();
+        env.extend([("DOKKU_CERTS_MODE", "dokku"), ("PATH", &path)]);
+        self.sandbox.run_with(args, stdin, &env)
     }
 
     fn add(&self, crt: &str, key: &str) -> Run {
+        self.add_with(crt, key, &[])
+    }
+
+    fn add_with(&self, crt: &str, key: &str, env: &[(&str, String)]) -> Run {
         let dir = fixtures();
-        self.run(&["certs:add", "myapp", dir.join(crt).to_str().unwrap(), dir.join(key).to_str().unwrap()], None)
+        self.run_env(
+            &["certs:add", "myapp", dir.join(crt).to_str().unwrap(), dir.join(key).to_str().unwrap()],
+            None,
+            env,
+        )
     }
 
     /// The triggers fired since the last call.
@@ -68,12 +89,38 @@ impl Dokku {
     }
 
     fn fail_rebuilds(&self, fail: bool) {
-        let marker = self.sandbox.dir.path().join("fail-rebuild");
-        if fail {
+        self.mark("fail-rebuild", fail);
+    }
+
+    fn mark(&self, name: &str, present: bool) {
+        let marker = self.sandbox.dir.path().join(name);
+        if present {
             std::fs::write(marker, "").unwrap();
         } else {
             let _ = std::fs::remove_file(marker);
         }
+    }
+
+    /// What nginx-vhosts leaves after a rebuild with a certificate (an nginx.conf that loads
+    /// the app's tls/), and its reload: a stand-in `nginx-vhosts/functions` under
+    /// PLUGIN_AVAILABLE_PATH whose reload logs `reload` and, while `fail-reload` exists,
+    /// fails as nginx does (its reason comes from `sudo nginx -t`).
+    fn serve_tls_with_nginx_vhosts(&self) -> Vec<(&'static str, String)> {
+        let app = self.sandbox.app_dir("myapp");
+        let conf = format!("server {{\n  ssl_certificate     {};\n}}\n", app.join("tls/server.crt").display());
+        std::fs::write(app.join("nginx.conf"), conf).unwrap();
+        let plugins = self.sandbox.dir.path().join("plugins");
+        std::fs::create_dir_all(plugins.join("nginx-vhosts")).unwrap();
+        let functions = format!(
+            "dokku_log_info1() {{ echo \"-----> $*\"; }}\n\
+             get_nginx_location() {{ echo /usr/sbin/nginx; }}\n\
+             sudo() {{ echo '{NGINX_SAYS}' >&2; return 1; }}\n\
+             fn-nginx-vhosts-nginx-init-cmd() {{ echo \"reload $1\" >> '{log}'; [ ! -e '{fail}' ]; }}\n",
+            log = self.sandbox.dir.path().join("triggers.log").display(),
+            fail = self.sandbox.dir.path().join("fail-reload").display(),
+        );
+        std::fs::write(plugins.join("nginx-vhosts/functions"), functions).unwrap();
+        vec![("PLUGIN_AVAILABLE_PATH", plugins.display().to_string())]
     }
 }
 
@@ -97,6 +144,51 @@ fn add_and_remove_fire_dokkus_triggers_and_leave_nginx_conf_to_dokku() {
     // The proxy rebuilds without the certificate: tls/ is gone before it looks.
     assert_eq!(dokku.fired(), ["trigger post-certs-remove myapp tls=no", "trigger post-domains-update myapp tls=no"]);
     assert!(!dokku.sandbox.app_dir("myapp").join("tls").exists());
+}
+
+#[test]
+fn the_same_names_only_reload_nginx_and_a_refused_reload_puts_the_previous_pair_back() {
+    let dokku = Dokku::new();
+    dokku.add("leaf.fullchain.crt", "leaf.key").ok();
+    let env = dokku.serve_tls_with_nginx_vhosts();
+    dokku.fired();
+    let app = dokku.sandbox.app_dir("myapp");
+    let conf = std::fs::metadata(app.join("nginx.conf")).unwrap();
+
+    // leaf2 names what leaf names: post-certs-update, a reload, and no rebuild.
+    let run = dokku.add_with("leaf2.crt", "leaf2.key", &env).ok();
+    assert_eq!(dokku.fired(), ["trigger post-certs-update myapp tls=yes", "reload reload"]);
+    assert!(
+        run.stdout.contains("-----> Reloading nginx: the new certificate matches the same domains"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(std::fs::read(app.join("tls/server.crt")).unwrap(), fixture("leaf2.crt"));
+    let after = std::fs::metadata(app.join("nginx.conf")).unwrap();
+    assert_eq!((after.ino(), after.mtime_nsec()), (conf.ino(), conf.mtime_nsec()), "nginx.conf was touched");
+
+    // nginx refuses the reload: the previous pair is back, and its listeners hear of it.
+    let before = Tree::of(&app);
+    dokku.mark("fail-reload", true);
+    let run = dokku.add_with("leaf.fullchain.crt", "leaf.key", &env);
+    assert_eq!(run.code, 1, "{run:?}");
+    let last = run.stderr.lines().last().unwrap();
+    assert!(last.starts_with(" !     nginx refused to reload with the new certificate ("), "{last}");
+    assert!(last.contains(NGINX_SAYS), "nginx's reason is missing: {last}");
+    assert!(
+        last.ends_with("the previous certificate and key are back in place and nginx keeps serving them"),
+        "{last}"
+    );
+    assert_eq!(Tree::of(&app), before, "the app dir is not as it was");
+    assert_eq!(
+        dokku.fired(),
+        ["trigger post-certs-update myapp tls=yes", "reload reload", "trigger post-certs-update myapp tls=yes"]
+    );
+
+    // Other names (test.dokku.me matches no VHOST line): dokku rebuilds, as for the first one.
+    dokku.mark("fail-reload", false);
+    dokku.add_with("dokku.crt", "dokku.key", &env).ok();
+    assert_eq!(dokku.fired(), ["trigger post-certs-update myapp tls=yes", "trigger post-domains-update myapp tls=yes"]);
 }
 
 #[test]
