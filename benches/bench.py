@@ -6,12 +6,14 @@ Prints one table and writes BENCHMARKS.md. Every row is the median of BENCH_RUNS
 Nothing here is a test: `make test` never depends on timing.
 """
 
+import atexit
 import datetime
 import json
 import os
 import platform
 import re
 import shutil
+import signal
 import socket
 import statistics
 import subprocess
@@ -27,8 +29,38 @@ APP_COUNTS = [1, 30, 1000, 10000]
 DOKKU_WAY_APPS = 30
 ANALYSIS_MARKER = "## What the numbers mean, and what was tuned"
 
+SCALE_BEGIN, SCALE_END = "<!-- scale:begin -->", "<!-- scale:end -->"
+
 rows = []  # (section, what, median_s, min_s, max_s, note)
 notes = []
+LIVE = []  # nginx and Pebble instances started by this run: stopped however the run ends
+_run_dir = []
+
+
+def run_dir():
+    """This run's own temporary directory under target/bench (removed at exit unless
+    BENCH_KEEP=1): the sandboxes, their nginx and Pebble live there."""
+    if not _run_dir:
+        os.makedirs(WORK, exist_ok=True)
+        _run_dir.append(tempfile.mkdtemp(prefix="run-", dir=WORK))
+        # nginx's workers (nobody) read webroots and app directories below it.
+        os.chmod(_run_dir[0], 0o755)
+    return _run_dir[0]
+
+
+def cleanup():
+    while LIVE:
+        try:
+            LIVE.pop().stop()
+        except Exception as error:  # keep stopping the others
+            say(f"cleanup: {error}")
+    if _run_dir and os.environ.get("BENCH_KEEP") != "1":
+        shutil.rmtree(_run_dir.pop(), ignore_errors=True)
+
+
+def on_signal(signum, _frame):
+    # SystemExit unwinds the finally blocks, then atexit runs cleanup().
+    raise SystemExit(128 + signum)
 
 
 def say(text):
@@ -184,15 +216,17 @@ def tar_bytes(entries):
 
 
 class Nginx:
-    """A sandbox nginx on loopback including DOKKU_ROOT/*/nginx.conf."""
+    """A sandbox nginx on loopback including DOKKU_ROOT/*/nginx.conf, in this run's temporary
+    directory; stopped at exit whatever happens."""
 
     def __init__(self, name, flavour="", start=True):
-        self.dir = os.path.join(WORK, name)
+        self.dir = os.path.join(run_dir(), name)
         shutil.rmtree(self.dir, ignore_errors=True)
         self.root = os.path.join(self.dir, "root")
         os.makedirs(self.root)
         self.http, self.ssl, self.backend = free_port(), free_port(), free_port()
         ngx = os.path.join(self.dir, "nginx")
+        self.pid_file = os.path.join(ngx, "nginx.pid")
         run(["sh", os.path.join(REPO, "scripts", "sandbox-nginx.sh"), ngx, self.root, str(self.backend), flavour])
         self.cmd = f"nginx -p {ngx} -c {ngx}/nginx.conf -e {ngx}/error.log"
         self.env = dict(
@@ -205,7 +239,11 @@ class Nginx:
             DOKKU_NGINX_LOG_DIR=self.dir,
         )
         if start:
-            run(["sh", "-c", self.cmd])
+            self.start()
+
+    def start(self):
+        LIVE.append(self)
+        run(["sh", "-c", self.cmd])
 
     def app(self, name, domain):
         app = os.path.join(self.root, name)
@@ -216,8 +254,41 @@ class Nginx:
             f.write(f"127.0.0.1:{self.backend}\n")
         return app
 
+    def master(self):
+        try:
+            with open(self.pid_file) as f:
+                return int(f.read().strip())
+        except (OSError, ValueError):
+            return None
+
     def stop(self):
-        run(["sh", "-c", self.cmd + " -s stop"], check=False)
+        """Fast shutdown by the master's pid (`nginx -s stop` would parse the whole
+        configuration first: seconds at 10,000 apps); SIGKILL after 30 s."""
+        if self in LIVE:
+            LIVE.remove(self)
+        pid = self.master()
+        if pid is None or not os.path.exists(f"/proc/{pid}"):
+            return
+        workers = [p for p in os.listdir("/proc") if p.isdigit() and parent(int(p)) == pid]
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.time() + 30
+        while os.path.exists(f"/proc/{pid}") and time.time() < deadline:
+            time.sleep(0.05)
+        for p in [pid] + [int(w) for w in workers]:
+            try:
+                os.kill(p, signal.SIGKILL)
+            except OSError:
+                pass
+
+
+def parent(pid):
+    """The parent pid of `pid` from /proc, or None once it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            stat = f.read()
+    except OSError:
+        return None
+    return int(stat[stat.rfind(")") + 2:].split()[1])
 
 
 def wrk(url, seconds, close):
@@ -290,11 +361,15 @@ class Pebble:
         with open(path, "w") as f:
             json.dump(config, f)
         log = open(os.path.join(self.dir, "log"), "w")
+        LIVE.append(self)
+        # Sessions of their own: a Ctrl-C reaches this script, which stops them in order.
         self.procs = [
             subprocess.Popen(["pebble-challtestsrv", "-dns01", f"127.0.0.1:{dns}", "-http01", "", "-https01", "", "-tlsalpn01", "",
-                              "-management", f"127.0.0.1:{dns_mgmt}", "-defaultIPv4", "127.0.0.1", "-defaultIPv6", ""], stdout=log, stderr=log),
+                              "-management", f"127.0.0.1:{dns_mgmt}", "-defaultIPv4", "127.0.0.1", "-defaultIPv6", ""], stdout=log, stderr=log,
+                             start_new_session=True),
             subprocess.Popen(["pebble", "-config", path, "-dnsserver", f"127.0.0.1:{dns}"], stdout=log, stderr=log,
-                             env=dict(os.environ, PEBBLE_VA_NOSLEEP="1", PEBBLE_AUTHZREUSE="0", PEBBLE_WFE_NONCEREJECT="0")),
+                             env=dict(os.environ, PEBBLE_VA_NOSLEEP="1", PEBBLE_AUTHZREUSE="0", PEBBLE_WFE_NONCEREJECT="0"),
+                             start_new_session=True),
         ]
         self.directory = f"https://127.0.0.1:{acme}/dir"
         deadline = time.time() + 10
@@ -306,6 +381,8 @@ class Pebble:
                 time.sleep(0.05)
 
     def stop(self):
+        if self in LIVE:
+            LIVE.remove(self)
         for p in self.procs:
             p.kill()
             p.wait()
@@ -456,41 +533,68 @@ def write_report(ratio):
     return text
 
 
+def update_benchmarks(top, scale_block):
+    """Rewrites BENCHMARKS.md: the table of sections 1-6 (`top`, from a full run), the scale
+    block between its markers (`scale_block`, from `make bench` or `make bench-scale`); a part
+    given as None is kept, and so is the analysis from ANALYSIS_MARKER on."""
+    path = os.path.join(REPO, "BENCHMARKS.md")
+    old = ""
+    if os.path.exists(path):
+        with open(path) as f:
+            old = f.read()
+    head, analysis = old, ANALYSIS_MARKER + "\n"
+    if ANALYSIS_MARKER in old:
+        head, analysis = old[:old.index(ANALYSIS_MARKER)], old[old.index(ANALYSIS_MARKER):]
+    old_top, old_scale = head, ""
+    if SCALE_BEGIN in head and SCALE_END in head:
+        old_top = head[:head.index(SCALE_BEGIN)]
+        old_scale = head[head.index(SCALE_BEGIN):head.index(SCALE_END) + len(SCALE_END)]
+    if scale_block is not None:
+        scale_block = f"{SCALE_BEGIN}\n{scale_block.strip()}\n{SCALE_END}"
+    parts = [(top if top is not None else old_top).strip(), (scale_block if scale_block is not None else old_scale).strip()]
+    with open(path, "w") as f:
+        f.write("\n\n".join(p for p in parts if p) + "\n\n" + analysis)
+
+
+SECTIONS = ["report", "add", "letsencrypt", "zero-downtime", "dns01", "scale", "le-scale"]
+
+
 def main():
     if not os.path.exists(BIN):
         raise SystemExit("build first: cargo build --release")
-    os.makedirs(WORK, exist_ok=True)
     only = set(sys.argv[1:])
+    unknown = only - set(SECTIONS)
+    if unknown:
+        raise SystemExit(f"unknown section(s) {', '.join(sorted(unknown))}; known: {', '.join(SECTIONS)}")
+    atexit.register(cleanup)
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, on_signal)
+    os.makedirs(WORK, exist_ok=True)
     fx = fixtures()
     cert_pairs = pairs(fx)
     ratio = None
-    if not only or "report" in only:
+    wanted = lambda name: not only or name in only  # noqa: E731
+    if wanted("report"):
         ratio = bench_report(cert_pairs)
-    if not only or "add" in only:
+    if wanted("add"):
         bench_add(cert_pairs, fx)
-    if not only or "letsencrypt" in only:
+    if wanted("letsencrypt"):
         bench_letsencrypt(fx)
-    if not only or "zero-downtime" in only:
+    if wanted("zero-downtime"):
         bench_zero_downtime(fx)
-    if not only or "dns01" in only:
+    if wanted("dns01"):
         bench_dns01()
-    if not only or "scale" in only:
+    scale_block = None
+    if wanted("scale") or wanted("le-scale"):
         sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
         import scale
 
-        scale.bench_scale(sys.modules[__name__])
-    text = write_report(ratio)
-    if not only:
-        # The measured part is rewritten; the analysis below the marker is kept as written.
-        path = os.path.join(REPO, "BENCHMARKS.md")
-        kept = ""
-        if os.path.exists(path):
-            with open(path) as f:
-                old = f.read()
-            if ANALYSIS_MARKER in old:
-                kept = old[old.index(ANALYSIS_MARKER):]
-        with open(path, "w") as f:
-            f.write(text + "\n" + (kept or ANALYSIS_MARKER + "\n"))
+        scale_block = scale.bench(sys.modules[__name__], fx, wanted("scale"), wanted("le-scale"))
+        print(scale_block)
+    top = write_report(ratio) if rows else None
+    # Only complete parts replace what BENCHMARKS.md holds: all of sections 1-6, or both scale sections.
+    if os.environ.get("BENCH_WRITE", "1") != "0":
+        update_benchmarks(top if not only else None, scale_block if wanted("scale") and wanted("le-scale") else None)
 
 
 if __name__ == "__main__":

@@ -1,36 +1,54 @@
-"""Section 7 of `make bench`: one certificate change on a host with 1, 1,000 and 10,000 apps,
-each with its own certificate, behind a real nginx on loopback (issue 12).
+"""Sections 7 and 8 of `make bench` (`make bench-scale` runs only these): a certificate change
+on a host with 1,000 and 10,000 apps, each with its own certificate, behind a real nginx on
+loopback, and Let's Encrypt for 1 and 100 apps against lego on the same Pebble (issue 12).
 
 The host is set up as the README's recipe: Debian's stock http{} lines, the policy file of
 `nginx:setup`, which includes DOKKU_ROOT/*/nginx.conf. Certificates come from one CA made
-here, leaf keys and certificates made in-process (python3-cryptography), so 10,000 apps take
-seconds to build. Each app's nginx.conf is the one dokku-certs renders for app00000, with
-the name replaced.
+here, leaf keys and certificates made in-process (python3-cryptography: about 1 ms per app,
+where a `certs:generate` process per app costs tens of ms), so 10,000 apps take seconds to
+build. Each app's nginx.conf is the one dokku-certs renders for app00000, with the name
+replaced.
 
-Rows, side by side for each number of apps:
+Section 7, side by side for each number of apps (BENCH_SCALE, default 1000,10000):
 - full `nginx -t`: what every change cost before, and what dokku's proxy rebuild runs;
-- dokku's way: `nginx -t && nginx -s reload` (returns before the master has reloaded);
-- the master's own reload: SIGHUP to a master whose app00000 has a new certificate on disk,
-  until a TLS handshake with app00000's SNI sees it;
-- each dokku-certs command on app00000, whole process until it has nginx's confirmation,
-  with its CPU time (its own and its children's: the one-app `nginx -t`) in the note;
-- the same with the binary before issue 12, if BENCH_OLD_BIN names one (up to
-  BENCH_OLD_MAX_APPS apps).
+- dokku's way: the new files copied in, then `nginx -t && nginx -s reload`;
+- the master's own reload: SIGHUP to a master whose app00000 has new files on disk;
+- each dokku-certs command on app00000 (certs:add, certs:update, certs:remove,
+  certs:generate, and letsencrypt:auto-renew of app00000 made due by its graceperiod, against
+  a real Pebble), whole process until it returns.
+Each cell gives the process's wall time, its CPU time (user + system, with the children it
+waited for: the one-app `nginx -t`), and "served": from the start (or the SIGHUP) until a
+TLS handshake with app00000's SNI sees the new leaf.
+
+Section 8, a host of BENCH_LE_APPS (100) apps served over plain HTTP: letsencrypt:enable of one
+app and `--all`, against `lego run --http.webroot` for one app and then for each app in turn,
+as dokku-letsencrypt runs it (lego leaves the certificate on disk; nginx is not reloaded).
 """
 
 import datetime
 import os
-import resource
 import shutil
+import signal
 import socket
 import ssl
+import statistics
 import subprocess
 import time
 
-COUNTS = [int(n) for n in os.environ.get("BENCH_SCALE", "1,1000,10000").split(",")]
-SECTION = "7. scale, real nginx"
-# The older binary's rows take a minute each at 10,000 apps: BENCH_OLD_MAX_APPS=1000 skips them there.
-OLD_MAX_APPS = int(os.environ.get("BENCH_OLD_MAX_APPS", "10000"))
+COUNTS = [int(n) for n in os.environ.get("BENCH_SCALE", "1000,10000").split(",")]
+# Runs per row above 1,000 apps, where one run costs up to a minute.
+BIG_RUNS = int(os.environ.get("BENCH_SCALE_BIG_RUNS", "3"))
+LE_APPS = int(os.environ.get("BENCH_LE_APPS", "100"))
+LE_ALL_RUNS = int(os.environ.get("BENCH_LE_ALL_RUNS", "2"))
+# lego one by one over 100 apps takes about 10 minutes per run.
+LEGO_ALL_RUNS = int(os.environ.get("BENCH_LEGO_ALL_RUNS", "1"))
+APP, DOMAIN = "app00000", "app00000.example.com"
+# graceperiod for the renewal row: longer than any Pebble certificate lives, so always due.
+ALWAYS_DUE = str(10 * 365 * 86400)
+
+
+class Failed(Exception):
+    """A row that could not be measured: recorded as such, the run goes on."""
 
 
 def make_ca():
@@ -53,7 +71,7 @@ def make_ca():
 
 
 def make_leaf(ca, domain):
-    """A distinct key and certificate for `domain`, signed by the CA: (crt PEM with chain, key PEM)."""
+    """A distinct key and certificate for `domain`, signed by the CA: (crt PEM with chain, key PEM, leaf DER)."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
@@ -83,6 +101,17 @@ def write(path, data, mode=0o640):
     os.chmod(path, mode)
 
 
+def installed_leaf(nginx, app):
+    """The DER of the leaf in `app`'s tls/server.crt, or None without one."""
+    try:
+        with open(os.path.join(nginx.root, app, "tls", "server.crt")) as f:
+            text = f.read()
+    except OSError:
+        return None
+    end = "-----END CERTIFICATE-----"
+    return ssl.PEM_cert_to_DER_cert(text[:text.index(end) + len(end)])
+
+
 def served_leaf(port, domain):
     """The DER of the leaf nginx serves for `domain`, or None."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
@@ -97,17 +126,13 @@ def served_leaf(port, domain):
 
 
 def wait_served(port, domain, der, timeout=600):
+    """The moment a TLS handshake with `domain` first sees `der` (polled every 2 ms)."""
     deadline = time.perf_counter() + timeout
     while time.perf_counter() < deadline:
         if served_leaf(port, domain) == der:
             return time.perf_counter()
         time.sleep(0.002)
-    raise SystemExit(f"nginx never served the expected certificate for {domain}")
-
-
-def master_pid(nginx):
-    with open(os.path.join(nginx.dir, "nginx", "nginx.pid")) as f:
-        return int(f.read().strip())
+    raise Failed(f"nginx did not serve the new certificate for {domain} within {timeout} s")
 
 
 def children(pid):
@@ -135,7 +160,7 @@ def settle(nginx, before, timeout=600):
     been asleep for 0.3 s: the reload (if any) is over, the old worker has gone, and the
     master has freed the old configuration (seconds at 10,000 apps), so the next run starts
     from rest instead of queueing behind that work."""
-    pid = master_pid(nginx)
+    pid = nginx.master()
     deadline = time.perf_counter() + timeout
     idle_since = None
     while time.perf_counter() < deadline:
@@ -147,157 +172,455 @@ def settle(nginx, before, timeout=600):
         else:
             idle_since = None
         time.sleep(0.01)
-    raise SystemExit("nginx's master never settled after a reload")
+    raise Failed("nginx's master never settled after a reload")
 
 
-def timed_settled(b, nginx, cmd, env, runs, before_each=None):
-    """Wall time of `cmd` and its CPU time (user + system, with its children), each run
-    starting after the previous reload is over."""
-    walls, cpus = [], []
-    for i in range(runs):
-        if before_each:
-            before_each(i)
-        workers = children(master_pid(nginx))
-        start = time.perf_counter()
-        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        _, status, usage = os.wait4(proc.pid, 0)
-        walls.append(time.perf_counter() - start)
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        if proc.returncode != 0:
-            raise SystemExit(f"{cmd} failed: {proc.stderr.read().decode(errors='replace')}")
-        cpus.append(usage.ru_utime + usage.ru_stime)
-        settle(nginx, workers)
-    return walls, cpus
+class Cell:
+    """The samples of one row at one app count."""
+
+    def __init__(self):
+        self.wall, self.cpu, self.served = [], [], []
+        self.error = None
 
 
-def build_host(b, n, ca):
-    """A sandbox nginx set up as the host recipe, with n apps, started and serving."""
-    nginx = b.Nginx(f"scale-{n}", flavour="debian", start=False)
+def timed_cpu(cmd, env):
+    """Runs `cmd`; returns (wall, cpu) with its children's CPU."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise Failed(f"{' '.join(cmd[-3:])} failed: {proc.stderr.read().decode(errors='replace').strip()[-300:]}")
+    proc.stderr.close()
+    return wall, usage.ru_utime + usage.ru_stime
+
+
+def measure(b, nginx, cmd, env, cell, expect=None, app=APP, domain=DOMAIN, changed_from=None):
+    """One timed run of `cmd`, which changes `app`'s certificate: wall and CPU time of the
+    process, then the time from its start until a handshake sees the new leaf (`expect`, or
+    whatever tls/server.crt holds once it returns; none after a removal). Returns once the
+    master is idle again."""
+    workers = children(nginx.master())
+    start = time.perf_counter()
+    wall, cpu = timed_cpu(cmd, env)
+    der = expect or installed_leaf(nginx, app)
+    if changed_from is not None and der == changed_from:
+        raise Failed(f"{' '.join(cmd[-2:])} left the certificate as it was")
+    if der:
+        cell.served.append(wait_served(nginx.ssl, domain, der) - start)
+    cell.wall.append(wall)
+    cell.cpu.append(cpu)
+    settle(nginx, workers)
+
+
+def build_host(b, n, ca, name, with_certs=True):
+    """A sandbox nginx set up as the host recipe, with n apps (each with its own certificate,
+    or plain HTTP), started and idle."""
+    nginx = b.Nginx(name, flavour="debian", start=False)
     env = dict(nginx.env, DOKKU_NGINX_GLOBAL_CONF=os.path.join(nginx.dir, "nginx", "conf.d", "dokku-certs.conf"),
                DOKKU_LIB_ROOT=os.path.join(nginx.dir, "lib"))
     nginx.env = env
     quiet = dict(env, DOKKU_NGINX_CMD="true")
     b.run([b.BIN, "nginx:setup"], env=quiet)
-    # One access log (off) and one error log for every app: 10,000 apps with a log file each
-    # would need more than the 20,000 descriptors this machine allows a process.
+    # One access log (off) and one error log for every app. dokku gives each app its own
+    # two log files, which nginx keeps open: 20,000 descriptors at 10,000 apps, more than
+    # this machine's hard limit (ulimit -Hn 20000, not raisable here). On a real host that
+    # needs `worker_rlimit_nofile` and a master limit above 2 per app.
     b.run([b.BIN, "nginx:set", "--global", "access-log-path", "off"], env=quiet)
     b.run([b.BIN, "nginx:set", "--global", "error-log-path", os.path.join(nginx.dir, "apps-error.log")], env=quiet)
     start = time.perf_counter()
-    template = None
-    for i in range(n):
+    first = os.path.join(nginx.dir, "first")
+    nginx.app(APP, DOMAIN)
+    crt, key, _ = make_leaf(ca, DOMAIN)
+    write(first + ".crt", crt)
+    write(first + ".key", key)
+    b.run([b.BIN, "certs:add", APP, first + ".crt", first + ".key"], env=quiet)
+    if not with_certs:
+        b.run([b.BIN, "certs:remove", APP], env=quiet)  # back to plain HTTP, as a deployed app
+    with open(os.path.join(nginx.root, APP, "nginx.conf")) as f:
+        template = f.read()
+    for i in range(1, n):
         name = f"app{i:05d}"
         domain = f"{name}.example.com"
         app = nginx.app(name, domain)
-        crt, key, _ = make_leaf(ca, domain)
-        if template is None:
-            write(os.path.join(nginx.dir, "first.crt"), crt)
-            write(os.path.join(nginx.dir, "first.key"), key)
-            b.run([b.BIN, "certs:add", name, os.path.join(nginx.dir, "first.crt"), os.path.join(nginx.dir, "first.key")], env=quiet)
-            with open(os.path.join(app, "nginx.conf")) as f:
-                template = f.read()
-            continue
-        tls = os.path.join(app, "tls")
-        os.mkdir(tls, 0o750)
-        write(os.path.join(tls, "server.crt"), crt)
-        write(os.path.join(tls, "server.key"), key)
+        if with_certs:
+            crt, key, _ = make_leaf(ca, domain)
+            tls = os.path.join(app, "tls")
+            os.mkdir(tls, 0o750)
+            write(os.path.join(tls, "server.crt"), crt)
+            write(os.path.join(tls, "server.key"), key)
         with open(os.path.join(app, "nginx.conf"), "w") as f:
-            f.write(template.replace("app00000", name))
+            f.write(template.replace(APP, name))
     b.say(f"  {n} apps built in {time.perf_counter() - start:.1f} s")
     start = time.perf_counter()
-    b.run(["sh", "-c", nginx.cmd])
-    while served_leaf(nginx.ssl, "app00000.example.com") is None:
+    nginx.start()
+    probe = (lambda: served_leaf(nginx.ssl, DOMAIN)) if with_certs else (lambda: http_up(nginx.http))
+    while probe() is None:
         time.sleep(0.01)
     b.say(f"  nginx started and serving in {time.perf_counter() - start:.1f} s")
     settle(nginx, set())
     return nginx
 
 
-def pair_files(nginx, ca, label):
+def http_up(port):
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        return True
+    except OSError:
+        return None
+
+
+def pair_files(nginx, ca):
     """Two certificates for app00000 (A and B), as files; returns [(crt, key, der)]."""
     out = []
     for tag in ("a", "b"):
-        crt, key, der = make_leaf(ca, "app00000.example.com")
-        c, k = os.path.join(nginx.dir, f"{label}-{tag}.crt"), os.path.join(nginx.dir, f"{label}-{tag}.key")
+        crt, key, der = make_leaf(ca, DOMAIN)
+        c, k = os.path.join(nginx.dir, f"pair-{tag}.crt"), os.path.join(nginx.dir, f"pair-{tag}.key")
         write(c, crt)
         write(k, key)
         out.append((c, k, der))
     return out
 
 
-def bench_master_reload(b, nginx, pairs, apps, runs):
-    """SIGHUP after swapping app00000's files by hand, until the new certificate is served."""
-    tls = os.path.join(nginx.root, "app00000", "tls")
-    samples = []
-    for i in range(runs):
-        crt, key, der = pairs[i % 2]
-        shutil.copyfile(crt, os.path.join(tls, "server.crt"))
-        shutil.copyfile(key, os.path.join(tls, "server.key"))
-        pid = master_pid(nginx)
-        workers = children(pid)
-        start = time.perf_counter()
-        os.kill(pid, 1)
-        samples.append(wait_served(nginx.ssl, "app00000.example.com", der) - start)
-        settle(nginx, workers)
-    b.record(SECTION, f"nginx master reload until the new certificate is served (SIGHUP), {apps}", samples)
+def copy_in(nginx, pair):
+    tls = os.path.join(nginx.root, APP, "tls")
+    os.makedirs(tls, mode=0o750, exist_ok=True)
+    shutil.copyfile(pair[0], os.path.join(tls, "server.crt"))
+    shutil.copyfile(pair[1], os.path.join(tls, "server.key"))
 
 
-def bench_commands(b, nginx, pairs, apps, runs, binary, who):
-    env = nginx.env
-    app = "app00000"
-    rows = []
-
-    def add_a(i):
-        b.run([binary, "certs:add", app, pairs[0][0], pairs[0][1]], env=env)
-        settle(nginx, set())
-
-    def remove(i):
-        b.run([binary, "certs:remove", app], env=env)
-        settle(nginx, set())
-
-    cases = [
-        ("certs:add", lambda i: [binary, "certs:add", app, pairs[i % 2][0], pairs[i % 2][1]], None),
-        ("certs:update", lambda i: [binary, "certs:update", app, pairs[(i + 1) % 2][0], pairs[(i + 1) % 2][1]], None),
-        # certs:generate does nothing on an app that has a certificate (as dokku): removed first.
-        ("certs:generate", lambda i: [binary, "certs:generate", app, "app00000.example.com"], remove),
-        ("certs:remove", lambda i: [binary, "certs:remove", app], add_a),
-    ]
-    for name, cmd, before in cases:
-        walls, cpus = [], []
-        for i in range(runs):
-            w, c = timed_settled(b, nginx, cmd(i), env, 1, before_each=(lambda _: before(i)) if before else None)
-            walls += w
-            cpus += c
-        cpu = sorted(cpus)[len(cpus) // 2]
-        rows.append(b.record(SECTION, f"{who} {name} app00000, {apps}", walls, f"CPU {b.fmt(cpu)} (median, with children)"))
-    add_a(0)
-    return rows
-
-
-def bench_scale(b):
-    b.say("7. one certificate change with a real nginx and 1 to 10,000 apps")
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    # Each app has its own access and error log: 10,000 apps need 20,000+ descriptors.
-    want = 65536
+def row(b, table, key, n, body):
+    """Runs `body(cell)`; a failure is recorded in the cell (and said), not fatal."""
+    cell = table.setdefault(key, {}).setdefault(n, Cell())
     try:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, want), max(hard, want)))
-    except (ValueError, OSError):
-        b.say(f"  cannot raise the open-file limit above {soft}: large app counts may fail")
+        body(cell)
+    except Failed as error:
+        cell.error = str(error)
+    except SystemExit as error:
+        if not isinstance(error.code, str):  # a signal: stop the run
+            raise
+        cell.error = error.code.strip().splitlines()[-1][:300]
+    b.say(f"  {key}, {n} apps: {describe(b, cell)}")
+
+
+def describe(b, cell):
+    parts = []
+    if cell.wall:
+        parts.append(f"wall {spread(b, cell.wall)}")
+    if cell.cpu:
+        parts.append(f"CPU {b.fmt(statistics.median(cell.cpu))}")
+    if cell.served:
+        parts.append(f"served {spread(b, cell.served)}")
+    if cell.error:
+        parts.append(f"FAILED: {cell.error}")
+    return "; ".join(parts) or "-"
+
+
+def spread(b, samples):
+    if len(samples) == 1:
+        return f"{b.fmt(samples[0])} (1 run)"
+    return f"{b.fmt(statistics.median(samples))} ({b.fmt(min(samples))}-{b.fmt(max(samples))})"
+
+
+def bench_host(b, fx, ca, n, table, loads):
+    runs = b.RUNS if n <= 1000 else BIG_RUNS
+    nginx = build_host(b, n, ca, f"scale-{n}")
+    pebble = None
+    try:
+        loads[n] = [os.getloadavg()[0]]
+        pairs = pair_files(nginx, ca)
+        env = nginx.env
+        full_t = ["sh", "-c", nginx.cmd + " -t"]
+
+        def full_test(cell):
+            for _ in range(runs):
+                wall, cpu = timed_cpu(full_t, None)
+                cell.wall.append(wall)
+                cell.cpu.append(cpu)
+
+        row(b, table, "full nginx -t", n, full_test)
+
+        def dokku_way(cell):
+            # dokku's certs plugin copies the files in, then its proxy rebuild tests and reloads.
+            for i in range(runs):
+                copy_in(nginx, pairs[i % 2])
+                measure(b, nginx, ["sh", "-c", f"{nginx.cmd} -t && {nginx.cmd} -s reload"], None, cell, expect=pairs[i % 2][2])
+
+        row(b, table, "dokku's way", n, dokku_way)
+
+        def master_reload(cell):
+            for i in range(runs):
+                copy_in(nginx, pairs[i % 2])
+                pid = nginx.master()
+                workers = children(pid)
+                start = time.perf_counter()
+                os.kill(pid, signal.SIGHUP)
+                cell.served.append(wait_served(nginx.ssl, DOMAIN, pairs[i % 2][2]) - start)
+                settle(nginx, workers)
+
+        row(b, table, "master reload", n, master_reload)
+        # app00000 back to a certificate installed by dokku-certs, as the commands expect.
+        b.run([b.BIN, "certs:add", APP, pairs[1][0], pairs[1][1]], env=env)
+        settle(nginx, set())
+
+        def command(args_of, before=None, expect_of=None):
+            def body(cell):
+                for i in range(runs):
+                    if before:
+                        before()
+                    expect = expect_of(i) if expect_of else None
+                    measure(b, nginx, [b.BIN] + args_of(i), env, cell, expect=expect)
+            return body
+
+        def untimed(*args):
+            def go():
+                b.run([b.BIN] + list(args), env=env)
+                settle(nginx, set())
+            return go
+
+        row(b, table, "certs:add", n, command(lambda i: ["certs:add", APP, pairs[i % 2][0], pairs[i % 2][1]],
+                                             expect_of=lambda i: pairs[i % 2][2]))
+        row(b, table, "certs:update", n, command(lambda i: ["certs:update", APP, pairs[(i + 1) % 2][0], pairs[(i + 1) % 2][1]],
+                                                expect_of=lambda i: pairs[(i + 1) % 2][2]))
+        row(b, table, "certs:remove", n, command(lambda i: ["certs:remove", APP],
+                                                before=untimed("certs:add", APP, pairs[0][0], pairs[0][1])))
+        def remove_if_installed():
+            if installed_leaf(nginx, APP):
+                untimed("certs:remove", APP)()
+
+        # certs:generate does nothing on an app that has a certificate (as dokku): removed first.
+        row(b, table, "certs:generate", n, command(lambda i: ["certs:generate", APP, DOMAIN], before=remove_if_installed))
+
+        pebble = b.Pebble(nginx, fx)
+        le_env = dict(env, DOKKU_LETSENCRYPT_CA_CERTIFICATES=f"{fx}/pebble-ca.crt")
+
+        def renewal(cell):
+            for key, value in (("email", "bench@example.com"), ("server", pebble.directory)):
+                b.run([b.BIN, "letsencrypt:set", "--global", key, value], env=le_env)
+            start = time.perf_counter()
+            b.run([b.BIN, "letsencrypt:enable", APP], env=le_env)  # the account and a first certificate
+            settle(nginx, set())
+            b.say(f"  first letsencrypt:enable (untimed): {b.fmt(time.perf_counter() - start)}")
+            b.run([b.BIN, "letsencrypt:set", APP, "graceperiod", ALWAYS_DUE], env=le_env)
+            for _ in range(runs):
+                measure(b, nginx, [b.BIN, "letsencrypt:auto-renew", APP], le_env, cell,
+                        changed_from=installed_leaf(nginx, APP))
+
+        row(b, table, "renewal", n, renewal)
+        loads[n].append(os.getloadavg()[0])
+    finally:
+        if pebble:
+            pebble.stop()
+        nginx.stop()
+        shutil.rmtree(nginx.dir, ignore_errors=True)
+
+
+def bench_le(b, fx, ca, table):
+    """Section 8: letsencrypt:enable for 1 and LE_APPS apps against lego one by one."""
+    n = LE_APPS
+    nginx = build_host(b, n, ca, f"le-{n}", with_certs=False)
+    pebble = b.Pebble(nginx, fx)
+    env = dict(nginx.env, DOKKU_LETSENCRYPT_CA_CERTIFICATES=f"{fx}/pebble-ca.crt")
+    names = [f"app{i:05d}" for i in range(n)]
+    try:
+        for key, value in (("email", "bench@example.com"), ("server", pebble.directory)):
+            b.run([b.BIN, "letsencrypt:set", "--global", key, value], env=env)
+        b.run([b.BIN, "letsencrypt:enable", APP], env=env)  # warm-up: creates the account
+        settle(nginx, set())
+
+        def one(cell):
+            for _ in range(b.RUNS):
+                measure(b, nginx, [b.BIN, "letsencrypt:enable", APP, "--force"], env, cell, changed_from=installed_leaf(nginx, APP))
+
+        row(b, table, "dokku-certs enable 1", n, one)
+
+        def everyone(cell):
+            for _ in range(LE_ALL_RUNS):
+                before = {a: installed_leaf(nginx, a) for a in names}
+                workers = children(nginx.master())
+                start = time.perf_counter()
+                wall, cpu = timed_cpu([b.BIN, "letsencrypt:enable", "--all", "--force"], env)
+                for a in names:
+                    der = installed_leaf(nginx, a)
+                    if der is None or der == before[a]:
+                        raise Failed(f"enable --all left {a} without a new certificate")
+                    wait_served(nginx.ssl, f"{a}.example.com", der)
+                cell.served.append(time.perf_counter() - start)
+                cell.wall.append(wall)
+                cell.cpu.append(cpu)
+                settle(nginx, workers)
+
+        row(b, table, "dokku-certs enable --all", n, everyone)
+
+        # lego answers from a webroot nginx serves: a ^~ location in each app's nginx.conf.d
+        # (as dokku-letsencrypt's), set up once, before lego is timed.
+        webroot = os.path.join(nginx.dir, "webroot")
+        os.makedirs(webroot)
+        for a in names:
+            conf_d = os.path.join(nginx.root, a, "nginx.conf.d")
+            os.makedirs(conf_d, exist_ok=True)
+            with open(os.path.join(conf_d, "webroot.conf"), "w") as f:
+                f.write(f"location ^~ /.well-known/acme-challenge/ {{ root {webroot}; default_type text/plain; }}\n")
+        workers = children(nginx.master())
+        b.run(["sh", "-c", nginx.cmd + " -s reload"])
+        settle(nginx, workers)
+        lego_dir = os.path.join(nginx.dir, "lego")
+        lego_env = dict(os.environ, LEGO_CA_CERTIFICATES=f"{fx}/pebble-ca.crt")
+
+        def lego(app):
+            return ["lego", "--accept-tos", "--email", "bench@example.com", "--server", pebble.directory, "--path", lego_dir,
+                    "--domains", f"{app}.example.com", "--http", "--http.webroot", webroot, "run"]
+
+        b.run(lego(APP), env=lego_env)  # warm-up: creates the account
+
+        def lego_one(cell):
+            for _ in range(b.RUNS):
+                wall, cpu = timed_cpu(lego(APP), lego_env)
+                cell.wall.append(wall)
+                cell.cpu.append(cpu)
+
+        row(b, table, "lego 1", n, lego_one)
+
+        def lego_all(cell):
+            for _ in range(LEGO_ALL_RUNS):
+                walls = cpus = 0
+                for a in names:
+                    wall, cpu = timed_cpu(lego(a), lego_env)
+                    walls += wall
+                    cpus += cpu
+                cell.wall.append(walls)
+                cell.cpu.append(cpus)
+
+        row(b, table, "lego one by one", n, lego_all)
+    finally:
+        pebble.stop()
+        nginx.stop()
+        shutil.rmtree(nginx.dir, ignore_errors=True)
+
+
+SCALE_ROWS = [
+    ("full nginx -t", "full `nginx -t` (what dokku's proxy rebuild runs per change)"),
+    ("dokku's way", "dokku's way: files copied in, `nginx -t && nginx -s reload` (returns before the reload)"),
+    ("master reload", "nginx master alone: SIGHUP, files already in place"),
+    ("certs:add", "dokku-certs certs:add app00000 CRT KEY"),
+    ("certs:update", "dokku-certs certs:update app00000 CRT KEY"),
+    ("certs:remove", "dokku-certs certs:remove app00000"),
+    ("certs:generate", "dokku-certs certs:generate app00000 DOMAIN"),
+    ("renewal", "dokku-certs letsencrypt:auto-renew app00000 (due: graceperiod), real Pebble"),
+]
+COMMANDS = ["certs:add", "certs:update", "certs:remove", "certs:generate", "renewal"]
+
+
+def med(samples):
+    return statistics.median(samples) if samples else None
+
+
+def cell_text(b, cell, what):
+    if cell is None:
+        return "not run"
+    if cell.error and not getattr(cell, what):
+        return f"failed: {cell.error}"
+    samples = getattr(cell, what)
+    return spread(b, samples) if samples else "-"
+
+
+def git_head():
+    out = subprocess.run(["git", "-C", os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "log", "-1",
+                          "--format=%h %s"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL).stdout.decode().strip()
+    return out[:100] or "unknown"
+
+
+def render(b, table, le, loads, counts, started):
+    cpu, cores, mem, kernel, versions = b.machine()
+    lines = [
+        "## Scale with a real nginx: one change among 1,000 and 10,000 apps, Let's Encrypt for 1 and 100 apps",
+        "",
+        f"Measured by `make bench-scale` (benches/scale.py, also part of `make bench`) from {started} to "
+        f"{datetime.datetime.now(datetime.timezone.utc).strftime('%H:%M UTC')}, release build of {git_head()!r}.",
+        f"Machine: {cpu}, {cores} cores, {mem:.0f} GiB, Linux {kernel}; nginx: {versions.get('nginx')}; lego: {versions.get('lego')}. "
+        "Shared with other helpers' builds and tests: load average (1 min) "
+        + ", ".join(f"{n:,} apps: {' -> '.join(f'{x:.2f}' for x in v)}" for n, v in loads.items()) + ".",
+        f"Each cell: median (min-max) of {b.RUNS} runs at up to 1,000 apps, {BIG_RUNS} at 10,000; every run starts with "
+        "the nginx master idle. *wall*: the process, start to exit. *CPU*: its user + system time with the children "
+        "it waited for (the one-app `nginx -t`; for dokku's way, both nginx runs). *served*: from the start (the SIGHUP "
+        "for the master row) until a TLS handshake with app00000's SNI sees the new leaf.",
+        "",
+    ]
+    head = "| what |" + "".join(f" {n:,} apps: wall | CPU | served |" for n in counts)
+    lines += [head, "| --- |" + " --- | --- | --- |" * len(counts)]
+    for key, label in SCALE_ROWS:
+        cells = [table.get(key, {}).get(n) for n in counts]
+        line = f"| {label} |"
+        for c in cells:
+            line += "".join(f" {cell_text(b, c, w)} |" for w in ("wall", "cpu", "served"))
+        lines.append(line)
+    lines += ["", "Ratios from this run (medians):", ""]
+    for n in counts:
+        full = table.get("full nginx -t", {}).get(n)
+        dokku = table.get("dokku's way", {}).get(n)
+        if not full or not full.cpu:
+            continue
+        parts = []
+        for key in COMMANDS:
+            c = table.get(key, {}).get(n)
+            if c is None or not c.cpu:
+                continue
+            text = f"{key} {med(c.cpu) / med(full.cpu) * 100:.1f}%"
+            if c.served and dokku and dokku.served and key != "renewal":
+                text += f" (served in {med(c.served) / med(dokku.served):.2f}x dokku's way's time)"
+            parts.append(text)
+        if parts:
+            lines.append(f"- {n:,} apps, the command's CPU time as a share of one full `nginx -t`'s "
+                         f"({b.fmt(med(full.cpu))} CPU, {b.fmt(med(full.wall))} wall): " + "; ".join(parts) + ".")
+    if len(counts) > 1:
+        lo, hi = counts[0], counts[-1]
+        growth = []
+        for key in ["full nginx -t"] + COMMANDS:
+            a, z = table.get(key, {}).get(lo), table.get(key, {}).get(hi)
+            if a and z and a.cpu and z.cpu:
+                growth.append(f"{key} {med(z.cpu) / med(a.cpu):.1f}x")
+        if growth:
+            lines.append(f"- CPU time from {lo:,} to {hi:,} apps: " + ", ".join(growth) + ".")
+    if le:
+        n = LE_APPS
+        lines += [
+            "",
+            f"Let's Encrypt on a host of {n} apps served over plain HTTP, the same Pebble (PEBBLE_VA_NOSLEEP=1, no "
+            "authorization reuse, no nonce rejection) and nginx: dokku-certs installs and serves each certificate; "
+            "lego (`run --http.webroot`, as dokku-letsencrypt) leaves it on disk and reloads nothing. "
+            f"{b.RUNS} runs for one app; `--all` {LE_ALL_RUNS} runs (the first one issues {n - 1} apps' first certificates), "
+            f"lego over all apps {LEGO_ALL_RUNS} run(s). *served*: until every app's handshake sees its new leaf.",
+            "",
+            "| what | wall | CPU | served |",
+            "| --- | --- | --- | --- |",
+        ]
+        for key, label in (("dokku-certs enable 1", "dokku-certs letsencrypt:enable app00000 --force"),
+                           ("lego 1", "lego run, 1 app"),
+                           ("dokku-certs enable --all", f"dokku-certs letsencrypt:enable --all --force ({n} apps)"),
+                           ("lego one by one", f"lego run for each of the {n} apps, one after the other")):
+            c = le.get(key, {}).get(n)
+            lines.append(f"| {label} | " + " | ".join(cell_text(b, c, w) for w in ("wall", "cpu", "served")) + " |")
+        ratios = []
+        for ours, theirs, what in (("dokku-certs enable 1", "lego 1", "1 app"), ("dokku-certs enable --all", "lego one by one", f"{n} apps")):
+            a, z = le.get(ours, {}).get(n), le.get(theirs, {}).get(n)
+            if a and z and a.wall and z.wall:
+                ratios.append(f"{what}: lego takes {med(z.wall) / med(a.wall):.1f}x dokku-certs' wall time")
+        if ratios:
+            lines += ["", "- " + "; ".join(ratios) + "."]
+    return "\n".join(lines) + "\n"
+
+
+def bench(b, fx, scale=True, le=True):
+    """Runs section 7 (`scale`) and/or 8 (`le`); returns the markdown block."""
+    b.say("7. one certificate change with a real nginx and 1,000 to 10,000 apps; 8. Let's Encrypt for 1 and 100 apps")
+    started = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     ca = make_ca()
-    old = os.environ.get("BENCH_OLD_BIN")
-    for n in COUNTS:
-        apps = "1 app" if n == 1 else f"{n} apps"
-        runs = b.RUNS if n <= 1000 else max(3, b.RUNS - 2)
-        nginx = build_host(b, n, ca)
-        try:
-            pairs = pair_files(nginx, ca, "p")
-            b.record(SECTION, f"full nginx -t, {apps}", b.timed(["sh", "-c", nginx.cmd + " -t"], None, runs=runs))
-            dokku = ["sh", "-c", f"{nginx.cmd} -t && {nginx.cmd} -s reload"]
-            walls, _ = timed_settled(b, nginx, dokku, None, runs)
-            b.record(SECTION, f"dokku's way: nginx -t && nginx -s reload, {apps}", walls, "returns before the master has reloaded")
-            bench_master_reload(b, nginx, pairs, apps, runs)
-            bench_commands(b, nginx, pairs, apps, runs, b.BIN, "dokku-certs")
-            if old and n <= OLD_MAX_APPS:
-                bench_commands(b, nginx, pairs, apps, runs, old, "before issue 12:")
-        finally:
-            nginx.stop()
-            shutil.rmtree(nginx.dir, ignore_errors=True)
+    table, le_table, loads = {}, {}, {}
+    if scale:
+        for n in COUNTS:
+            bench_host(b, fx, ca, n, table, loads)
+    if le:
+        loads[LE_APPS] = [os.getloadavg()[0]]
+        bench_le(b, fx, ca, le_table)
+        loads[LE_APPS].append(os.getloadavg()[0])
+    return render(b, table, le_table, loads, COUNTS if scale else [], started)
