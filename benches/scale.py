@@ -27,6 +27,7 @@ as dokku-letsencrypt runs it (lego leaves the certificate on disk; nginx is not 
 
 import datetime
 import os
+import re
 import shutil
 import signal
 import socket
@@ -304,7 +305,10 @@ def row(b, table, key, n, body):
     except SystemExit as error:
         if not isinstance(error.code, str):  # a signal: stop the run
             raise
-        cell.error = error.code.strip().splitlines()[-1][:300]
+        # "['/path/dokku-certs', 'cmd', 'app'] failed: ..." -> "dokku-certs cmd app failed: ..."
+        text = re.sub(r"\[([^\]]*)\] failed:", lambda m: " ".join(
+            os.path.basename(a.strip(" '\"")) for a in m.group(1).split(",")) + " failed:", error.code.strip().splitlines()[-1])
+        cell.error = text[:300]
     b.say(f"  {key}, {n} apps: {describe(b, cell)}")
 
 
@@ -526,7 +530,8 @@ def cell_text(b, cell, what):
     if cell is None or not (cell.wall or cell.cpu or cell.served or cell.error):
         return "not run"
     if cell.error and not getattr(cell, what):
-        return f"failed: {cell.error}"
+        # Said once, in the first column; the others of the row stay short.
+        return f"failed: {cell.error}" if what == "wall" else "-"
     samples = getattr(cell, what)
     return spread(b, samples) if samples else "-"
 
