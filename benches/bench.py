@@ -590,6 +590,7 @@ def main():
     scale_block = None
     if wanted("scale") or wanted("le-scale"):
         sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        sys.dont_write_bytecode = True  # no benches/__pycache__ left in the work tree
         import scale
 
         scale_block = scale.bench(sys.modules[__name__], fx, wanted("scale"), wanted("le-scale"))
