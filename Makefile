@@ -5,8 +5,8 @@ CARGO ?= cargo
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Debian packages the tests and the demo run for real: nginx, openssl, curl, pebble (ACME), tar,
 # python3-venv for sslyze, util-linux's setpriv and perl (tests/caller.rs and tests/fs_safety.rs
-# act as uid 65534).
-TEST_PACKAGES := nginx-light openssl curl ca-certificates tar gzip pebble python3 python3-venv util-linux perl-base
+# act as uid 65534), strace (tests/faults.rs holds a child before its exec).
+TEST_PACKAGES := nginx-light openssl curl ca-certificates tar gzip pebble python3 python3-venv util-linux perl-base strace
 # sslyze (PyPI) judges the HTTPS endpoint against Mozilla's TLS configurations (tests/https.rs).
 SSLYZE_VERSION := 6.3.1
 SSLYZE_VENV := target/sslyze-venv

@@ -112,6 +112,9 @@ pub struct App {
     /// DOKKU_ROOT/<app>: for messages and nginx.conf, never to reach a file.
     pub dir: PathBuf,
     handle: Arc<Dir>,
+    /// What [`crate::store::settle`] said when this app was opened (an interrupted change
+    /// resolved), until a command with a reporter takes it ([`App::take_settle_notes`]).
+    settle_notes: Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 /// An upstream server from LISTENERS.
@@ -136,9 +139,10 @@ impl App {
         let root = open_root(settings)?;
         match root.open_dir(name) {
             Ok(Some(handle)) => {
-                let app = App { name: name.to_string(), dir: handle.path().to_path_buf(), handle: Arc::new(handle) };
+                let app = App::from_dir(name, handle);
                 // Whatever the command, a change killed midway is resolved first.
-                crate::store::settle(settings, &app);
+                let notes = crate::store::settle(settings, &app);
+                app.settle_notes.lock().unwrap_or_else(std::sync::PoisonError::into_inner).extend(notes);
                 Ok(app)
             }
             Ok(None) | Err(Error::NotAFile(..)) => Err(Error::NoSuchApp(name.to_string())),
@@ -148,14 +152,25 @@ impl App {
 
     /// An app whose directory is already open (tests of rendering, mostly).
     pub fn from_dir(name: &str, handle: Dir) -> App {
-        App { name: name.to_string(), dir: handle.path().to_path_buf(), handle: Arc::new(handle) }
+        App {
+            name: name.to_string(),
+            dir: handle.path().to_path_buf(),
+            handle: Arc::new(handle),
+            settle_notes: Arc::default(),
+        }
+    }
+
+    /// The notes of the settle done when the app was opened, once: a command that changes
+    /// the app passes them to its reporter with those of its own recovery.
+    pub(crate) fn take_settle_notes(&self) -> Vec<String> {
+        std::mem::take(&mut *self.settle_notes.lock().unwrap_or_else(std::sync::PoisonError::into_inner))
     }
 
     /// An app for rendering tests: `dir` is only a name, the handle is on `/` and never used.
     #[cfg(test)]
     pub(crate) fn unopened(name: &str, dir: &str) -> App {
         let handle = Dir::open_top(Path::new("/")).expect("/ opens");
-        App { name: name.to_string(), dir: PathBuf::from(dir), handle: Arc::new(handle) }
+        App { name: name.to_string(), dir: PathBuf::from(dir), handle: Arc::new(handle), settle_notes: Arc::default() }
     }
 
     /// The open app directory.

@@ -292,24 +292,35 @@ fn stage_and_test(settings: &Settings, app: &App, change: &Change, steps: &mut V
     // Decided before the swap: it compares the certificate in place with the new one.
     let refresh = if settings.mode == Mode::Dokku { dokku::refresh_for(app, change) } else { dokku::Refresh::Rebuild };
     let has_tls = match &change.tls {
-        TlsChange::Install(files) => {
-            let staging = write_staging_tls(dir, files)?;
-            swap_in_tls(dir, &staging, steps)?;
-            true
-        }
+        TlsChange::Install(_) => true,
         TlsChange::Remove => false,
         TlsChange::Keep => app.has_cert(),
     };
+    // Rendered before anything moves: the first render of a process runs `nginx -V`, and a
+    // child process holds a copy of the lock's descriptor until it execs. Started between
+    // the swap of tls/ and that of nginx.conf, it outlives a SIGKILL of this command for a
+    // moment, so the next command's settle finds the lock taken and leaves tls/ beside the
+    // plain nginx.conf.
+    let conf = match settings.mode {
+        Mode::Standalone => {
+            let site = Site { app, domains: &change.domains, listeners: &change.listeners, has_tls };
+            Some(nginx::render(settings, &site)?)
+        }
+        Mode::Dokku => None,
+    };
+    if let TlsChange::Install(files) = &change.tls {
+        let staging = write_staging_tls(dir, files)?;
+        swap_in_tls(dir, &staging, steps)?;
+    }
     if let Some(vhost) = &change.vhost {
         replace_file(dir, VHOST, vhost.as_bytes(), steps)?;
     }
-    if settings.mode == Mode::Dokku {
+    let Some(conf) = conf else {
         // dokku's proxy asks certs-exists while it rebuilds: tls/ must be gone by then.
         set_tls_aside(dir, change, steps)?;
         return dokku::take_tls(app, has_tls, refresh).map(Some);
-    }
-    let site = Site { app, domains: &change.domains, listeners: &change.listeners, has_tls };
-    replace_file(dir, NGINX_CONF, nginx::render(settings, &site)?.as_bytes(), steps)?;
+    };
+    replace_file(dir, NGINX_CONF, conf.as_bytes(), steps)?;
     // After the plain nginx.conf: never a TLS nginx.conf without tls/.
     set_tls_aside(dir, change, steps)?;
     nginx::test_app(settings, app).map(|()| None)
@@ -370,7 +381,9 @@ fn discard(dir: &Dir, name: &str) -> Result<Option<String>> {
 /// lock at the start of every change; without a journal it only removes leftovers.
 pub fn recover(settings: &Settings, app: &App) -> Result<Vec<String>> {
     let dir = app.handle();
-    let mut notes = clean_leftovers(dir)?;
+    // What the settle at App::open resolved comes first, told by the command that changes.
+    let mut notes = app.take_settle_notes();
+    notes.extend(clean_leftovers(dir)?);
     if dir.kind(JOURNAL)?.is_none() {
         return Ok(notes);
     }
@@ -423,13 +436,20 @@ pub fn recover(settings: &Settings, app: &App) -> Result<Vec<String>> {
 }
 
 /// [`recover`] for any command, without waiting: if another command holds the app's lock,
-/// it is at work and will recover itself. Best effort (a reader may not be allowed to write).
-pub fn settle(settings: &Settings, app: &App) {
+/// it is at work and will recover itself. Best effort (a reader may not be allowed to write):
+/// returns what recovery had to say (or why it failed), nothing if it did not run.
+pub fn settle(settings: &Settings, app: &App) -> Vec<String> {
     if !matches!(app.handle().kind(JOURNAL), Ok(Some(_))) {
-        return;
+        return Vec::new();
     }
-    if let Ok(Some(_lock)) = app.handle().try_lock() {
-        let _ = recover(settings, app);
+    match app.handle().try_lock() {
+        Ok(Some(_lock)) => recover(settings, app).unwrap_or_else(|error| {
+            vec![format!(
+                "an earlier command on {} was interrupted, and what it left could not be resolved: {error}",
+                app.name
+            )]
+        }),
+        _ => Vec::new(),
     }
 }
 

@@ -323,3 +323,67 @@ fn sigkill_during_letsencrypt_set_never_loses_or_tears_the_settings() {
     assert!(interrupted >= 30, "only {interrupted} of 150 kills interrupted a set");
     eprintln!("letsencrypt:set kills: {interrupted} of 150 mid-command");
 }
+
+/// The pids of `pid`'s children.
+fn children_of(pid: u32) -> Vec<u32> {
+    let children = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
+    children.split_whitespace().filter_map(|child| child.parse().ok()).collect()
+}
+
+/// A child process holds a copy of every descriptor of the command, the app's lock too,
+/// until it execs. A command killed while such a child is still on its way to exec leaves
+/// the lock held for a moment, and the next command cannot resolve what it left. strace
+/// holds each exec after the command's own for 2 s, so the kill lands while the command's
+/// first child waits: the state it left must agree all the same.
+#[test]
+fn a_generate_killed_while_its_child_still_holds_the_lock_leaves_a_state_everything_agrees_on() {
+    let sandbox = Sandbox::with_running_app("myapp", &[DOMAIN]);
+    let command = sandbox.command(&["certs:generate", "myapp", DOMAIN]);
+    let mut traced = Command::new("strace");
+    traced
+        .args(["-f", "-qq", "-o", "/dev/null", "-e", "trace=execve", "-e", "inject=execve:delay_enter=2000000:when=2+"])
+        .arg(command.get_program())
+        .args(command.get_args())
+        .envs(command.get_envs().filter_map(|(name, value)| Some((name, value?))))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let mut strace = traced.spawn().expect("strace (make deps installs it)");
+    let tracee = || children_of(strace.id()).first().copied();
+    assert!(common::wait_until(|| tracee().is_some_and(|pid| !children_of(pid).is_empty())), "no child started");
+    let generate = tracee().unwrap();
+    Command::new("kill").args(["-KILL", &generate.to_string()]).status().unwrap();
+    assert!(common::wait_until(|| !Path::new(&format!("/proc/{generate}")).exists()
+        || std::fs::read_to_string(format!("/proc/{generate}/stat")).is_ok_and(|stat| stat.contains(") Z"))));
+    let when = "generate killed while its first child had not exec'd yet";
+    whole_pair_or_none(&sandbox.app_dir("myapp"), when);
+    settled_and_agreeing(&sandbox, when);
+    strace.kill().ok();
+    strace.wait().unwrap();
+    // Once the child is gone, the next command resolves what is left and generate works.
+    sandbox.run(&["certs:generate", "myapp", DOMAIN], None).ok();
+    assert!(settled_and_agreeing(&sandbox, "after the next generate"));
+}
+
+/// The next command that changes an app resolves what a killed one left when it opens the
+/// app, and says so on stderr rather than dropping the note.
+#[test]
+fn the_next_change_says_that_it_resolved_an_interrupted_one() {
+    let sandbox = Sandbox::with_running_app("myapp", &[DOMAIN]);
+    let dir = fixtures();
+    let (crt, key) = (dir.join("leaf.crt"), dir.join("leaf.key"));
+    let add = ["certs:add", "myapp", crt.to_str().unwrap(), key.to_str().unwrap()];
+    sandbox.run(&add, None).ok();
+    sandbox.run(&["certs:remove", "myapp"], None).ok();
+    // What a certs:add killed between its two renames leaves: the journal, and a tls/ beside
+    // an nginx.conf that does not serve it.
+    let app_dir = sandbox.app_dir("myapp");
+    std::fs::rename(app_dir.join("tls.previous"), app_dir.join("tls")).unwrap();
+    std::fs::write(app_dir.join(".dokku-certs-journal"), "a dokku-certs change is under way\n").unwrap();
+    let run = sandbox.run(&add, None).ok();
+    assert!(
+        run.stderr.contains("an earlier command on myapp was interrupted; its certificate was not in use"),
+        "{}",
+        run.stderr
+    );
+}
