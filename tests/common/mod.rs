@@ -217,6 +217,19 @@ impl Sandbox {
         let output = Command::new("sh").arg("-c").arg(self.nginx_cmd()).output().expect("start nginx");
         assert!(output.status.success(), "nginx did not start: {}", String::from_utf8_lossy(&output.stderr));
         self.nginx_started = true;
+        // `nginx` returns as soon as it has forked its daemon; the daemon writes its pid file
+        // and only then blocks its signals for the master loop. A SIGTERM or SIGHUP that
+        // arrives before that block is taken by the handler but never acted on (the loop's
+        // sigsuspend waits for the next signal). Its first worker is started after the block.
+        assert!(wait_until(|| self.master_with_workers().is_some()), "nginx started no worker within 30 s");
+    }
+
+    /// The pid of this sandbox's nginx master once it has started a worker: from then on
+    /// it acts on every signal.
+    fn master_with_workers(&self) -> Option<u32> {
+        let pid: u32 = std::fs::read_to_string(self.nginx_dir().join("nginx.pid")).ok()?.trim().parse().ok()?;
+        let children = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).ok()?;
+        (!children.trim().is_empty()).then_some(pid)
     }
 
     /// Stops nginx (a test of "nginx not running").
@@ -230,8 +243,8 @@ impl Sandbox {
             // A signal to the master's pid, not `nginx -s stop`: that parses the config first
             // and does nothing when a test has left a broken file in nginx.conf.d.
             let pid_file = self.nginx_dir().join("nginx.pid");
-            if let Ok(pid) = std::fs::read_to_string(&pid_file) {
-                let _ = Command::new("kill").args(["-TERM", pid.trim()]).output();
+            if let Some(pid) = self.master_with_workers() {
+                let _ = Command::new("kill").args(["-TERM", &pid.to_string()]).output();
             }
             // The master removes its pid file last; a slow machine may take a while.
             self.nginx_started = !wait_until(|| !pid_file.exists());
