@@ -130,6 +130,9 @@ pub const TLS: &str = "tls";
 pub const CRT: &str = "server.crt";
 /// The private key.
 pub const KEY: &str = "server.key";
+/// The directory nginx includes `*.conf` from, in every server block of the app: found
+/// by name through the app's handle ([`App::conf_d_path`] for its full path).
+pub const CONF_D: &str = "nginx.conf.d";
 
 impl App {
     /// Opens an existing app: the name is checked before any path is built from it, and
@@ -196,6 +199,12 @@ impl App {
     /// DOKKU_ROOT/<app>/nginx.conf
     pub fn nginx_conf_path(&self) -> PathBuf {
         self.dir.join("nginx.conf")
+    }
+
+    /// DOKKU_ROOT/<app>/nginx.conf.d: the directory every server block of the app's
+    /// nginx.conf includes `*.conf` from (the user's and dokku-letsencrypt's additions).
+    pub fn conf_d_path(&self) -> PathBuf {
+        self.dir.join(CONF_D)
     }
 
     /// DOKKU_ROOT/<app>/VHOST

@@ -450,14 +450,10 @@ fn ends_at_own_root(chain: &[Certificate]) -> bool {
     chain.len() > 1 && chain[chain.len() - 1].self_signed && chain.windows(2).all(|pair| pair[0].is_issued_by(&pair[1]))
 }
 
-/// The current time in seconds since the epoch.
-pub fn now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::util::now;
 
     #[test]
     fn issuer_values_are_escaped_as_openssl_oneline() {

@@ -7,11 +7,12 @@ use std::path::Path;
 use crate::app::{App, Settings};
 use crate::bundle::{Bundle, Origin, assemble, sources_from_reader};
 use crate::caller::{Caller, FileRole, read_dir, read_file};
-use crate::cert::{CertError, Certificate, Trust, format_openssl_date, now, trust_of};
+use crate::cert::{CertError, Certificate, Trust, format_openssl_date, trust_of};
 use crate::error::{Error, Result};
 use crate::event::Reporter;
 use crate::names::{check_domain, name_covers};
 use crate::store::{self, Applied, Change, TlsChange, TlsFiles, warn_all};
+use crate::util::now;
 
 // Keys are made in `key`; the operations here and in `acme` name them through `endpoint`.
 pub use crate::key::{KeyType, generate_key};

@@ -28,6 +28,7 @@ pub mod report;
 pub mod scoped;
 pub mod store;
 pub mod text;
+pub mod util;
 pub mod vhost;
 
 pub use error::{Error, Result};

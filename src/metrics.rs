@@ -23,7 +23,7 @@ pub struct Sample {
 /// `certs:report --format prometheus`: the named app's sample, or every app's.
 pub fn samples(settings: &crate::app::Settings, name: Option<&str>) -> crate::Result<Vec<Sample>> {
     let apps = crate::report::open_apps(settings, name)?;
-    Ok(crate::report::in_parallel(&apps, |app| sample(settings, app)))
+    Ok(crate::util::in_parallel(&apps, |app| sample(settings, app)))
 }
 
 /// One app's sample: its certificate's dates, and its renewal state if Let's Encrypt manages it.

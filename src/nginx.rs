@@ -17,6 +17,8 @@ use crate::{master, scoped};
 struct NginxConf<'a> {
     app: &'a str,
     app_dir: String,
+    /// The app's nginx.conf.d, included by every server block.
+    conf_d: String,
     http_listens: Vec<String>,
     ssl_listens: Vec<String>,
     /// nginx >= 1.25.1: `http2 on;` instead of the deprecated `listen ... http2`.
@@ -54,6 +56,7 @@ pub fn render_with(settings: &Settings, site: &Site<'_>, properties: &Resolved, 
     let conf = NginxConf {
         app: &site.app.name,
         app_dir: site.app.dir.display().to_string(),
+        conf_d: site.app.conf_d_path().display().to_string(),
         http_listens: listens(settings.bind, settings.http_port),
         ssl_listens: listens(settings.bind, settings.ssl_port),
         http2_directive: host.http2_directive(),

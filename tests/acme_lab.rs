@@ -150,7 +150,7 @@ fn ari_decides_renewal_and_the_new_order_replaces_the_old_certificate() {
     // names the old certificate.
     let state_file = world.sandbox.root().join(".letsencrypt/state/myapp.json");
     let mut state: serde_json::Value = serde_json::from_slice(&std::fs::read(&state_file).unwrap()).unwrap();
-    assert!(state["ari-next-check"].as_i64().unwrap() > dokku_certs::cert::now() + 5 * 3600, "{state}");
+    assert!(state["ari-next-check"].as_i64().unwrap() > dokku_certs::util::now() + 5 * 3600, "{state}");
     state["ari-next-check"] = serde_json::json!(0);
     std::fs::write(&state_file, state.to_string()).unwrap();
     let run = world.run(&["letsencrypt:auto-renew"]).ok();

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use askama::Template;
 
-use crate::app::{App, Settings};
+use crate::app::{App, CONF_D, Settings};
 use crate::dir::{Dir, Kind};
 use crate::error::{Error, Result};
 use crate::event::{Event, Reporter};
@@ -35,8 +35,6 @@ struct ChallengeConf<'a> {
     answers: &'a [Answer],
 }
 
-/// The directory nginx includes `*.conf` from, in every server block of the app.
-const CONF_D: &str = "nginx.conf.d";
 /// The file in it that answers the challenges.
 const CONF: &str = "letsencrypt.conf";
 /// Mode of the file and of nginx.conf.d/ if made here: nginx reads them; key
@@ -46,7 +44,7 @@ const CONF_D_MODE: u32 = 0o755;
 
 /// The file in nginx.conf.d/ that answers the challenges while it exists.
 pub fn conf_path(app: &App) -> PathBuf {
-    app.dir.join(CONF_D).join(CONF)
+    app.conf_d_path().join(CONF)
 }
 
 /// Removes the answers and the challenge file a killed letsencrypt:enable left, through the app's handle:

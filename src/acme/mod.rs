@@ -24,11 +24,12 @@ use instant_acme::{
 
 use crate::app::{App, Settings};
 use crate::bundle::{Origin, Source, assemble};
-use crate::cert::{Certificate, now};
+use crate::cert::Certificate;
 use crate::endpoint::{self, Installed, generate_key};
 use crate::error::{Error, Result};
 use crate::event::{Event, Reporter};
 use crate::store::{self, Applied};
+use crate::util::now;
 use batch::{Outcome, Pending, StagedIssue};
 use challenge::{Answer, Responder};
 use dns::{Provider, Txt};

@@ -4,8 +4,8 @@
 use super::settings::{GLOBAL, SettingsFile};
 use super::{issued_leaf, marker, planned_offline, state};
 use crate::app::{App, Settings, open_all};
-use crate::cert::now;
 use crate::error::Result;
+use crate::util::now;
 
 /// One app with a certificate from us, as letsencrypt:list shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]

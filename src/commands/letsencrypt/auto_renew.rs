@@ -5,7 +5,8 @@ use dokku_certs::Result;
 use dokku_certs::acme::notify::Event;
 use dokku_certs::acme::{self, AcmeError, Renewal, batch};
 use dokku_certs::app::Settings;
-use dokku_certs::cert::{format_openssl_date, now};
+use dokku_certs::cert::format_openssl_date;
+use dokku_certs::util::now;
 
 /// Arguments of letsencrypt:auto-renew.
 #[derive(Debug, clap::Args)]
