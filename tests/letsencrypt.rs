@@ -198,6 +198,15 @@ fn revoke_and_disable_do_what_they_say() {
     assert_eq!(again.code, 1);
     assert!(again.stderr.contains("alreadyRevoked"), "{}", again.stderr);
 
+    // A plain enable replaces the revoked certificate, as revoke's warning says.
+    let revoked = world.installed_leaf();
+    let enable = world.run(&["letsencrypt:enable", "myapp"]).ok();
+    assert!(!enable.stdout.contains("nothing to do"), "{}", enable.stdout);
+    assert_ne!(world.installed_leaf(), revoked, "the revoked certificate is still installed");
+    assert_eq!(world.sandbox.served_cert("myapp.example.com"), world.installed_leaf());
+    let same = world.run(&["letsencrypt:enable", "myapp"]).ok();
+    assert!(same.stdout.contains("myapp: nothing to do"), "{}", same.stdout);
+
     world.run(&["letsencrypt:disable", "myapp"]).ok();
     assert!(!world.sandbox.app_dir("myapp").join("tls").exists());
     assert_eq!(world.run(&["letsencrypt:active", "myapp"]).ok().stdout, "false\n");

@@ -196,9 +196,13 @@ pub fn enable(settings: &Settings, apps: &[App], force: bool, report: &dyn Repor
     })
 }
 
-/// `Some(why)` if the installed certificate from us matches these settings and is not due.
+/// `Some(why)` if the installed certificate from us matches these settings, is not due and
+/// was not revoked.
 fn unchanged(settings: &Settings, app: &App, resolved: &Resolved) -> Result<Option<String>> {
     let (Some(marker), Some(leaf)) = (marker(app), issued_leaf(app)) else { return Ok(None) };
+    if state::load(settings, &app.name).is_revoked(leaf.der()) {
+        return Ok(None);
+    }
     let mut wanted = app.domains()?;
     let mut had = marker.domains.clone();
     wanted.sort();
@@ -257,6 +261,7 @@ pub fn renew(settings: &Settings, apps: &[App], report: &dyn Reporter) -> Vec<Ou
         }
         let left = time_left(app);
         let (plan, replaces) = match issued_leaf(app) {
+            Some(leaf) if state.is_revoked(leaf.der()) => (Plan { due_at: i64::MIN, basis: Basis::Revoked }, None),
             Some(leaf) => plan_renewal(settings, &marker, &resolved, &leaf, &mut state, report),
             // Ours but unreadable: due now.
             None => (Plan { due_at: i64::MIN, basis: Basis::ThirdOfLifetime }, None),
@@ -294,6 +299,7 @@ pub fn describe_plan(plan: &Plan) -> String {
             crate::cert::format_openssl_date(window.end)
         ),
         Basis::ThirdOfLifetime => format!("a third of the lifetime left: due {at}"),
+        Basis::Revoked => "the certificate was revoked: due now".into(),
     }
 }
 
@@ -830,8 +836,11 @@ fn acme_error(doing: &'static str, error: &instant_acme::Error) -> Error {
     AcmeError::from_acme(doing, error).into()
 }
 
-/// Revokes the app's certificate with the account that obtained it.
+/// Revokes the app's certificate with the account that obtained it, and remembers it in
+/// the app's state so that the next letsencrypt:enable replaces it. Under the app's lock,
+/// like every other writer of the state.
 pub fn revoke(settings: &Settings, app: &App) -> Result<()> {
+    let _lock = store::lock(app)?;
     let marker = marker(app).ok_or_else(|| Error::NotLetsEncrypt(app.name.clone()))?;
     let store = SettingsFile::new(settings);
     let path = store.account_path(&marker.email, &marker.server);
@@ -842,7 +851,10 @@ pub fn revoke(settings: &Settings, app: &App) -> Result<()> {
         let account = open_account(&store, &path, limits).await?;
         let request = instant_acme::RevocationRequest { certificate: &leaf, reason: None };
         account.revoke(&request).await.map_err(|e| acme_error("the CA refused to revoke", &e))
-    })
+    })?;
+    let mut state = state::load(settings, &app.name);
+    state.revoked(chain[0].der());
+    state::save(settings, &app.name, &state)
 }
 
 /// The server certificate of an app whose certificate came from us; `None` otherwise.

@@ -20,6 +20,8 @@ pub enum Basis {
     Ari(Window),
     /// No ARI answer: renew when a third of the lifetime is left.
     ThirdOfLifetime,
+    /// letsencrypt:revoke revoked the certificate: due now.
+    Revoked,
 }
 
 /// When a certificate should be renewed, and why.

@@ -39,6 +39,9 @@ pub struct State {
     pub ari_window: Option<Window>,
     /// Ask the CA again no sooner than this (its Retry-After).
     pub ari_next_check: Option<i64>,
+    /// The SHA-256 (hex) of the last certificate letsencrypt:revoke revoked: while it is
+    /// still installed, letsencrypt:enable orders a new one.
+    pub revoked: Option<String>,
 }
 
 impl State {
@@ -60,6 +63,7 @@ impl State {
             ari_certificate: text("ari-certificate"),
             ari_window,
             ari_next_check: int("ari-next-check"),
+            revoked: text("revoked"),
         }
     }
 
@@ -75,6 +79,7 @@ impl State {
             "ari-window-start": self.ari_window.map(|w| w.start),
             "ari-window-end": self.ari_window.map(|w| w.end),
             "ari-next-check": self.ari_next_check,
+            "revoked": self.revoked,
         });
         serde_json::to_string_pretty(&value).expect("json serializes") + "\n"
     }
@@ -99,11 +104,27 @@ impl State {
         self.next_attempt.filter(|at| *at > now).map(|at| at - now)
     }
 
+    /// Whether the certificate `leaf_der` is the one letsencrypt:revoke revoked.
+    pub fn is_revoked(&self, leaf_der: &[u8]) -> bool {
+        self.revoked.as_deref() == Some(fingerprint(leaf_der).as_str())
+    }
+
+    /// Remembers that the certificate `leaf_der` was revoked.
+    pub fn revoked(&mut self, leaf_der: &[u8]) {
+        self.revoked = Some(fingerprint(leaf_der));
+    }
+
     /// The cached ARI window for certificate `id`, if the CA's Retry-After has not passed.
     pub fn cached_window(&self, id: &str, now: i64) -> Option<Window> {
         let fresh = self.ari_next_check.is_some_and(|at| at > now);
         (fresh && self.ari_certificate.as_deref() == Some(id)).then_some(self.ari_window).flatten()
     }
+}
+
+/// A certificate's SHA-256, in lower-case hex: names one certificate whatever its issuer
+/// (a serial number is only unique per CA).
+fn fingerprint(der: &[u8]) -> String {
+    aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, der).as_ref().iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]
@@ -117,6 +138,8 @@ mod tests {
         state.ari_certificate = Some("a.b".into());
         state.ari_window = Some(Window { start: 5, end: 6 });
         state.ari_next_check = Some(2_000);
+        state.revoked(b"leaf");
+        assert!(state.is_revoked(b"leaf") && !state.is_revoked(b"other leaf"));
         assert_eq!(State::from_json(state.to_json().as_bytes()), state);
         assert_eq!(State::from_json(b"not json"), State::default());
         assert_eq!(state.cached_window("a.b", 1_500), Some(Window { start: 5, end: 6 }));
