@@ -92,9 +92,7 @@ pub fn add(reporter: &dyn Reporter) -> Result<Added> {
         // The dokku user cannot write /etc/cron.d, so the job goes into its crontab and
         // runs `dokku letsencrypt:auto-renew`, as dokku-letsencrypt's does.
         Mode::Dokku => {
-            let dokku = on_path("dokku").ok_or_else(|| {
-                Error::Usage("dokku is not on PATH; the job runs dokku letsencrypt:auto-renew".into())
-            })?;
+            let dokku = on_path("dokku").ok_or(CronError::NoDokku)?;
             (user_job(&dokku, &log, &variables)?, Place::Crontab)
         }
     };
@@ -188,10 +186,7 @@ fn carried_variables(env: impl IntoIterator<Item = (OsString, OsString)>, mode: 
 fn check_name(name: &OsStr) -> Result<String> {
     match name.to_str() {
         Some(text) if text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') => Ok(text.to_string()),
-        _ => Err(Error::Usage(format!(
-            "the environment variable {:?} cannot go into the cron file: a name may hold only letters, digits and _; unset it and run letsencrypt:cron-job --add again",
-            name.to_string_lossy()
-        ))),
+        _ => Err(CronError::VariableName(name.to_string_lossy().into_owned()).into()),
     }
 }
 
@@ -205,9 +200,7 @@ fn check_value(name: &str, value: &OsStr) -> Result<String> {
         Some(text) if text.starts_with(['"', '\'']) => "starts with a quote",
         Some(text) => return Ok(text.to_string()),
     };
-    Err(Error::Usage(format!(
-        "{name} cannot go into the cron file: its value {why}; fix or unset it and run letsencrypt:cron-job --add again"
-    )))
+    Err(CronError::VariableValue { name: name.to_string(), why }.into())
 }
 
 /// A path in the job's command line, single-quoted for the shell. cron turns `%` into a
@@ -217,10 +210,7 @@ fn quoted(what: &str, path: &Path) -> Result<String> {
         Some(text) if path.is_absolute() && !text.contains(['%', '\'']) && !text.chars().any(char::is_control) => {
             Ok(format!("'{text}'"))
         }
-        _ => Err(Error::Usage(format!(
-            "{what} {:?} cannot be used in a cron line: it must be an absolute path without %, quotes or control characters",
-            path.to_string_lossy()
-        ))),
+        _ => Err(CronError::Path { what: what.to_string(), path: path.to_string_lossy().into_owned() }.into()),
     }
 }
 
@@ -296,11 +286,9 @@ fn owner_of(path: &Path) -> Result<User> {
 fn user_by_uid(uid: u32, what: &str) -> Result<User> {
     let found = nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid)).ok().flatten();
     let usable = found.filter(|u| !u.name.is_empty() && u.name.bytes().all(|b| b.is_ascii_graphic()));
-    usable.map(|u| User { name: u.name, uid, gid: u.gid.as_raw() }).ok_or_else(|| {
-        Error::Usage(format!(
-            "{what} belongs to uid {uid}, which has no user name; cron needs a user name to run the job as"
-        ))
-    })
+    usable
+        .map(|u| User { name: u.name, uid, gid: u.gid.as_raw() })
+        .ok_or_else(|| CronError::NoUserName { what: what.to_string(), uid }.into())
 }
 
 /// Makes sure the job can append to its log: the directory is made (0755) if missing, the
@@ -325,7 +313,7 @@ fn prepare_log(job: &Job) -> Result<()> {
         .map_err(write_error)?;
     let meta = file.metadata().map_err(write_error)?;
     if !meta.is_file() {
-        return Err(Error::Usage(format!("{} is not a regular file; remove it or set {LOG_ENV}", log.display())));
+        return Err(CronError::LogNotAFile(log.clone()).into());
     }
     if meta.uid() != job.user.uid {
         std::os::unix::fs::fchown(&file, Some(job.user.uid), Some(job.user.gid)).map_err(write_error)?;
@@ -342,9 +330,7 @@ fn prepare_log(job: &Job) -> Result<()> {
 /// never written through.
 fn write_file(path: &Path, text: &str) -> Result<()> {
     let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let name = path.file_name().and_then(|n| n.to_str()).ok_or_else(|| {
-        Error::Usage(format!("{} is not a file name for the cron job; set {FILE_ENV} to another", path.display()))
-    })?;
+    let name = path.file_name().and_then(|n| n.to_str()).ok_or_else(|| CronError::FileName(path.into()))?;
     let dir = Dir::open_top(dir).map_err(|source| Error::Write { path: path.into(), source })?;
     dir.replace(name, text.as_bytes(), FILE_MODE)
 }
@@ -382,9 +368,7 @@ fn without_block(crontab: &str) -> Result<(String, bool)> {
         }
     }
     if inside {
-        return Err(Error::Usage(format!(
-            "the crontab has the line {BEGIN:?} but not {END:?} after it, so what dokku-certs added cannot be told apart; fix it with crontab -e"
-        )));
+        return Err(CronError::UnclosedBlock.into());
     }
     Ok((kept, found))
 }
@@ -448,6 +432,60 @@ fn on_path(name: &str) -> Option<PathBuf> {
         .filter(|dir| dir.is_absolute())
         .map(|dir| dir.join(name))
         .find(|file| std::fs::metadata(file).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0))
+}
+
+/// What keeps the cron job from being written: the environment, a user or a path that
+/// cannot go into a cron line, or a crontab whose block cannot be told apart.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CronError {
+    /// dokku mode, and no `dokku` on PATH to run.
+    #[error("dokku is not on PATH; the job runs dokku letsencrypt:auto-renew")]
+    NoDokku,
+    /// An environment variable whose name cron cannot read back.
+    #[error(
+        "the environment variable {0:?} cannot go into the cron file: a name may hold only letters, digits and _; unset it and run letsencrypt:cron-job --add again"
+    )]
+    VariableName(String),
+    /// An environment variable whose value cron cannot read back; `why` says what is in it.
+    #[error(
+        "{name} cannot go into the cron file: its value {why}; fix or unset it and run letsencrypt:cron-job --add again"
+    )]
+    VariableValue {
+        /// The variable.
+        name: String,
+        /// What is wrong with its value.
+        why: &'static str,
+    },
+    /// A path of the job's command line that the shell or cron would read otherwise.
+    #[error(
+        "{what} {path:?} cannot be used in a cron line: it must be an absolute path without %, quotes or control characters"
+    )]
+    Path {
+        /// Which path ("the log"...).
+        what: String,
+        /// The path, lossily.
+        path: String,
+    },
+    /// The job's user has a uid but no (usable) name.
+    #[error("{what} belongs to uid {uid}, which has no user name; cron needs a user name to run the job as")]
+    NoUserName {
+        /// What belongs to the uid (a path, a process).
+        what: String,
+        /// The uid.
+        uid: u32,
+    },
+    /// Something other than a regular file where the job's log goes.
+    #[error("{} is not a regular file; remove it or set {LOG_ENV}", .0.display())]
+    LogNotAFile(PathBuf),
+    /// The cron file's path has no file name.
+    #[error("{} is not a file name for the cron job; set {FILE_ENV} to another", .0.display())]
+    FileName(PathBuf),
+    /// The crontab has our first line and not our last.
+    #[error(
+        "the crontab has the line {BEGIN:?} but not {END:?} after it, so what dokku-certs added cannot be told apart; fix it with crontab -e"
+    )]
+    UnclosedBlock,
 }
 
 #[cfg(test)]

@@ -377,9 +377,51 @@ pub enum Error {
     )]
     StagingReplaced(PathBuf),
 
-    /// A setting or argument is missing or wrong; the text says what to do.
-    #[error("{0}")]
-    Usage(String),
+    /// letsencrypt:set with a key or value that cannot be stored.
+    #[error(transparent)]
+    Setting(#[from] crate::acme::settings::SettingError),
+
+    /// letsencrypt:enable on an app without a domain to order for.
+    #[error("{0} has no domains in VHOST; add one before letsencrypt:enable")]
+    NoDomains(String),
+
+    /// The app's dns-provider settings are incomplete or wrong.
+    #[error("{why}; see letsencrypt:report {app}")]
+    DnsProvider {
+        /// The app.
+        app: String,
+        /// What is missing or wrong.
+        why: String,
+    },
+
+    /// A wildcard in VHOST and no DNS provider to validate it.
+    #[error(
+        "{wildcard} is a wildcard domain: HTTP-01 cannot validate it; set a dns-provider (letsencrypt:set {app} dns-provider rfc2136) or remove it from VHOST"
+    )]
+    WildcardNeedsDns {
+        /// The wildcard domain.
+        wildcard: String,
+        /// The app.
+        app: String,
+    },
+
+    /// The eab-hmac-key in settings.json is not base64url (set by hand).
+    #[error("eab-hmac-key is not base64url; set it again as the CA gave it")]
+    StoredEabKey,
+
+    /// The profile set is not in the CA directory's `meta.profiles`.
+    #[error("profile {profile:?} is not offered by {server}; it offers: {offers} (letsencrypt:set ... profile NAME)")]
+    ProfileNotOffered {
+        /// The profile set.
+        profile: String,
+        /// The ACME directory URL.
+        server: String,
+        /// What it offers, comma-separated, or `no profiles`.
+        offers: String,
+    },
+    /// letsencrypt:cron-job cannot write the job.
+    #[error(transparent)]
+    Cron(#[from] crate::cron::CronError),
 }
 
 /// Shorthand for results of this crate.

@@ -421,17 +421,14 @@ fn preflight(app: &App, resolved: &Resolved) -> Result<Preflight> {
     let limits = Limits::from_env()?;
     let domains = app.domains()?;
     if domains.is_empty() {
-        return Err(Error::Usage(format!("{} has no domains in VHOST; add one before letsencrypt:enable", app.name)));
+        return Err(Error::NoDomains(app.name.clone()));
     }
     let provider = Provider::from_settings(resolved.dns_provider.as_deref(), &resolved.dns_values)
-        .map_err(|why| Error::Usage(format!("{why}; see letsencrypt:report {}", app.name)))?;
+        .map_err(|why| Error::DnsProvider { app: app.name.clone(), why })?;
     if provider.is_none()
         && let Some(wildcard) = domains.iter().find(|d| d.starts_with("*."))
     {
-        return Err(Error::Usage(format!(
-            "{wildcard} is a wildcard domain: HTTP-01 cannot validate it; set a dns-provider (letsencrypt:set {} dns-provider rfc2136) or remove it from VHOST",
-            app.name
-        )));
+        return Err(Error::WildcardNeedsDns { wildcard: wildcard.clone(), app: app.name.clone() });
     }
     Ok(Preflight { email, limits, domains, provider })
 }
@@ -588,9 +585,7 @@ async fn create_account(
 fn external_account(resolved: &Resolved) -> Result<Option<ExternalAccountKey>> {
     use base64::Engine;
     let Some((kid, key)) = &resolved.eab else { return Ok(None) };
-    let key = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(key)
-        .map_err(|_| Error::Usage("eab-hmac-key is not base64url; set it again as the CA gave it".into()))?;
+    let key = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(key).map_err(|_| Error::StoredEabKey)?;
     Ok(Some(ExternalAccountKey::new(kid.clone(), &key)))
 }
 
@@ -647,10 +642,7 @@ fn check_profile(account: &Account, resolved: &Resolved) -> Result<()> {
         return Ok(());
     }
     let offers = if offered.is_empty() { "no profiles".to_string() } else { offered.join(", ") };
-    Err(Error::Usage(format!(
-        "profile {profile:?} is not offered by {}; it offers: {offers} (letsencrypt:set ... profile NAME)",
-        resolved.server
-    )))
+    Err(Error::ProfileNotOffered { profile: profile.clone(), server: resolved.server.clone(), offers })
 }
 
 /// Places the order; a `replaces` the CA answers with alreadyReplaced (the old certificate

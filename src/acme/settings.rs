@@ -114,11 +114,7 @@ impl SettingsFile {
     /// Sets (or with `None`, clears) `key` for `scope` (an app name, or [`GLOBAL`]).
     pub fn set(&self, scope: &str, key: &str, value: Option<&str>) -> Result<()> {
         if !KEYS.contains(&key) && !is_dns_key(key) {
-            return Err(Error::Usage(format!(
-                "Invalid key {key:?}, valid keys: {}, and dns-provider-KEY for {}",
-                KEYS.join(", "),
-                dns::RFC2136_KEYS.iter().chain(&dns::EXEC_KEYS).copied().collect::<Vec<_>>().join(", ")
-            )));
+            return Err(SettingError::UnknownKey(key.to_string()).into());
         }
         let value = value.map(|v| normalize(key, v)).transpose()?;
         // Read, modify and write under an flock on the directory: concurrent calls queue
@@ -226,7 +222,7 @@ impl SettingsFile {
             .ok()
             .and_then(|rest| rest.to_str())
             .filter(|name| !name.is_empty() && !name.contains('/'))
-            .ok_or_else(|| Error::Usage(format!("{} is not an account file", path.display())))
+            .ok_or_else(|| SettingError::NotAnAccountFile(path.into()).into())
     }
 
     /// The directory everything lives in.
@@ -288,7 +284,7 @@ fn remove_temps(dir: &Dir, name: &str) -> Result<()> {
 
 /// Checks a value and puts it in its stored form (`staging` becomes the staging URL...).
 fn normalize(key: &str, value: &str) -> Result<String> {
-    let bad = |why: &str| Error::Usage(format!("{value:?} is not a valid {key}: {why}"));
+    let bad = |why: &str| Error::from(SettingError::BadValue { key: key.into(), value: value.into(), why: why.into() });
     match key {
         "email" => {
             let ok = value.len() <= 254
@@ -322,12 +318,10 @@ fn normalize(key: &str, value: &str) -> Result<String> {
             match base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(value.trim_end_matches('=')) {
                 Ok(key) if !key.is_empty() => Ok(value.trim_end_matches('=').to_string()),
                 // The value itself is a secret: never repeated in the message.
-                _ => Err(Error::Usage(format!("the {key} is not base64url; paste the HMAC key the CA gave you"))),
+                _ => Err(SettingError::NotBase64Url(key.into()).into()),
             }
         }
-        _ if value.chars().any(char::is_control) => {
-            Err(Error::Usage(format!("the value of {key} holds a control character; give it on one line")))
-        }
+        _ if value.chars().any(char::is_control) => Err(SettingError::ControlCharacter(key.into()).into()),
         k if k.ends_with("_TIMEOUT") && value.parse::<u64>().is_err() => Err(bad("a number of seconds is expected")),
         _ => Ok(value.to_string()),
     }
@@ -336,6 +330,38 @@ fn normalize(key: &str, value: &str) -> Result<String> {
 /// A name or identifier: letters, digits, `.`, `_`, `-`, at most 128.
 fn is_token(value: &str) -> bool {
     !value.is_empty() && value.len() <= 128 && value.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+}
+
+/// A letsencrypt:set that cannot be stored, or an account path that is not one.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SettingError {
+    /// A key letsencrypt:set does not know.
+    #[error(
+        "Invalid key {0:?}, valid keys: {keys}, and dns-provider-KEY for {dns_keys}",
+        keys = KEYS.join(", "),
+        dns_keys = dns::RFC2136_KEYS.iter().chain(&dns::EXEC_KEYS).copied().collect::<Vec<_>>().join(", ")
+    )]
+    UnknownKey(String),
+    /// A value that is not what the key takes.
+    #[error("{value:?} is not a valid {key}: {why}")]
+    BadValue {
+        /// The key.
+        key: String,
+        /// The value given.
+        value: String,
+        /// What is expected instead.
+        why: String,
+    },
+    /// A secret that is not base64url; the value itself is never repeated.
+    #[error("the {0} is not base64url; paste the HMAC key the CA gave you")]
+    NotBase64Url(String),
+    /// A value on more than one line.
+    #[error("the value of {0} holds a control character; give it on one line")]
+    ControlCharacter(String),
+    /// A path outside the accounts directory where an account file was expected (a bug).
+    #[error("{} is not an account file", .0.display())]
+    NotAnAccountFile(PathBuf),
 }
 
 #[cfg(test)]

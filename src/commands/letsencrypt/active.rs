@@ -1,7 +1,7 @@
 //! letsencrypt:active <app>: `true` if the app's certificate came from letsencrypt:enable.
 
+use crate::cli_error::Result;
 use crate::output;
-use dokku_certs::Result;
 use dokku_certs::acme;
 
 /// Arguments of letsencrypt:active.

@@ -1,7 +1,7 @@
 //! letsencrypt:auto-renew [<app>]: renew what is due, most urgent first, with one nginx reload.
 
+use crate::cli_error::Result;
 use crate::output;
-use dokku_certs::Result;
 use dokku_certs::acme::notify::Event;
 use dokku_certs::acme::{self, AcmeError, Renewal, batch};
 use dokku_certs::app::Settings;
@@ -54,6 +54,10 @@ pub fn run(args: Args) -> Result<()> {
     if failed.is_empty() {
         Ok(())
     } else {
-        Err(AcmeError::Apps { what: "renewal", apps: failed.into_iter().map(str::to_string).collect() }.into())
+        Err(dokku_certs::Error::from(AcmeError::Apps {
+            what: "renewal",
+            apps: failed.into_iter().map(str::to_string).collect(),
+        })
+        .into())
     }
 }

@@ -1,9 +1,9 @@
 //! letsencrypt:cron-job --add|--remove: letsencrypt:auto-renew twice a day, at a random
 //! minute: a cron.d file, or in dokku mode the dokku user's own crontab.
 
+use crate::cli_error::{CliError, Result};
 use crate::output;
 use dokku_certs::cron::{self, Place};
-use dokku_certs::{Error, Result};
 
 /// Arguments of letsencrypt:cron-job.
 #[derive(Debug, clap::Args)]
@@ -29,7 +29,7 @@ pub fn run(args: Args) -> Result<()> {
         return Ok(());
     }
     if !args.remove {
-        return Err(Error::Usage("usage: letsencrypt:cron-job --add|--remove".into()));
+        return Err(CliError::Usage("usage: letsencrypt:cron-job --add|--remove".into()));
     }
     match cron::remove()? {
         Some(Place::File(path)) => output::step(&format!("Removed the auto-renew job ({})", path.display())),

@@ -1,7 +1,7 @@
 //! letsencrypt:disable <app>: remove our certificate, like certs:remove.
 
+use crate::cli_error::Result;
 use crate::output;
-use dokku_certs::Result;
 use dokku_certs::acme;
 
 /// Arguments of letsencrypt:disable.

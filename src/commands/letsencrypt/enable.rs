@@ -1,8 +1,8 @@
 //! letsencrypt:enable <app>|--all [--force]: a certificate for every domain in VHOST,
 //! installed like certs:add; the CA is contacted only when something changed or a renewal is due.
 
+use crate::cli_error::Result;
 use crate::output;
-use dokku_certs::Result;
 use dokku_certs::acme::notify::Event;
 use dokku_certs::acme::{self, AcmeError, Enabled, batch};
 use dokku_certs::app::{App, Settings, list_apps};
@@ -57,7 +57,11 @@ pub fn run(args: Args) -> Result<()> {
         }
     }
     failed.extend(batch::failed(&outcomes).into_iter().map(str::to_string));
-    if failed.is_empty() { Ok(()) } else { Err(AcmeError::Apps { what: "letsencrypt:enable", apps: failed }.into()) }
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(dokku_certs::Error::from(AcmeError::Apps { what: "letsencrypt:enable", apps: failed }).into())
+    }
 }
 
 /// The closing lines of one app that did not fail.

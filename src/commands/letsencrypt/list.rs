@@ -1,7 +1,7 @@
 //! letsencrypt:list: apps with a certificate from us, their domains, expiry and time left.
 
+use crate::cli_error::Result;
 use crate::output;
-use dokku_certs::Result;
 use dokku_certs::acme::{self, status};
 use dokku_certs::app::Settings;
 use dokku_certs::cert::format_openssl_date;

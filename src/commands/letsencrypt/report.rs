@@ -1,8 +1,8 @@
 //! letsencrypt:report [<app>|--global]: the values letsencrypt:set stored, secrets as `****`,
 //! and for an app its certificate's profile and renewal state.
 
+use crate::cli_error::Result;
 use crate::output;
-use dokku_certs::Result;
 use dokku_certs::acme::status::{self, AppStatus, Report};
 use dokku_certs::app::Settings;
 use dokku_certs::cert::format_openssl_date;

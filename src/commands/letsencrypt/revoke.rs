@@ -1,7 +1,7 @@
 //! letsencrypt:revoke <app>: revoke the app's certificate at the CA.
 
+use crate::cli_error::Result;
 use crate::output;
-use dokku_certs::Result;
 use dokku_certs::acme;
 
 /// Arguments of letsencrypt:revoke.

@@ -1,9 +1,9 @@
 //! letsencrypt:set [--global|<app>] KEY [VALUE]: set or clear email, server, graceperiod, key-type.
 
+use crate::cli_error::{CliError, Result};
 use crate::output;
 use dokku_certs::acme::settings;
 use dokku_certs::app::Settings;
-use dokku_certs::{Error, Result};
 
 /// Arguments of letsencrypt:set.
 #[derive(Debug, clap::Args)]
@@ -16,12 +16,12 @@ pub struct Args {
 /// Runs letsencrypt:set.
 pub fn run(args: Args) -> Result<()> {
     let [scope, key, rest @ ..] = args.words.as_slice() else {
-        return Err(Error::Usage("usage: letsencrypt:set [--global|<app>] KEY [VALUE]".into()));
+        return Err(CliError::Usage("usage: letsencrypt:set [--global|<app>] KEY [VALUE]".into()));
     };
     let value = match rest {
         [] => None,
         [value] => Some(value.as_str()),
-        _ => return Err(Error::Usage("letsencrypt:set takes one value; quote it if it has spaces".into())),
+        _ => return Err(CliError::Usage("letsencrypt:set takes one value; quote it if it has spaces".into())),
     };
     settings::set(&Settings::from_env()?, scope, key, value)?;
     match value {
