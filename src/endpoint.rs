@@ -8,8 +8,9 @@ use crate::app::{App, Settings};
 use crate::bundle::{Bundle, Origin, assemble, sources_from_reader};
 use crate::caller::{Caller, FileRole, read_dir, read_file};
 use crate::cert::{CertError, Certificate, Trust, format_openssl_date, trust_of};
+use crate::dokku;
 use crate::error::{Error, Result};
-use crate::event::Reporter;
+use crate::event::{Event, Reporter};
 use crate::names::{check_domain, name_covers};
 use crate::store::{self, Applied, Change, TlsChange, TlsFiles, warn_all};
 use crate::util::now;
@@ -253,8 +254,18 @@ pub fn remove_locked(settings: &Settings, app: &App, reporter: &dyn Reporter) ->
     if app.open_tls()?.is_none() {
         return Err(Error::NoAppEndpoint);
     }
+    // Said before anything changes, as dokku does before its proxy rebuild prints anything.
+    reporter.report(Event::Step(format!("Removing SSL endpoint from {}", app.name)));
     let change = Change { tls: TlsChange::Remove, vhost: None, domains: app.domains()?, listeners: app.listeners()? };
     store::apply(settings, app, &change, reporter)
+}
+
+/// dokku's post-app-clone-setup for the clone `app`: it does not keep the original's
+/// certificate ([`dokku::forget_cloned_tls`]), and dokku's post-certs-remove listeners are
+/// told, as dokku's certs plugin does. Their exit status and stderr are the caller's to pass on.
+pub fn forget_clone(app: &App) -> Result<dokku::Fired> {
+    dokku::forget_cloned_tls(app)?;
+    dokku::fire("post-certs-remove", &[&app.name])
 }
 
 /// What certs:info and certs:report show of an installed certificate.
@@ -278,6 +289,16 @@ pub fn inspect(app: &App) -> Result<Option<Inspection>> {
     let Some(chain) = installed_chain(app)? else { return Ok(None) };
     let trust = trust_of(&chain, now());
     Ok(Some(Inspection { chain, trust }))
+}
+
+/// certs:show: the installed [`CRT`](crate::app::CRT) or [`KEY`](crate::app::KEY) as it is
+/// on disk, read through the app's directory handle (a link at tls/ or at the file is
+/// refused); [`Error::NoEndpoint`] unless both files exist.
+pub fn installed_file(app: &App, name: &str) -> Result<Vec<u8>> {
+    if !app.has_cert() {
+        return Err(Error::NoEndpoint(app.name.clone()));
+    }
+    app.read_tls_file(name)?.ok_or_else(|| Error::NoEndpoint(app.name.clone()))
 }
 
 /// The app's tls/server.crt, leaf first; `None` if the app has no SSL endpoint.

@@ -19,6 +19,15 @@ pub const FLAGS: [&str; 8] = [
     "--ssl-verified",
 ];
 
+/// certs:report's global scope: dokku's certs plugin has no global properties, so its
+/// report has no fields (and no flag is valid for it).
+pub const GLOBAL: &str = "--global";
+
+/// The flags a report of `scope` has: none for [`GLOBAL`], else [`FLAGS`].
+pub fn flags(scope: Option<&str>) -> &'static [&'static str] {
+    if scope == Some(GLOBAL) { &[] } else { &FLAGS }
+}
+
 /// One app's report: flag to value, every value a string as dokku prints it.
 pub type Fields = BTreeMap<&'static str, String>;
 
@@ -57,8 +66,11 @@ pub fn open_apps(settings: &Settings, name: Option<&str>) -> Result<Vec<App>> {
 }
 
 /// certs:report: the named app's name and fields, or every app's in [`open_all`]'s order,
-/// computed on every core.
+/// computed on every core; for [`GLOBAL`], its one report without fields.
 pub fn reports(settings: &Settings, name: Option<&str>) -> Result<Vec<(String, Fields)>> {
+    if name == Some(GLOBAL) {
+        return Ok(vec![(GLOBAL.to_string(), Fields::new())]);
+    }
     let apps = open_apps(settings, name)?;
     Ok(crate::util::in_parallel(&apps, |app| (app.name.clone(), fields(app))))
 }

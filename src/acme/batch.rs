@@ -28,6 +28,10 @@ pub struct Outcome<T> {
     pub app: String,
     /// What happened to it.
     pub result: Result<T>,
+    /// What the listeners of dokku's post-letsencrypt-renew trigger wrote on stderr when
+    /// they were told of the outcome (see [`super::notify::tell`]), for the caller to pass
+    /// on as dokku shows a trigger's stderr; empty if nobody was told or nothing was written.
+    pub listeners: String,
 }
 
 /// The apps whose outcome is an error, in the batch's order.
@@ -121,7 +125,8 @@ fn run_once<'a, T: Send>(
         .zip(results)
         .map(|(app, result)| {
             let tell = |event: Event| report.report(if named { naming(&app.name, event) } else { event });
-            Outcome { app: app.name.clone(), result: result.and_then(|p| finish(settings, p, &reload, &tell)) }
+            let result = result.and_then(|p| finish(settings, p, &reload, &tell));
+            Outcome { app: app.name.clone(), result, listeners: String::new() }
         })
         .collect();
     if let Err(error) = &reload {

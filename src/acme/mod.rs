@@ -181,8 +181,9 @@ pub enum Enabled {
 /// server or challenge changed since the installed certificate, or its renewal is due;
 /// `force` always orders. A few orders run at once; every new certificate is served after
 /// one nginx reload (see [`batch`]). Each app's settings are resolved from settings.json.
+/// Then each app issued or failed is told to the listeners ([`notify::tell`]).
 pub fn enable(settings: &Settings, apps: &[App], force: bool, report: &dyn Reporter) -> Vec<Outcome<Enabled>> {
-    batch::run(settings, apps, batch::PARALLEL_ORDERS, report, |app, report| {
+    let outcomes = batch::run(settings, apps, batch::PARALLEL_ORDERS, report, |app, report| {
         let resolved = SettingsFile::new(settings).resolve(&app.name)?;
         let lock = store::lock(app)?;
         if !force && let Some(why) = unchanged(settings, app, &resolved)? {
@@ -193,7 +194,29 @@ pub fn enable(settings: &Settings, apps: &[App], force: bool, report: &dyn Repor
         let StagedPair { staged, hostnames, warnings } = stage_issue(settings, app, &resolved, None, report)?;
         let finish = Box::new(|installed: Result<Installed>, _: &dyn Reporter| installed.map(Enabled::Issued));
         Ok(Pending::Staged(StagedIssue { lock, staged, hostnames, warnings, finish }))
-    })
+    });
+    tell_listeners(settings, apps, outcomes, |enabled| matches!(enabled, Enabled::Issued(_)), report)
+}
+
+/// Tells the notify-command and dokku's trigger (see [`notify::tell`]) of every app that
+/// got a new certificate (`issued`) or failed; an app left as it was is not told. Their
+/// failures are warnings: each outcome stands.
+fn tell_listeners<T>(
+    settings: &Settings,
+    apps: &[App],
+    mut outcomes: Vec<Outcome<T>>,
+    issued: impl Fn(&T) -> bool,
+    report: &dyn Reporter,
+) -> Vec<Outcome<T>> {
+    for (app, outcome) in apps.iter().zip(&mut outcomes) {
+        let (event, error) = match &outcome.result {
+            Ok(answer) if issued(answer) => (notify::Event::Renewed, String::new()),
+            Ok(_) => continue,
+            Err(error) => (notify::Event::Failed, error.to_string()),
+        };
+        outcome.listeners = notify::tell(settings, app, event, &error, report);
+    }
+    outcomes
 }
 
 /// `Some(why)` if the installed certificate from us matches these settings, is not due and
@@ -249,9 +272,10 @@ pub fn renewal_candidates(settings: &Settings, only: Option<&str>) -> Result<Vec
 /// decided under the app's lock, so a certs:add that lands first is never overwritten.
 /// After failures, no attempt is made before the backoff allows it; a failure extends the
 /// backoff, a success ends it. Due apps are ordered a few at a time and served after one
-/// nginx reload (see [`batch`]).
+/// nginx reload (see [`batch`]). Then each app renewed or failed is told to the listeners
+/// ([`notify::tell`]).
 pub fn renew(settings: &Settings, apps: &[App], report: &dyn Reporter) -> Vec<Outcome<Renewal>> {
-    batch::run(settings, apps, batch::PARALLEL_ORDERS, report, |app, report| {
+    let outcomes = batch::run(settings, apps, batch::PARALLEL_ORDERS, report, |app, report| {
         let resolved = SettingsFile::new(settings).resolve(&app.name)?;
         let lock = store::lock(app)?;
         let Some(marker) = marker(app) else { return Ok(Pending::Done(Renewal::NotOurs)) };
@@ -285,7 +309,8 @@ pub fn renew(settings: &Settings, apps: &[App], report: &dyn Reporter) -> Vec<Ou
             installed.map(Renewal::Renewed)
         });
         Ok(Pending::Staged(StagedIssue { lock, staged, hostnames, warnings, finish }))
-    })
+    });
+    tell_listeners(settings, apps, outcomes, |renewal| matches!(renewal, Renewal::Renewed(_)), report)
 }
 
 /// Says what a plan is based on, for the user.

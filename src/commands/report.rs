@@ -1,10 +1,8 @@
 //! certs:report [<app>] [--ssl-FIELD] [--format stdout|json|prometheus]: dokku's report, in-process.
 
-use std::collections::BTreeMap;
-
 use dokku_certs::app::Settings;
 use dokku_certs::metrics;
-use dokku_certs::report::{self, FLAGS};
+use dokku_certs::report;
 
 use super::report_args::{self, Format};
 use crate::cli_error::{CliError, Result};
@@ -18,26 +16,14 @@ pub struct Args {
     words: Vec<String>,
 }
 
-/// `--global`: dokku's certs plugin has no global properties, so an empty report.
-const GLOBAL: &str = "--global";
-
 /// Runs certs:report.
 pub fn run(args: Args) -> Result<()> {
     let args = report_args::parse("certs:report", &args.words, true)?;
-    let global = args.scope.as_deref() == Some(GLOBAL);
-    let valid: &[&str] = if global { &[] } else { &FLAGS };
+    let valid = report::flags(args.scope.as_deref());
     if let Some(flag) = &args.flag
         && !valid.contains(&flag.as_str())
     {
         return Err(CliError::InvalidFlag(valid.join(", ")));
-    }
-    if global {
-        let none = BTreeMap::<&str, &str>::new();
-        output::raw(&match args.format {
-            Format::Json => output::report_json(&none, "--ssl-"),
-            _ => output::report_text("--global ssl information", &none),
-        });
-        return Ok(());
     }
     let settings = Settings::from_env()?;
     if args.format == Format::Prometheus {

@@ -1,7 +1,7 @@
 //! certs:show <app> crt|key: print the installed certificate or key (the one place a key is printed).
 
-use dokku_certs::Error;
 use dokku_certs::app::{CRT, KEY};
+use dokku_certs::endpoint::installed_file;
 
 use crate::cli_error::{CliError, Result};
 use crate::output;
@@ -23,11 +23,7 @@ pub fn run(args: Args) -> Result<()> {
         Some("key") => KEY,
         _ => return Err(CliError::ShowWhat),
     };
-    if !app.has_cert() {
-        return Err(Error::NoEndpoint(app.name).into());
-    }
-    // Through the app's directory handle: a link at tls/ or at the file is refused.
-    let bytes = app.read_tls_file(name)?.ok_or(Error::NoEndpoint(app.name))?;
+    let bytes = installed_file(&app, name)?;
     output::raw(&String::from_utf8_lossy(&bytes));
     Ok(())
 }

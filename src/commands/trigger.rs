@@ -4,10 +4,11 @@
 
 use std::path::PathBuf;
 
+use dokku_certs::Error;
 use dokku_certs::app::{CRT, KEY};
 use dokku_certs::caller::Caller;
-use dokku_certs::endpoint::{Input, add};
-use dokku_certs::{dokku, report};
+use dokku_certs::endpoint::{self, Input, add};
+use dokku_certs::report;
 
 use crate::cli_error::{CliError, Result};
 use crate::output;
@@ -53,13 +54,16 @@ pub fn run(args: Args) -> Result<()> {
         Trigger::Get { app, what } => {
             let (_, app) = super::open_app(app.as_deref())?;
             let name = match what.as_deref() {
-                Some("crt") if app.has_cert() => CRT,
-                Some("key") if app.has_cert() => KEY,
+                Some("crt") => CRT,
+                Some("key") => KEY,
                 // dokku's certs-get returns 1 without a word: callers test the status.
                 _ => std::process::exit(1),
             };
-            // Through the app's directory handle, as certs:show: a link is refused, never read.
-            let Some(bytes) = app.read_tls_file(name)? else { std::process::exit(1) };
+            // As certs:show reads it; no certificate is a silent 1 too.
+            let bytes = match endpoint::installed_file(&app, name) {
+                Err(Error::NoEndpoint(_)) => std::process::exit(1),
+                read => read?,
+            };
             output::raw(&String::from_utf8_lossy(&bytes));
         }
         Trigger::Set { app, crt, key } => {
@@ -74,12 +78,12 @@ pub fn run(args: Args) -> Result<()> {
         }
         Trigger::Remove { app } => {
             let (settings, app) = super::open_app(app.as_deref())?;
-            super::remove::announce_and_remove(&settings, &app)?;
+            let applied = endpoint::remove(&settings, &app, &output::event)?;
+            super::report_reload(&applied);
         }
         Trigger::PostAppCloneSetup { new, .. } => {
             let (_, app) = super::open_app(new.as_deref())?;
-            dokku::forget_cloned_tls(&app)?;
-            let fired = dokku::fire("post-certs-remove", &[&app.name])?;
+            let fired = endpoint::forget_clone(&app)?;
             output::relay_stderr(&fired.stderr);
             if !fired.success {
                 std::process::exit(1);

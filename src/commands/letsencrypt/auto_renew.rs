@@ -2,7 +2,6 @@
 
 use crate::cli_error::Result;
 use crate::output;
-use dokku_certs::acme::notify::Event;
 use dokku_certs::acme::{self, AcmeError, Renewal, batch};
 use dokku_certs::app::Settings;
 use dokku_certs::cert::format_openssl_date;
@@ -28,7 +27,6 @@ pub fn run(args: Args) -> Result<()> {
             Ok(Renewal::Renewed(installed)) => {
                 output::step(&format!("{}: renewed", app.name));
                 super::report_installed(installed);
-                super::notify(&settings, app, Event::Renewed, "");
             }
             Ok(Renewal::NotDue(left, plan)) => output::step(&format!(
                 "{}: no renewal needed (expires in {}; {})",
@@ -44,11 +42,10 @@ pub fn run(args: Args) -> Result<()> {
             Ok(Renewal::NotOurs) => {
                 output::step(&format!("{}: its certificate is no longer from Let's Encrypt; left alone", app.name))
             }
-            Err(error) => {
-                output::warn(&format!("{}: {error}", app.name));
-                super::notify(&settings, app, Event::Failed, &error.to_string());
-            }
+            Err(error) => output::warn(&format!("{}: {error}", app.name)),
         }
+        // The trigger's listeners' own warnings, as dokku shows a trigger's stderr.
+        output::relay_stderr(&outcome.listeners);
     }
     let failed = batch::failed(&outcomes);
     if failed.is_empty() {

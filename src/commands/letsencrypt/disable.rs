@@ -17,7 +17,6 @@ pub fn run(args: Args) -> Result<()> {
     let (settings, app) = crate::commands::open_app(args.app.as_deref())?;
     output::step(&format!("Disabling Let's Encrypt for {}...", app.name));
     let applied = acme::disable(&settings, &app, &output::event)?;
-    output::step(&format!("Removing SSL endpoint from {}", app.name));
     crate::commands::report_reload(&applied);
     Ok(())
 }

@@ -3,7 +3,6 @@
 
 use crate::cli_error::Result;
 use crate::output;
-use dokku_certs::acme::notify::Event;
 use dokku_certs::acme::{self, AcmeError, Enabled, batch};
 use dokku_certs::app::{App, Settings, list_apps};
 
@@ -27,11 +26,13 @@ pub fn run(args: Args) -> Result<()> {
         let (settings, app) = crate::commands::open_app(args.app.as_deref())?;
         output::heading(&format!("Let's Encrypt {}...", app.name));
         let outcome = acme::enable(&settings, std::slice::from_ref(&app), args.force, &output::event).pop();
-        let enabled = outcome.expect("one outcome per app").result.inspect_err(|error| {
-            super::notify(&settings, &app, Event::Failed, &error.to_string());
-        })?;
-        show(&settings, &app, &enabled);
-        return Ok(());
+        let outcome = outcome.expect("one outcome per app");
+        if let Ok(enabled) = &outcome.result {
+            show(&app, enabled);
+        }
+        // The trigger's listeners' own warnings, as dokku shows a trigger's stderr.
+        output::relay_stderr(&outcome.listeners);
+        return outcome.result.map(drop).map_err(Into::into);
     }
     let settings = Settings::from_env()?;
     let mut failed = Vec::new();
@@ -49,12 +50,10 @@ pub fn run(args: Args) -> Result<()> {
     let outcomes = acme::enable(&settings, &apps, args.force, &output::event);
     for (app, outcome) in apps.iter().zip(&outcomes) {
         match &outcome.result {
-            Ok(enabled) => show(&settings, app, enabled),
-            Err(error) => {
-                output::warn(&format!("{}: {error}", app.name));
-                super::notify(&settings, app, Event::Failed, &error.to_string());
-            }
+            Ok(enabled) => show(app, enabled),
+            Err(error) => output::warn(&format!("{}: {error}", app.name)),
         }
+        output::relay_stderr(&outcome.listeners);
     }
     failed.extend(batch::failed(&outcomes).into_iter().map(str::to_string));
     if failed.is_empty() {
@@ -65,12 +64,11 @@ pub fn run(args: Args) -> Result<()> {
 }
 
 /// The closing lines of one app that did not fail.
-fn show(settings: &Settings, app: &App, enabled: &Enabled) {
+fn show(app: &App, enabled: &Enabled) {
     match enabled {
         Enabled::Issued(installed) => {
             output::step(&format!("{}: certificate installed", app.name));
             super::report_installed(installed);
-            super::notify(settings, app, Event::Renewed, "");
         }
         Enabled::Unchanged(why) => output::step(&format!("{}: nothing to do, {why} (--force orders anyway)", app.name)),
     }
