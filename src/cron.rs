@@ -25,6 +25,7 @@ use crate::dir::Dir;
 use crate::dokku::Mode;
 use crate::error::{Error, Result};
 use crate::event::{Event, Reporter};
+use crate::paths;
 
 /// Where the cron entry goes, unless DOKKU_LETSENCRYPT_CRON_FILE says otherwise.
 pub const DEFAULT_FILE: &str = "/etc/cron.d/dokku-certs-letsencrypt";
@@ -278,7 +279,7 @@ fn unreadable_store_warning(root: &Path, user: &User) -> Option<String> {
 /// The user that owns `path`, by name (cron.d wants a name), as the system's user
 /// database (NSS) knows it.
 fn owner_of(path: &Path) -> Result<User> {
-    let uid = std::fs::metadata(path).map_err(|source| Error::Read { path: path.into(), source })?.uid();
+    let uid = paths::metadata(path)?.uid();
     user_by_uid(uid, &path.display().to_string())
 }
 
@@ -337,11 +338,7 @@ fn write_file(path: &Path, text: &str) -> Result<()> {
 
 /// Removes the cron file; `false` if there was none.
 fn remove_file(path: &Path) -> Result<bool> {
-    match std::fs::remove_file(path) {
-        Ok(()) => Ok(true),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
-        Err(source) => Err(Error::Write { path: path.into(), source }),
-    }
+    paths::remove_if_exists(path)
 }
 
 /// The first line of the block in a user's crontab; `--remove` takes out the lines

@@ -21,6 +21,7 @@ pub mod master;
 pub mod metrics;
 pub mod names;
 pub mod nginx;
+pub mod paths;
 pub mod pem;
 pub mod policy;
 pub mod properties;

@@ -9,7 +9,7 @@ use askama::Template;
 use crate::app::Settings;
 use crate::error::{Error, Result};
 use crate::nginx::{self, Host, listens};
-use crate::properties::{remove, write_by_rename};
+use crate::paths::{self, remove_if_exists, write_by_rename};
 
 /// Mozilla guideline 6.0, intermediate: the TLS 1.2 suites (all ECDHE with AEAD; TLS 1.3's
 /// are OpenSSL's defaults). 6.0 dropped the DHE suites, so no dhparam file is needed.
@@ -89,16 +89,12 @@ impl Setup {
 pub fn install(settings: &Settings) -> Result<Setup> {
     let host = nginx::host(settings);
     let path = settings.global_conf.clone();
-    let previous = match std::fs::read(&path) {
-        Ok(bytes) => Some(bytes),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(source) => return Err(Error::Read { path, source }),
-    };
+    let previous = paths::read_if_exists(&path)?;
     write_by_rename(&path, render(settings, host).as_bytes(), 0o644)?;
     if let Err(error) = nginx::test(settings) {
         let _ = match &previous {
             Some(bytes) => write_by_rename(&path, bytes, 0o644),
-            None => remove(&path),
+            None => remove_if_exists(&path).map(drop),
         };
         return Err(match error {
             Error::NginxTest(complaint) => {

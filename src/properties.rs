@@ -8,12 +8,11 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use crate::app::{Settings, is_plain_path};
 use crate::error::{Error, Result};
+use crate::paths;
 
 /// The scope name of the global defaults, as dokku spells it.
 pub const GLOBAL: &str = "--global";
@@ -286,11 +285,8 @@ impl Store {
     /// The value stored for `scope`, checked; `None` when unset or empty (dokku's "unset").
     fn get(&self, scope: &str, property: &Property) -> Result<Option<String>> {
         let path = self.path(scope, property.name);
-        let text = match fs::read(&path) {
-            Ok(bytes) => String::from_utf8_lossy(&bytes).trim().to_string(),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(source) => return Err(Error::Read { path, source }),
-        };
+        let Some(bytes) = paths::read_if_exists(&path)? else { return Ok(None) };
+        let text = String::from_utf8_lossy(&bytes).trim().to_string();
         if text.is_empty() {
             return Ok(None);
         }
@@ -335,16 +331,14 @@ impl Store {
             }
         }
         let path = self.path(scope, name);
-        let bytes = match fs::read(&path) {
-            Ok(bytes) => Some(bytes),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-            Err(source) => return Err(Error::Read { path, source }),
-        };
+        let bytes = paths::read_if_exists(&path)?;
         let dir_existed = path.parent().is_some_and(Path::is_dir);
         let previous = Previous { path, bytes, dir_existed };
         match value {
             Some(value) => write(&previous.path, value.as_bytes())?,
-            None => remove(&previous.path)?,
+            None => {
+                paths::remove_if_exists(&previous.path)?;
+            }
         }
         Ok(previous)
     }
@@ -353,7 +347,9 @@ impl Store {
     pub fn restore(&self, previous: &Previous) -> Result<()> {
         match &previous.bytes {
             Some(bytes) => write(&previous.path, bytes)?,
-            None => remove(&previous.path)?,
+            None => {
+                paths::remove_if_exists(&previous.path)?;
+            }
         }
         if !previous.dir_existed
             && let Some(dir) = previous.path.parent()
@@ -367,31 +363,7 @@ impl Store {
 
 /// Writes a property file as dokku does (0600 in a 0755 directory), by rename.
 fn write(path: &Path, bytes: &[u8]) -> Result<()> {
-    write_by_rename(path, bytes, 0o600)
-}
-
-/// Replaces `path` with `bytes` (mode `mode`) by rename, so a reader sees the old file or
-/// the new one, never a part; a missing directory is made (0755).
-pub(crate) fn write_by_rename(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
-    let failed = |source| Error::Write { path: path.to_path_buf(), source };
-    let dir = path.parent().expect("an absolute file path has a directory");
-    fs::DirBuilder::new().recursive(true).mode(0o755).create(dir).map_err(failed)?;
-    let temp = dir.join(format!(".{}.dokku-certs-tmp", path.file_name().unwrap_or_default().to_string_lossy()));
-    let _ = fs::remove_file(&temp);
-    let mut file = fs::OpenOptions::new().write(true).create_new(true).mode(mode).open(&temp).map_err(failed)?;
-    file.set_permissions(fs::Permissions::from_mode(mode))
-        .and_then(|()| file.write_all(bytes))
-        .and_then(|()| file.sync_data())
-        .and_then(|()| fs::rename(&temp, path))
-        .map_err(failed)
-}
-
-pub(crate) fn remove(path: &Path) -> Result<()> {
-    match fs::remove_file(path) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(source) => Err(Error::Write { path: path.to_path_buf(), source }),
-    }
+    paths::write_by_rename(path, bytes, 0o600)
 }
 
 #[cfg(test)]

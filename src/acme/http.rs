@@ -44,7 +44,7 @@ pub fn client(roots: Option<&Path>, limit: Duration) -> Result<TimedClient> {
 fn config_trusting(path: &Path) -> Result<rustls::ClientConfig> {
     let bad =
         |why: String| Error::Acme(format!("cannot use {} as the ACME server's root: {why}", path.display()).into());
-    let bytes = std::fs::read(path).map_err(|source| Error::Read { path: path.into(), source })?;
+    let bytes = crate::paths::read(path)?;
     let blocks = pem::parse_many(&bytes).map_err(|e| bad(e.to_string()))?;
     let root = blocks.into_iter().find(|b| b.tag() == "CERTIFICATE").ok_or_else(|| bad("no certificate".into()))?;
     let mut roots = rustls::RootCertStore::empty();
