@@ -324,6 +324,28 @@ pub fn open_all(settings: &Settings) -> Result<Vec<App>> {
     list_apps(settings)?.iter().map(|name| App::open(settings, name)).collect()
 }
 
+/// What [`open_each`] found.
+#[derive(Debug, Default)]
+pub struct Opened {
+    /// The apps opened, in [`list_apps`]'s order.
+    pub apps: Vec<App>,
+    /// Each other app's name, and why it could not be opened.
+    pub failed: Vec<(String, Error)>,
+}
+
+/// Every app under DOKKU_ROOT, for a command that goes on past an app it cannot open
+/// (letsencrypt:enable --all).
+pub fn open_each(settings: &Settings) -> Result<Opened> {
+    let mut opened = Opened::default();
+    for name in list_apps(settings)? {
+        match App::open(settings, &name) {
+            Ok(app) => opened.apps.push(app),
+            Err(error) => opened.failed.push((name, error)),
+        }
+    }
+    Ok(opened)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

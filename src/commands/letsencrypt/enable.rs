@@ -4,7 +4,7 @@
 use crate::cli_error::Result;
 use crate::output;
 use dokku_certs::acme::{self, AcmeError, Enabled, batch};
-use dokku_certs::app::{App, Settings, list_apps};
+use dokku_certs::app::{App, Opened, Settings, open_each};
 
 /// Arguments of letsencrypt:enable.
 #[derive(Debug, clap::Args)]
@@ -35,16 +35,11 @@ pub fn run(args: Args) -> Result<()> {
         return outcome.result.map(drop).map_err(Into::into);
     }
     let settings = Settings::from_env()?;
+    let Opened { apps, failed: unopened } = open_each(&settings)?;
     let mut failed = Vec::new();
-    let mut apps = Vec::new();
-    for name in list_apps(&settings)? {
-        match App::open(&settings, &name) {
-            Ok(app) => apps.push(app),
-            Err(error) => {
-                output::warn(&format!("{name}: {error}"));
-                failed.push(name);
-            }
-        }
+    for (name, error) in unopened {
+        output::warn(&format!("{name}: {error}"));
+        failed.push(name);
     }
     output::heading(&format!("Let's Encrypt {} app(s)...", apps.len()));
     let outcomes = acme::enable(&settings, &apps, args.force, &output::event);
