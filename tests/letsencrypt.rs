@@ -216,6 +216,22 @@ fn revoke_and_disable_do_what_they_say() {
 }
 
 #[test]
+fn auto_renew_replaces_a_revoked_certificate_at_once() {
+    let world = World::new(&["myapp.example.com"]);
+    world.run(&["letsencrypt:enable", "myapp"]).ok();
+    world.run(&["letsencrypt:revoke", "myapp"]).ok();
+    let revoked = world.installed_leaf();
+    let run = world.run(&["letsencrypt:auto-renew"]).ok();
+    assert!(run.stdout.contains("myapp: renewing (expires in "), "{}", run.stdout);
+    assert!(run.stdout.contains("; the certificate was revoked: due now)"), "{}", run.stdout);
+    assert_ne!(world.installed_leaf(), revoked, "the revoked certificate is still installed");
+    assert_eq!(world.sandbox.served_cert("myapp.example.com"), world.installed_leaf());
+    // The new certificate is not revoked: the next run leaves it alone.
+    let again = world.run(&["letsencrypt:auto-renew"]).ok();
+    assert!(again.stdout.contains("myapp: no renewal needed"), "{}", again.stdout);
+}
+
+#[test]
 fn settings_are_checked_and_an_app_value_wins() {
     let world = World::new(&["myapp.example.com"]);
     world.run(&["letsencrypt:set", "myapp", "email", "not-an-email"]).refused("is not a valid email");
