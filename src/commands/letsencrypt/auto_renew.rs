@@ -1,6 +1,6 @@
 //! letsencrypt:auto-renew [<app>]: renew what is due, most urgent first, with one nginx reload.
 
-use crate::cli_error::Result;
+use crate::cli_error::{CliError, Result};
 use crate::output;
 use dokku_certs::acme::{self, AcmeError, Renewal, batch};
 use dokku_certs::app::Settings;
@@ -51,10 +51,7 @@ pub fn run(args: Args) -> Result<()> {
     if failed.is_empty() {
         Ok(())
     } else {
-        Err(dokku_certs::Error::from(AcmeError::Apps {
-            what: "renewal",
-            apps: failed.into_iter().map(str::to_string).collect(),
-        })
-        .into())
+        let apps = failed.into_iter().map(str::to_string).collect();
+        Err(CliError::Lib(AcmeError::Apps { what: "renewal", apps }.into()))
     }
 }

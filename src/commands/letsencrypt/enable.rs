@@ -1,7 +1,7 @@
 //! letsencrypt:enable <app>|--all [--force]: a certificate for every domain in VHOST,
 //! installed like certs:add; the CA is contacted only when something changed or a renewal is due.
 
-use crate::cli_error::Result;
+use crate::cli_error::{CliError, Result};
 use crate::output;
 use dokku_certs::acme::{self, AcmeError, Enabled, batch};
 use dokku_certs::app::{App, Opened, Settings, open_each};
@@ -54,7 +54,7 @@ pub fn run(args: Args) -> Result<()> {
     if failed.is_empty() {
         Ok(())
     } else {
-        Err(dokku_certs::Error::from(AcmeError::Apps { what: "letsencrypt:enable", apps: failed }).into())
+        Err(CliError::Lib(AcmeError::Apps { what: "letsencrypt:enable", apps: failed }.into()))
     }
 }
 
