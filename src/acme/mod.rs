@@ -268,6 +268,12 @@ pub fn renewal_candidates(settings: &Settings, only: Option<&str>) -> Result<Vec
     Ok(candidates.into_iter().map(|(_, app)| app).collect())
 }
 
+/// letsencrypt:auto-renew: [`renew`] for the [`renewal_candidates`], most urgent first.
+pub fn auto_renew(settings: &Settings, only: Option<&str>, report: &dyn Reporter) -> Result<Vec<Outcome<Renewal>>> {
+    let apps = renewal_candidates(settings, only)?;
+    Ok(renew(settings, &apps, report))
+}
+
 /// Renews each app's certificate if it is ours and due (see [`plan_renewal`]). Both are
 /// decided under the app's lock, so a certs:add that lands first is never overwritten.
 /// After failures, no attempt is made before the backoff allows it; a failure extends the

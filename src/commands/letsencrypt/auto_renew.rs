@@ -20,29 +20,27 @@ pub fn run(args: Args) -> Result<()> {
     let settings = Settings::from_env()?;
     // A dated first line: under cron this output is appended to a log.
     output::heading(&format!("letsencrypt:auto-renew, {}", format_openssl_date(now())));
-    let apps = acme::renewal_candidates(&settings, args.app.as_deref())?;
-    let outcomes = acme::renew(&settings, &apps, &output::event);
-    for (app, outcome) in apps.iter().zip(&outcomes) {
+    let outcomes = acme::auto_renew(&settings, args.app.as_deref(), &output::event)?;
+    for outcome in &outcomes {
+        let app = &outcome.app;
         match &outcome.result {
             Ok(Renewal::Renewed(installed)) => {
-                output::step(&format!("{}: renewed", app.name));
+                output::step(&format!("{app}: renewed"));
                 super::report_installed(installed);
             }
             Ok(Renewal::NotDue(left, plan)) => output::step(&format!(
-                "{}: no renewal needed (expires in {}; {})",
-                app.name,
+                "{app}: no renewal needed (expires in {}; {})",
                 acme::format_span(*left),
                 acme::describe_plan(plan)
             )),
             Ok(Renewal::BackingOff(wait, failures)) => output::step(&format!(
-                "{}: {failures} renewal(s) failed in a row; the next attempt waits {} (backoff)",
-                app.name,
+                "{app}: {failures} renewal(s) failed in a row; the next attempt waits {} (backoff)",
                 acme::format_span(*wait)
             )),
             Ok(Renewal::NotOurs) => {
-                output::step(&format!("{}: its certificate is no longer from Let's Encrypt; left alone", app.name))
+                output::step(&format!("{app}: its certificate is no longer from Let's Encrypt; left alone"))
             }
-            Err(error) => output::warn(&format!("{}: {error}", app.name)),
+            Err(error) => output::warn(&format!("{app}: {error}")),
         }
         // The trigger's listeners' own warnings, as dokku shows a trigger's stderr.
         output::relay_stderr(&outcome.listeners);
