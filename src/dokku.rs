@@ -20,6 +20,8 @@ use std::process::{Command, Stdio};
 
 use crate::app::{App, CRT, Settings};
 use crate::error::{Error, Result};
+use crate::event::{Event, Reporter};
+use crate::master;
 use crate::store::{Change, TlsChange};
 
 /// Who renders nginx.conf.
@@ -201,10 +203,17 @@ fn glob_prefix(pattern: &[u8], text: &[u8], to_end: bool) -> bool {
 }
 
 /// Lets dokku's proxy take the tls/ now in place, as `refresh_for` decided (before the swap).
-/// [`Refresh::Reload`] fires `post-certs-update` and reloads nginx; it falls back to the
-/// rebuild when the ports plugin changed the app's port mappings on that trigger (https:443
-/// added) or nginx cannot be reloaded as nginx-vhosts does it here.
-pub fn take_tls(app: &App, has_tls: bool, how: Refresh) -> Result<String> {
+/// [`Refresh::Reload`] fires `post-certs-update` and reloads nginx, then waits until nginx
+/// took the reload ([`confirm_reload`]); it falls back to the rebuild when the ports plugin
+/// changed the app's port mappings on that trigger (https:443 added) or nginx cannot be
+/// reloaded as nginx-vhosts does it here.
+pub fn take_tls(
+    settings: &Settings,
+    app: &App,
+    has_tls: bool,
+    how: Refresh,
+    reporter: &dyn Reporter,
+) -> Result<String> {
     if how == Refresh::Rebuild {
         return rebuild(app, has_tls);
     }
@@ -212,14 +221,108 @@ pub fn take_tls(app: &App, has_tls: bool, how: Refresh) -> Result<String> {
     let ports = capture("ports-get", app);
     fire_for_rebuild(certs_event(true), app, &mut messages)?;
     if ports.is_some() && capture("ports-get", app) == ports {
+        // Before the reload: the master's workers then, so that its new ones can be told apart.
+        let watch = watch_master(settings);
         match reload_nginx(app)? {
-            Reloaded::Yes(said) => return Ok(messages + &said),
+            Reloaded::Yes(said) => {
+                confirm_reload(app, watch, reporter)?;
+                return Ok(messages + &said);
+            }
             Reloaded::Refused(reason) => return Err(Error::ProxyReload { reason, again: None }),
             Reloaded::NotHere => {}
         }
     }
     fire_for_rebuild("post-domains-update", app, &mut messages)?;
     Ok(messages)
+}
+
+/// The host's nginx master before a reload, found by its pid file (`pid` of the main config,
+/// which the dokku user may read, as it may read /proc and, in group adm, the error log).
+fn watch_master(settings: &Settings) -> std::result::Result<master::Watch, String> {
+    let layout = crate::nginx::layout(settings).ok_or("nginx's pid file is not known")?;
+    master::Watch::start(&layout.pid, layout.error_log.as_deref())
+}
+
+/// After nginx-vhosts' reload returned (`systemctl reload nginx` returns once the signal is
+/// sent): waits for the master's verdict, as a reload by dokku-certs does (new workers, then
+/// every old worker stopped accepting; or the master's complaint, which rolls back), then for
+/// a handshake with the app's name on the address its nginx.conf listens on to get the new
+/// certificate. What could not be checked is said in a detail line, never claimed.
+fn confirm_reload(app: &App, watch: std::result::Result<master::Watch, String>, reporter: &dyn Reporter) -> Result<()> {
+    let detail = |text: String| reporter.report(Event::Detail(text));
+    let watch = match watch {
+        Ok(watch) => watch,
+        Err(why) => {
+            detail(format!("Not confirmed that nginx took the reload: {why}"));
+            return Ok(());
+        }
+    };
+    let pid = watch.pid();
+    match watch.verdict(master::RELOAD_TIMEOUT) {
+        master::Reload::Accepted => {}
+        master::Reload::Refused(reason) => return Err(Error::ProxyReload { reason, again: None }),
+        master::Reload::Unconfirmed(why) | master::Reload::NotRunning(why) => {
+            reporter.report(Event::Warning(format!("the new certificate is in place, but {why}")));
+            return Ok(());
+        }
+    }
+    let Some((addr, sni, leaf)) = probe(app) else {
+        detail(format!(
+            "nginx's new workers took over (master pid {pid}); no name of the app to ask for the certificate"
+        ));
+        return Ok(());
+    };
+    // Refused or unreachable at once: nothing listens there in this network namespace (the
+    // dokku lab's nginx runs in its own), which no wait would change.
+    if let Err(why) = std::net::TcpStream::connect_timeout(&addr, REACH_TIMEOUT) {
+        detail(format!(
+            "nginx's new workers took over (master pid {pid}); no handshake: {addr} cannot be reached from here ({why}), so the certificate served was not seen"
+        ));
+        return Ok(());
+    }
+    match crate::nginx::confirm_served_at(addr, &sni, &leaf) {
+        None => detail(format!("nginx serves the new certificate for {sni} on {addr}")),
+        Some(warning) => reporter.report(Event::Warning(warning)),
+    }
+    Ok(())
+}
+
+/// How long a first connection to the app's TLS address may take before it counts as not
+/// reachable from here.
+const REACH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// What to ask nginx: the address the host reaches the app's TLS `listen` at (IPv4 first,
+/// as [`crate::nginx::probe_address`] maps it), the first VHOST line nginx-vhosts gave the
+/// certificate (its `server_name`), and the leaf now in tls/.
+fn probe(app: &App) -> Option<(std::net::SocketAddr, String, Vec<u8>)> {
+    let conf = app.handle().read("nginx.conf").ok()??;
+    let mut listens = tls_listens(&String::from_utf8_lossy(&conf));
+    listens.sort_by_key(|(ip, _)| ip.is_some_and(|ip| ip.is_ipv6()));
+    let (bind, port) = *listens.first()?;
+    let crt = app.read_tls_file(CRT).ok()??;
+    let vhost = app.handle().read("VHOST").ok().flatten().unwrap_or_default();
+    let vhost = String::from_utf8_lossy(&vhost);
+    let name = ssl_vhosts(&leaf_hostnames(&crt)?, &grep_lines(&vhost))?.first()?.to_string();
+    let leaf = crate::pem::certificates(&crt).ok()?.into_iter().next()?;
+    Some((crate::nginx::probe_address(bind, port), crate::nginx::probe_name(&name), leaf))
+}
+
+/// The addresses of the `listen ... ssl` lines of an nginx.conf: `443` (no address),
+/// `[::]:443`, `10.0.0.1:443`, `*:443`; unix sockets are left out.
+fn tls_listens(conf: &str) -> Vec<(Option<std::net::IpAddr>, u16)> {
+    let directives = crate::scoped::directives(conf).unwrap_or_default();
+    let listens = directives.iter().filter(|d| d.words[0] == "listen" && d.words.iter().any(|w| w == "ssl"));
+    listens.filter_map(|d| listen_address(d.words.get(1)?)).collect()
+}
+
+fn listen_address(word: &str) -> Option<(Option<std::net::IpAddr>, u16)> {
+    if let Ok(port) = word.parse() {
+        return Some((None, port));
+    }
+    let (host, port) = word.rsplit_once(':')?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let ip = if host == "*" { None } else { Some(host.parse().ok()?) };
+    Some((ip, port.parse().ok()?))
 }
 
 /// What `plugn trigger NAME APP` printed, if it succeeded.
@@ -365,6 +468,14 @@ mod tests {
         assert_eq!(grep_lines("a\nb\n"), ["a", "b"]);
         assert_eq!(grep_lines("a\n\nb"), ["a", "", "b"]);
         assert!(grep_lines("").is_empty());
+    }
+
+    #[test]
+    fn tls_listens_are_read_from_nginx_conf() {
+        let conf = "server {\n  listen [::]:80;\n  listen 80;\n}\nserver {\n  listen [::]:443 ssl http2;\n  listen 443 ssl http2;\n  listen 10.0.0.1:8443 ssl;\n  listen *:9443 ssl;\n  listen unix:/run/x.sock ssl;\n}\n";
+        let v6: std::net::IpAddr = "::".parse().unwrap();
+        let v4: std::net::IpAddr = "10.0.0.1".parse().unwrap();
+        assert_eq!(tls_listens(conf), [(Some(v6), 443), (None, 443), (Some(v4), 8443), (None, 9443)]);
     }
 
     #[test]

@@ -36,49 +36,77 @@ pub const RELOAD_TIMEOUT: Duration = Duration::from_secs(120);
 /// serialized host-wide by an flock on the pid file itself (nginx never locks it), so the
 /// new workers seen are those of this signal, not of another command's.
 pub fn reload(pid_file: &Path, error_log: Option<&Path>, timeout: Duration) -> Reload {
-    let Ok(lock) = File::open(pid_file) else {
-        return Reload::NotRunning(format!("nginx is not running: no pid file {}", pid_file.display()));
+    let watch = match Watch::start(pid_file, error_log) {
+        Ok(watch) => watch,
+        Err(why) => return Reload::NotRunning(why),
     };
-    if lock.lock().is_err() {
-        return Reload::NotRunning(format!("cannot lock {}", pid_file.display()));
+    if let Err(errno) = signal(watch.pid) {
+        return Reload::NotRunning(format!("cannot signal nginx's master (pid {}): {errno}", watch.pid));
     }
-    let pid = match read_pid(pid_file) {
-        Some(pid) if is_nginx_master(pid) => pid,
-        _ => {
-            return Reload::NotRunning(format!(
-                "nginx is not running: no nginx master at the pid in {}",
-                pid_file.display()
-            ));
-        }
-    };
-    let mut seen = Processes::now();
-    let old_workers = workers_of(pid);
-    let log_offset = error_log.and_then(|log| std::fs::metadata(log).ok()).map_or(0, |m| m.len());
-    if let Err(errno) = signal(pid) {
-        return Reload::NotRunning(format!("cannot signal nginx's master (pid {pid}): {errno}"));
+    watch.verdict(timeout)
+}
+
+/// The running master as it was before a reload: its workers, the processes of the host and
+/// the end of its error log, so that after the signal (ours, or one sent by another program,
+/// as dokku's `systemctl reload nginx`) its verdict can be told. Holds the flock on the pid
+/// file until dropped.
+#[derive(Debug)]
+pub struct Watch {
+    pid: i32,
+    seen: Processes,
+    old_workers: Vec<i32>,
+    error_log: Option<PathBuf>,
+    log_offset: u64,
+    _lock: File,
+}
+
+impl Watch {
+    /// Locks `pid_file` and notes the master's state; `Err` says why there is no master to
+    /// watch (nginx is not running). Needs only read access (the pid file, /proc, the log).
+    pub fn start(pid_file: &Path, error_log: Option<&Path>) -> Result<Watch, String> {
+        let lock =
+            File::open(pid_file).map_err(|_| format!("nginx is not running: no pid file {}", pid_file.display()))?;
+        lock.lock().map_err(|_| format!("cannot lock {}", pid_file.display()))?;
+        let pid = read_pid(pid_file)
+            .filter(|&pid| is_nginx_master(pid))
+            .ok_or_else(|| format!("nginx is not running: no nginx master at the pid in {}", pid_file.display()))?;
+        let seen = Processes::now();
+        let old_workers = workers_of(pid);
+        let log_offset = error_log.and_then(|log| std::fs::metadata(log).ok()).map_or(0, |m| m.len());
+        Ok(Watch { pid, seen, old_workers, error_log: error_log.map(Path::to_path_buf), log_offset, _lock: lock })
     }
-    let started = Instant::now();
-    let mut pause = Duration::from_millis(1);
-    loop {
-        if seen.new_child_of(pid) {
-            return wait_old_workers(&old_workers, started, timeout);
+
+    /// The master's pid.
+    pub fn pid(&self) -> i32 {
+        self.pid
+    }
+
+    /// Waits, after the master was signalled, for its verdict: new workers (then until its
+    /// old workers stopped accepting), or its complaint in the error log.
+    pub fn verdict(mut self, timeout: Duration) -> Reload {
+        let (pid, started) = (self.pid, Instant::now());
+        let mut pause = Duration::from_millis(1);
+        loop {
+            if self.seen.new_child_of(pid) {
+                return wait_old_workers(&self.old_workers, started, timeout);
+            }
+            if let Some(line) = self.error_log.as_deref().and_then(|log| complaint_since(log, self.log_offset, pid)) {
+                return Reload::Refused(line);
+            }
+            if !alive(pid) {
+                return Reload::Refused(format!("nginx's master (pid {pid}) exited during the reload"));
+            }
+            if started.elapsed() > timeout {
+                return Reload::Unconfirmed(format!(
+                    "nginx's master (pid {pid}) neither started new workers nor logged an error within {} s",
+                    timeout.as_secs()
+                ));
+            }
+            std::thread::sleep(pause);
+            // A twentieth of the time waited so far: a 1-app reload is seen within a few ms, a
+            // 10,000-app one (seconds) costs about a hundred looks at /proc, not thousands.
+            pause = (started.elapsed() / 20).clamp(Duration::from_millis(1), Duration::from_millis(250));
         }
-        if let Some(line) = error_log.and_then(|log| complaint_since(log, log_offset, pid)) {
-            return Reload::Refused(line);
-        }
-        if !alive(pid) {
-            return Reload::Refused(format!("nginx's master (pid {pid}) exited during the reload"));
-        }
-        if started.elapsed() > timeout {
-            return Reload::Unconfirmed(format!(
-                "nginx's master (pid {pid}) neither started new workers nor logged an error within {} s",
-                timeout.as_secs()
-            ));
-        }
-        std::thread::sleep(pause);
-        // A twentieth of the time waited so far: a 1-app reload is seen within a few ms, a
-        // 10,000-app one (seconds) costs about a hundred looks at /proc, not thousands.
-        pause = (started.elapsed() / 20).clamp(Duration::from_millis(1), Duration::from_millis(250));
     }
 }
 
@@ -268,6 +296,7 @@ fn alive(pid: i32) -> bool {
 
 /// The processes seen so far, so that each poll reads the parent of new pids only: a poll
 /// costs one read of /proc, not one per process of the host.
+#[derive(Debug)]
 struct Processes(HashSet<i32>);
 
 impl Processes {

@@ -273,9 +273,14 @@ pub fn confirm_served(settings: &Settings, domains: &[String], crt_pem: &str) ->
     layout(settings)?;
     let sni = probe_name(domains.first()?);
     let leaf = crate::pem::certificates(crt_pem.as_bytes()).ok()?.into_iter().next()?;
-    let addr = probe_address(settings.bind, settings.ssl_port);
+    confirm_served_at(probe_address(settings.bind, settings.ssl_port), &sni, &leaf)
+}
+
+/// Waits up to [`SERVE_TIMEOUT`] until `addr` serves the leaf `leaf` for `sni`; `Some(warning)`
+/// when it did not, with what it served instead and the command to look.
+pub fn confirm_served_at(addr: std::net::SocketAddr, sni: &str, leaf: &[u8]) -> Option<String> {
     let deadline = std::time::Instant::now() + SERVE_TIMEOUT;
-    let not_served = master::confirm_served(addr, &sni, &leaf, deadline).err()?;
+    let not_served = master::confirm_served(addr, sni, leaf, deadline).err()?;
     Some(format!(
         "nginx took the new configuration, but after {} s {not_served}, not the new certificate; check with: openssl s_client -connect {addr} -servername {sni}",
         SERVE_TIMEOUT.as_secs()
@@ -296,7 +301,7 @@ pub fn probe_address(bind: Option<IpAddr>, port: u16) -> std::net::SocketAddr {
 
 /// The SNI that reaches a domain's server block: the domain itself, or for a wildcard one
 /// name it covers.
-fn probe_name(domain: &str) -> String {
+pub fn probe_name(domain: &str) -> String {
     match domain.strip_prefix("*.") {
         Some(parent) => format!("dokku-certs-check.{parent}"),
         None => domain.to_string(),

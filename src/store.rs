@@ -140,7 +140,7 @@ fn apply_with(
     let mut steps = Vec::new();
     // The old pair moves to tls.previous/ only once the master took the new one: a refused
     // reload rolls back like a refused test.
-    let reloaded = stage_and_test(settings, app, change, &mut steps).and_then(|proxy_messages| {
+    let reloaded = stage_and_test(settings, app, change, &mut steps, reporter).and_then(|proxy_messages| {
         // In dokku mode the proxy plugin has reloaded nginx already.
         let reload =
             if settings.mode == Mode::Dokku || !reload_now { Ok(()) } else { nginx::reload_confirmed(settings)? };
@@ -198,7 +198,7 @@ pub fn stage<'a>(settings: &Settings, app: &'a App, change: &Change, reporter: &
         _ => None,
     };
     let mut staged = Staged { app, steps: Vec::new(), proxy_messages: None, installed };
-    match stage_and_test(settings, app, change, &mut staged.steps) {
+    match stage_and_test(settings, app, change, &mut staged.steps, reporter) {
         Ok(proxy_messages) => {
             staged.proxy_messages = proxy_messages;
             Ok(staged)
@@ -287,7 +287,13 @@ fn end_journal(dir: &Dir) {
 /// dokku mode by dokku's own rebuild (which writes nginx.conf), or by nginx's reload alone
 /// when the new certificate leaves nginx.conf as it is ([`dokku::refresh_for`]). Returns the
 /// proxy's warnings in dokku mode.
-fn stage_and_test(settings: &Settings, app: &App, change: &Change, steps: &mut Vec<Step>) -> Result<Option<String>> {
+fn stage_and_test(
+    settings: &Settings,
+    app: &App,
+    change: &Change,
+    steps: &mut Vec<Step>,
+    reporter: &dyn Reporter,
+) -> Result<Option<String>> {
     let dir = app.handle();
     // Decided before the swap: it compares the certificate in place with the new one.
     let refresh = if settings.mode == Mode::Dokku { dokku::refresh_for(app, change) } else { dokku::Refresh::Rebuild };
@@ -318,7 +324,7 @@ fn stage_and_test(settings: &Settings, app: &App, change: &Change, steps: &mut V
     let Some(conf) = conf else {
         // dokku's proxy asks certs-exists while it rebuilds: tls/ must be gone by then.
         set_tls_aside(dir, change, steps)?;
-        return dokku::take_tls(app, has_tls, refresh).map(Some);
+        return dokku::take_tls(settings, app, has_tls, refresh, reporter).map(Some);
     };
     replace_file(dir, NGINX_CONF, conf.as_bytes(), steps)?;
     // After the plain nginx.conf: never a TLS nginx.conf without tls/.
@@ -405,7 +411,8 @@ pub fn recover(settings: &Settings, app: &App) -> Result<Vec<String>> {
     if conf.is_some() {
         let change = Change { tls: TlsChange::Keep, vhost: None, domains: app.domains()?, listeners: app.listeners()? };
         let mut steps = Vec::new();
-        match stage_and_test(settings, app, &change, &mut steps) {
+        // Keep rebuilds, so nothing is reported from there.
+        match stage_and_test(settings, app, &change, &mut steps, &crate::event::Quiet) {
             // The same one-app test as a change, then the same reload: the master's verdict
             // covers the rest of the configuration. A refusal keeps the old configuration
             // served, so it is reported, not undone (these files were in place before).

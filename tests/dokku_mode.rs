@@ -106,8 +106,19 @@ impl Dokku {
     /// PLUGIN_AVAILABLE_PATH whose reload logs `reload` and, while `fail-reload` exists,
     /// fails as nginx does (its reason comes from `sudo nginx -t`).
     fn serve_tls_with_nginx_vhosts(&self) -> Vec<(&'static str, String)> {
+        let fail = self.sandbox.dir.path().join("fail-reload");
+        self.serve_tls_with("", &format!("[ ! -e '{}' ]", fail.display()))
+    }
+
+    /// [`Dokku::serve_tls_with_nginx_vhosts`] with `listen` lines in the app's TLS server
+    /// (nginx-vhosts' template has them) and `reload` as the body of its reload.
+    fn serve_tls_with(&self, listen: &str, reload: &str) -> Vec<(&'static str, String)> {
         let app = self.sandbox.app_dir("myapp");
-        let conf = format!("server {{\n  ssl_certificate     {};\n}}\n", app.join("tls/server.crt").display());
+        let conf = format!(
+            "server {{\n{listen}  ssl_certificate     {};\n  ssl_certificate_key {};\n}}\n",
+            app.join("tls/server.crt").display(),
+            app.join("tls/server.key").display()
+        );
         std::fs::write(app.join("nginx.conf"), conf).unwrap();
         let plugins = self.sandbox.dir.path().join("plugins");
         std::fs::create_dir_all(plugins.join("nginx-vhosts")).unwrap();
@@ -115,9 +126,8 @@ impl Dokku {
             "dokku_log_info1() {{ echo \"-----> $*\"; }}\n\
              get_nginx_location() {{ echo /usr/sbin/nginx; }}\n\
              sudo() {{ echo '{NGINX_SAYS}' >&2; return 1; }}\n\
-             fn-nginx-vhosts-nginx-init-cmd() {{ echo \"reload $1\" >> '{log}'; [ ! -e '{fail}' ]; }}\n",
+             fn-nginx-vhosts-nginx-init-cmd() {{ echo \"reload $1\" >> '{log}'; {reload}; }}\n",
             log = self.sandbox.dir.path().join("triggers.log").display(),
-            fail = self.sandbox.dir.path().join("fail-reload").display(),
         );
         std::fs::write(plugins.join("nginx-vhosts/functions"), functions).unwrap();
         vec![("PLUGIN_AVAILABLE_PATH", plugins.display().to_string())]
@@ -147,6 +157,30 @@ fn add_and_remove_fire_dokkus_triggers_and_leave_nginx_conf_to_dokku() {
 }
 
 #[test]
+fn a_reload_without_rebuild_is_confirmed_by_the_new_workers_and_a_handshake() {
+    let mut dokku = Dokku::new();
+    dokku.add("leaf.fullchain.crt", "leaf.key").ok();
+    // nginx-vhosts' https server, on the sandbox's port, and a reload that returns as soon
+    // as the master has the signal (as `systemctl reload nginx` does).
+    let listen = format!("  listen 127.0.0.1:{} ssl;\n  server_name myapp.example.com;\n", dokku.sandbox.ssl_port);
+    let env = dokku.serve_tls_with(&listen, &format!("{} -s reload", dokku.sandbox.nginx_cmd()));
+    dokku.sandbox.start_nginx();
+    let leaf = |name: &str| dokku_certs::pem::certificates(&fixture(name)).unwrap().remove(0);
+    dokku.sandbox.wait_served("myapp.example.com", &leaf("leaf.fullchain.crt"));
+    dokku.fired();
+
+    let run = dokku.add_with("leaf2.crt", "leaf2.key", &env).ok();
+    // Asked once, at once: the command returned only when nginx served the new certificate.
+    assert_eq!(dokku.sandbox.served_cert("myapp.example.com"), leaf("leaf2.crt"));
+    let said = format!(
+        "       nginx serves the new certificate for myapp.example.com on 127.0.0.1:{}",
+        dokku.sandbox.ssl_port
+    );
+    assert!(run.stdout.contains(&said), "{}", run.stdout);
+    assert_eq!(dokku.fired(), ["trigger post-certs-update myapp tls=yes", "reload reload"]);
+}
+
+#[test]
 fn the_same_names_only_reload_nginx_and_a_refused_reload_puts_the_previous_pair_back() {
     let dokku = Dokku::new();
     dokku.add("leaf.fullchain.crt", "leaf.key").ok();
@@ -163,6 +197,13 @@ fn the_same_names_only_reload_nginx_and_a_refused_reload_puts_the_previous_pair_
         "{}",
         run.stdout
     );
+    // No nginx runs here: nothing is claimed about what nginx serves.
+    assert!(
+        run.stdout.contains("       Not confirmed that nginx took the reload: nginx is not running"),
+        "{}",
+        run.stdout
+    );
+    assert!(!run.stdout.contains("nginx serves the new certificate"), "{}", run.stdout);
     assert_eq!(std::fs::read(app.join("tls/server.crt")).unwrap(), fixture("leaf2.crt"));
     let after = std::fs::metadata(app.join("nginx.conf")).unwrap();
     assert_eq!((after.ino(), after.mtime_nsec()), (conf.ino(), conf.mtime_nsec()), "nginx.conf was touched");

@@ -155,6 +155,48 @@ update_to() {
   [[ "$(dokku --quiet ports:report "$APP" --ports-map)" == "http:80:5000 https:443:5000" ]]
 }
 
+# The nginx master's workers that accept connections now (not those told to quit).
+accepting_workers() {
+  local master
+  master="$(cat /run/nginx.pid)"
+  for pid in $(pgrep -P "$master"); do
+    [[ "$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null)" == "nginx: worker process " ]] && echo "$pid"
+  done
+  return 0
+}
+
+@test "(dokku-certs) certs:update with the same names returns once nginx's new workers took over, even from a reload that returns at once" {
+  add_a_and_watch
+  # A service command that returns at once, before nginx even got the signal (more so than
+  # `systemctl reload nginx`, which returns right after it): the reload happens meanwhile.
+  local service="$CERTS/nginx-service-async" previous
+  previous="$(dokku nginx:report --global --nginx-global-nginx-service-command)"
+  printf '#!/usr/bin/env bash\n[[ "$1" != reload ]] || { sudo -n %q reload </dev/null >/dev/null 2>&1 & exit 0; }\nexec sudo -n %q "$@"\n' \
+    /var/tmp/dokku-lab/bin/nginx-service-root /var/tmp/dokku-lab/bin/nginx-service-root >"$service"
+  chmod 755 "$service"
+  dokku nginx:set --global nginx-service-command "$service"
+  local old_workers
+  old_workers="$(accepting_workers)"
+  update_to b
+  local served="" workers
+  served="$(served_fingerprint)" # one handshake, at once: no waiting here
+  workers="$(accepting_workers)"
+  dokku nginx:set --global nginx-service-command "$previous"
+  [[ -n "$old_workers" ]]
+  [[ "$status" -eq 0 ]]
+  [[ "$(nginx_conf_state)" == "$before" ]]
+  [[ "$served" == "$(fingerprint "$CERTS/b.crt")" ]]
+  # Every worker that accepted before the command has stopped accepting; new ones took over.
+  [[ -n "$workers" ]]
+  for pid in $old_workers; do
+    [[ " $(echo $workers) " != *" $pid "* ]]
+  done
+  # dokku-certs runs outside the lab's network namespace: it says that it saw the new
+  # workers but could not reach nginx's listener, and never that it saw the certificate.
+  [[ "$output" == *"nginx's new workers took over (master pid $(cat /run/nginx.pid)); no handshake: 127.0.0.1:443 cannot be reached from here"* ]]
+  [[ "$output" != *"nginx serves the new certificate"* ]]
+}
+
 @test "(dokku-certs) certs:update with other names: dokku rebuilds nginx.conf" {
   add_a_and_watch
   update_to renamed
