@@ -160,7 +160,7 @@ accepting_workers() {
   local master
   master="$(cat /run/nginx.pid)"
   for pid in $(pgrep -P "$master"); do
-    [[ "$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null)" == "nginx: worker process " ]] && echo "$pid"
+    [[ "$(tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline")" == "nginx: worker process " ]] && echo "$pid"
   done
   return 0
 }
