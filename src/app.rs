@@ -1,4 +1,4 @@
-//! dokku's file layout under DOKKU_ROOT, and the settings read from the environment.
+//! dokku's file layout under DOKKU_ROOT, and the environment ([`Env`]) read once per run.
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -11,7 +11,7 @@ use crate::names::{check_app_name, check_domain};
 
 /// Everything dokku-certs takes from the environment, read once per run.
 #[derive(Debug, Clone)]
-pub struct Settings {
+pub struct Env {
     /// DOKKU_ROOT (default /home/dokku).
     pub dokku_root: PathBuf,
     /// DOKKU_NGINX_CMD (default `nginx`): the prefix of `-t` and `-s reload`.
@@ -33,14 +33,14 @@ pub struct Settings {
     pub mode: Mode,
 }
 
-impl Settings {
-    /// Reads the settings from the process environment.
-    pub fn from_env() -> Result<Settings> {
+impl Env {
+    /// Reads this process's environment.
+    pub fn from_env() -> Result<Env> {
         Self::from_lookup(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))
     }
 
-    /// Reads the settings through `lookup` (the environment, or a map in tests).
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Settings> {
+    /// Reads the environment through `lookup` (the environment, or a map in tests).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Env> {
         let port = |name: &'static str, default: u16| match lookup(name) {
             None => Ok(default),
             Some(value) => value.trim().parse::<u16>().ok().filter(|p| *p > 0).ok_or(Error::BadSetting {
@@ -67,7 +67,7 @@ impl Settings {
             lookup("DOKKU_NGINX_GLOBAL_CONF").unwrap_or_else(|| "/etc/nginx/conf.d/dokku-certs.conf".into()),
         );
         check_plain_path("DOKKU_NGINX_GLOBAL_CONF", &global_conf)?;
-        Ok(Settings {
+        Ok(Env {
             dokku_root,
             nginx_cmd: lookup("DOKKU_NGINX_CMD").unwrap_or_else(|| "nginx".into()),
             http_port: port("DOKKU_NGINX_PORT", 80)?,
@@ -137,14 +137,14 @@ pub const CONF_D: &str = "nginx.conf.d";
 impl App {
     /// Opens an existing app: the name is checked before any path is built from it, and
     /// the app directory is opened without following a link.
-    pub fn open(settings: &Settings, name: &str) -> Result<App> {
+    pub fn open(env: &Env, name: &str) -> Result<App> {
         check_app_name(name)?;
-        let root = open_root(settings)?;
+        let root = open_root(env)?;
         match root.open_dir(name) {
             Ok(Some(handle)) => {
                 let app = App::from_dir(name, handle);
                 // Whatever the command, a change killed midway is resolved first.
-                let notes = crate::store::settle(settings, &app);
+                let notes = crate::transaction::settle(env, &app);
                 app.settle_notes.lock().unwrap_or_else(std::sync::PoisonError::into_inner).extend(notes);
                 Ok(app)
             }
@@ -286,8 +286,8 @@ impl App {
 }
 
 /// Opens DOKKU_ROOT itself (it may be a link: the administrator sets it).
-pub fn open_root(settings: &Settings) -> Result<Dir> {
-    Dir::open_top(&settings.dokku_root).map_err(|source| Error::Read { path: settings.dokku_root.clone(), source })
+pub fn open_root(env: &Env) -> Result<Dir> {
+    Dir::open_top(&env.dokku_root).map_err(|source| Error::Read { path: env.dokku_root.clone(), source })
 }
 
 fn listener_problem(value: &str) -> Option<&'static str> {
@@ -306,9 +306,9 @@ fn listener_problem(value: &str) -> Option<&'static str> {
 }
 
 /// Every app under DOKKU_ROOT, sorted, as dokku lists them (directories, not hidden, not `tls`).
-pub fn list_apps(settings: &Settings) -> Result<Vec<String>> {
+pub fn list_apps(env: &Env) -> Result<Vec<String>> {
     // Real directories only: a link in DOKKU_ROOT is not an app (App::open refuses it).
-    let mut apps: Vec<String> = open_root(settings)?
+    let mut apps: Vec<String> = open_root(env)?
         .entries()?
         .into_iter()
         .filter(|(name, kind)| *kind == Kind::Dir && name != "tls" && check_app_name(name).is_ok())
@@ -320,8 +320,8 @@ pub fn list_apps(settings: &Settings) -> Result<Vec<String>> {
 
 /// Every app under DOKKU_ROOT, opened, in [`list_apps`]'s order: what a command on all apps
 /// walks. One that cannot be opened fails the whole list, as `list_apps(..).map(App::open)` did.
-pub fn open_all(settings: &Settings) -> Result<Vec<App>> {
-    list_apps(settings)?.iter().map(|name| App::open(settings, name)).collect()
+pub fn open_all(env: &Env) -> Result<Vec<App>> {
+    list_apps(env)?.iter().map(|name| App::open(env, name)).collect()
 }
 
 /// What [`open_each`] found.
@@ -335,10 +335,10 @@ pub struct Opened {
 
 /// Every app under DOKKU_ROOT, for a command that goes on past an app it cannot open
 /// (letsencrypt:enable --all).
-pub fn open_each(settings: &Settings) -> Result<Opened> {
+pub fn open_each(env: &Env) -> Result<Opened> {
     let mut opened = Opened::default();
-    for name in list_apps(settings)? {
-        match App::open(settings, &name) {
+    for name in list_apps(env)? {
+        match App::open(env, &name) {
             Ok(app) => opened.apps.push(app),
             Err(error) => opened.failed.push((name, error)),
         }
@@ -363,11 +363,11 @@ mod tests {
 
     #[test]
     fn settings_default_as_dokku_and_refuse_nonsense() {
-        let settings = Settings::from_lookup(|_| None).unwrap();
-        assert_eq!(settings.dokku_root, PathBuf::from("/home/dokku"));
-        assert_eq!((settings.http_port, settings.ssl_port), (80, 443));
-        assert!(Settings::from_lookup(|n| (n == "DOKKU_NGINX_PORT").then(|| "x".into())).is_err());
-        assert!(Settings::from_lookup(|n| (n == "DOKKU_NGINX_BIND").then(|| "1.2.3.4;".into())).is_err());
-        assert!(Settings::from_lookup(|n| (n == "DOKKU_ROOT").then(|| "/tmp/a b".into())).is_err());
+        let env = Env::from_lookup(|_| None).unwrap();
+        assert_eq!(env.dokku_root, PathBuf::from("/home/dokku"));
+        assert_eq!((env.http_port, env.ssl_port), (80, 443));
+        assert!(Env::from_lookup(|n| (n == "DOKKU_NGINX_PORT").then(|| "x".into())).is_err());
+        assert!(Env::from_lookup(|n| (n == "DOKKU_NGINX_BIND").then(|| "1.2.3.4;".into())).is_err());
+        assert!(Env::from_lookup(|n| (n == "DOKKU_ROOT").then(|| "/tmp/a b".into())).is_err());
     }
 }

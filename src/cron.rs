@@ -20,7 +20,7 @@ use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsE
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use crate::app::Settings;
+use crate::app::Env;
 use crate::dir::Dir;
 use crate::dokku::Mode;
 use crate::error::{Error, Result};
@@ -82,13 +82,13 @@ pub fn add(reporter: &dyn Reporter) -> Result<Added> {
     // The environment first: a setting that cannot go into the file refuses the
     // command before anything is read through it.
     let variables = carried_variables(std::env::vars_os(), mode)?;
-    let settings = Settings::from_env()?;
+    let env = Env::from_env()?;
     let log = log_path(mode);
     let (job, place) = match mode {
         Mode::Standalone => {
             let exe =
                 std::env::current_exe().map_err(|source| Error::Read { path: "the running binary".into(), source })?;
-            (job(&settings.dokku_root, &exe, &log, &variables)?, Place::File(file_path()))
+            (job(&env.dokku_root, &exe, &log, &variables)?, Place::File(file_path()))
         }
         // The dokku user cannot write /etc/cron.d, so the job goes into its crontab and
         // runs `dokku letsencrypt:auto-renew`, as dokku-letsencrypt's does.
@@ -104,7 +104,7 @@ pub fn add(reporter: &dyn Reporter) -> Result<Added> {
     }
     // After the write: a refused --add is its one error line, not a warning about a job
     // that was never installed.
-    if let Some(warning) = unreadable_store_warning(&settings.dokku_root, &job.user) {
+    if let Some(warning) = unreadable_store_warning(&env.dokku_root, &job.user) {
         reporter.report(Event::Warning(warning));
     }
     Ok(Added { place, user: job.user.name, log: job.log })

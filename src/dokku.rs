@@ -3,7 +3,7 @@
 //! There nginx.conf belongs to dokku's proxy plugin (nginx-vhosts, or whichever proxy the
 //! app uses). After tls/ is swapped, dokku-certs fires the triggers dokku's certs plugin
 //! fires (`post-certs-update` or `post-certs-remove`, then `post-domains-update`) and the
-//! proxy renders, tests and reloads its configuration. If that rebuild fails, [`crate::store`]
+//! proxy renders, tests and reloads its configuration. If that rebuild fails, [`crate::transaction`]
 //! puts the previous tls/ back and [`rebuild_after_roll_back`] rebuilds again, so the proxy
 //! ends up with a configuration made from the files that are really in place.
 //!
@@ -18,11 +18,11 @@
 use std::io::Read;
 use std::process::{Command, Stdio};
 
-use crate::app::{App, CRT, Settings};
+use crate::app::{App, CRT, Env};
 use crate::error::{Error, Result};
 use crate::event::{Event, Reporter};
 use crate::master;
-use crate::store::{Change, TlsChange};
+use crate::transaction::{Change, TlsChange};
 
 /// Who renders nginx.conf.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -207,13 +207,7 @@ fn glob_prefix(pattern: &[u8], text: &[u8], to_end: bool) -> bool {
 /// took the reload ([`confirm_reload`]); it falls back to the rebuild when the ports plugin
 /// changed the app's port mappings on that trigger (https:443 added) or nginx cannot be
 /// reloaded as nginx-vhosts does it here.
-pub fn take_tls(
-    settings: &Settings,
-    app: &App,
-    has_tls: bool,
-    how: Refresh,
-    reporter: &dyn Reporter,
-) -> Result<String> {
+pub fn take_tls(env: &Env, app: &App, has_tls: bool, how: Refresh, reporter: &dyn Reporter) -> Result<String> {
     if how == Refresh::Rebuild {
         return rebuild(app, has_tls);
     }
@@ -222,7 +216,7 @@ pub fn take_tls(
     fire_for_rebuild(certs_event(true), app, &mut messages)?;
     if ports.is_some() && capture("ports-get", app) == ports {
         // Before the reload: the master's workers then, so that its new ones can be told apart.
-        let watch = watch_master(settings);
+        let watch = watch_master(env);
         match reload_nginx(app)? {
             Reloaded::Yes(said) => {
                 confirm_reload(app, watch, reporter)?;
@@ -238,8 +232,8 @@ pub fn take_tls(
 
 /// The host's nginx master before a reload, found by its pid file (`pid` of the main config,
 /// which the dokku user may read, as it may read /proc and, in group adm, the error log).
-fn watch_master(settings: &Settings) -> std::result::Result<master::Watch, String> {
-    let layout = crate::nginx::layout(settings).ok_or("nginx's pid file is not known")?;
+fn watch_master(env: &Env) -> std::result::Result<master::Watch, String> {
+    let layout = crate::nginx::layout(env).ok_or("nginx's pid file is not known")?;
     master::Watch::start(&layout.pid, layout.error_log.as_deref())
 }
 
@@ -381,12 +375,12 @@ fn reload_nginx(app: &App) -> Result<Reloaded> {
 
 /// Has nginx pick up a change in the app's nginx.conf.d/ (the ACME challenge): `nginx -t`
 /// and a reload in standalone mode; in dokku mode dokku's rebuild, which does both.
-pub fn reload_app_proxy(settings: &Settings, app: &App) -> Result<()> {
-    if settings.mode == Mode::Dokku {
+pub fn reload_app_proxy(env: &Env, app: &App) -> Result<()> {
+    if env.mode == Mode::Dokku {
         return rebuild(app, app.has_cert()).map(|_| ());
     }
-    crate::nginx::test(settings)?;
-    crate::nginx::reload(settings)
+    crate::nginx::test(env)?;
+    crate::nginx::reload(env)
         .map_err(|why| Error::Acme(format!("nginx must be running to answer the challenge ({why})").into()))
 }
 
@@ -421,7 +415,7 @@ fn reload_after_roll_back(app: &App, reason: String) -> Error {
 /// post-app-clone-setup: a cloned app must not serve the original's certificate. The clone
 /// has no proxy config yet, so tls/ simply goes (under the app's lock).
 pub fn forget_cloned_tls(app: &App) -> Result<()> {
-    let _lock = crate::store::lock(app)?;
+    let _lock = crate::transaction::lock(app)?;
     // Entry by entry through the app's handle: a link in or at tls/ is unlinked, never followed.
     app.handle().remove_tree(crate::app::TLS)
 }

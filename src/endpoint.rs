@@ -4,7 +4,7 @@
 use std::io::Read;
 use std::path::Path;
 
-use crate::app::{App, Settings};
+use crate::app::{App, Env};
 use crate::bundle::{Bundle, Origin, assemble, sources_from_reader};
 use crate::caller::{Caller, FileRole, read_dir, read_file};
 use crate::cert::{CertError, Certificate, Trust, format_openssl_date, trust_of};
@@ -12,7 +12,7 @@ use crate::dokku;
 use crate::error::{Error, Result};
 use crate::event::{Event, Reporter};
 use crate::names::{check_domain, name_covers};
-use crate::store::{self, Applied, Change, TlsChange, TlsFiles, warn_all};
+use crate::transaction::{self, Applied, Change, TlsChange, TlsFiles, warn_all};
 use crate::util::now;
 
 // Keys are made in `key`; the operations here and in `acme` name them through `endpoint`.
@@ -51,8 +51,8 @@ pub enum Input<'a> {
 
 /// certs:add: reads `input`, finds the one certificate/key pair in it, and installs it like
 /// [`install`]. Nothing changes if the input is refused.
-pub fn add(settings: &Settings, app: &App, input: Input<'_>, reporter: &dyn Reporter) -> Result<Installed> {
-    let root = &settings.dokku_root;
+pub fn add(env: &Env, app: &App, input: Input<'_>, reporter: &dyn Reporter) -> Result<Installed> {
+    let root = &env.dokku_root;
     let (sources, origin) = match input {
         Input::Files { caller, crt, key } => {
             let crt = read_file(&caller, root, &app.name, crt, FileRole::Certificate)?;
@@ -62,45 +62,45 @@ pub fn add(settings: &Settings, app: &App, input: Input<'_>, reporter: &dyn Repo
         Input::Dir { caller, dir } => (read_dir(&caller, root, &app.name, dir)?, Origin::Archive),
         Input::Archive(reader) => (sources_from_reader(reader)?, Origin::Archive),
     };
-    install(settings, app, &assemble(&sources, origin)?, reporter)
+    install(env, app, &assemble(&sources, origin)?, reporter)
 }
 
 /// Checks `bundle` against the app and installs it, atomically, under the app's lock.
 /// Problems that do not stop the install (expired, names not covered...) go to `reporter`
 /// as warnings before anything changes.
-pub fn install(settings: &Settings, app: &App, bundle: &Bundle, reporter: &dyn Reporter) -> Result<Installed> {
-    let _lock = store::lock(app)?;
-    install_locked(settings, app, bundle, Vec::new(), reporter)
+pub fn install(env: &Env, app: &App, bundle: &Bundle, reporter: &dyn Reporter) -> Result<Installed> {
+    let _lock = transaction::lock(app)?;
+    install_locked(env, app, bundle, Vec::new(), reporter)
 }
 
 /// [`install`] for a caller that already holds the app's lock; `extra` files go into tls/
 /// with the pair.
 pub fn install_locked(
-    settings: &Settings,
+    env: &Env,
     app: &App,
     bundle: &Bundle,
     extra: Vec<(&'static str, String)>,
     reporter: &dyn Reporter,
 ) -> Result<Installed> {
     let (change, warnings) = install_change(app, bundle, extra)?;
-    let applied = store::apply(settings, app, &change, reporter)?;
+    let applied = transaction::apply(env, app, &change, reporter)?;
     // Only now: a refused change is one line on stderr, and these describe what is installed.
     warn_all(reporter, warnings);
     Ok(Installed { hostnames: bundle.leaf().hostnames(), applied })
 }
 
 /// [`install_locked`] up to nginx's test, without the reload: for many apps installed with
-/// one reload ([`store::Staged::commit`] or [`store::Staged::roll_back`] finishes it).
+/// one reload ([`transaction::Staged::commit`] or [`transaction::Staged::roll_back`] finishes it).
 /// Returns the staged change and the bundle's warnings, to report once the pair is live.
 pub fn stage_install<'a>(
-    settings: &Settings,
+    env: &Env,
     app: &'a App,
     bundle: &Bundle,
     extra: Vec<(&'static str, String)>,
     reporter: &dyn Reporter,
-) -> Result<(store::Staged<'a>, Vec<String>)> {
+) -> Result<(transaction::Staged<'a>, Vec<String>)> {
     let (change, warnings) = install_change(app, bundle, extra)?;
-    Ok((store::stage(settings, app, &change, reporter)?, warnings))
+    Ok((transaction::stage(env, app, &change, reporter)?, warnings))
 }
 
 /// The change that installs `bundle`, and what the user should know about the bundle
@@ -187,7 +187,7 @@ pub const GENERATED_DAYS: i64 = 365;
 /// Generates a key, a CSR and a self-signed certificate for `domain`, adds `domain` to
 /// VHOST if missing, and installs them like certs:add. Warnings go to `reporter`.
 pub fn generate(
-    settings: &Settings,
+    env: &Env,
     app: &App,
     domain: &str,
     key_type: KeyType,
@@ -195,9 +195,9 @@ pub fn generate(
     reporter: &dyn Reporter,
 ) -> Result<Generated> {
     check_domain(domain)?;
-    let _lock = store::lock(app)?;
+    let _lock = transaction::lock(app)?;
     // A generate killed midway must not read as "already defined" forever.
-    warn_all(reporter, store::recover(settings, app)?);
+    warn_all(reporter, transaction::recover(env, app)?);
     if app.has_cert() {
         return Ok(Generated::AlreadyDefined);
     }
@@ -210,7 +210,7 @@ pub fn generate(
         domains.iter().map(|d| format!("{d}\n")).collect::<String>()
     });
     let change = Change { tls: TlsChange::Install(files), vhost, domains, listeners };
-    let applied = store::apply(settings, app, &change, reporter)?;
+    let applied = transaction::apply(env, app, &change, reporter)?;
     Ok(Generated::Installed { csr, domain_added, applied })
 }
 
@@ -243,21 +243,21 @@ fn self_signed_files(domain: &str, key_type: KeyType, subject: &Subject) -> Resu
 
 /// Removes the app's certificate: nginx.conf goes back to plain HTTP, tested, then tls/
 /// is moved aside (to tls.previous/) and nginx reloaded. Warnings go to `reporter`.
-pub fn remove(settings: &Settings, app: &App, reporter: &dyn Reporter) -> Result<Applied> {
-    let _lock = store::lock(app)?;
-    remove_locked(settings, app, reporter)
+pub fn remove(env: &Env, app: &App, reporter: &dyn Reporter) -> Result<Applied> {
+    let _lock = transaction::lock(app)?;
+    remove_locked(env, app, reporter)
 }
 
 /// [`remove`] for a caller that already holds the app's lock.
-pub fn remove_locked(settings: &Settings, app: &App, reporter: &dyn Reporter) -> Result<Applied> {
-    warn_all(reporter, store::recover(settings, app)?);
+pub fn remove_locked(env: &Env, app: &App, reporter: &dyn Reporter) -> Result<Applied> {
+    warn_all(reporter, transaction::recover(env, app)?);
     if app.open_tls()?.is_none() {
         return Err(Error::NoAppEndpoint);
     }
     // Said before anything changes, as dokku does before its proxy rebuild prints anything.
     reporter.report(Event::Step(format!("Removing SSL endpoint from {}", app.name)));
     let change = Change { tls: TlsChange::Remove, vhost: None, domains: app.domains()?, listeners: app.listeners()? };
-    store::apply(settings, app, &change, reporter)
+    transaction::apply(env, app, &change, reporter)
 }
 
 /// dokku's post-app-clone-setup for the clone `app`: it does not keep the original's

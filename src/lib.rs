@@ -27,8 +27,8 @@ pub mod policy;
 pub mod properties;
 pub mod report;
 pub mod scoped;
-pub mod store;
 pub mod text;
+pub mod transaction;
 pub mod util;
 pub mod vhost;
 

@@ -21,15 +21,15 @@ pub struct Sample {
 }
 
 /// `certs:report --format prometheus`: the named app's sample, or every app's.
-pub fn samples(settings: &crate::app::Settings, name: Option<&str>) -> crate::Result<Vec<Sample>> {
-    let apps = crate::report::open_apps(settings, name)?;
-    Ok(crate::util::in_parallel(&apps, |app| sample(settings, app)))
+pub fn samples(env: &crate::app::Env, name: Option<&str>) -> crate::Result<Vec<Sample>> {
+    let apps = crate::report::open_apps(env, name)?;
+    Ok(crate::util::in_parallel(&apps, |app| sample(env, app)))
 }
 
 /// One app's sample: its certificate's dates, and its renewal state if Let's Encrypt manages it.
-fn sample(settings: &crate::app::Settings, app: &crate::app::App) -> Sample {
+fn sample(env: &crate::app::Env, app: &crate::app::App) -> Sample {
     let dates = crate::endpoint::inspect(app).ok().flatten().map(|i| (i.leaf().not_before, i.leaf().not_after));
-    let state = crate::acme::state::load(settings, &app.name);
+    let state = crate::acme::state::load(env, &app.name);
     Sample {
         app: app.name.clone(),
         dates,

@@ -7,7 +7,7 @@ use std::process::{Command, Stdio};
 
 use askama::Template;
 
-use crate::app::{App, Listener, Settings};
+use crate::app::{App, Env, Listener};
 use crate::error::{Error, Result};
 use crate::properties::Resolved;
 use crate::{master, scoped};
@@ -46,23 +46,23 @@ pub struct Site<'a> {
 }
 
 /// Renders the app's nginx.conf with its nginx properties and the host nginx's syntax.
-pub fn render(settings: &Settings, site: &Site<'_>) -> Result<String> {
-    let properties = crate::properties::Store::new(settings).resolve(&site.app.name)?;
-    Ok(render_with(settings, site, &properties, host(settings)))
+pub fn render(env: &Env, site: &Site<'_>) -> Result<String> {
+    let properties = crate::properties::Store::new(env).resolve(&site.app.name)?;
+    Ok(render_with(env, site, &properties, host(env)))
 }
 
 /// [`render`] with the properties and the host's versions given.
-pub fn render_with(settings: &Settings, site: &Site<'_>, properties: &Resolved, host: Host) -> String {
+pub fn render_with(env: &Env, site: &Site<'_>, properties: &Resolved, host: Host) -> String {
     let conf = NginxConf {
         app: &site.app.name,
         app_dir: site.app.dir.display().to_string(),
         conf_d: site.app.conf_d_path().display().to_string(),
-        http_listens: listens(settings.bind, settings.http_port),
-        ssl_listens: listens(settings.bind, settings.ssl_port),
+        http_listens: listens(env.bind, env.http_port),
+        ssl_listens: listens(env.bind, env.ssl_port),
         http2_directive: host.http2_directive(),
         server_name: if site.domains.is_empty() { "_".into() } else { site.domains.join(" ") },
         has_tls: site.has_tls,
-        redirect_port: if settings.ssl_port == 443 { String::new() } else { format!(":{}", settings.ssl_port) },
+        redirect_port: if env.ssl_port == 443 { String::new() } else { format!(":{}", env.ssl_port) },
         upstreams: site.listeners.iter().map(|l| l.address.as_str()).collect(),
         p: properties,
         hsts: properties.hsts_header(),
@@ -96,15 +96,15 @@ impl Host {
 }
 
 /// Reads `$DOKKU_NGINX_CMD -V` once per process.
-pub fn host(settings: &Settings) -> Host {
-    parse_host(version_text(settings)).unwrap_or(Host::FALLBACK)
+pub fn host(env: &Env) -> Host {
+    parse_host(version_text(env)).unwrap_or(Host::FALLBACK)
 }
 
 /// What `$DOKKU_NGINX_CMD -V` prints (versions, `--prefix=`, `--conf-path=`...), run once.
-fn version_text(settings: &Settings) -> &'static str {
+fn version_text(env: &Env) -> &'static str {
     static TEXT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     TEXT.get_or_init(|| {
-        run(settings, "-V")
+        run(env, "-V")
             .map(|out| String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout))
             .unwrap_or_default()
     })
@@ -130,9 +130,9 @@ pub struct Layout {
 /// The host's [`Layout`], once per process; `None` when DOKKU_NGINX_CMD is not a plain
 /// `nginx [-p P] [-c C] [-e E]` or names no main config (`true` in benchmarks): then every
 /// change uses the full `nginx -t` and `nginx -s reload`.
-pub fn layout(settings: &Settings) -> Option<&'static Layout> {
+pub fn layout(env: &Env) -> Option<&'static Layout> {
     static LAYOUT: std::sync::OnceLock<Option<Layout>> = std::sync::OnceLock::new();
-    LAYOUT.get_or_init(|| parse_layout(&settings.nginx_cmd, version_text(settings))).as_ref()
+    LAYOUT.get_or_init(|| parse_layout(&env.nginx_cmd, version_text(env))).as_ref()
 }
 
 fn parse_layout(cmd: &str, version: &str) -> Option<Layout> {
@@ -198,8 +198,8 @@ pub fn listens(bind: Option<IpAddr>, port: u16) -> Vec<String> {
 }
 
 /// Runs `$DOKKU_NGINX_CMD -t`; on failure the error carries nginx's own complaint.
-pub fn test(settings: &Settings) -> Result<()> {
-    let output = run(settings, "-t")?;
+pub fn test(env: &Env) -> Result<()> {
+    let output = run(env, "-t")?;
     if output.status.success() {
         return Ok(());
     }
@@ -209,11 +209,11 @@ pub fn test(settings: &Settings) -> Result<()> {
 /// `nginx -t` for one app's change: the host's config with only this app's nginx.conf in
 /// place of every app's (see [`crate::scoped`]); the full test when the host's config cannot
 /// be scoped that way.
-pub fn test_app(settings: &Settings, app: &App) -> Result<()> {
-    let apps_pattern = settings.dokku_root.join("*").join("nginx.conf");
-    let Some(layout) = layout(settings) else { return test(settings) };
+pub fn test_app(env: &Env, app: &App) -> Result<()> {
+    let apps_pattern = env.dokku_root.join("*").join("nginx.conf");
+    let Some(layout) = layout(env) else { return test(env) };
     let Some(scoped) = scoped::build(&layout.conf, &layout.conf_prefix, &apps_pattern, &app.nginx_conf_path()) else {
-        return test(settings);
+        return test(env);
     };
     let output = Command::new(&layout.program[0])
         .args(&layout.program[1..])
@@ -225,7 +225,7 @@ pub fn test_app(settings: &Settings, app: &App) -> Result<()> {
         .output();
     // Not startable (not on PATH, say under cron): the full test through the shell says so
     // in the words users know (`nginx: not found`).
-    let Ok(output) = output else { return test(settings) };
+    let Ok(output) = output else { return test(env) };
     if output.status.success() {
         return Ok(());
     }
@@ -248,8 +248,8 @@ pub enum NotReloaded {
 /// workers stopped accepting connections (see [`crate::master`]). `Ok(Err(_))`: nginx is not
 /// running, so there is nothing to confirm; `Err`: the master refused it or never answered,
 /// and the caller puts the files back.
-pub fn reload_confirmed(settings: &Settings) -> Result<std::result::Result<(), NotReloaded>> {
-    let Some(layout) = layout(settings) else { return Ok(reload(settings)) };
+pub fn reload_confirmed(env: &Env) -> Result<std::result::Result<(), NotReloaded>> {
+    let Some(layout) = layout(env) else { return Ok(reload(env)) };
     match master::reload(&layout.pid, layout.error_log.as_deref(), master::RELOAD_TIMEOUT) {
         master::Reload::Accepted => Ok(Ok(())),
         master::Reload::NotRunning(why) => Ok(Err(NotReloaded::NotRunning(why))),
@@ -269,11 +269,11 @@ pub const SERVE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30
 /// see it. `None` also when there is nothing to ask: no domain, no certificate in `crt_pem`,
 /// or a host whose master is not known ([`layout`] is `None`: `DOKKU_NGINX_CMD=true` has
 /// no nginx to ask, and the reload went through `nginx -s reload`, which confirms nothing).
-pub fn confirm_served(settings: &Settings, domains: &[String], crt_pem: &str) -> Option<String> {
-    layout(settings)?;
+pub fn confirm_served(env: &Env, domains: &[String], crt_pem: &str) -> Option<String> {
+    layout(env)?;
     let sni = probe_name(domains.first()?);
     let leaf = crate::pem::certificates(crt_pem.as_bytes()).ok()?.into_iter().next()?;
-    confirm_served_at(probe_address(settings.bind, settings.ssl_port), &sni, &leaf)
+    confirm_served_at(probe_address(env.bind, env.ssl_port), &sni, &leaf)
 }
 
 /// Waits up to [`SERVE_TIMEOUT`] until `addr` serves the leaf `leaf` for `sni`; `Some(warning)`
@@ -310,23 +310,23 @@ pub fn probe_name(domain: &str) -> String {
 
 /// After the files were put back because a reload was not confirmed: one more SIGHUP, so a
 /// master that took the new files late reads the old ones again. No wait.
-pub fn reload_after_roll_back(settings: &Settings, error: &Error) {
-    if let (Error::NginxReloadUnconfirmed(_), Some(layout)) = (error, layout(settings)) {
+pub fn reload_after_roll_back(env: &Env, error: &Error) {
+    if let (Error::NginxReloadUnconfirmed(_), Some(layout)) = (error, layout(env)) {
         master::signal_only(&layout.pid);
     }
 }
 
 /// Runs `$DOKKU_NGINX_CMD -s reload`; on failure, what nginx said.
-pub fn reload(settings: &Settings) -> std::result::Result<(), NotReloaded> {
-    match run(settings, "-s reload") {
+pub fn reload(env: &Env) -> std::result::Result<(), NotReloaded> {
+    match run(env, "-s reload") {
         Ok(output) if output.status.success() => Ok(()),
         Ok(output) => Err(NotReloaded::Failed(complaint(&output))),
         Err(e) => Err(NotReloaded::Failed(e.to_string())),
     }
 }
 
-fn run(settings: &Settings, args: &str) -> Result<std::process::Output> {
-    let cmd = format!("{} {args}", settings.nginx_cmd);
+fn run(env: &Env, args: &str) -> Result<std::process::Output> {
+    let cmd = format!("{} {args}", env.nginx_cmd);
     Command::new("sh")
         .arg("-c")
         .arg(&cmd)
@@ -352,8 +352,8 @@ pub fn telling_line(text: &str) -> Option<String> {
 mod tests {
     use super::*;
 
-    fn settings() -> Settings {
-        Settings::from_lookup(|_| None).unwrap()
+    fn env() -> Env {
+        Env::from_lookup(|_| None).unwrap()
     }
 
     fn app() -> App {
@@ -363,13 +363,12 @@ mod tests {
     /// The defaults: no property file under an empty DOKKU_LIB_ROOT.
     fn defaults() -> Resolved {
         let dir = tempfile::tempdir().unwrap();
-        let settings =
-            Settings::from_lookup(|name| (name == "DOKKU_LIB_ROOT").then(|| dir.path().display().to_string()));
-        crate::properties::Store::new(&settings.unwrap()).resolve("myapp").unwrap()
+        let env = Env::from_lookup(|name| (name == "DOKKU_LIB_ROOT").then(|| dir.path().display().to_string()));
+        crate::properties::Store::new(&env.unwrap()).resolve("myapp").unwrap()
     }
 
-    fn render_for(settings: &Settings, site: &Site<'_>, host: Host) -> String {
-        render_with(settings, site, &defaults(), host)
+    fn render_for(env: &Env, site: &Site<'_>, host: Host) -> String {
+        render_with(env, site, &defaults(), host)
     }
 
     #[test]
@@ -378,7 +377,7 @@ mod tests {
         let domains = vec!["myapp.example.com".to_string()];
         let listeners = vec![Listener { address: "127.0.0.1:5000".into() }];
         let site = Site { app: &app, domains: &domains, listeners: &listeners, has_tls: false };
-        let text = render_for(&settings(), &site, Host::FALLBACK);
+        let text = render_for(&env(), &site, Host::FALLBACK);
         assert!(text.contains("listen      [::]:80;\n  listen      80;"));
         assert!(text.contains("server_name myapp.example.com;"));
         assert!(text.contains("access_log  /var/log/nginx/myapp-access.log;"));
@@ -398,11 +397,11 @@ mod tests {
     fn tls_redirects_with_308_inside_location_and_sends_hsts() {
         let app = app();
         let domains = vec!["a.example.com".to_string(), "b.example.com".to_string()];
-        let mut settings = settings();
-        settings.ssl_port = 8443;
-        settings.bind = Some("127.0.0.1".parse().unwrap());
+        let mut env = env();
+        env.ssl_port = 8443;
+        env.bind = Some("127.0.0.1".parse().unwrap());
         let site = Site { app: &app, domains: &domains, listeners: &[], has_tls: true };
-        let text = render_for(&settings, &site, Host::FALLBACK);
+        let text = render_for(&env, &site, Host::FALLBACK);
         assert!(text.contains("location    / {\n    return 308 https://$host:8443$request_uri;\n  }"));
         assert!(text.contains("listen      127.0.0.1:8443 ssl http2;\n  server_name"));
         assert!(text.contains("ssl_certificate           /home/dokku/myapp/tls/server.crt;"));
@@ -420,7 +419,7 @@ mod tests {
     fn nginx_1_25_1_and_later_get_http2_on() {
         let app = app();
         let site = Site { app: &app, domains: &[], listeners: &[], has_tls: true };
-        let text = render_for(&settings(), &site, Host { nginx: (1, 25, 1), openssl: (3, 0, 0) });
+        let text = render_for(&env(), &site, Host { nginx: (1, 25, 1), openssl: (3, 0, 0) });
         assert!(text.contains("listen      [::]:443 ssl;\n  listen      443 ssl;\n  http2       on;\n"), "{text}");
         assert!(!text.contains(" http2;"));
     }

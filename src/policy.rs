@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use askama::Template;
 
-use crate::app::Settings;
+use crate::app::Env;
 use crate::error::{Error, Result};
 use crate::nginx::{self, Host, listens};
 use crate::paths::{self, remove_if_exists, write_by_rename};
@@ -46,8 +46,8 @@ fn dotted((a, b, c): nginx::Version) -> String {
     format!("{a}.{b}.{c}")
 }
 
-/// The global file's text for these settings and this host.
-pub fn render(settings: &Settings, host: Host) -> String {
+/// The global file's text for this environment and host.
+pub fn render(env: &Env, host: Host) -> String {
     let conf = PolicyConf {
         nginx: dotted(host.nginx),
         openssl: dotted(host.openssl),
@@ -55,10 +55,10 @@ pub fn render(settings: &Settings, host: Host) -> String {
         ciphers: CIPHERS.join(":"),
         // Mozilla: nginx from 1.23.2 rotates its ticket keys; before, tickets stay off.
         tickets_off: host.nginx < (1, 23, 2),
-        http_listens: listens(settings.bind, settings.http_port),
-        ssl_listens: listens(settings.bind, settings.ssl_port),
+        http_listens: listens(env.bind, env.http_port),
+        ssl_listens: listens(env.bind, env.ssl_port),
         http2_directive: host.http2_directive(),
-        dokku_root: settings.dokku_root.display().to_string(),
+        dokku_root: env.dokku_root.display().to_string(),
     };
     let mut text = conf.render().expect("the policy template renders from plain strings");
     text.push('\n');
@@ -86,12 +86,12 @@ impl Setup {
 
 /// Writes the global file, runs `nginx -t`, and reloads; if nginx refuses, the previous
 /// file (or none) is put back.
-pub fn install(settings: &Settings) -> Result<Setup> {
-    let host = nginx::host(settings);
-    let path = settings.global_conf.clone();
+pub fn install(env: &Env) -> Result<Setup> {
+    let host = nginx::host(env);
+    let path = env.global_conf.clone();
     let previous = paths::read_if_exists(&path)?;
-    write_by_rename(&path, render(settings, host).as_bytes(), 0o644)?;
-    if let Err(error) = nginx::test(settings) {
+    write_by_rename(&path, render(env, host).as_bytes(), 0o644)?;
+    if let Err(error) = nginx::test(env) {
         let _ = match &previous {
             Some(bytes) => write_by_rename(&path, bytes, 0o644),
             None => remove_if_exists(&path).map(drop),
@@ -104,7 +104,7 @@ pub fn install(settings: &Settings) -> Result<Setup> {
             other => other,
         });
     }
-    Ok(Setup { path, host, reload: nginx::reload(settings) })
+    Ok(Setup { path, host, reload: nginx::reload(env) })
 }
 
 /// What to do about the refusals a stock host gives.
@@ -124,15 +124,15 @@ fn hint_for(complaint: &str) -> &'static str {
 mod tests {
     use super::*;
 
-    fn settings() -> Settings {
-        let mut settings = Settings::from_lookup(|_| None).unwrap();
-        settings.bind = Some("127.0.0.1".parse().unwrap());
-        settings
+    fn env() -> Env {
+        let mut env = Env::from_lookup(|_| None).unwrap();
+        env.bind = Some("127.0.0.1".parse().unwrap());
+        env
     }
 
     #[test]
     fn debian_12_gets_mozilla_intermediate_with_tickets_off() {
-        let text = render(&settings(), Host { nginx: (1, 22, 1), openssl: (3, 0, 19) });
+        let text = render(&env(), Host { nginx: (1, 22, 1), openssl: (3, 0, 19) });
         assert!(text.contains("ssl_ecdh_curve      X25519:prime256v1:secp384r1;\n"), "{text}");
         assert!(text.contains(&format!("ssl_ciphers         {};\n", CIPHERS.join(":"))));
         assert!(text.contains("ssl_session_cache   shared:DokkuCerts:10m;\n"));
@@ -148,7 +148,7 @@ mod tests {
 
     #[test]
     fn newer_nginx_and_openssl_get_http2_on_tickets_and_the_hybrid_curve() {
-        let text = render(&settings(), Host { nginx: (1, 27, 4), openssl: (3, 5, 1) });
+        let text = render(&env(), Host { nginx: (1, 27, 4), openssl: (3, 5, 1) });
         assert!(text.contains("ssl_ecdh_curve      X25519MLKEM768:X25519:prime256v1:secp384r1;\n"));
         assert!(!text.contains("ssl_session_tickets"));
         assert!(text.contains("  listen      127.0.0.1:443 ssl default_server;\n  http2       on;\n"));

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use crate::app::{Settings, is_plain_path};
+use crate::app::{Env, is_plain_path};
 use crate::error::{Error, Result};
 use crate::paths;
 
@@ -225,13 +225,13 @@ impl Resolved {
 
 /// nginx:report: the fields of `--global`, of one app, or (`None`) of every app, each with
 /// its scope's name.
-pub fn reports(settings: &Settings, scope: Option<&str>) -> Result<Vec<(String, BTreeMap<String, String>)>> {
+pub fn reports(env: &Env, scope: Option<&str>) -> Result<Vec<(String, BTreeMap<String, String>)>> {
     let scopes = match scope {
         Some(GLOBAL) => vec![GLOBAL.to_string()],
-        Some(name) => vec![crate::app::App::open(settings, name)?.name],
-        None => crate::app::list_apps(settings)?,
+        Some(name) => vec![crate::app::App::open(env, name)?.name],
+        None => crate::app::list_apps(env)?,
     };
-    let store = Store::new(settings);
+    let store = Store::new(env);
     scopes
         .into_iter()
         .map(|scope| {
@@ -273,8 +273,8 @@ pub struct Previous {
 
 impl Store {
     /// The store of these settings: DOKKU_LIB_ROOT/config/nginx.
-    pub fn new(settings: &Settings) -> Store {
-        Store { root: settings.lib_root.join("config/nginx"), log_dir: settings.log_dir.clone() }
+    pub fn new(env: &Env) -> Store {
+        Store { root: env.lib_root.join("config/nginx"), log_dir: env.log_dir.clone() }
     }
 
     /// DOKKU_LIB_ROOT/config/nginx/<scope>/<name>; `scope` is a checked app name or `--global`.

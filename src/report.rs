@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::app::{App, Settings, open_all};
+use crate::app::{App, Env, open_all};
 use crate::cert::format_openssl_date;
 use crate::endpoint::inspect;
 use crate::error::Result;
@@ -58,19 +58,19 @@ pub fn fields(app: &App) -> Fields {
 }
 
 /// The named app, or (`None`) every app, opened.
-pub fn open_apps(settings: &Settings, name: Option<&str>) -> Result<Vec<App>> {
+pub fn open_apps(env: &Env, name: Option<&str>) -> Result<Vec<App>> {
     match name {
-        Some(name) => Ok(vec![App::open(settings, name)?]),
-        None => open_all(settings),
+        Some(name) => Ok(vec![App::open(env, name)?]),
+        None => open_all(env),
     }
 }
 
 /// certs:report: the named app's name and fields, or every app's in [`open_all`]'s order,
 /// computed on every core; for [`GLOBAL`], its one report without fields.
-pub fn reports(settings: &Settings, name: Option<&str>) -> Result<Vec<(String, Fields)>> {
+pub fn reports(env: &Env, name: Option<&str>) -> Result<Vec<(String, Fields)>> {
     if name == Some(GLOBAL) {
         return Ok(vec![(GLOBAL.to_string(), Fields::new())]);
     }
-    let apps = open_apps(settings, name)?;
+    let apps = open_apps(env, name)?;
     Ok(crate::util::in_parallel(&apps, |app| (app.name.clone(), fields(app))))
 }

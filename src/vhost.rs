@@ -1,15 +1,15 @@
 //! nginx:set: store one of dokku's nginx properties and re-render every app it reaches, each
-//! through [`store::apply`] (`--global`: tested app by app, then one reload for all), so a
+//! through [`transaction::apply`] (`--global`: tested app by app, then one reload for all), so a
 //! value nginx refuses puts back both the property file and every nginx.conf, exactly as a
 //! refused certificate does.
 
-use crate::app::{App, Settings, list_apps};
+use crate::app::{App, Env, list_apps};
 use crate::dokku::Mode;
 use crate::error::Result;
 use crate::event::{Quiet, Reporter};
 use crate::nginx::{self, NotReloaded};
 use crate::properties::{self, GLOBAL, Previous, Store};
-use crate::store::{self, Applied, Change, TlsChange};
+use crate::transaction::{self, Applied, Change, TlsChange};
 
 /// What nginx:set did.
 #[derive(Debug)]
@@ -24,43 +24,43 @@ pub struct Set {
 /// Sets (`Some`) or clears (`None`) `name` for `scope` (an app, or `--global` for every
 /// app), then re-renders and reloads: `--global` tests every app's nginx.conf and reloads
 /// nginx once, not once per app. Warnings go to `reporter`.
-pub fn set(settings: &Settings, scope: &str, name: &str, value: Option<&str>, reporter: &dyn Reporter) -> Result<Set> {
+pub fn set(env: &Env, scope: &str, name: &str, value: Option<&str>, reporter: &dyn Reporter) -> Result<Set> {
     // Refused before any app is looked at; Store::set checks again before it writes.
     if let Some(value) = value.filter(|v| !v.is_empty()) {
         properties::check(name, value)?;
     }
-    let store = Store::new(settings);
+    let store = Store::new(env);
     if scope != GLOBAL {
-        let app = App::open(settings, scope)?;
+        let app = App::open(env, scope)?;
         // Under the app's lock from the write to the reload: a concurrent nginx:set or certs
         // command on the app sees the old value or the new one, and a roll-back is ours only.
-        let _lock = store::lock(&app)?;
+        let _lock = transaction::lock(&app)?;
         let previous = store.set(scope, name, value)?;
-        let applied = rerender_locked(settings, &app, reporter).inspect_err(|_| restore(&store, &previous))?;
+        let applied = rerender_locked(env, &app, reporter).inspect_err(|_| restore(&store, &previous))?;
         return Ok(Set { apps: vec![(app.name, applied)], reload: None });
     }
-    let apps = list_apps(settings)?.iter().map(|app| App::open(settings, app)).collect::<Result<Vec<_>>>()?;
+    let apps = list_apps(env)?.iter().map(|app| App::open(env, app)).collect::<Result<Vec<_>>>()?;
     let previous = store.set(scope, name, value)?;
     let mut done = Vec::new();
     for app in &apps {
-        match rerender_unreloaded(settings, app, reporter) {
+        match rerender_unreloaded(env, app, reporter) {
             Ok(applied) => done.push((app.name.clone(), applied)),
             Err(error) => {
                 // nginx still runs the old configuration: put the property back, and the
                 // apps already rendered with it.
-                undo_global(settings, &store, &previous, &apps[..done.len()]);
+                undo_global(env, &store, &previous, &apps[..done.len()]);
                 return Err(error);
             }
         }
     }
-    if settings.mode == Mode::Dokku {
+    if env.mode == Mode::Dokku {
         return Ok(Set { apps: done, reload: None });
     }
-    match nginx::reload_confirmed(settings) {
+    match nginx::reload_confirmed(env) {
         Ok(reload) => Ok(Set { apps: done, reload: Some(reload) }),
         Err(error) => {
-            undo_global(settings, &store, &previous, &apps);
-            nginx::reload_after_roll_back(settings, &error);
+            undo_global(env, &store, &previous, &apps);
+            nginx::reload_after_roll_back(env, &error);
             Err(error)
         }
     }
@@ -69,10 +69,10 @@ pub fn set(settings: &Settings, scope: &str, name: &str, value: Option<&str>, re
 /// Puts the global property back and renders `apps` again with it (each tested; no reload:
 /// nginx never took the new value). Best effort, quietly: the error that made us undo is
 /// the one to show.
-fn undo_global(settings: &Settings, store: &Store, previous: &Previous, apps: &[App]) {
+fn undo_global(env: &Env, store: &Store, previous: &Previous, apps: &[App]) {
     restore(store, previous);
     for app in apps {
-        let _ = rerender_unreloaded(settings, app, &Quiet);
+        let _ = rerender_unreloaded(env, app, &Quiet);
     }
 }
 
@@ -82,20 +82,20 @@ fn restore(store: &Store, previous: &Previous) {
 }
 
 /// Renders the app's nginx.conf again under its lock, tested and reloaded like a certificate change.
-pub fn rerender(settings: &Settings, app: &App, reporter: &dyn Reporter) -> Result<Applied> {
-    let _lock = store::lock(app)?;
-    rerender_locked(settings, app, reporter)
+pub fn rerender(env: &Env, app: &App, reporter: &dyn Reporter) -> Result<Applied> {
+    let _lock = transaction::lock(app)?;
+    rerender_locked(env, app, reporter)
 }
 
-fn rerender_unreloaded(settings: &Settings, app: &App, reporter: &dyn Reporter) -> Result<Applied> {
-    let _lock = store::lock(app)?;
-    store::apply_unreloaded(settings, app, &change_of(app)?, reporter)
+fn rerender_unreloaded(env: &Env, app: &App, reporter: &dyn Reporter) -> Result<Applied> {
+    let _lock = transaction::lock(app)?;
+    transaction::apply_unreloaded(env, app, &change_of(app)?, reporter)
 }
 
 fn change_of(app: &App) -> Result<Change> {
     Ok(Change { tls: TlsChange::Keep, vhost: None, domains: app.domains()?, listeners: app.listeners()? })
 }
 
-fn rerender_locked(settings: &Settings, app: &App, reporter: &dyn Reporter) -> Result<Applied> {
-    store::apply(settings, app, &change_of(app)?, reporter)
+fn rerender_locked(env: &Env, app: &App, reporter: &dyn Reporter) -> Result<Applied> {
+    transaction::apply(env, app, &change_of(app)?, reporter)
 }

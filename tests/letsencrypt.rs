@@ -285,10 +285,10 @@ struct CronFile {
 
 fn parse_cron_file(text: &str) -> CronFile {
     let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty() && !l.starts_with('#')).collect();
-    let (jobs, settings): (Vec<&str>, Vec<&str>) =
+    let (jobs, env): (Vec<&str>, Vec<&str>) =
         lines.iter().partition(|l| l.split_whitespace().next().is_some_and(|f| f.chars().all(|c| c.is_ascii_digit())));
     assert_eq!(jobs.len(), 1, "one job line expected:\n{text}");
-    let variables = settings
+    let variables = env
         .iter()
         .map(|l| {
             let (name, value) = l.split_once('=').unwrap_or_else(|| panic!("not a NAME=value line: {l:?}"));

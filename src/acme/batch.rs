@@ -7,13 +7,13 @@
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use crate::app::{App, Settings};
+use crate::app::{App, Env};
 use crate::dokku::Mode;
 use crate::endpoint::Installed;
 use crate::error::{Error, Result};
 use crate::event::{Event, Reporter};
 use crate::nginx;
-use crate::store::{AppLock, Staged};
+use crate::transaction::{AppLock, Staged};
 
 /// How many apps talk to the CA at once. Let's Encrypt allows 20 requests a second per IP
 /// on its order endpoints and Pebble answers each order in tens of milliseconds: four
@@ -69,28 +69,28 @@ pub(crate) struct StagedIssue<'a, T> {
 /// commits or rolls back each. Outcomes come in the order of `apps`. With more than one
 /// app, each event names its app.
 pub(crate) fn run<'a, T: Send>(
-    settings: &Settings,
+    env: &Env,
     apps: &'a [App],
     parallel: usize,
     report: &dyn Reporter,
     job: impl Fn(&'a App, &dyn Reporter) -> Result<Pending<'a, T>> + Sync,
 ) -> Vec<Outcome<T>> {
-    if settings.mode != Mode::Dokku && apps.len() > 1 {
-        add_challenge_locations(settings, apps, parallel, report);
+    if env.mode != Mode::Dokku && apps.len() > 1 {
+        add_challenge_locations(env, apps, parallel, report);
     }
-    run_once(settings, apps, parallel, report, job)
+    run_once(env, apps, parallel, report, job)
 }
 
 /// Before a batch's orders: every nginx.conf without the challenge location (none yet, or
 /// rendered by an older version) is rendered again, all of them with one reload, instead of
 /// one reload per app when its order prepares. An app this fails for tries again alone.
-fn add_challenge_locations(settings: &Settings, apps: &[App], parallel: usize, report: &dyn Reporter) {
-    let outcomes = run_once(settings, apps, parallel, report, |app, report| {
-        let lock = crate::store::lock(app)?;
+fn add_challenge_locations(env: &Env, apps: &[App], parallel: usize, report: &dyn Reporter) {
+    let outcomes = run_once(env, apps, parallel, report, |app, report| {
+        let lock = crate::transaction::lock(app)?;
         // An app without domains is refused by its own job; nothing is rendered for it here.
         let change = if app.domains()?.is_empty() { None } else { super::challenge::location_change(app)? };
         let Some(change) = change else { return Ok(Pending::Done(false)) };
-        let staged = crate::store::stage(settings, app, &change, report)?;
+        let staged = crate::transaction::stage(env, app, &change, report)?;
         let finish: Finish<'_, bool> = Box::new(|installed, _| installed.map(|_| true));
         Ok(Pending::Staged(StagedIssue { lock, staged, hostnames: Vec::new(), warnings: Vec::new(), finish }))
     });
@@ -106,18 +106,18 @@ fn add_challenge_locations(settings: &Settings, apps: &[App], parallel: usize, r
 
 /// [`run`] without the challenge locations: the jobs, one reload, commit or roll back.
 fn run_once<'a, T: Send>(
-    settings: &Settings,
+    env: &Env,
     apps: &'a [App],
     parallel: usize,
     report: &dyn Reporter,
     job: impl Fn(&'a App, &dyn Reporter) -> Result<Pending<'a, T>> + Sync,
 ) -> Vec<Outcome<T>> {
-    let results = prepare_all(settings, apps, parallel, report, &job);
+    let results = prepare_all(env, apps, parallel, report, &job);
     let staged = results.iter().filter(|r| matches!(r, Ok(Pending::Staged(_)))).count();
     let reload = match staged {
         0 => Ok(Ok(())),
-        _ if settings.mode == Mode::Dokku => Ok(Ok(())),
-        _ => nginx::reload_confirmed(settings),
+        _ if env.mode == Mode::Dokku => Ok(Ok(())),
+        _ => nginx::reload_confirmed(env),
     };
     let named = apps.len() > 1;
     let outcomes = apps
@@ -125,26 +125,26 @@ fn run_once<'a, T: Send>(
         .zip(results)
         .map(|(app, result)| {
             let tell = |event: Event| report.report(if named { naming(&app.name, event) } else { event });
-            let result = result.and_then(|p| finish(settings, p, &reload, &tell));
+            let result = result.and_then(|p| finish(env, p, &reload, &tell));
             Outcome { app: app.name.clone(), result, listeners: String::new() }
         })
         .collect();
     if let Err(error) = &reload {
         // Every staged app is back: nginx may keep its old configuration (once, for all).
-        nginx::reload_after_roll_back(settings, error);
+        nginx::reload_after_roll_back(env, error);
     }
     outcomes
 }
 
 /// Every app's job, on `parallel` threads taking the next app in turn.
 fn prepare_all<'a, T: Send>(
-    settings: &Settings,
+    env: &Env,
     apps: &'a [App],
     parallel: usize,
     report: &dyn Reporter,
     job: &(impl Fn(&'a App, &dyn Reporter) -> Result<Pending<'a, T>> + Sync),
 ) -> Vec<Result<Pending<'a, T>>> {
-    let parallel = if settings.mode == Mode::Dokku { 1 } else { parallel.clamp(1, apps.len().max(1)) };
+    let parallel = if env.mode == Mode::Dokku { 1 } else { parallel.clamp(1, apps.len().max(1)) };
     let slots: Vec<Mutex<Option<Result<Pending<'a, T>>>>> = apps.iter().map(|_| Mutex::new(None)).collect();
     let next = AtomicUsize::new(0);
     let named = apps.len() > 1;
@@ -176,7 +176,7 @@ fn naming(app: &str, event: Event) -> Event {
 
 /// Commits a staged app if nginx took the reload, rolls it back if not; then its answer.
 fn finish<T>(
-    settings: &Settings,
+    env: &Env,
     pending: Pending<'_, T>,
     reload: &Result<std::result::Result<(), nginx::NotReloaded>>,
     report: &dyn Reporter,
@@ -187,7 +187,7 @@ fn finish<T>(
     };
     let installed = match reload {
         Ok(reload) => {
-            let applied = staged.commit(settings, reload.clone(), report);
+            let applied = staged.commit(env, reload.clone(), report);
             warnings.into_iter().for_each(|warning| report.report(Event::Warning(warning)));
             Ok(Installed { hostnames, applied })
         }

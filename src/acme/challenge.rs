@@ -11,11 +11,11 @@ use std::time::{Duration, Instant};
 
 use askama::Template;
 
-use crate::app::{App, CONF_D, Settings};
+use crate::app::{App, CONF_D, Env};
 use crate::dir::{Dir, Kind};
 use crate::error::{Error, Result};
 use crate::event::{Event, Reporter};
-use crate::store::{self, Change, TlsChange};
+use crate::transaction::{self, Change, TlsChange};
 
 /// One challenge nginx must answer.
 #[derive(Debug, Clone)]
@@ -236,8 +236,8 @@ pub(crate) const STEADY_AFTER_RELOAD: Duration = Duration::from_millis(200);
 /// Waits (up to `timeout`) until nginx on this machine answers every challenge as the CA
 /// will ask for it: plain HTTP on DOKKU_NGINX_PORT with the domain as Host, without a miss
 /// for `steady` (zero when nginx was not reloaded: every worker reads the same files).
-pub fn wait_until_served(settings: &Settings, answers: &[Answer], timeout: Duration, steady: Duration) -> Result<()> {
-    let address = SocketAddr::new(local_address(settings.bind), settings.http_port);
+pub fn wait_until_served(env: &Env, answers: &[Answer], timeout: Duration, steady: Duration) -> Result<()> {
+    let address = SocketAddr::new(local_address(env.bind), env.http_port);
     let deadline = Instant::now() + timeout;
     let mut steady_since: Option<Instant> = None;
     loop {
@@ -282,7 +282,7 @@ pub enum Responder<'a> {
         /// The answers' directory.
         dir: ChallengeDir<'a>,
         /// The environment, for the self-check's address.
-        settings: &'a Settings,
+        env: &'a Env,
         /// How long the self-check must see no miss (nonzero only right after a reload).
         steady: Duration,
     },
@@ -291,7 +291,7 @@ pub enum Responder<'a> {
         /// The file.
         file: ChallengeFile<'a>,
         /// The environment, for the proxy reload.
-        settings: &'a Settings,
+        env: &'a Env,
         /// Set once the proxy serves the file: it must be reloaded again when dropped,
         /// unless an install rebuilds it anyway ([`Responder::installing`]).
         reload_on_drop: bool,
@@ -305,17 +305,17 @@ impl<'a> Responder<'a> {
     /// answer must be served for every domain; in dokku mode nginx must pass `nginx -t` and
     /// listen. An order that cannot be answered would stay behind at the CA as an abandoned
     /// authorization (under cron without /usr/sbin in PATH, every renewal did exactly that).
-    pub fn prepare(settings: &'a Settings, app: &'a App, domains: &[String], report: &dyn Reporter) -> Result<Self> {
+    pub fn prepare(env: &'a Env, app: &'a App, domains: &[String], report: &dyn Reporter) -> Result<Self> {
         remove_leftover(app);
-        if settings.mode == crate::dokku::Mode::Dokku {
+        if env.mode == crate::dokku::Mode::Dokku {
             let file = ChallengeFile::new(app)?;
-            nginx_test_and_listen(settings)?;
-            return Ok(Responder::ConfD { file, settings, reload_on_drop: false });
+            nginx_test_and_listen(env)?;
+            return Ok(Responder::ConfD { file, env, reload_on_drop: false });
         }
-        let reloaded = ensure_location(settings, app, report)?;
+        let reloaded = ensure_location(env, app, report)?;
         // The install will need nginx (under cron without /usr/sbin in PATH it is not
         // found): the app's own scoped test, flat in the number of apps, says so now.
-        crate::nginx::test_app(settings, app).map_err(nothing_ordered)?;
+        crate::nginx::test_app(env, app).map_err(nothing_ordered)?;
         if reloaded {
             report.report(Event::Detail(
                 "nginx.conf had no ACME challenge location: rendered it again (nginx reloaded once)".into(),
@@ -325,29 +325,29 @@ impl<'a> Responder<'a> {
         let mut dir = ChallengeDir::new(app)?;
         let probes: Vec<Answer> = domains.iter().map(|domain| probe(domain)).collect();
         dir.write(&probes)?;
-        wait_until_served(settings, &probes, SELF_CHECK_TIMEOUT, steady).map_err(|error| match error {
+        wait_until_served(env, &probes, SELF_CHECK_TIMEOUT, steady).map_err(|error| match error {
             Error::Acme(why) => Error::Acme(format!("{why}; so no certificate was ordered").into()),
             other => other,
         })?;
-        Ok(Responder::Files { dir, settings, steady: Duration::ZERO })
+        Ok(Responder::Files { dir, env, steady: Duration::ZERO })
     }
 
     /// Publishes the answers and returns once nginx serves every one of them.
     pub fn answer(&mut self, answers: &[Answer], report: &dyn Reporter) -> Result<()> {
         match self {
-            Responder::Files { dir, settings, steady } => {
+            Responder::Files { dir, env, steady } => {
                 dir.write(answers)?;
                 report.report(Event::Detail(format!("Answering the HTTP-01 challenges from {DIR}/")));
-                wait_until_served(settings, answers, SELF_CHECK_TIMEOUT, *steady)
+                wait_until_served(env, answers, SELF_CHECK_TIMEOUT, *steady)
             }
-            Responder::ConfD { file, settings, reload_on_drop } => {
+            Responder::ConfD { file, env, reload_on_drop } => {
                 file.write(answers)?;
                 *reload_on_drop = true;
-                crate::dokku::reload_app_proxy(settings, file.app())?;
+                crate::dokku::reload_app_proxy(env, file.app())?;
                 report.report(Event::Detail(
                     "Answering the HTTP-01 challenges from nginx.conf.d/letsencrypt.conf".into(),
                 ));
-                wait_until_served(settings, answers, SELF_CHECK_TIMEOUT, STEADY_AFTER_RELOAD)
+                wait_until_served(env, answers, SELF_CHECK_TIMEOUT, STEADY_AFTER_RELOAD)
             }
         }
     }
@@ -364,10 +364,10 @@ impl<'a> Responder<'a> {
 
 impl Drop for Responder<'_> {
     fn drop(&mut self) {
-        if let Responder::ConfD { file, settings, reload_on_drop } = self {
+        if let Responder::ConfD { file, env, reload_on_drop } = self {
             file.remove();
             if *reload_on_drop {
-                let _ = crate::dokku::reload_app_proxy(settings, file.app());
+                let _ = crate::dokku::reload_app_proxy(env, file.app());
             }
         }
         // Files: ChallengeDir's own drop removes them.
@@ -392,9 +392,9 @@ pub(crate) fn location_change(app: &App) -> Result<Option<Change>> {
 }
 
 /// Renders nginx.conf again if it lacks the challenge location; `true` if it did (nginx reloaded).
-fn ensure_location(settings: &Settings, app: &App, report: &dyn Reporter) -> Result<bool> {
+fn ensure_location(env: &Env, app: &App, report: &dyn Reporter) -> Result<bool> {
     let Some(change) = location_change(app)? else { return Ok(false) };
-    let applied = store::apply(settings, app, &change, report)?;
+    let applied = transaction::apply(env, app, &change, report)?;
     applied
         .reload
         .map_err(|why| Error::Acme(format!("nginx must be running to answer the challenge ({why})").into()))?;
@@ -410,9 +410,9 @@ fn nothing_ordered(error: Error) -> Error {
 }
 
 /// dokku mode: nginx must pass `nginx -t` and listen on the HTTP port before an order.
-fn nginx_test_and_listen(settings: &Settings) -> Result<()> {
-    crate::nginx::test(settings).map_err(nothing_ordered)?;
-    let address = SocketAddr::new(local_address(settings.bind), settings.http_port);
+fn nginx_test_and_listen(env: &Env) -> Result<()> {
+    crate::nginx::test(env).map_err(nothing_ordered)?;
+    let address = SocketAddr::new(local_address(env.bind), env.http_port);
     let deadline = Instant::now() + SELF_CHECK_TIMEOUT;
     loop {
         match TcpStream::connect_timeout(&address, Duration::from_secs(2)) {

@@ -22,13 +22,13 @@ use instant_acme::{
     Identifier, NewAccount, NewOrder, OrderStatus, RetryPolicy,
 };
 
-use crate::app::{App, Settings};
+use crate::app::{App, Env};
 use crate::bundle::{Origin, Source, assemble};
 use crate::cert::Certificate;
 use crate::endpoint::{self, Installed, generate_key};
 use crate::error::{Error, Result};
 use crate::event::{Event, Reporter};
-use crate::store::{self, Applied};
+use crate::transaction::{self, Applied};
 use crate::util::now;
 use batch::{Outcome, Pending, StagedIssue};
 use challenge::{Answer, Responder};
@@ -182,27 +182,27 @@ pub enum Enabled {
 /// `force` always orders. A few orders run at once; every new certificate is served after
 /// one nginx reload (see [`batch`]). Each app's settings are resolved from settings.json.
 /// Then each app issued or failed is told to the listeners ([`notify::tell`]).
-pub fn enable(settings: &Settings, apps: &[App], force: bool, report: &dyn Reporter) -> Vec<Outcome<Enabled>> {
-    let outcomes = batch::run(settings, apps, batch::PARALLEL_ORDERS, report, |app, report| {
-        let resolved = SettingsFile::new(settings).resolve(&app.name)?;
-        let lock = store::lock(app)?;
-        if !force && let Some(why) = unchanged(settings, app, &resolved)? {
+pub fn enable(env: &Env, apps: &[App], force: bool, report: &dyn Reporter) -> Vec<Outcome<Enabled>> {
+    let outcomes = batch::run(env, apps, batch::PARALLEL_ORDERS, report, |app, report| {
+        let resolved = SettingsFile::new(env).resolve(&app.name)?;
+        let lock = transaction::lock(app)?;
+        if !force && let Some(why) = unchanged(env, app, &resolved)? {
             // A challenge file a killed run left goes, ordering or not.
             challenge::remove_leftover(app);
             return Ok(Pending::Done(Enabled::Unchanged(why)));
         }
-        let StagedPair { staged, hostnames, warnings } = stage_issue(settings, app, &resolved, None, report)?;
+        let StagedPair { staged, hostnames, warnings } = stage_issue(env, app, &resolved, None, report)?;
         let finish = Box::new(|installed: Result<Installed>, _: &dyn Reporter| installed.map(Enabled::Issued));
         Ok(Pending::Staged(StagedIssue { lock, staged, hostnames, warnings, finish }))
     });
-    tell_listeners(settings, apps, outcomes, |enabled| matches!(enabled, Enabled::Issued(_)), report)
+    tell_listeners(env, apps, outcomes, |enabled| matches!(enabled, Enabled::Issued(_)), report)
 }
 
 /// Tells the notify-command and dokku's trigger (see [`notify::tell`]) of every app that
 /// got a new certificate (`issued`) or failed; an app left as it was is not told. Their
 /// failures are warnings: each outcome stands.
 fn tell_listeners<T>(
-    settings: &Settings,
+    env: &Env,
     apps: &[App],
     mut outcomes: Vec<Outcome<T>>,
     issued: impl Fn(&T) -> bool,
@@ -214,16 +214,16 @@ fn tell_listeners<T>(
             Ok(_) => continue,
             Err(error) => (notify::Event::Failed, error.to_string()),
         };
-        outcome.listeners = notify::tell(settings, app, event, &error, report);
+        outcome.listeners = notify::tell(env, app, event, &error, report);
     }
     outcomes
 }
 
 /// `Some(why)` if the installed certificate from us matches these settings, is not due and
 /// was not revoked.
-fn unchanged(settings: &Settings, app: &App, resolved: &Resolved) -> Result<Option<String>> {
+fn unchanged(env: &Env, app: &App, resolved: &Resolved) -> Result<Option<String>> {
     let (Some(marker), Some(leaf)) = (marker(app), issued_leaf(app)) else { return Ok(None) };
-    if state::load(settings, &app.name).is_revoked(leaf.der()) {
+    if state::load(env, &app.name).is_revoked(leaf.der()) {
         return Ok(None);
     }
     let mut wanted = app.domains()?;
@@ -235,7 +235,7 @@ fn unchanged(settings: &Settings, app: &App, resolved: &Resolved) -> Result<Opti
         && marker.profile == resolved.profile
         && marker.key_type.as_deref() == Some(format!("{:?}", resolved.key_type).as_str())
         && marker.challenge.as_deref() == Some(challenge_kind(resolved).as_str());
-    let plan = planned_offline(settings, app, resolved, &leaf);
+    let plan = planned_offline(env, app, resolved, &leaf);
     Ok((same && !plan.is_due(now())).then(|| {
         format!("the certificate matches the settings; its renewal is due in {}", format_span(plan.due_at - now()))
     }))
@@ -257,10 +257,10 @@ pub enum Renewal {
 /// The apps auto-renew looks at: `only`, or every app with a certificate from us, the
 /// least time left first (read without the locks, only to order them: [`renew`] decides
 /// under each app's lock).
-pub fn renewal_candidates(settings: &Settings, only: Option<&str>) -> Result<Vec<App>> {
+pub fn renewal_candidates(env: &Env, only: Option<&str>) -> Result<Vec<App>> {
     let apps = match only {
-        Some(name) => return Ok(vec![App::open(settings, name)?]),
-        None => crate::app::open_all(settings)?,
+        Some(name) => return Ok(vec![App::open(env, name)?]),
+        None => crate::app::open_all(env)?,
     };
     let mut candidates: Vec<(i64, App)> =
         apps.into_iter().filter(|app| marker(app).is_some()).map(|app| (time_left(&app), app)).collect();
@@ -269,9 +269,9 @@ pub fn renewal_candidates(settings: &Settings, only: Option<&str>) -> Result<Vec
 }
 
 /// letsencrypt:auto-renew: [`renew`] for the [`renewal_candidates`], most urgent first.
-pub fn auto_renew(settings: &Settings, only: Option<&str>, report: &dyn Reporter) -> Result<Vec<Outcome<Renewal>>> {
-    let apps = renewal_candidates(settings, only)?;
-    Ok(renew(settings, &apps, report))
+pub fn auto_renew(env: &Env, only: Option<&str>, report: &dyn Reporter) -> Result<Vec<Outcome<Renewal>>> {
+    let apps = renewal_candidates(env, only)?;
+    Ok(renew(env, &apps, report))
 }
 
 /// Renews each app's certificate if it is ours and due (see [`plan_renewal`]). Both are
@@ -280,25 +280,25 @@ pub fn auto_renew(settings: &Settings, only: Option<&str>, report: &dyn Reporter
 /// backoff, a success ends it. Due apps are ordered a few at a time and served after one
 /// nginx reload (see [`batch`]). Then each app renewed or failed is told to the listeners
 /// ([`notify::tell`]).
-pub fn renew(settings: &Settings, apps: &[App], report: &dyn Reporter) -> Vec<Outcome<Renewal>> {
-    let outcomes = batch::run(settings, apps, batch::PARALLEL_ORDERS, report, |app, report| {
-        let resolved = SettingsFile::new(settings).resolve(&app.name)?;
-        let lock = store::lock(app)?;
+pub fn renew(env: &Env, apps: &[App], report: &dyn Reporter) -> Vec<Outcome<Renewal>> {
+    let outcomes = batch::run(env, apps, batch::PARALLEL_ORDERS, report, |app, report| {
+        let resolved = SettingsFile::new(env).resolve(&app.name)?;
+        let lock = transaction::lock(app)?;
         let Some(marker) = marker(app) else { return Ok(Pending::Done(Renewal::NotOurs)) };
-        let mut state = state::load(settings, &app.name);
+        let mut state = state::load(env, &app.name);
         if let Some(wait) = state.backing_off(now()) {
             return Ok(Pending::Done(Renewal::BackingOff(wait, state.failures)));
         }
         let left = time_left(app);
         let (plan, replaces) = match issued_leaf(app) {
             Some(leaf) if state.is_revoked(leaf.der()) => (Plan { due_at: i64::MIN, basis: Basis::Revoked }, None),
-            Some(leaf) => plan_renewal(settings, &marker, &resolved, &leaf, &mut state, report),
+            Some(leaf) => plan_renewal(env, &marker, &resolved, &leaf, &mut state, report),
             // Ours but unreadable: due now.
             None => (Plan { due_at: i64::MIN, basis: Basis::ThirdOfLifetime }, None),
         };
         if !plan.is_due(now()) {
             // The cached ARI answer is kept for the next run.
-            let _ = state::save(settings, &app.name, &state);
+            let _ = state::save(env, &app.name, &state);
             return Ok(Pending::Done(Renewal::NotDue(left, plan)));
         }
         report.report(Event::Step(format!(
@@ -307,16 +307,16 @@ pub fn renew(settings: &Settings, apps: &[App], report: &dyn Reporter) -> Vec<Ou
             format_span(left),
             describe_plan(&plan)
         )));
-        let staged = stage_issue(settings, app, &resolved, replaces, report);
+        let staged = stage_issue(env, app, &resolved, replaces, report);
         let StagedPair { staged, hostnames, warnings } =
-            staged.inspect_err(|error| record(settings, app, Err(error), report))?;
+            staged.inspect_err(|error| record(env, app, Err(error), report))?;
         let finish = Box::new(move |installed: Result<Installed>, report: &dyn Reporter| {
-            record(settings, app, installed.as_ref().map(drop), report);
+            record(env, app, installed.as_ref().map(drop), report);
             installed.map(Renewal::Renewed)
         });
         Ok(Pending::Staged(StagedIssue { lock, staged, hostnames, warnings, finish }))
     });
-    tell_listeners(settings, apps, outcomes, |renewal| matches!(renewal, Renewal::Renewed(_)), report)
+    tell_listeners(env, apps, outcomes, |renewal| matches!(renewal, Renewal::Renewed(_)), report)
 }
 
 /// Says what a plan is based on, for the user.
@@ -339,7 +339,7 @@ pub fn describe_plan(plan: &Plan) -> String {
 /// when a third of the lifetime is left. With ARI, the certificate's id is returned for
 /// the new order's `replaces`.
 fn plan_renewal(
-    settings: &Settings,
+    env: &Env,
     marker: &Marker,
     resolved: &Resolved,
     leaf: &Certificate,
@@ -356,7 +356,7 @@ fn plan_renewal(
     let key = id.to_string();
     let window = match state.cached_window(&key, now()) {
         Some(window) => Some(window),
-        None => match ask_renewal_info(settings, marker, &id) {
+        None => match ask_renewal_info(env, marker, &id) {
             Ok(Some(answer)) => {
                 state.ari_certificate = Some(key);
                 state.ari_window = Some(answer.window);
@@ -377,13 +377,9 @@ fn plan_renewal(
 }
 
 /// The CA's ARI answer for the certificate, with the account that obtained it.
-fn ask_renewal_info(
-    settings: &Settings,
-    marker: &Marker,
-    id: &CertificateIdentifier<'_>,
-) -> Result<Option<ari::Answer>> {
+fn ask_renewal_info(env: &Env, marker: &Marker, id: &CertificateIdentifier<'_>) -> Result<Option<ari::Answer>> {
     let limits = Limits::from_env()?;
-    let store = SettingsFile::new(settings);
+    let store = SettingsFile::new(env);
     let path = store.account_path(&marker.email, &marker.server);
     within_deadline(limits, async {
         let account = open_account(&store, &path, limits).await?;
@@ -395,9 +391,9 @@ fn ask_renewal_info(
 
 /// The plan from what is on disk only (graceperiod, the cached ARI window, the lifetime),
 /// for letsencrypt:list and an unchanged enable: no request to the CA.
-pub fn planned_offline(settings: &Settings, app: &App, resolved: &Resolved, leaf: &Certificate) -> Plan {
+pub fn planned_offline(env: &Env, app: &App, resolved: &Resolved, leaf: &Certificate) -> Plan {
     let lifetime = Lifetime { not_before: leaf.not_before, not_after: leaf.not_after };
-    let state = state::load(settings, &app.name);
+    let state = state::load(env, &app.name);
     let id = ari::certificate_id(leaf.der()).map(|id| id.to_string());
     let window = state.ari_window.filter(|_| id.is_some() && state.ari_certificate == id);
     schedule::plan(lifetime, resolved.grace_period, window, schedule::seed(leaf.der()))
@@ -405,32 +401,32 @@ pub fn planned_offline(settings: &Settings, app: &App, resolved: &Resolved, leaf
 
 /// A renewal's outcome, kept in the app's renewal state: a success ends the backoff, a
 /// failure extends it. (A failed enable is the user's to see and holds back no renewal.)
-fn record(settings: &Settings, app: &App, outcome: std::result::Result<(), &Error>, report: &dyn Reporter) {
-    let mut state = state::load(settings, &app.name);
+fn record(env: &Env, app: &App, outcome: std::result::Result<(), &Error>, report: &dyn Reporter) {
+    let mut state = state::load(env, &app.name);
     match outcome {
         Ok(()) => state.succeeded(now()),
         Err(error) => state.failed(&app.name, now(), &error.to_string()),
     }
-    if let Err(error) = state::save(settings, &app.name, &state) {
+    if let Err(error) = state::save(env, &app.name, &state) {
         report.report(Event::Warning(format!("cannot record the renewal state: {error}")));
     }
 }
 
 /// Removes the app's certificate if it is ours, deciding under the app's lock: a
 /// certificate that certs:add installed meanwhile is never removed.
-pub fn disable(settings: &Settings, app: &App, reporter: &dyn Reporter) -> Result<Applied> {
-    let _lock = store::lock(app)?;
+pub fn disable(env: &Env, app: &App, reporter: &dyn Reporter) -> Result<Applied> {
+    let _lock = transaction::lock(app)?;
     if marker(app).is_none() {
         return Err(Error::NotLetsEncrypt(app.name.clone()));
     }
     // A challenge file left by a killed enable goes too.
     challenge::remove_leftover(app);
-    endpoint::remove_locked(settings, app, reporter)
+    endpoint::remove_locked(env, app, reporter)
 }
 
 /// A new pair staged and tested, waiting for nginx's reload.
 struct StagedPair<'a> {
-    staged: store::Staged<'a>,
+    staged: transaction::Staged<'a>,
     /// The names the certificate is for.
     hostnames: Vec<String>,
     /// What the user should know about it, reported once it is live.
@@ -467,7 +463,7 @@ fn preflight(app: &App, resolved: &Resolved) -> Result<Preflight> {
 /// For a caller that holds the app's lock: preflight, order, then the new pair staged and
 /// tested like certs:add, waiting for nginx's reload ([`batch`] does it, once for all apps).
 fn stage_issue<'a>(
-    settings: &Settings,
+    env: &Env,
     app: &'a App,
     resolved: &Resolved,
     replaces: Option<CertificateIdentifier<'static>>,
@@ -476,16 +472,16 @@ fn stage_issue<'a>(
     let checked = preflight(app, resolved)?;
     let key = generate_key(resolved.key_type)?;
     let csr = csr_der(&checked.domains, &key)?;
-    let chain_pem = obtain(settings, app, resolved, &checked, &csr, replaces, report)?;
+    let chain_pem = obtain(env, app, resolved, &checked, &csr, replaces, report)?;
     report.report(Event::Step("Certificate retrieved successfully.".into()));
-    stage_certificate(settings, app, resolved, &checked, chain_pem, &key, report)
+    stage_certificate(env, app, resolved, &checked, chain_pem, &key, report)
 }
 
 /// Orders the certificate and returns its chain (PEM). The challenge's guard (files, or
 /// nginx.conf.d in dokku mode) and the DNS records' guard clean up when they go out of
 /// scope here, whatever happened, the order deadline included.
 fn obtain(
-    settings: &Settings,
+    env: &Env,
     app: &App,
     resolved: &Resolved,
     checked: &Preflight,
@@ -495,7 +491,7 @@ fn obtain(
 ) -> Result<String> {
     let mut responder = match checked.provider {
         Some(_) => None,
-        None => Some(Responder::prepare(settings, app, &checked.domains, report)?),
+        None => Some(Responder::prepare(env, app, &checked.domains, report)?),
     };
     let records = checked.provider.as_ref().map(|provider| Records::new(provider, report));
     let request = OrderRequest {
@@ -507,7 +503,7 @@ fn obtain(
         replaces,
         dns: records.as_ref(),
     };
-    let chain = within_deadline(checked.limits, order_certificate(settings, &request, responder.as_mut(), report))?;
+    let chain = within_deadline(checked.limits, order_certificate(env, &request, responder.as_mut(), report))?;
     if let Some(responder) = &mut responder {
         responder.installing();
     }
@@ -517,7 +513,7 @@ fn obtain(
 /// Stages the chain with the new key exactly as certs:add would install it, the marker
 /// beside them, tested by nginx; not yet reloaded.
 fn stage_certificate<'a>(
-    settings: &Settings,
+    env: &Env,
     app: &'a App,
     resolved: &Resolved,
     checked: &Preflight,
@@ -541,7 +537,7 @@ fn stage_certificate<'a>(
     });
     report.report(Event::Step(format!("Installing the certificate for {}", checked.domains.join(", "))));
     let extra = vec![(MARKER, marker.to_string() + "\n")];
-    let (staged, warnings) = endpoint::stage_install(settings, app, &bundle, extra, report)?;
+    let (staged, warnings) = endpoint::stage_install(env, app, &bundle, extra, report)?;
     Ok(StagedPair { staged, hostnames: bundle.leaf().hostnames(), warnings })
 }
 
@@ -568,13 +564,13 @@ async fn open_account(store: &SettingsFile, path: &std::path::Path, limits: Limi
 // this one future, so the wait blocks only threads that would create the same account.
 #[allow(clippy::await_holding_lock)]
 async fn account(
-    settings: &Settings,
+    env: &Env,
     resolved: &Resolved,
     limits: Limits,
     email: &str,
     report: &dyn Reporter,
 ) -> Result<Account> {
-    let store = SettingsFile::new(settings);
+    let store = SettingsFile::new(env);
     let path = store.account_path(email, &resolved.server);
     if store.read_account(&path)?.is_none() {
         // Apps of one batch order in parallel: the first creates the account, the others
@@ -748,13 +744,13 @@ async fn answer_over_dns(order: &mut instant_acme::Order, dns: &Records<'_>, rep
 /// Account, profile check, order, challenges answered, validation, finalization: the
 /// certificate chain (PEM).
 async fn order_certificate(
-    settings: &Settings,
+    env: &Env,
     request: &OrderRequest<'_>,
     responder: Option<&mut Responder<'_>>,
     report: &dyn Reporter,
 ) -> Result<String> {
     let OrderRequest { resolved, limits, email, csr, .. } = *request;
-    let account = account(settings, resolved, limits, email, report).await?;
+    let account = account(env, resolved, limits, email, report).await?;
     check_profile(&account, resolved)?;
     let mut order = place_order(&account, request, report).await?;
 
@@ -862,10 +858,10 @@ fn acme_error(doing: &'static str, error: &instant_acme::Error) -> Error {
 /// Revokes the app's certificate with the account that obtained it, and remembers it in
 /// the app's state so that the next letsencrypt:enable replaces it. Under the app's lock,
 /// like every other writer of the state.
-pub fn revoke(settings: &Settings, app: &App) -> Result<()> {
-    let _lock = store::lock(app)?;
+pub fn revoke(env: &Env, app: &App) -> Result<()> {
+    let _lock = transaction::lock(app)?;
     let marker = marker(app).ok_or_else(|| Error::NotLetsEncrypt(app.name.clone()))?;
-    let store = SettingsFile::new(settings);
+    let store = SettingsFile::new(env);
     let path = store.account_path(&marker.email, &marker.server);
     let chain = endpoint::installed_chain(app)?.ok_or_else(|| Error::NotLetsEncrypt(app.name.clone()))?;
     let leaf = rustls_pki_types::CertificateDer::from(chain[0].der());
@@ -875,9 +871,9 @@ pub fn revoke(settings: &Settings, app: &App) -> Result<()> {
         let request = instant_acme::RevocationRequest { certificate: &leaf, reason: None };
         account.revoke(&request).await.map_err(|e| acme_error("the CA refused to revoke", &e))
     })?;
-    let mut state = state::load(settings, &app.name);
+    let mut state = state::load(env, &app.name);
     state.revoked(chain[0].der());
-    state::save(settings, &app.name, &state)
+    state::save(env, &app.name, &state)
 }
 
 /// The server certificate of an app whose certificate came from us; `None` otherwise.

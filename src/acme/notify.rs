@@ -5,7 +5,7 @@
 use std::process::{Command, Stdio};
 
 use super::settings::SettingsFile;
-use crate::app::{App, Settings};
+use crate::app::{App, Env};
 use crate::dokku::Mode;
 use crate::event::{self, Reporter};
 
@@ -85,9 +85,9 @@ pub fn fire_trigger(notice: &Notice<'_>) -> Result<String, String> {
 /// runs the notify-command if one is set, and in dokku mode fires [`TRIGGER`]. Either
 /// failing is a warning told to `reporter`: the renewal's outcome stands. Returns what the
 /// trigger's listeners wrote on stderr, for the caller to pass on as dokku shows it.
-pub fn tell(settings: &Settings, app: &App, event: Event, error: &str, reporter: &dyn Reporter) -> String {
-    let command = SettingsFile::new(settings).resolve(&app.name).ok().and_then(|resolved| resolved.notify_command);
-    let dokku = settings.mode == Mode::Dokku;
+pub fn tell(env: &Env, app: &App, event: Event, error: &str, reporter: &dyn Reporter) -> String {
+    let command = SettingsFile::new(env).resolve(&app.name).ok().and_then(|resolved| resolved.notify_command);
+    let dokku = env.mode == Mode::Dokku;
     if command.is_none() && !dokku {
         return String::new();
     }
@@ -119,14 +119,13 @@ mod tests {
     fn a_failing_notify_command_is_a_warning_naming_the_app_and_sees_the_notice() {
         let root = tempfile::tempdir().unwrap();
         std::fs::create_dir(root.path().join("myapp")).unwrap();
-        let settings =
-            Settings::from_lookup(|n| (n == "DOKKU_ROOT").then(|| root.path().display().to_string())).unwrap();
+        let env = Env::from_lookup(|n| (n == "DOKKU_ROOT").then(|| root.path().display().to_string())).unwrap();
         let command =
             r#"test "$LETSENCRYPT_APP $LETSENCRYPT_EVENT $LETSENCRYPT_ERROR" = "myapp failed boom" && exit 3"#;
-        SettingsFile::new(&settings).set(GLOBAL, "notify-command", Some(command)).unwrap();
-        let app = App::open(&settings, "myapp").unwrap();
+        SettingsFile::new(&env).set(GLOBAL, "notify-command", Some(command)).unwrap();
+        let app = App::open(&env, "myapp").unwrap();
         let collected = Collected::default();
-        assert_eq!(tell(&settings, &app, Event::Failed, "boom", &collected), "");
+        assert_eq!(tell(&env, &app, Event::Failed, "boom", &collected), "");
         let warning = "myapp: the notify-command exited with exit status: 3".to_string();
         assert_eq!(collected.events(), [event::Event::Warning(warning)]);
     }

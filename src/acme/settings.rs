@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use crate::app::{App, Settings, open_root};
+use crate::app::{App, Env, open_root};
 use crate::dir::Dir;
 use crate::endpoint::KeyType;
 use crate::error::{Error, Result};
@@ -59,10 +59,10 @@ pub struct Resolved {
 }
 
 /// DOKKU_ROOT/.letsencrypt: settings.json (letsencrypt:set's values), the account files and
-/// the renewal state. Not [`crate::store`], the stage/swap/roll back transaction.
+/// the renewal state. Not [`crate::transaction`], the stage/swap/roll back transaction.
 #[derive(Debug, Clone)]
 pub struct SettingsFile {
-    settings: Settings,
+    env: Env,
     dir: PathBuf,
 }
 
@@ -83,8 +83,8 @@ type Table = BTreeMap<String, BTreeMap<String, String>>;
 
 impl SettingsFile {
     /// The store of this DOKKU_ROOT.
-    pub fn new(settings: &Settings) -> SettingsFile {
-        SettingsFile { settings: settings.clone(), dir: settings.dokku_root.join(DIR) }
+    pub fn new(env: &Env) -> SettingsFile {
+        SettingsFile { env: env.clone(), dir: env.dokku_root.join(DIR) }
     }
 
     #[cfg(test)]
@@ -94,12 +94,12 @@ impl SettingsFile {
 
     /// DOKKU_ROOT/.letsencrypt, opened without following a link; `None` if missing.
     fn open(&self) -> Result<Option<Dir>> {
-        open_root(&self.settings)?.open_dir(DIR)
+        open_root(&self.env)?.open_dir(DIR)
     }
 
     /// DOKKU_ROOT/.letsencrypt, made if missing, its mode 0700 set on the open directory.
     fn open_or_create(&self) -> Result<Dir> {
-        let (dir, _) = open_root(&self.settings)?.open_or_create_dir(DIR, DIR_MODE)?;
+        let (dir, _) = open_root(&self.env)?.open_or_create_dir(DIR, DIR_MODE)?;
         dir.set_mode(DIR_MODE)?;
         Ok(dir)
     }
@@ -233,11 +233,11 @@ impl SettingsFile {
 
 /// letsencrypt:set: sets (or with `None`, clears) `key` for `scope`, [`GLOBAL`] or an app,
 /// which must exist: a value set for a misspelt app would never be used.
-pub fn set(settings: &Settings, scope: &str, key: &str, value: Option<&str>) -> Result<()> {
+pub fn set(env: &Env, scope: &str, key: &str, value: Option<&str>) -> Result<()> {
     if scope != GLOBAL {
-        App::open(settings, scope)?;
+        App::open(env, scope)?;
     }
-    SettingsFile::new(settings).set(scope, key, value)
+    SettingsFile::new(env).set(scope, key, value)
 }
 
 /// Whether `key`'s value is a secret: never printed, `****` in letsencrypt:report.
@@ -383,9 +383,8 @@ mod tests {
     #[test]
     fn app_values_win_over_global_ones() {
         let dir = tempfile::tempdir().unwrap();
-        let settings =
-            Settings::from_lookup(|n| (n == "DOKKU_ROOT").then(|| dir.path().display().to_string())).unwrap();
-        let store = SettingsFile::new(&settings);
+        let env = Env::from_lookup(|n| (n == "DOKKU_ROOT").then(|| dir.path().display().to_string())).unwrap();
+        let store = SettingsFile::new(&env);
         store.set(GLOBAL, "email", Some("ops@example.com")).unwrap();
         store.set(GLOBAL, "graceperiod", Some("100")).unwrap();
         store.set("myapp", "email", Some("me@example.com")).unwrap();

@@ -6,17 +6,17 @@ use serde_json::{Value, json};
 
 use super::schedule::{Window, backoff, seed};
 use super::settings::SettingsFile;
-use crate::app::Settings;
+use crate::app::Env;
 use crate::error::Result;
 
 /// The app's state; a fresh one if there is no file (or it cannot be read).
-pub fn load(settings: &Settings, app: &str) -> State {
-    SettingsFile::new(settings).read_state(app).ok().flatten().map(|bytes| State::from_json(&bytes)).unwrap_or_default()
+pub fn load(env: &Env, app: &str) -> State {
+    SettingsFile::new(env).read_state(app).ok().flatten().map(|bytes| State::from_json(&bytes)).unwrap_or_default()
 }
 
 /// Writes the app's state (0600, directories 0700).
-pub fn save(settings: &Settings, app: &str, state: &State) -> Result<()> {
-    SettingsFile::new(settings).write_state(app, state.to_json().as_bytes())
+pub fn save(env: &Env, app: &str, state: &State) -> Result<()> {
+    SettingsFile::new(env).write_state(app, state.to_json().as_bytes())
 }
 
 /// One app's renewal state. Every field is optional in the file: a missing or unreadable

@@ -3,7 +3,7 @@
 
 use super::settings::{GLOBAL, SettingsFile};
 use super::{issued_leaf, marker, planned_offline, state};
-use crate::app::{App, Settings, open_all};
+use crate::app::{App, Env, open_all};
 use crate::error::Result;
 use crate::util::now;
 
@@ -26,13 +26,13 @@ pub struct Listed {
 }
 
 /// Every app whose installed certificate is from us, in app order.
-pub fn list(settings: &Settings) -> Result<Vec<Listed>> {
-    let file = SettingsFile::new(settings);
+pub fn list(env: &Env) -> Result<Vec<Listed>> {
+    let file = SettingsFile::new(env);
     let now = now();
     let mut listed = Vec::new();
-    for app in open_all(settings)? {
+    for app in open_all(env)? {
         let (Some(leaf), Some(marker)) = (issued_leaf(&app), marker(&app)) else { continue };
-        let plan = planned_offline(settings, &app, &file.resolve(&app.name)?, &leaf);
+        let plan = planned_offline(env, &app, &file.resolve(&app.name)?, &leaf);
         listed.push(Listed {
             expires_at: leaf.not_after,
             expires_in: leaf.not_after - now,
@@ -75,28 +75,28 @@ pub struct AppStatus {
 
 /// The reports for `scope`: [`GLOBAL`], one app (its name checked and the app opened), or
 /// with `None` the global values and then every app.
-pub fn report(settings: &Settings, scope: Option<&str>) -> Result<Vec<Report>> {
+pub fn report(env: &Env, scope: Option<&str>) -> Result<Vec<Report>> {
     let apps = match scope {
-        Some(GLOBAL) => return Ok(vec![global_report(settings)?]),
-        Some(name) => vec![App::open(settings, name)?],
-        None => open_all(settings)?,
+        Some(GLOBAL) => return Ok(vec![global_report(env)?]),
+        Some(name) => vec![App::open(env, name)?],
+        None => open_all(env)?,
     };
-    let global = if scope.is_none() { Some(global_report(settings)?) } else { None };
-    let file = SettingsFile::new(settings);
+    let global = if scope.is_none() { Some(global_report(env)?) } else { None };
+    let file = SettingsFile::new(env);
     let apps = apps.iter().map(|app| {
-        Ok(Report { app: Some(app.name.clone()), values: file.report(&app.name)?, status: Some(status(settings, app)) })
+        Ok(Report { app: Some(app.name.clone()), values: file.report(&app.name)?, status: Some(status(env, app)) })
     });
     global.map(Ok).into_iter().chain(apps).collect()
 }
 
-fn global_report(settings: &Settings) -> Result<Report> {
-    Ok(Report { app: None, values: SettingsFile::new(settings).report(GLOBAL)?, status: None })
+fn global_report(env: &Env) -> Result<Report> {
+    Ok(Report { app: None, values: SettingsFile::new(env).report(GLOBAL)?, status: None })
 }
 
 /// The app's marker and renewal state.
-fn status(settings: &Settings, app: &App) -> AppStatus {
+fn status(env: &Env, app: &App) -> AppStatus {
     let marker = marker(app);
-    let state = state::load(settings, &app.name);
+    let state = state::load(env, &app.name);
     AppStatus {
         active: marker.is_some(),
         profile: marker.as_ref().and_then(|m| m.profile.clone()),
@@ -115,17 +115,16 @@ mod tests {
     fn an_app_without_our_certificate_is_reported_inactive_and_not_listed() {
         let root = tempfile::tempdir().unwrap();
         std::fs::create_dir(root.path().join("myapp")).unwrap();
-        let settings =
-            Settings::from_lookup(|n| (n == "DOKKU_ROOT").then(|| root.path().display().to_string())).unwrap();
-        SettingsFile::new(&settings).set(GLOBAL, "email", Some("ops@example.com")).unwrap();
-        assert_eq!(list(&settings).unwrap(), []);
-        let reports = report(&settings, None).unwrap();
+        let env = Env::from_lookup(|n| (n == "DOKKU_ROOT").then(|| root.path().display().to_string())).unwrap();
+        SettingsFile::new(&env).set(GLOBAL, "email", Some("ops@example.com")).unwrap();
+        assert_eq!(list(&env).unwrap(), []);
+        let reports = report(&env, None).unwrap();
         let scopes: Vec<_> = reports.iter().map(|r| r.app.as_deref()).collect();
         assert_eq!(scopes, [None, Some("myapp")]);
         assert_eq!(reports[0].values, [("email".to_string(), "ops@example.com".to_string())]);
         let status = reports[1].status.as_ref().unwrap();
         assert_eq!((status.active, status.failures, status.last_renewal), (false, 0, None));
-        assert_eq!(report(&settings, Some(GLOBAL)).unwrap(), reports[..1]);
-        assert!(report(&settings, Some("missing")).is_err());
+        assert_eq!(report(&env, Some(GLOBAL)).unwrap(), reports[..1]);
+        assert!(report(&env, Some("missing")).is_err());
     }
 }

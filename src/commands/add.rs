@@ -24,8 +24,8 @@ pub struct Args {
 
 /// Runs certs:add.
 pub fn run(args: Args) -> Result<()> {
-    let (settings, app) = super::open_app(args.app.as_deref())?;
-    let installed = add(&settings, &app, input(&args)?, &output::event)?;
+    let (env, app) = super::open_app(args.app.as_deref())?;
+    let installed = add(&env, &app, input(&args)?, &output::event)?;
     output::step(&format!("Installed the certificate for {} ({})", app.name, installed.hostnames.join(", ")));
     super::report_reload(&installed.applied);
     Ok(())

@@ -34,7 +34,7 @@ pub struct Args {
 
 /// Runs certs:generate.
 pub fn run(args: Args) -> Result<()> {
-    let (settings, app) = super::open_app(args.app.as_deref())?;
+    let (env, app) = super::open_app(args.app.as_deref())?;
     let domain = args.domain.ok_or(CliError::Usage("Please specify a domain: certs:generate <app> DOMAIN".into()))?;
     let subject = Subject {
         country: args.country,
@@ -43,7 +43,7 @@ pub fn run(args: Args) -> Result<()> {
         organization: args.organization,
         organizational_unit: args.organizational_unit,
     };
-    match generate(&settings, &app, &domain, args.key_type, &subject, &output::event)? {
+    match generate(&env, &app, &domain, args.key_type, &subject, &output::event)? {
         Generated::AlreadyDefined => output::step(&format!("{} has an SSL endpoint already defined", app.name)),
         Generated::Installed { csr, domain_added, applied } => {
             output::step("Installing certificate and key...");

@@ -14,18 +14,18 @@ mod report_args;
 pub mod show;
 pub mod trigger;
 
-use dokku_certs::app::{App, Settings};
-use dokku_certs::store::Applied;
+use dokku_certs::app::{App, Env};
+use dokku_certs::transaction::Applied;
 use dokku_certs::{Error, Result};
 
 use crate::output;
 
-/// Reads the settings and opens the named app (its name checked first).
-pub fn open_app(app: Option<&str>) -> Result<(Settings, App)> {
+/// Reads the environment and opens the named app (its name checked first).
+pub fn open_app(app: Option<&str>) -> Result<(Env, App)> {
     let name = app.ok_or(Error::NoApp)?;
-    let settings = Settings::from_env()?;
-    let app = App::open(&settings, name)?;
-    Ok((settings, app))
+    let env = Env::from_env()?;
+    let app = App::open(&env, name)?;
+    Ok((env, app))
 }
 
 /// Prints dokku's closing lines of a change: nginx reloaded, or why it was not. The

@@ -1,7 +1,7 @@
 //! nginx:report [<app>|--global] [--nginx-FLAG] [--format stdout|json]: dokku's report of the
 //! nginx properties dokku-certs renders.
 
-use dokku_certs::app::Settings;
+use dokku_certs::app::Env;
 use dokku_certs::properties;
 
 use super::report_args::{self, Format};
@@ -19,8 +19,8 @@ pub struct Args {
 /// Runs nginx:report.
 pub fn run(args: Args) -> Result<()> {
     let args = report_args::parse("nginx:report", &args.words, false)?;
-    let settings = Settings::from_env()?;
-    let reports = properties::reports(&settings, args.scope.as_deref())?;
+    let env = Env::from_env()?;
+    let reports = properties::reports(&env, args.scope.as_deref())?;
     if reports.is_empty() {
         // dokku's nginx-vhosts CommandReport: its words, on stderr, and not an error (as certs:report).
         output::warn("You haven't deployed any applications yet");

@@ -1,8 +1,8 @@
 //! nginx:set [--global|<app>] KEY [VALUE]: dokku's nginx property, stored where dokku keeps
 //! it, then every affected nginx.conf rendered again, tested and reloaded.
 
-use dokku_certs::app::Settings;
-use dokku_certs::store::Applied;
+use dokku_certs::app::Env;
+use dokku_certs::transaction::Applied;
 use dokku_certs::{Error, vhost};
 
 use crate::cli_error::{CliError, Result};
@@ -25,8 +25,8 @@ pub fn run(args: Args) -> Result<()> {
         [scope, key, value] => (scope, key, Some(value.as_str())),
         _ => return Err(CliError::Usage("nginx:set takes one value; quote it if it has spaces".into())),
     };
-    let settings = Settings::from_env()?;
-    let set = vhost::set(&settings, scope, key, value, &output::event)?;
+    let env = Env::from_env()?;
+    let set = vhost::set(&env, scope, key, value, &output::event)?;
     match value.filter(|v| !v.is_empty()) {
         Some(value) => output::heading(&format!("Setting {key} to {value}")),
         None => output::heading(&format!("Unsetting {key}")),

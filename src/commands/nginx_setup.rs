@@ -1,17 +1,17 @@
 //! nginx:setup: writes the host-wide file (TLS policy, catch-all servers, the apps' include),
 //! tests it with nginx -t, reloads, and prints the one include line nginx's http block needs.
 
-use dokku_certs::app::Settings;
+use dokku_certs::app::Env;
 use dokku_certs::policy;
-use dokku_certs::store::Applied;
+use dokku_certs::transaction::Applied;
 
 use crate::cli_error::Result;
 use crate::output;
 
 /// Runs nginx:setup.
 pub fn run() -> Result<()> {
-    let settings = Settings::from_env()?;
-    let setup = policy::install(&settings)?;
+    let env = Env::from_env()?;
+    let setup = policy::install(&env)?;
     let (n, o) = (setup.host.nginx, setup.host.openssl);
     output::step(&format!(
         "Wrote {}: Mozilla intermediate TLS for nginx {}.{}.{} with OpenSSL {}.{}.{}, catch-all servers, every app",

@@ -14,8 +14,8 @@ pub struct Args {
 
 /// Runs certs:remove.
 pub fn run(args: Args) -> Result<()> {
-    let (settings, app) = super::open_app(args.app.as_deref())?;
-    let applied = remove(&settings, &app, &output::event)?;
+    let (env, app) = super::open_app(args.app.as_deref())?;
+    let applied = remove(&env, &app, &output::event)?;
     super::report_reload(&applied);
     Ok(())
 }

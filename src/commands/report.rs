@@ -1,6 +1,6 @@
 //! certs:report [<app>] [--ssl-FIELD] [--format stdout|json|prometheus]: dokku's report, in-process.
 
-use dokku_certs::app::Settings;
+use dokku_certs::app::Env;
 use dokku_certs::metrics;
 use dokku_certs::report;
 
@@ -25,13 +25,13 @@ pub fn run(args: Args) -> Result<()> {
     {
         return Err(CliError::InvalidFlag(valid.join(", ")));
     }
-    let settings = Settings::from_env()?;
+    let env = Env::from_env()?;
     if args.format == Format::Prometheus {
         // No apps is a valid scrape (no samples), not something to warn about.
-        output::raw(&metrics::to_prometheus(&metrics::samples(&settings, args.scope.as_deref())?));
+        output::raw(&metrics::to_prometheus(&metrics::samples(&env, args.scope.as_deref())?));
         return Ok(());
     }
-    let reports = report::reports(&settings, args.scope.as_deref())?;
+    let reports = report::reports(&env, args.scope.as_deref())?;
     if reports.is_empty() {
         // dokku's words, on stderr, and not an error.
         output::warn("You haven't deployed any applications yet");

@@ -67,18 +67,18 @@ pub fn run(args: Args) -> Result<()> {
             output::raw(&String::from_utf8_lossy(&bytes));
         }
         Trigger::Set { app, crt, key } => {
-            let (settings, app) = super::open_app(app.as_deref())?;
+            let (env, app) = super::open_app(app.as_deref())?;
             let (Some(crt), Some(key)) = (crt, key) else {
                 return Err(CliError::Usage("Both CRT and KEY file paths are required".into()));
             };
             // Read as certs:add reads file arguments: only what the caller could read.
             let input = Input::Files { caller: Caller::from_env()?, crt: &crt, key: &key };
-            let installed = add(&settings, &app, input, &output::event)?;
+            let installed = add(&env, &app, input, &output::event)?;
             super::report_reload(&installed.applied);
         }
         Trigger::Remove { app } => {
-            let (settings, app) = super::open_app(app.as_deref())?;
-            let applied = endpoint::remove(&settings, &app, &output::event)?;
+            let (env, app) = super::open_app(app.as_deref())?;
+            let applied = endpoint::remove(&env, &app, &output::event)?;
             super::report_reload(&applied);
         }
         Trigger::PostAppCloneSetup { new, .. } => {

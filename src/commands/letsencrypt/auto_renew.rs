@@ -3,7 +3,7 @@
 use crate::cli_error::{CliError, Result};
 use crate::output;
 use dokku_certs::acme::{self, AcmeError, Renewal, batch};
-use dokku_certs::app::Settings;
+use dokku_certs::app::Env;
 use dokku_certs::cert::format_openssl_date;
 use dokku_certs::util::now;
 
@@ -17,10 +17,10 @@ pub struct Args {
 /// Runs letsencrypt:auto-renew. Every app is tried even if one fails (a stalled CA costs
 /// that app its order deadline, no more); the exit code says whether all succeeded.
 pub fn run(args: Args) -> Result<()> {
-    let settings = Settings::from_env()?;
+    let env = Env::from_env()?;
     // A dated first line: under cron this output is appended to a log.
     output::heading(&format!("letsencrypt:auto-renew, {}", format_openssl_date(now())));
-    let outcomes = acme::auto_renew(&settings, args.app.as_deref(), &output::event)?;
+    let outcomes = acme::auto_renew(&env, args.app.as_deref(), &output::event)?;
     for outcome in &outcomes {
         let app = &outcome.app;
         match &outcome.result {

@@ -14,9 +14,9 @@ pub struct Args {
 /// Runs letsencrypt:disable. Whether the certificate is ours is decided under the app's
 /// lock, so a certs:add that lands first keeps its certificate.
 pub fn run(args: Args) -> Result<()> {
-    let (settings, app) = crate::commands::open_app(args.app.as_deref())?;
+    let (env, app) = crate::commands::open_app(args.app.as_deref())?;
     output::step(&format!("Disabling Let's Encrypt for {}...", app.name));
-    let applied = acme::disable(&settings, &app, &output::event)?;
+    let applied = acme::disable(&env, &app, &output::event)?;
     crate::commands::report_reload(&applied);
     Ok(())
 }

@@ -4,7 +4,7 @@
 use crate::cli_error::{CliError, Result};
 use crate::output;
 use dokku_certs::acme::{self, AcmeError, Enabled, batch};
-use dokku_certs::app::{App, Opened, Settings, open_each};
+use dokku_certs::app::{App, Env, Opened, open_each};
 
 /// Arguments of letsencrypt:enable.
 #[derive(Debug, clap::Args)]
@@ -23,9 +23,9 @@ pub struct Args {
 /// reloads once for all of them; the exit code says whether all succeeded.
 pub fn run(args: Args) -> Result<()> {
     if !args.all {
-        let (settings, app) = crate::commands::open_app(args.app.as_deref())?;
+        let (env, app) = crate::commands::open_app(args.app.as_deref())?;
         output::heading(&format!("Let's Encrypt {}...", app.name));
-        let outcome = acme::enable(&settings, std::slice::from_ref(&app), args.force, &output::event).pop();
+        let outcome = acme::enable(&env, std::slice::from_ref(&app), args.force, &output::event).pop();
         let outcome = outcome.expect("one outcome per app");
         if let Ok(enabled) = &outcome.result {
             show(&app, enabled);
@@ -34,15 +34,15 @@ pub fn run(args: Args) -> Result<()> {
         output::relay_stderr(&outcome.listeners);
         return outcome.result.map(drop).map_err(Into::into);
     }
-    let settings = Settings::from_env()?;
-    let Opened { apps, failed: unopened } = open_each(&settings)?;
+    let env = Env::from_env()?;
+    let Opened { apps, failed: unopened } = open_each(&env)?;
     let mut failed = Vec::new();
     for (name, error) in unopened {
         output::warn(&format!("{name}: {error}"));
         failed.push(name);
     }
     output::heading(&format!("Let's Encrypt {} app(s)...", apps.len()));
-    let outcomes = acme::enable(&settings, &apps, args.force, &output::event);
+    let outcomes = acme::enable(&env, &apps, args.force, &output::event);
     for (app, outcome) in apps.iter().zip(&outcomes) {
         match &outcome.result {
             Ok(enabled) => show(app, enabled),

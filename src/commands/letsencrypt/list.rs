@@ -3,12 +3,12 @@
 use crate::cli_error::Result;
 use crate::output;
 use dokku_certs::acme::{self, status};
-use dokku_certs::app::Settings;
+use dokku_certs::app::Env;
 use dokku_certs::cert::format_openssl_date;
 
 /// Runs letsencrypt:list: dokku-letsencrypt's table, its header a step line.
 pub fn run() -> Result<()> {
-    let listed = status::list(&Settings::from_env()?)?;
+    let listed = status::list(&Env::from_env()?)?;
     let mut text = format!(
         "{}{:<24} {:<26} {:<22} {:<22} {:<12} {}\n",
         output::STEP,

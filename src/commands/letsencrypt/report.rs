@@ -4,7 +4,7 @@
 use crate::cli_error::Result;
 use crate::output;
 use dokku_certs::acme::status::{self, AppStatus, Report};
-use dokku_certs::app::Settings;
+use dokku_certs::app::Env;
 use dokku_certs::cert::format_openssl_date;
 
 /// Arguments of letsencrypt:report.
@@ -17,7 +17,7 @@ pub struct Args {
 
 /// Runs letsencrypt:report.
 pub fn run(args: Args) -> Result<()> {
-    let reports = status::report(&Settings::from_env()?, args.scope.as_deref())?;
+    let reports = status::report(&Env::from_env()?, args.scope.as_deref())?;
     output::raw(&reports.iter().map(to_text).collect::<String>());
     Ok(())
 }

@@ -13,9 +13,9 @@ pub struct Args {
 
 /// Runs letsencrypt:revoke.
 pub fn run(args: Args) -> Result<()> {
-    let (settings, app) = crate::commands::open_app(args.app.as_deref())?;
+    let (env, app) = crate::commands::open_app(args.app.as_deref())?;
     output::step(&format!("Revoking the Let's Encrypt certificate of {}...", app.name));
-    acme::revoke(&settings, &app)?;
+    acme::revoke(&env, &app)?;
     output::step("Certificate revoked.");
     output::warn(&format!(
         "the revoked certificate is still installed: run letsencrypt:enable {0} for a new one, or letsencrypt:disable {0}",

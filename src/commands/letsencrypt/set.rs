@@ -3,7 +3,7 @@
 use crate::cli_error::{CliError, Result};
 use crate::output;
 use dokku_certs::acme::settings;
-use dokku_certs::app::Settings;
+use dokku_certs::app::Env;
 
 /// Arguments of letsencrypt:set.
 #[derive(Debug, clap::Args)]
@@ -23,7 +23,7 @@ pub fn run(args: Args) -> Result<()> {
         [value] => Some(value.as_str()),
         _ => return Err(CliError::Usage("letsencrypt:set takes one value; quote it if it has spaces".into())),
     };
-    settings::set(&Settings::from_env()?, scope, key, value)?;
+    settings::set(&Env::from_env()?, scope, key, value)?;
     match value {
         // A secret is never echoed: it would land in shell logs and CI output.
         Some(_) if settings::is_secret(key) => output::step(&format!("Setting {key} to **** for {scope}")),

@@ -12,7 +12,7 @@
 //! beside a plain nginx.conf, is marked by a journal file; the next command on the app
 //! resolves it (tls/ is set aside as tls.previous/) before doing anything else.
 
-use crate::app::{App, CRT, KEY, Listener, Settings, TLS};
+use crate::app::{App, CRT, Env, KEY, Listener, TLS};
 use crate::dir::{Dir, Kind};
 use crate::dokku::{self, Mode};
 use crate::error::{Error, Result};
@@ -115,35 +115,28 @@ enum Step {
 /// reload, or put every entry back and return nginx's complaint. What the user should know
 /// although the change goes on (an earlier interrupted change resolved, a leftover another
 /// user owns) goes to `reporter` as a warning when it happens.
-pub fn apply(settings: &Settings, app: &App, change: &Change, reporter: &dyn Reporter) -> Result<Applied> {
-    apply_with(settings, app, change, reporter, true)
+pub fn apply(env: &Env, app: &App, change: &Change, reporter: &dyn Reporter) -> Result<Applied> {
+    apply_with(env, app, change, reporter, true)
 }
 
 /// [`apply`] without the reload, for a caller that changes many apps and then reloads once
 /// (nginx:set --global): the change is tested and committed, and the caller's reload (with
 /// its roll back of every app if the master refuses) decides.
-pub fn apply_unreloaded(settings: &Settings, app: &App, change: &Change, reporter: &dyn Reporter) -> Result<Applied> {
-    apply_with(settings, app, change, reporter, false)
+pub fn apply_unreloaded(env: &Env, app: &App, change: &Change, reporter: &dyn Reporter) -> Result<Applied> {
+    apply_with(env, app, change, reporter, false)
 }
 
-fn apply_with(
-    settings: &Settings,
-    app: &App,
-    change: &Change,
-    reporter: &dyn Reporter,
-    reload_now: bool,
-) -> Result<Applied> {
-    warn_all(reporter, recover(settings, app)?);
+fn apply_with(env: &Env, app: &App, change: &Change, reporter: &dyn Reporter, reload_now: bool) -> Result<Applied> {
+    warn_all(reporter, recover(env, app)?);
     let dir = app.handle();
     refuse_links(dir, change.vhost.is_some())?;
     dir.write_new(JOURNAL, b"a dokku-certs change is under way\n", 0o600)?;
     let mut steps = Vec::new();
     // The old pair moves to tls.previous/ only once the master took the new one: a refused
     // reload rolls back like a refused test.
-    let reloaded = stage_and_test(settings, app, change, &mut steps, reporter).and_then(|proxy_messages| {
+    let reloaded = stage_and_test(env, app, change, &mut steps, reporter).and_then(|proxy_messages| {
         // In dokku mode the proxy plugin has reloaded nginx already.
-        let reload =
-            if settings.mode == Mode::Dokku || !reload_now { Ok(()) } else { nginx::reload_confirmed(settings)? };
+        let reload = if env.mode == Mode::Dokku || !reload_now { Ok(()) } else { nginx::reload_confirmed(env)? };
         Ok((proxy_messages, reload))
     });
     match reloaded {
@@ -151,9 +144,9 @@ fn apply_with(
             warn_all(reporter, commit(app, &steps));
             // dokku mode: the proxy plugin reloaded (and confirms) on its own.
             if let (true, Ok(()), Mode::Standalone, TlsChange::Install(files)) =
-                (reload_now, &reload, settings.mode, &change.tls)
+                (reload_now, &reload, env.mode, &change.tls)
             {
-                warn_all(reporter, nginx::confirm_served(settings, &change.domains, &files.crt).into_iter().collect());
+                warn_all(reporter, nginx::confirm_served(env, &change.domains, &files.crt).into_iter().collect());
             }
             end_journal(dir);
             Ok(Applied { reload, proxy_messages })
@@ -162,7 +155,7 @@ fn apply_with(
             Ok(()) => {
                 // dokku mode: the proxy rebuilds again, from the files now back in place.
                 let error = dokku::rebuild_after_roll_back(app, error);
-                nginx::reload_after_roll_back(settings, &error);
+                nginx::reload_after_roll_back(env, &error);
                 end_journal(dir);
                 Err(error)
             }
@@ -188,8 +181,8 @@ pub struct Staged<'a> {
 
 /// Stages `change` (the app's lock held): on a failed test every entry is back and the
 /// error says why, as with [`apply`]. What an earlier killed command left is resolved first.
-pub fn stage<'a>(settings: &Settings, app: &'a App, change: &Change, reporter: &dyn Reporter) -> Result<Staged<'a>> {
-    warn_all(reporter, recover(settings, app)?);
+pub fn stage<'a>(env: &Env, app: &'a App, change: &Change, reporter: &dyn Reporter) -> Result<Staged<'a>> {
+    warn_all(reporter, recover(env, app)?);
     let dir = app.handle();
     refuse_links(dir, change.vhost.is_some())?;
     dir.write_new(JOURNAL, b"a dokku-certs change is under way\n", 0o600)?;
@@ -198,7 +191,7 @@ pub fn stage<'a>(settings: &Settings, app: &'a App, change: &Change, reporter: &
         _ => None,
     };
     let mut staged = Staged { app, steps: Vec::new(), proxy_messages: None, installed };
-    match stage_and_test(settings, app, change, &mut staged.steps, reporter) {
+    match stage_and_test(env, app, change, &mut staged.steps, reporter) {
         Ok(proxy_messages) => {
             staged.proxy_messages = proxy_messages;
             Ok(staged)
@@ -212,13 +205,13 @@ impl Staged<'_> {
     /// tls.previous/ only now, the journal ends, and a handshake confirms nginx serves it.
     pub fn commit(
         self,
-        settings: &Settings,
+        env: &Env,
         reload: std::result::Result<(), nginx::NotReloaded>,
         reporter: &dyn Reporter,
     ) -> Applied {
         warn_all(reporter, commit(self.app, &self.steps));
-        if let (Ok(()), Mode::Standalone, Some((domains, crt))) = (&reload, settings.mode, &self.installed) {
-            warn_all(reporter, nginx::confirm_served(settings, domains, crt).into_iter().collect());
+        if let (Ok(()), Mode::Standalone, Some((domains, crt))) = (&reload, env.mode, &self.installed) {
+            warn_all(reporter, nginx::confirm_served(env, domains, crt).into_iter().collect());
         }
         end_journal(self.app.handle());
         Applied { reload, proxy_messages: self.proxy_messages }
@@ -288,7 +281,7 @@ fn end_journal(dir: &Dir) {
 /// when the new certificate leaves nginx.conf as it is ([`dokku::refresh_for`]). Returns the
 /// proxy's warnings in dokku mode.
 fn stage_and_test(
-    settings: &Settings,
+    env: &Env,
     app: &App,
     change: &Change,
     steps: &mut Vec<Step>,
@@ -296,7 +289,7 @@ fn stage_and_test(
 ) -> Result<Option<String>> {
     let dir = app.handle();
     // Decided before the swap: it compares the certificate in place with the new one.
-    let refresh = if settings.mode == Mode::Dokku { dokku::refresh_for(app, change) } else { dokku::Refresh::Rebuild };
+    let refresh = if env.mode == Mode::Dokku { dokku::refresh_for(app, change) } else { dokku::Refresh::Rebuild };
     let has_tls = match &change.tls {
         TlsChange::Install(_) => true,
         TlsChange::Remove => false,
@@ -307,10 +300,10 @@ fn stage_and_test(
     // the swap of tls/ and that of nginx.conf, it outlives a SIGKILL of this command for a
     // moment, so the next command's settle finds the lock taken and leaves tls/ beside the
     // plain nginx.conf.
-    let conf = match settings.mode {
+    let conf = match env.mode {
         Mode::Standalone => {
             let site = Site { app, domains: &change.domains, listeners: &change.listeners, has_tls };
-            Some(nginx::render(settings, &site)?)
+            Some(nginx::render(env, &site)?)
         }
         Mode::Dokku => None,
     };
@@ -324,12 +317,12 @@ fn stage_and_test(
     let Some(conf) = conf else {
         // dokku's proxy asks certs-exists while it rebuilds: tls/ must be gone by then.
         set_tls_aside(dir, change, steps)?;
-        return dokku::take_tls(settings, app, has_tls, refresh, reporter).map(Some);
+        return dokku::take_tls(env, app, has_tls, refresh, reporter).map(Some);
     };
     replace_file(dir, NGINX_CONF, conf.as_bytes(), steps)?;
     // After the plain nginx.conf: never a TLS nginx.conf without tls/.
     set_tls_aside(dir, change, steps)?;
-    nginx::test_app(settings, app).map(|()| None)
+    nginx::test_app(env, app).map(|()| None)
 }
 
 /// certs:remove: moves tls/ into the staging dir (undone by [`roll_back`], kept as
@@ -385,7 +378,7 @@ fn discard(dir: &Dir, name: &str) -> Result<Option<String>> {
 /// beside an nginx.conf that does not serve it is set aside as tls.previous/, nginx.conf is
 /// rendered again for what tls/ holds and tested, and nginx reloaded. Called under the
 /// lock at the start of every change; without a journal it only removes leftovers.
-pub fn recover(settings: &Settings, app: &App) -> Result<Vec<String>> {
+pub fn recover(env: &Env, app: &App) -> Result<Vec<String>> {
     let dir = app.handle();
     // What the settle at App::open resolved comes first, told by the command that changes.
     let mut notes = app.take_settle_notes();
@@ -412,14 +405,14 @@ pub fn recover(settings: &Settings, app: &App) -> Result<Vec<String>> {
         let change = Change { tls: TlsChange::Keep, vhost: None, domains: app.domains()?, listeners: app.listeners()? };
         let mut steps = Vec::new();
         // Keep rebuilds, so nothing is reported from there.
-        match stage_and_test(settings, app, &change, &mut steps, &crate::event::Quiet) {
+        match stage_and_test(env, app, &change, &mut steps, &crate::event::Quiet) {
             // The same one-app test as a change, then the same reload: the master's verdict
             // covers the rest of the configuration. A refusal keeps the old configuration
             // served, so it is reported, not undone (these files were in place before).
             Ok(_) => {
                 notes.extend(commit(app, &steps));
-                if settings.mode == Mode::Standalone
-                    && let Err(error) = nginx::reload_confirmed(settings)
+                if env.mode == Mode::Standalone
+                    && let Err(error) = nginx::reload_confirmed(env)
                 {
                     notes.push(format!(
                         "after resolving an interrupted change on {}: {}",
@@ -445,12 +438,12 @@ pub fn recover(settings: &Settings, app: &App) -> Result<Vec<String>> {
 /// [`recover`] for any command, without waiting: if another command holds the app's lock,
 /// it is at work and will recover itself. Best effort (a reader may not be allowed to write):
 /// returns what recovery had to say (or why it failed), nothing if it did not run.
-pub fn settle(settings: &Settings, app: &App) -> Vec<String> {
+pub fn settle(env: &Env, app: &App) -> Vec<String> {
     if !matches!(app.handle().kind(JOURNAL), Ok(Some(_))) {
         return Vec::new();
     }
     match app.handle().try_lock() {
-        Ok(Some(_lock)) => recover(settings, app).unwrap_or_else(|error| {
+        Ok(Some(_lock)) => recover(env, app).unwrap_or_else(|error| {
             vec![format!(
                 "an earlier command on {} was interrupted, and what it left could not be resolved: {error}",
                 app.name
