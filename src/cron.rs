@@ -134,7 +134,6 @@ pub fn remove() -> Result<Option<Place>> {
 struct User {
     /// The login name (cron.d's user field).
     name: String,
-    /// Its uid.
     uid: u32,
     /// Its primary group.
     gid: u32,
@@ -449,7 +448,6 @@ pub enum CronError {
         "{name} cannot go into the cron file: its value {why}; fix or unset it and run letsencrypt:cron-job --add again"
     )]
     VariableValue {
-        /// The variable.
         name: String,
         /// What is wrong with its value.
         why: &'static str,
@@ -469,7 +467,6 @@ pub enum CronError {
     NoUserName {
         /// What belongs to the uid (a path, a process).
         what: String,
-        /// The uid.
         uid: u32,
     },
     /// Something other than a regular file where the job's log goes.

@@ -26,7 +26,6 @@ pub const MAX_READ: u64 = 16 << 20;
 pub enum Kind {
     /// A regular file.
     File,
-    /// A directory.
     Dir,
     /// A symbolic link (never followed).
     Symlink,

@@ -31,7 +31,6 @@ pub struct Installed {
 pub enum Input<'a> {
     /// `certs:add <app> CRT KEY`: two files, read with `caller`'s rights.
     Files {
-        /// Who asked.
         caller: Caller,
         /// The certificate file (leaf first, then its chain).
         crt: &'a Path,
@@ -39,12 +38,7 @@ pub enum Input<'a> {
         key: &'a Path,
     },
     /// `certs:add <app> DIR`: every file under it, read as an archive with `caller`'s rights.
-    Dir {
-        /// Who asked.
-        caller: Caller,
-        /// The directory.
-        dir: &'a Path,
-    },
+    Dir { caller: Caller, dir: &'a Path },
     /// A tar archive (plain or gzip) or a PEM bundle, on stdin.
     Archive(Box<dyn Read + 'a>),
 }

@@ -26,7 +26,6 @@ pub enum Error {
     /// A line of a file dokku keeps (VHOST, LISTENERS) that cannot be used safely.
     #[error("{path}: line {line} ({value:?}) is not valid: {why}; fix or remove that line")]
     BadAppFile {
-        /// The file.
         path: PathBuf,
         /// 1-based line number.
         line: usize,
@@ -39,9 +38,7 @@ pub enum Error {
     /// An environment variable holds a value that cannot be used.
     #[error("{name}={value:?} is not valid: {why}")]
     BadSetting {
-        /// The variable.
         name: &'static str,
-        /// Its value.
         value: String,
         /// What it should be.
         why: &'static str,
@@ -103,7 +100,6 @@ pub enum Error {
     TooManyObjects {
         /// "certificates" or "private keys".
         what: &'static str,
-        /// The cap.
         max: usize,
     },
 
@@ -118,21 +114,11 @@ pub enum Error {
 
     /// A file could not be read.
     #[error("cannot read {path}: {source}")]
-    Read {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        source: std::io::Error,
-    },
+    Read { path: PathBuf, source: std::io::Error },
 
     /// A file could not be written (the app dir is left as it was).
     #[error("cannot write {path}: {source}; nothing was changed")]
-    Write {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        source: std::io::Error,
-    },
+    Write { path: PathBuf, source: std::io::Error },
 
     /// A symbolic link where dokku-certs reads or writes: refused, never followed.
     #[error("{0} is a symbolic link; dokku-certs never follows links inside an app, remove it")]
@@ -156,7 +142,6 @@ pub enum Error {
         "{path} is left from an earlier run and cannot be removed ({source}); nothing was changed; remove it as its owner (root): rm -rf {path}"
     )]
     StaleLeftover {
-        /// The leftover.
         path: PathBuf,
         /// Why it cannot be removed.
         source: std::io::Error,
@@ -185,7 +170,6 @@ pub enum Error {
     /// A file holds the wrong kind of object (a CSR, a public key, a key where a certificate belongs...).
     #[error("{file} holds {got}, not {wanted}; {hint}")]
     WrongKind {
-        /// The file.
         file: String,
         /// What it holds.
         got: String,
@@ -198,7 +182,6 @@ pub enum Error {
     /// The key cannot be used by nginx or browsers.
     #[error("the private key in {file} is {what}; {}", what.what_to_do())]
     UnsupportedKey {
-        /// The file.
         file: String,
         /// What kind of key it is.
         what: crate::key::KeyError,
@@ -207,7 +190,6 @@ pub enum Error {
     /// A certificate whose bytes do not parse.
     #[error("{file} holds a certificate that cannot be parsed ({why}); check that the file is complete")]
     BadCertificate {
-        /// The file.
         file: String,
         /// The parser's reason.
         why: crate::cert::CertError,
@@ -237,12 +219,7 @@ pub enum Error {
     #[error(
         "the certificate in {file} is a CA certificate (CA:TRUE) issued by {issuer}, not a server certificate; send the server certificate it issued"
     )]
-    CaAsLeaf {
-        /// The file.
-        file: String,
-        /// Its issuer.
-        issuer: String,
-    },
+    CaAsLeaf { file: String, issuer: String },
 
     /// The app has no certificate.
     #[error("{0} doesn't have an SSL endpoint defined")]
@@ -294,12 +271,7 @@ pub enum Error {
 
     /// `plugn` (dokku's trigger runner) could not be started.
     #[error("cannot run `plugn trigger {trigger}`: {source}; dokku mode needs dokku's plugn on PATH")]
-    PlugnCommand {
-        /// The trigger.
-        trigger: String,
-        /// Why.
-        source: std::io::Error,
-    },
+    PlugnCommand { trigger: String, source: std::io::Error },
 
     /// The running master refused the configuration the one-app test had passed (something
     /// only the whole configuration shows); every file was restored.
@@ -320,7 +292,6 @@ pub enum Error {
     NginxCommand {
         /// The command line.
         cmd: String,
-        /// Why.
         source: std::io::Error,
     },
 
@@ -351,7 +322,6 @@ pub enum Error {
     /// An nginx property value that would not be one safe nginx.conf token.
     #[error("Invalid value for {name}: {value:?}; {expected} is expected")]
     BadProperty {
-        /// The property.
         name: String,
         /// The value given.
         value: String,
@@ -388,7 +358,6 @@ pub enum Error {
     /// The app's dns-provider settings are incomplete or wrong.
     #[error("{why}; see letsencrypt:report {app}")]
     DnsProvider {
-        /// The app.
         app: String,
         /// What is missing or wrong.
         why: String,
@@ -401,7 +370,6 @@ pub enum Error {
     WildcardNeedsDns {
         /// The wildcard domain.
         wildcard: String,
-        /// The app.
         app: String,
     },
 

@@ -52,7 +52,6 @@ pub enum KeyError {
     /// ECDSA on another curve, by OID.
     #[error("an ECDSA key on the curve {0}, which browsers do not accept")]
     OtherCurve(String),
-    /// DSA.
     #[error("a DSA key")]
     Dsa,
     /// Ed25519.
@@ -95,14 +94,13 @@ pub enum Curve {
 pub enum PublicKey {
     /// RSA: modulus and public exponent, big-endian without leading zeros.
     Rsa {
-        /// n
+        /// The modulus.
         modulus: Vec<u8>,
-        /// e
+        /// The public exponent.
         exponent: Vec<u8>,
     },
     /// EC: the curve and the point.
     Ec {
-        /// Which curve.
         curve: Curve,
         /// The compressed point, 0x02 or 0x03 (Y's parity) || X: one form whichever one
         /// the key or certificate used.

@@ -3,7 +3,6 @@
 //! everything before nginx sees it and rolling back if nginx disagrees.
 //!
 //! The library knows nothing of the command line or of printing; `src/commands/` does.
-#![warn(missing_docs)]
 
 pub mod acme;
 pub mod app;

@@ -35,7 +35,6 @@ struct NginxConf<'a> {
 /// What an app's nginx.conf is made of; every part is already checked (see [`crate::app`]).
 #[derive(Debug, Clone)]
 pub struct Site<'a> {
-    /// The app.
     pub app: &'a App,
     /// Its domains (server_name); none gives `_`.
     pub domains: &'a [String],

@@ -288,7 +288,6 @@ pub enum Responder<'a> {
     },
     /// dokku mode: nginx.conf.d/letsencrypt.conf, and a proxy reload to serve it.
     ConfD {
-        /// The file.
         file: ChallengeFile<'a>,
         /// The environment, for the proxy reload.
         env: &'a Env,

@@ -346,7 +346,6 @@ pub enum SettingError {
     /// A value that is not what the key takes.
     #[error("{value:?} is not a valid {key}: {why}")]
     BadValue {
-        /// The key.
         key: String,
         /// The value given.
         value: String,

@@ -10,7 +10,6 @@ use crate::util::now;
 /// One app with a certificate from us, as letsencrypt:list shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Listed {
-    /// The app.
     pub app: String,
     /// The certificate's notAfter, Unix seconds.
     pub expires_at: i64,

@@ -47,7 +47,6 @@ pub const MAX_CHAIN: usize = 16;
 pub struct Source {
     /// Path as given on the command line or inside the archive.
     pub name: String,
-    /// Contents.
     pub bytes: Vec<u8>,
 }
 
