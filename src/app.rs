@@ -43,28 +43,44 @@ impl Env {
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Env> {
         let port = |name: &'static str, default: u16| match lookup(name) {
             None => Ok(default),
-            Some(value) => value.trim().parse::<u16>().ok().filter(|p| *p > 0).ok_or(Error::BadSetting {
-                name,
-                value,
-                why: "a port number from 1 to 65535 is expected",
-            }),
+            Some(value) => {
+                value
+                    .trim()
+                    .parse::<u16>()
+                    .ok()
+                    .filter(|p| *p > 0)
+                    .ok_or(Error::BadSetting {
+                        name,
+                        value,
+                        why: "a port number from 1 to 65535 is expected",
+                    })
+            }
         };
         let bind = match lookup("DOKKU_NGINX_BIND") {
             None => None,
-            Some(value) => Some(value.trim().parse::<IpAddr>().map_err(|_| Error::BadSetting {
-                name: "DOKKU_NGINX_BIND",
-                value,
-                why: "an IPv4 or IPv6 address is expected",
-            })?),
+            Some(value) => Some(
+                value
+                    .trim()
+                    .parse::<IpAddr>()
+                    .map_err(|_| Error::BadSetting {
+                        name: "DOKKU_NGINX_BIND",
+                        value,
+                        why: "an IPv4 or IPv6 address is expected",
+                    })?,
+            ),
         };
-        let log_dir = PathBuf::from(lookup("DOKKU_NGINX_LOG_DIR").unwrap_or_else(|| "/var/log/nginx".into()));
+        let log_dir =
+            PathBuf::from(lookup("DOKKU_NGINX_LOG_DIR").unwrap_or_else(|| "/var/log/nginx".into()));
         check_plain_path("DOKKU_NGINX_LOG_DIR", &log_dir)?;
-        let dokku_root = PathBuf::from(lookup("DOKKU_ROOT").unwrap_or_else(|| "/home/dokku".into()));
+        let dokku_root =
+            PathBuf::from(lookup("DOKKU_ROOT").unwrap_or_else(|| "/home/dokku".into()));
         check_plain_path("DOKKU_ROOT", &dokku_root)?;
-        let lib_root = PathBuf::from(lookup("DOKKU_LIB_ROOT").unwrap_or_else(|| "/var/lib/dokku".into()));
+        let lib_root =
+            PathBuf::from(lookup("DOKKU_LIB_ROOT").unwrap_or_else(|| "/var/lib/dokku".into()));
         check_plain_path("DOKKU_LIB_ROOT", &lib_root)?;
         let global_conf = PathBuf::from(
-            lookup("DOKKU_NGINX_GLOBAL_CONF").unwrap_or_else(|| "/etc/nginx/conf.d/dokku-certs.conf".into()),
+            lookup("DOKKU_NGINX_GLOBAL_CONF")
+                .unwrap_or_else(|| "/etc/nginx/conf.d/dokku-certs.conf".into()),
         );
         check_plain_path("DOKKU_NGINX_GLOBAL_CONF", &global_conf)?;
         Ok(Env {
@@ -97,9 +113,11 @@ fn check_plain_path(name: &'static str, path: &Path) -> Result<()> {
 /// An absolute path that is one nginx.conf token: no spaces, quotes, control characters,
 /// or any of `; { } $ #`.
 pub fn is_plain_path(text: &str) -> bool {
-    let bad = text
-        .chars()
-        .any(|c| c.is_whitespace() || c.is_control() || matches!(c, ';' | '{' | '}' | '$' | '"' | '\'' | '#' | '\\'));
+    let bad = text.chars().any(|c| {
+        c.is_whitespace()
+            || c.is_control()
+            || matches!(c, ';' | '{' | '}' | '$' | '"' | '\'' | '#' | '\\')
+    });
     !bad && text.starts_with('/')
 }
 
@@ -145,7 +163,10 @@ impl App {
                 let app = App::from_dir(name, handle);
                 // Whatever the command, a change killed midway is resolved first.
                 let notes = crate::transaction::settle(env, &app);
-                app.settle_notes.lock().unwrap_or_else(std::sync::PoisonError::into_inner).extend(notes);
+                app.settle_notes
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .extend(notes);
                 Ok(app)
             }
             Ok(None) | Err(Error::NotAFile(..)) => Err(Error::NoSuchApp(name.to_string())),
@@ -166,14 +187,24 @@ impl App {
     /// The notes of the settle done when the app was opened, once: a command that changes
     /// the app passes them to its reporter with those of its own recovery.
     pub(crate) fn take_settle_notes(&self) -> Vec<String> {
-        std::mem::take(&mut *self.settle_notes.lock().unwrap_or_else(std::sync::PoisonError::into_inner))
+        std::mem::take(
+            &mut *self
+                .settle_notes
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
     }
 
     /// An app for rendering tests: `dir` is only a name, the handle is on `/` and never used.
     #[cfg(test)]
     pub(crate) fn unopened(name: &str, dir: &str) -> App {
         let handle = Dir::open_top(Path::new("/")).expect("/ opens");
-        App { name: name.to_string(), dir: PathBuf::from(dir), handle: Arc::new(handle), settle_notes: Arc::default() }
+        App {
+            name: name.to_string(),
+            dir: PathBuf::from(dir),
+            handle: Arc::new(handle),
+            settle_notes: Arc::default(),
+        }
     }
 
     /// The open app directory.
@@ -222,7 +253,9 @@ impl App {
     /// present, and reading it is then refused with a message naming it.
     pub fn has_cert(&self) -> bool {
         match self.open_tls() {
-            Ok(Some(tls)) => [CRT, KEY].iter().all(|name| matches!(tls.kind(name), Ok(Some(_)))),
+            Ok(Some(tls)) => [CRT, KEY]
+                .iter()
+                .all(|name| matches!(tls.kind(name), Ok(Some(_)))),
             Ok(None) => false,
             Err(_) => true,
         }
@@ -248,7 +281,12 @@ impl App {
                 continue;
             }
             if let Err(Error::BadDomain(_, why)) = check_domain(domain) {
-                return Err(Error::BadAppFile { path, line: index + 1, value: domain.into(), why: why.into() });
+                return Err(Error::BadAppFile {
+                    path,
+                    line: index + 1,
+                    value: domain.into(),
+                    why: why.into(),
+                });
             }
             if !domains.iter().any(|d| d == domain) {
                 domains.push(domain.to_string());
@@ -268,9 +306,16 @@ impl App {
                 continue;
             }
             match listener_problem(value) {
-                None => listeners.push(Listener { address: value.to_string() }),
+                None => listeners.push(Listener {
+                    address: value.to_string(),
+                }),
                 Some(why) => {
-                    return Err(Error::BadAppFile { path, line: index + 1, value: value.into(), why: why.into() });
+                    return Err(Error::BadAppFile {
+                        path,
+                        line: index + 1,
+                        value: value.into(),
+                        why: why.into(),
+                    });
                 }
             }
         }
@@ -281,13 +326,19 @@ impl App {
     /// yet). A link is refused before a byte is read, so no message can quote its target.
     fn read_lines(&self, name: &str) -> Result<Vec<String>> {
         let bytes = self.handle.read(name)?.unwrap_or_default();
-        Ok(String::from_utf8_lossy(&bytes).lines().map(str::to_string).collect())
+        Ok(String::from_utf8_lossy(&bytes)
+            .lines()
+            .map(str::to_string)
+            .collect())
     }
 }
 
 /// Opens DOKKU_ROOT itself (it may be a link: the administrator sets it).
 pub fn open_root(env: &Env) -> Result<Dir> {
-    Dir::open_top(&env.dokku_root).map_err(|source| Error::Read { path: env.dokku_root.clone(), source })
+    Dir::open_top(&env.dokku_root).map_err(|source| Error::Read {
+        path: env.dokku_root.clone(),
+        source,
+    })
 }
 
 fn listener_problem(value: &str) -> Option<&'static str> {
@@ -302,7 +353,11 @@ fn listener_problem(value: &str) -> Option<&'static str> {
         Some(v6) => v6.parse::<std::net::Ipv6Addr>().is_ok(),
         None => host.parse::<std::net::Ipv4Addr>().is_ok() || check_domain(host).is_ok(),
     };
-    if host_ok { None } else { Some("the host must be an IP address or a hostname") }
+    if host_ok {
+        None
+    } else {
+        Some("the host must be an IP address or a hostname")
+    }
 }
 
 /// Every app under DOKKU_ROOT, sorted, as dokku lists them (directories, not hidden, not `tls`).
@@ -321,7 +376,10 @@ pub fn list_apps(env: &Env) -> Result<Vec<String>> {
 /// Every app under DOKKU_ROOT, opened, in [`list_apps`]'s order: what a command on all apps
 /// walks. One that cannot be opened fails the whole list, as `list_apps(..).map(App::open)` did.
 pub fn open_all(env: &Env) -> Result<Vec<App>> {
-    list_apps(env)?.iter().map(|name| App::open(env, name)).collect()
+    list_apps(env)?
+        .iter()
+        .map(|name| App::open(env, name))
+        .collect()
 }
 
 /// What [`open_each`] found.
@@ -367,7 +425,9 @@ mod tests {
         assert_eq!(env.dokku_root, PathBuf::from("/home/dokku"));
         assert_eq!((env.http_port, env.ssl_port), (80, 443));
         assert!(Env::from_lookup(|n| (n == "DOKKU_NGINX_PORT").then(|| "x".into())).is_err());
-        assert!(Env::from_lookup(|n| (n == "DOKKU_NGINX_BIND").then(|| "1.2.3.4;".into())).is_err());
+        assert!(
+            Env::from_lookup(|n| (n == "DOKKU_NGINX_BIND").then(|| "1.2.3.4;".into())).is_err()
+        );
         assert!(Env::from_lookup(|n| (n == "DOKKU_ROOT").then(|| "/tmp/a b".into())).is_err());
     }
 }

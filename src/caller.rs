@@ -17,7 +17,8 @@ use rustix::fs::{FileType, Mode, OFlags};
 use rustix::process::{Gid, Uid};
 
 use crate::bundle::{
-    MAX_ENTRIES, MAX_ENTRY_BYTES, MAX_INPUT_BYTES, MAX_UNPACKED_BYTES, Source, entry_source, is_hidden_name,
+    MAX_ENTRIES, MAX_ENTRY_BYTES, MAX_INPUT_BYTES, MAX_UNPACKED_BYTES, Source, entry_source,
+    is_hidden_name,
 };
 use crate::error::{Error, Result};
 
@@ -56,7 +57,9 @@ impl Caller {
         if is_remote(|name| var(name).is_some()) {
             return Ok(Caller::Remote);
         }
-        Ok(Caller::Local(read_as(|name| var(name).map(|value| value.to_string_lossy().into_owned()))?))
+        Ok(Caller::Local(read_as(|name| {
+            var(name).map(|value| value.to_string_lossy().into_owned())
+        })?))
     }
 }
 
@@ -102,26 +105,45 @@ pub fn read_as(var: impl Fn(&str) -> Option<String>) -> Result<ReadAs> {
     {
         let uid = id_setting("SUDO_UID", &value)?;
         if uid != 0 {
-            let user = nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid)).ok().flatten();
+            let user = nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid))
+                .ok()
+                .flatten();
             let gid = match var("SUDO_GID") {
                 Some(value) => id_setting("SUDO_GID", &value)?,
                 None => user.as_ref().map_or(uid, |user| user.gid.as_raw()),
             };
             let groups = user
                 .and_then(|user| CString::new(user.name).ok())
-                .and_then(|name| nix::unistd::getgrouplist(&name, nix::unistd::Gid::from_raw(gid)).ok())
-                .map_or_else(|| vec![gid], |groups| groups.iter().map(|g| g.as_raw()).collect());
-            return Ok(ReadAs::User { uid, gid, groups: Some(groups) });
+                .and_then(|name| {
+                    nix::unistd::getgrouplist(&name, nix::unistd::Gid::from_raw(gid)).ok()
+                })
+                .map_or_else(
+                    || vec![gid],
+                    |groups| groups.iter().map(|g| g.as_raw()).collect(),
+                );
+            return Ok(ReadAs::User {
+                uid,
+                gid,
+                groups: Some(groups),
+            });
         }
     }
     if euid != ruid || egid != rgid {
-        return Ok(ReadAs::User { uid: ruid.as_raw(), gid: rgid.as_raw(), groups: None });
+        return Ok(ReadAs::User {
+            uid: ruid.as_raw(),
+            gid: rgid.as_raw(),
+            groups: None,
+        });
     }
     Ok(ReadAs::Process)
 }
 
 fn id_setting(name: &'static str, value: &str) -> Result<u32> {
-    value.trim().parse().map_err(|_| Error::BadSetting { name, value: value.into(), why: "a numeric id is expected" })
+    value.trim().parse().map_err(|_| Error::BadSetting {
+        name,
+        value: value.into(),
+        why: "a numeric id is expected",
+    })
 }
 
 /// Which file of `certs:add APP CRT KEY` is read, for the error message.
@@ -138,22 +160,40 @@ pub enum FileRole {
 /// ([`holds_dokku_keys`]) once every link is followed. Every refusal is the same
 /// [`Error::FileUnreadable`], whatever the reason; a remote caller gets
 /// [`Error::RemoteFiles`] before anything is looked at.
-pub fn read_file(caller: &Caller, dokku_root: &Path, app: &str, path: &Path, role: FileRole) -> Result<Source> {
+pub fn read_file(
+    caller: &Caller,
+    dokku_root: &Path,
+    app: &str,
+    path: &Path,
+    role: FileRole,
+) -> Result<Source> {
     let read_as = match caller {
         Caller::Remote => return Err(Error::RemoteFiles(app.to_string())),
         Caller::Local(read_as) => read_as,
     };
-    let unreadable = || Error::FileUnreadable { role, path: path.to_path_buf() };
+    let unreadable = || Error::FileUnreadable {
+        role,
+        path: path.to_path_buf(),
+    };
     let file = open_as(read_as, path).map_err(|_| unreadable())?;
     if opened_path(&file).is_none_or(|real| holds_dokku_keys(&real, dokku_root)) {
         return Err(unreadable());
     }
     let mut bytes = Vec::new();
-    file.take(MAX_INPUT_BYTES + 1).read_to_end(&mut bytes).map_err(|_| unreadable())?;
+    file.take(MAX_INPUT_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|_| unreadable())?;
     if bytes.len() as u64 > MAX_INPUT_BYTES {
-        return Err(Error::ArchiveTooLarge(format!("{} is over {} MiB", path.display(), MAX_INPUT_BYTES >> 20)));
+        return Err(Error::ArchiveTooLarge(format!(
+            "{} is over {} MiB",
+            path.display(),
+            MAX_INPUT_BYTES >> 20
+        )));
     }
-    Ok(Source { name: path.display().to_string(), bytes })
+    Ok(Source {
+        name: path.display().to_string(),
+        bytes,
+    })
 }
 
 /// Opens `path` for reading as `read_as` (see [`as_caller`]).
@@ -168,7 +208,9 @@ fn open_as(read_as: &ReadAs, path: &Path) -> std::io::Result<File> {
 /// user. The thread ends with the work; file descriptors stay with the process. (The kernel
 /// marks the process not dumpable after a credential change; nothing here needs it.)
 fn as_caller<T: Send>(read_as: &ReadAs, work: impl FnOnce() -> T + Send) -> std::io::Result<T> {
-    let ReadAs::User { uid, gid, groups } = read_as else { return Ok(work()) };
+    let ReadAs::User { uid, gid, groups } = read_as else {
+        return Ok(work());
+    };
     std::thread::scope(|scope| {
         scope
             .spawn(|| {
@@ -219,13 +261,21 @@ fn walk(dokku_root: &Path, dir: &Path) -> Result<Vec<Source>> {
     if std::fs::canonicalize(dir).map_or(true, |real| holds_dokku_keys(&real, dokku_root)) {
         return Err(unreadable(dir));
     }
-    let walker = walkdir::WalkDir::new(dir).follow_links(true).sort_by_file_name().into_iter();
+    let walker = walkdir::WalkDir::new(dir)
+        .follow_links(true)
+        .sort_by_file_name()
+        .into_iter();
     let (mut sources, mut entries, mut total) = (Vec::new(), 0usize, 0u64);
-    for entry in walker.filter_entry(|e| e.depth() == 0 || !is_hidden_name(&e.file_name().to_string_lossy())) {
+    for entry in
+        walker.filter_entry(|e| e.depth() == 0 || !is_hidden_name(&e.file_name().to_string_lossy()))
+    {
         let entry = entry.map_err(|e| unreadable(e.path().unwrap_or(dir)))?;
         entries += 1;
         if entries > MAX_ENTRIES {
-            return Err(Error::ArchiveTooLarge(format!("{} holds more than {MAX_ENTRIES} entries", dir.display())));
+            return Err(Error::ArchiveTooLarge(format!(
+                "{} holds more than {MAX_ENTRIES} entries",
+                dir.display()
+            )));
         }
         if !entry.file_type().is_file() {
             continue;
@@ -244,7 +294,9 @@ fn walk(dokku_root: &Path, dir: &Path) -> Result<Vec<Source>> {
                 MAX_UNPACKED_BYTES >> 20
             )));
         }
-        sources.extend(entry_source(path.display().to_string(), size, file).map_err(|_| unreadable(path))?);
+        sources.extend(
+            entry_source(path.display().to_string(), size, file).map_err(|_| unreadable(path))?,
+        );
     }
     if sources.is_empty() {
         return Err(Error::NoCertificate(dir.display().to_string()));
@@ -262,7 +314,11 @@ fn open_regular(path: &Path) -> std::io::Result<File> {
         return Err(std::io::Error::other("not a regular file"));
     }
     let reopen = format!("/proc/thread-self/fd/{}", handle.as_raw_fd());
-    Ok(File::from(rustix::fs::open(reopen, OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOCTTY, Mode::empty())?))
+    Ok(File::from(rustix::fs::open(
+        reopen,
+        OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOCTTY,
+        Mode::empty(),
+    )?))
 }
 
 /// Where the opened file really is, every link resolved: read from the descriptor, so a
@@ -279,8 +335,12 @@ fn opened_path(file: &File) -> Option<PathBuf> {
 /// itself never takes it from there.
 pub fn holds_dokku_keys(real: &Path, dokku_root: &Path) -> bool {
     let root = std::fs::canonicalize(dokku_root).unwrap_or_else(|_| dokku_root.to_path_buf());
-    let Ok(inside) = real.strip_prefix(&root) else { return false };
-    let mut parts = inside.components().map(|part| part.as_os_str().to_string_lossy());
+    let Ok(inside) = real.strip_prefix(&root) else {
+        return false;
+    };
+    let mut parts = inside
+        .components()
+        .map(|part| part.as_os_str().to_string_lossy());
     let keys_dir = |name: &str| name.starts_with("tls") || name.starts_with(".tls");
     match (parts.next(), parts.next()) {
         (Some(top), _) if top.starts_with('.') || keys_dir(&top) => true,
@@ -296,12 +356,29 @@ mod tests {
     #[test]
     fn remote_means_a_key_line_of_sshcommand_not_just_ssh() {
         let env = |set: &'static [&'static str]| move |name: &str| set.contains(&name);
-        assert!(is_remote(env(&["FINGERPRINT", "NAME", "SSH_CONNECTION", "SSH_CLIENT", "SSH_USER"])));
+        assert!(is_remote(env(&[
+            "FINGERPRINT",
+            "NAME",
+            "SSH_CONNECTION",
+            "SSH_CLIENT",
+            "SSH_USER"
+        ])));
         assert!(is_remote(env(&["FINGERPRINT"])));
         assert!(is_remote(env(&["NAME", "SSH_CLIENT"])));
         assert!(is_remote(env(&["SSH_ORIGINAL_COMMAND"])));
-        assert!(!is_remote(env(&["SSH_CONNECTION", "SSH_CLIENT", "SSH_USER", "SSH_NAME"])), "an admin's ssh shell");
-        assert!(!is_remote(env(&["NAME"])), "NAME alone is any shell variable");
+        assert!(
+            !is_remote(env(&[
+                "SSH_CONNECTION",
+                "SSH_CLIENT",
+                "SSH_USER",
+                "SSH_NAME"
+            ])),
+            "an admin's ssh shell"
+        );
+        assert!(
+            !is_remote(env(&["NAME"])),
+            "NAME alone is any shell variable"
+        );
         assert!(!is_remote(env(&[])));
     }
 
@@ -322,6 +399,9 @@ mod tests {
         for path in ["victim/VHOST", "victim/nginx.conf.d/x.key", "victim"] {
             assert!(!holds_dokku_keys(&root.join(path), root), "{path}");
         }
-        assert!(!holds_dokku_keys(Path::new("/etc/ssl/tls/server.key"), root));
+        assert!(!holds_dokku_keys(
+            Path::new("/etc/ssl/tls/server.key"),
+            root
+        ));
     }
 }

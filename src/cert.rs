@@ -65,10 +65,15 @@ pub enum CertError {
 impl Certificate {
     /// Parses one DER certificate; trailing bytes are ignored.
     pub fn from_der(der: &[u8]) -> std::result::Result<Certificate, CertError> {
-        let (rest, cert) = X509Certificate::from_der(der).map_err(|e| CertError::Parse(e.to_string()))?;
+        let (rest, cert) =
+            X509Certificate::from_der(der).map_err(|e| CertError::Parse(e.to_string()))?;
         let der = der[..der.len() - rest.len()].to_vec();
         let spki = cert.public_key();
-        let parameters = spki.algorithm.parameters.as_ref().and_then(|p| p.as_oid().ok());
+        let parameters = spki
+            .algorithm
+            .parameters
+            .as_ref()
+            .and_then(|p| p.as_oid().ok());
         let public_key = PublicKey::from_spki(
             spki.algorithm.algorithm.as_bytes(),
             parameters.as_ref().map(|oid| oid.as_bytes()),
@@ -89,7 +94,11 @@ impl Certificate {
                     .collect()
             })
             .unwrap_or_default();
-        let is_ca = cert.basic_constraints().ok().flatten().is_some_and(|bc| bc.value.ca);
+        let is_ca = cert
+            .basic_constraints()
+            .ok()
+            .flatten()
+            .is_some_and(|bc| bc.value.ca);
         let self_issued = cert.subject().as_raw() == cert.issuer().as_raw();
         Ok(Certificate {
             subject_raw: cert.subject().as_raw().to_vec(),
@@ -99,7 +108,12 @@ impl Certificate {
             issuer: format_name_oneline(cert.issuer()),
             not_before: cert.validity().not_before.timestamp(),
             not_after: cert.validity().not_after.timestamp(),
-            common_name: cert.subject().iter_common_name().next().and_then(|cn| cn.as_str().ok()).map(printable),
+            common_name: cert
+                .subject()
+                .iter_common_name()
+                .next()
+                .and_then(|cn| cn.as_str().ok())
+                .map(printable),
             dns_names,
             is_ca,
             public_key,
@@ -120,13 +134,22 @@ impl Certificate {
 
     /// The names dokku lists as "Common Name(s)": CN and SAN DNS names, sorted, unique.
     pub fn hostnames(&self) -> Vec<String> {
-        let names: BTreeSet<String> = self.common_name.iter().chain(&self.dns_names).cloned().collect();
+        let names: BTreeSet<String> = self
+            .common_name
+            .iter()
+            .chain(&self.dns_names)
+            .cloned()
+            .collect();
         names.into_iter().collect()
     }
 
     /// The names a browser checks a host against: the SAN DNS names, or the CN without them.
     pub fn names_for_matching(&self) -> Vec<String> {
-        if self.dns_names.is_empty() { self.common_name.iter().cloned().collect() } else { self.dns_names.clone() }
+        if self.dns_names.is_empty() {
+            self.common_name.iter().cloned().collect()
+        } else {
+            self.dns_names.clone()
+        }
     }
 
     /// Whether `issuer` issued this certificate: names chain and its key verifies the signature.
@@ -134,7 +157,10 @@ impl Certificate {
         if self.issuer_raw != issuer.subject_raw {
             return false;
         }
-        match (X509Certificate::from_der(&self.der), X509Certificate::from_der(&issuer.der)) {
+        match (
+            X509Certificate::from_der(&self.der),
+            X509Certificate::from_der(&issuer.der),
+        ) {
             (Ok((_, child)), Ok((_, parent))) => signature_checks_out(&child, Some(&parent)),
             _ => false,
         }
@@ -176,22 +202,39 @@ impl<'a> Issuers<'a> {
         let mut first_with_key: HashMap<&PublicKey, usize> = HashMap::new();
         let mut key_id = Vec::with_capacity(certs.len());
         for (index, cert) in certs.iter().enumerate() {
-            by_subject.entry(cert.subject_raw.as_slice()).or_default().push(index);
+            by_subject
+                .entry(cert.subject_raw.as_slice())
+                .or_default()
+                .push(index);
             key_id.push(*first_with_key.entry(&cert.public_key).or_insert(index));
         }
-        Issuers { certs, by_subject, key_id, checked: RefCell::new(HashMap::new()) }
+        Issuers {
+            certs,
+            by_subject,
+            key_id,
+            checked: RefCell::new(HashMap::new()),
+        }
     }
 
     /// The certificates among `among` that issued `certs[child]` (itself excluded), in input
     /// order; only those in `among` have their signature checked.
-    pub fn issuers_among<'s>(&'s self, child: usize, among: &'s HashSet<usize>) -> impl Iterator<Item = usize> + 's {
-        self.named_issuers(child).filter(move |&issuer| among.contains(&issuer) && self.signed(child, issuer))
+    pub fn issuers_among<'s>(
+        &'s self,
+        child: usize,
+        among: &'s HashSet<usize>,
+    ) -> impl Iterator<Item = usize> + 's {
+        self.named_issuers(child)
+            .filter(move |&issuer| among.contains(&issuer) && self.signed(child, issuer))
     }
 
     /// The other certificates whose subject is `certs[child]`'s issuer: no signature checked yet.
     fn named_issuers(&self, child: usize) -> impl Iterator<Item = usize> + '_ {
         let named = self.by_subject.get(self.certs[child].issuer_raw.as_slice());
-        named.into_iter().flatten().copied().filter(move |&issuer| issuer != child)
+        named
+            .into_iter()
+            .flatten()
+            .copied()
+            .filter(move |&issuer| issuer != child)
     }
 
     fn signed(&self, child: usize, issuer: usize) -> bool {
@@ -213,7 +256,10 @@ impl<'a> Issuers<'a> {
         let mut chain = Vec::new();
         let mut current = leaf;
         while !self.certs[current].self_signed {
-            let Some(next) = self.named_issuers(current).find(|&i| !used[i] && self.signed(current, i)) else {
+            let Some(next) = self
+                .named_issuers(current)
+                .find(|&i| !used[i] && self.signed(current, i))
+            else {
                 break;
             };
             if chain.len() + 2 > max {
@@ -232,7 +278,9 @@ pub fn format_openssl_date(timestamp: i64) -> String {
     let Ok(at) = time::OffsetDateTime::from_unix_timestamp(timestamp) else {
         return format!("@{timestamp}");
     };
-    const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
     format!(
         "{} {:>2} {:02}:{:02}:{:02} {} GMT",
         MONTHS[at.month() as usize - 1],
@@ -247,13 +295,21 @@ pub fn format_openssl_date(timestamp: i64) -> String {
 /// Formats a name as openssl's short names, `C=US<sep>ST=...`, RDNs in certificate order.
 pub fn format_name(name: &X509Name<'_>, separator: &str) -> String {
     name.iter()
-        .map(|rdn| rdn.iter().map(format_attribute).collect::<Vec<_>>().join(" + "))
+        .map(|rdn| {
+            rdn.iter()
+                .map(format_attribute)
+                .collect::<Vec<_>>()
+                .join(" + ")
+        })
         .collect::<Vec<_>>()
         .join(separator)
 }
 
 fn format_attribute(attribute: &AttributeTypeAndValue<'_>) -> String {
-    let value = attribute.as_str().map(str::to_string).unwrap_or_else(|_| hex_value(attribute));
+    let value = attribute
+        .as_str()
+        .map(str::to_string)
+        .unwrap_or_else(|_| hex_value(attribute));
     format!("{}={value}", short_name(attribute))
 }
 
@@ -261,10 +317,16 @@ fn format_attribute(attribute: &AttributeTypeAndValue<'_>) -> String {
 /// what dokku's certs:report shows as the issuer: `C = US, O = "Foo, Inc.", CN = x`.
 pub fn format_name_oneline(name: &X509Name<'_>) -> String {
     let attribute = |a: &AttributeTypeAndValue<'_>| {
-        let value = a.as_str().map(oneline_value).unwrap_or_else(|_| hex_value(a));
+        let value = a
+            .as_str()
+            .map(oneline_value)
+            .unwrap_or_else(|_| hex_value(a));
         format!("{} = {value}", short_name(a))
     };
-    name.iter().map(|rdn| rdn.iter().map(attribute).collect::<Vec<_>>().join(" + ")).collect::<Vec<_>>().join(", ")
+    name.iter()
+        .map(|rdn| rdn.iter().map(attribute).collect::<Vec<_>>().join(" + "))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// openssl's escaping under `oneline` (RFC 2253 with quotes): a value holding `,+<>;` or
@@ -292,7 +354,12 @@ fn oneline_value(value: &str) -> String {
 
 /// A value that is not a string, as openssl dumps it: `#` and its DER bytes in hex.
 fn hex_value(attribute: &AttributeTypeAndValue<'_>) -> String {
-    let hex: String = attribute.attr_value().data.iter().map(|b| format!("{b:02X}")).collect();
+    let hex: String = attribute
+        .attr_value()
+        .data
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect();
     format!("#{hex}")
 }
 
@@ -366,18 +433,28 @@ fn trust_anchors() -> &'static [rustls_pki_types::TrustAnchor<'static>] {
         let bundle = match std::env::var_os("SSL_CERT_FILE") {
             Some(file) => Some(std::path::PathBuf::from(file)),
             None if std::env::var_os("SSL_CERT_DIR").is_some() => None,
-            None => CA_BUNDLES.iter().map(std::path::PathBuf::from).find(|path| path.is_file()),
+            None => CA_BUNDLES
+                .iter()
+                .map(std::path::PathBuf::from)
+                .find(|path| path.is_file()),
         };
         let ders: Vec<Vec<u8>> = match bundle {
-            Some(path) => {
-                std::fs::read(path).ok().and_then(|bytes| crate::pem::certificates(&bytes).ok()).unwrap_or_default()
-            }
-            None => rustls_native_certs::load_native_certs().certs.into_iter().map(|der| der.to_vec()).collect(),
+            Some(path) => std::fs::read(path)
+                .ok()
+                .and_then(|bytes| crate::pem::certificates(&bytes).ok())
+                .unwrap_or_default(),
+            None => rustls_native_certs::load_native_certs()
+                .certs
+                .into_iter()
+                .map(|der| der.to_vec())
+                .collect(),
         };
         ders.iter()
             .filter_map(|der| {
                 let der = CertificateDer::from(der.as_slice());
-                webpki::anchor_from_trusted_cert(&der).ok().map(|anchor| anchor.to_owned())
+                webpki::anchor_from_trusted_cert(&der)
+                    .ok()
+                    .map(|anchor| anchor.to_owned())
             })
             .collect()
     })
@@ -397,8 +474,10 @@ pub fn trust_of(chain: &[Certificate], now: i64) -> Trust {
         Ok(end_entity) => end_entity,
         Err(e) => return Trust::NotVerified(format!("the certificate cannot be checked ({e})")),
     };
-    let intermediates: Vec<CertificateDer<'_>> =
-        chain[1..].iter().map(|c| CertificateDer::from(c.der.as_slice())).collect();
+    let intermediates: Vec<CertificateDer<'_>> = chain[1..]
+        .iter()
+        .map(|c| CertificateDer::from(c.der.as_slice()))
+        .collect();
     let time = UnixTime::since_unix_epoch(std::time::Duration::from_secs(now.max(0) as u64));
     match end_entity.verify_for_usage(
         webpki::ALL_VERIFICATION_ALGS,
@@ -447,7 +526,9 @@ fn explain_webpki(error: &webpki::Error, chain: &[Certificate]) -> String {
 /// Whether `chain` links from the leaf up to a self-signed root it carries itself: then
 /// nothing is missing from the file, only the root is not trusted.
 fn ends_at_own_root(chain: &[Certificate]) -> bool {
-    chain.len() > 1 && chain[chain.len() - 1].self_signed && chain.windows(2).all(|pair| pair[0].is_issued_by(&pair[1]))
+    chain.len() > 1
+        && chain[chain.len() - 1].self_signed
+        && chain.windows(2).all(|pair| pair[0].is_issued_by(&pair[1]))
 }
 
 #[cfg(test)]
@@ -467,16 +548,26 @@ mod tests {
 
     #[test]
     fn dates_look_like_openssl() {
-        assert_eq!(format_openssl_date(1_472_081_579), "Aug 24 23:32:59 2016 GMT");
-        assert_eq!(format_openssl_date(1_441_065_600), "Sep  1 00:00:00 2015 GMT");
+        assert_eq!(
+            format_openssl_date(1_472_081_579),
+            "Aug 24 23:32:59 2016 GMT"
+        );
+        assert_eq!(
+            format_openssl_date(1_441_065_600),
+            "Sep  1 00:00:00 2015 GMT"
+        );
     }
 
     fn self_signed(domain: &str) -> Certificate {
         let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
         let mut params = rcgen::CertificateParams::new(vec![domain.to_string()]).unwrap();
         params.distinguished_name = rcgen::DistinguishedName::new();
-        params.distinguished_name.push(rcgen::DnType::CountryName, "US");
-        params.distinguished_name.push(rcgen::DnType::CommonName, domain);
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CountryName, "US");
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, domain);
         Certificate::from_der(params.self_signed(&key).unwrap().der()).unwrap()
     }
 

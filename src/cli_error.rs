@@ -22,7 +22,9 @@ pub enum CliError {
     FormatWithFlag,
 
     /// A *:report with an unknown format.
-    #[error("Invalid --format value specified: {0:?}; use stdout or json (certs:report also takes prometheus)")]
+    #[error(
+        "Invalid --format value specified: {0:?}; use stdout or json (certs:report also takes prometheus)"
+    )]
     BadFormat(String),
 
     /// certs:add with one file that is not a directory.

@@ -86,9 +86,14 @@ pub fn add(reporter: &dyn Reporter) -> Result<Added> {
     let log = log_path(mode);
     let (job, place) = match mode {
         Mode::Standalone => {
-            let exe =
-                std::env::current_exe().map_err(|source| Error::Read { path: "the running binary".into(), source })?;
-            (job(&env.dokku_root, &exe, &log, &variables)?, Place::File(file_path()))
+            let exe = std::env::current_exe().map_err(|source| Error::Read {
+                path: "the running binary".into(),
+                source,
+            })?;
+            (
+                job(&env.dokku_root, &exe, &log, &variables)?,
+                Place::File(file_path()),
+            )
         }
         // The dokku user cannot write /etc/cron.d, so the job goes into its crontab and
         // runs `dokku letsencrypt:auto-renew`, as dokku-letsencrypt's does.
@@ -107,7 +112,11 @@ pub fn add(reporter: &dyn Reporter) -> Result<Added> {
     if let Some(warning) = unreadable_store_warning(&env.dokku_root, &job.user) {
         reporter.report(Event::Warning(warning));
     }
-    Ok(Added { place, user: job.user.name, log: job.log })
+    Ok(Added {
+        place,
+        user: job.user.name,
+        log: job.log,
+    })
 }
 
 /// letsencrypt:cron-job --remove: where the job was taken out of (in dokku mode, the
@@ -141,17 +150,25 @@ struct User {
 
 /// The cron file's path: DOKKU_LETSENCRYPT_CRON_FILE or [`DEFAULT_FILE`].
 fn file_path() -> PathBuf {
-    std::env::var_os(FILE_ENV).filter(|v| !v.is_empty()).map_or_else(|| DEFAULT_FILE.into(), PathBuf::from)
+    std::env::var_os(FILE_ENV)
+        .filter(|v| !v.is_empty())
+        .map_or_else(|| DEFAULT_FILE.into(), PathBuf::from)
 }
 
 /// The log's path: DOKKU_LETSENCRYPT_CRON_LOG, or [`DEFAULT_LOG`] (standalone) or
 /// `$DOKKU_LOGS_DIR/letsencrypt.log` (dokku mode: dokku's log directory, where
 /// dokku-letsencrypt's job logs too; the dokku user cannot make a directory in /var/log).
 fn log_path(mode: Mode) -> PathBuf {
-    let set = |name| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
+    let set = |name| {
+        std::env::var_os(name)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
     set(LOG_ENV).unwrap_or_else(|| match mode {
         Mode::Standalone => DEFAULT_LOG.into(),
-        Mode::Dokku => set("DOKKU_LOGS_DIR").unwrap_or_else(|| "/var/log/dokku".into()).join("letsencrypt.log"),
+        Mode::Dokku => set("DOKKU_LOGS_DIR")
+            .unwrap_or_else(|| "/var/log/dokku".into())
+            .join("letsencrypt.log"),
     })
 }
 
@@ -162,13 +179,20 @@ fn log_path(mode: Mode) -> PathBuf {
 fn is_carried(name: &[u8], mode: Mode) -> bool {
     match mode {
         Mode::Standalone => name.starts_with(b"DOKKU_") || name == b"SSL_CERT_FILE",
-        Mode::Dokku => name == b"DOKKU_ROOT" || name.starts_with(b"DOKKU_LETSENCRYPT_") || name == b"SSL_CERT_FILE",
+        Mode::Dokku => {
+            name == b"DOKKU_ROOT"
+                || name.starts_with(b"DOKKU_LETSENCRYPT_")
+                || name == b"SSL_CERT_FILE"
+        }
     }
 }
 
 /// The variables the job carries over (see [`is_carried`]), checked. Any other variable
 /// is ignored, whatever bytes it holds.
-fn carried_variables(env: impl IntoIterator<Item = (OsString, OsString)>, mode: Mode) -> Result<Vec<(String, String)>> {
+fn carried_variables(
+    env: impl IntoIterator<Item = (OsString, OsString)>,
+    mode: Mode,
+) -> Result<Vec<(String, String)>> {
     let mut carried = Vec::new();
     for (name, value) in env {
         if !is_carried(name.as_bytes(), mode) {
@@ -185,7 +209,9 @@ fn carried_variables(env: impl IntoIterator<Item = (OsString, OsString)>, mode: 
 /// A name cron reads as one `NAME=value` line: letters, digits and `_`.
 fn check_name(name: &OsStr) -> Result<String> {
     match name.to_str() {
-        Some(text) if text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') => Ok(text.to_string()),
+        Some(text) if text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') => {
+            Ok(text.to_string())
+        }
         _ => Err(CronError::VariableName(name.to_string_lossy().into_owned()).into()),
     }
 }
@@ -195,22 +221,36 @@ fn check_name(name: &OsStr) -> Result<String> {
 fn check_value(name: &str, value: &OsStr) -> Result<String> {
     let why = match value.to_str() {
         None => "is not valid UTF-8",
-        Some(text) if text.chars().any(char::is_control) => "holds a newline or another control character",
+        Some(text) if text.chars().any(char::is_control) => {
+            "holds a newline or another control character"
+        }
         Some(text) if text.trim() != text => "starts or ends with a space",
         Some(text) if text.starts_with(['"', '\'']) => "starts with a quote",
         Some(text) => return Ok(text.to_string()),
     };
-    Err(CronError::VariableValue { name: name.to_string(), why }.into())
+    Err(CronError::VariableValue {
+        name: name.to_string(),
+        why,
+    }
+    .into())
 }
 
 /// A path in the job's command line, single-quoted for the shell. cron turns `%` into a
 /// newline and a quote would end the quoting, so both are refused.
 fn quoted(what: &str, path: &Path) -> Result<String> {
     match path.to_str() {
-        Some(text) if path.is_absolute() && !text.contains(['%', '\'']) && !text.chars().any(char::is_control) => {
+        Some(text)
+            if path.is_absolute()
+                && !text.contains(['%', '\''])
+                && !text.chars().any(char::is_control) =>
+        {
             Ok(format!("'{text}'"))
         }
-        _ => Err(CronError::Path { what: what.to_string(), path: path.to_string_lossy().into_owned() }.into()),
+        _ => Err(CronError::Path {
+            what: what.to_string(),
+            path: path.to_string_lossy().into_owned(),
+        }
+        .into()),
     }
 }
 
@@ -233,7 +273,11 @@ fn job(root: &Path, exe: &Path, log: &Path, variables: &[(String, String)]) -> R
         "# Written by dokku-certs letsencrypt:cron-job --add: renews Let's Encrypt certificates twice a day.\n",
     );
     text.push_str(&job_lines(exe, log, variables, Some(&user.name))?);
-    Ok(Job { text, user, log: log.to_path_buf() })
+    Ok(Job {
+        text,
+        user,
+        log: log.to_path_buf(),
+    })
 }
 
 /// dokku mode: the block for the crontab of the user running this (dokku). It runs
@@ -241,15 +285,31 @@ fn job(root: &Path, exe: &Path, log: &Path, variables: &[(String, String)]) -> R
 /// day, between [`BEGIN`] and [`END`].
 fn user_job(dokku: &Path, log: &Path, variables: &[(String, String)]) -> Result<Job> {
     let user = user_by_uid(nix::unistd::geteuid().as_raw(), "this process")?;
-    let text = format!("{BEGIN}\n{}{END}\n", job_lines(dokku, log, variables, None)?);
-    Ok(Job { text, user, log: log.to_path_buf() })
+    let text = format!(
+        "{BEGIN}\n{}{END}\n",
+        job_lines(dokku, log, variables, None)?
+    );
+    Ok(Job {
+        text,
+        user,
+        log: log.to_path_buf(),
+    })
 }
 
 /// The job's lines: where the output goes, SHELL, PATH, the variables, then the schedule
 /// line running `exe letsencrypt:auto-renew`; `user` is cron.d's user field (none in a
 /// user's crontab).
-fn job_lines(exe: &Path, log: &Path, variables: &[(String, String)], user: Option<&str>) -> Result<String> {
-    let command = format!("{} letsencrypt:auto-renew >> {} 2>&1", quoted("the binary", exe)?, quoted("the log", log)?);
+fn job_lines(
+    exe: &Path,
+    log: &Path,
+    variables: &[(String, String)],
+    user: Option<&str>,
+) -> Result<String> {
+    let command = format!(
+        "{} letsencrypt:auto-renew >> {} 2>&1",
+        quoted("the binary", exe)?,
+        quoted("the log", log)?
+    );
     let mut text = format!("# The output is appended to {}.\n", log.display());
     text.push_str(&format!("SHELL=/bin/sh\nPATH={PATH}\n"));
     for (name, value) in variables {
@@ -257,7 +317,10 @@ fn job_lines(exe: &Path, log: &Path, variables: &[(String, String)], user: Optio
     }
     let (minute, hour) = random_time();
     let user = user.map(|name| format!("{name} ")).unwrap_or_default();
-    text.push_str(&format!("{minute} {hour},{} * * * {user}{command}\n", hour + 12));
+    text.push_str(&format!(
+        "{minute} {hour},{} * * * {user}{command}\n",
+        hour + 12
+    ));
     Ok(text)
 }
 
@@ -284,11 +347,24 @@ fn owner_of(path: &Path) -> Result<User> {
 
 /// The user with `uid`, by name; `what` (a path, a process) is what belongs to them.
 fn user_by_uid(uid: u32, what: &str) -> Result<User> {
-    let found = nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid)).ok().flatten();
-    let usable = found.filter(|u| !u.name.is_empty() && u.name.bytes().all(|b| b.is_ascii_graphic()));
+    let found = nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid))
+        .ok()
+        .flatten();
+    let usable =
+        found.filter(|u| !u.name.is_empty() && u.name.bytes().all(|b| b.is_ascii_graphic()));
     usable
-        .map(|u| User { name: u.name, uid, gid: u.gid.as_raw() })
-        .ok_or_else(|| CronError::NoUserName { what: what.to_string(), uid }.into())
+        .map(|u| User {
+            name: u.name,
+            uid,
+            gid: u.gid.as_raw(),
+        })
+        .ok_or_else(|| {
+            CronError::NoUserName {
+                what: what.to_string(),
+                uid,
+            }
+            .into()
+        })
 }
 
 /// Makes sure the job can append to its log: the directory is made (0755) if missing, the
@@ -296,13 +372,19 @@ fn user_by_uid(uid: u32, what: &str) -> Result<User> {
 /// is given to the user too; a symlink in its place is refused.
 fn prepare_log(job: &Job) -> Result<()> {
     let log = &job.log;
-    let write_error = |source| Error::Write { path: log.clone(), source };
+    let write_error = |source| Error::Write {
+        path: log.clone(),
+        source,
+    };
     if let Some(dir) = log.parent().filter(|d| !d.exists()) {
         std::fs::DirBuilder::new()
             .recursive(true)
             .mode(0o755)
             .create(dir)
-            .map_err(|source| Error::Write { path: dir.into(), source })?;
+            .map_err(|source| Error::Write {
+                path: dir.into(),
+                source,
+            })?;
     }
     let file = OpenOptions::new()
         .append(true)
@@ -316,10 +398,12 @@ fn prepare_log(job: &Job) -> Result<()> {
         return Err(CronError::LogNotAFile(log.clone()).into());
     }
     if meta.uid() != job.user.uid {
-        std::os::unix::fs::fchown(&file, Some(job.user.uid), Some(job.user.gid)).map_err(write_error)?;
+        std::os::unix::fs::fchown(&file, Some(job.user.uid), Some(job.user.gid))
+            .map_err(write_error)?;
     }
     if meta.permissions().mode() & 0o777 != LOG_MODE {
-        file.set_permissions(std::fs::Permissions::from_mode(LOG_MODE)).map_err(write_error)?;
+        file.set_permissions(std::fs::Permissions::from_mode(LOG_MODE))
+            .map_err(write_error)?;
     }
     Ok(())
 }
@@ -329,9 +413,18 @@ fn prepare_log(job: &Job) -> Result<()> {
 /// has a dot), a failure leaves the old file as it was, and a link at `path` is replaced,
 /// never written through.
 fn write_file(path: &Path, text: &str) -> Result<()> {
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let name = path.file_name().and_then(|n| n.to_str()).ok_or_else(|| CronError::FileName(path.into()))?;
-    let dir = Dir::open_top(dir).map_err(|source| Error::Write { path: path.into(), source })?;
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .ok_or_else(|| CronError::FileName(path.into()))?;
+    let dir = Dir::open_top(dir).map_err(|source| Error::Write {
+        path: path.into(),
+        source,
+    })?;
     dir.replace(name, text.as_bytes(), FILE_MODE)
 }
 
@@ -342,8 +435,7 @@ fn remove_file(path: &Path) -> Result<bool> {
 
 /// The first line of the block in a user's crontab; `--remove` takes out the lines
 /// from here to [`END`] and nothing else.
-pub const BEGIN: &str =
-    "# BEGIN dokku-certs letsencrypt:cron-job (--add wrote the lines down to END; --remove takes them out)";
+pub const BEGIN: &str = "# BEGIN dokku-certs letsencrypt:cron-job (--add wrote the lines down to END; --remove takes them out)";
 /// The last line of the block.
 pub const END: &str = "# END dokku-certs letsencrypt:cron-job";
 
@@ -387,22 +479,33 @@ fn read_crontab() -> Result<String> {
         .arg("-l")
         .stdin(Stdio::null())
         .output()
-        .map_err(|e| Error::Crontab { action: "read", why: format!("cannot run crontab -l: {e}") })?;
+        .map_err(|e| Error::Crontab {
+            action: "read",
+            why: format!("cannot run crontab -l: {e}"),
+        })?;
     let stderr = String::from_utf8_lossy(&out.stderr);
     if out.status.success() {
-        String::from_utf8(out.stdout)
-            .map_err(|_| Error::Crontab { action: "read", why: "it is not valid UTF-8".into() })
+        String::from_utf8(out.stdout).map_err(|_| Error::Crontab {
+            action: "read",
+            why: "it is not valid UTF-8".into(),
+        })
     } else if stderr.starts_with("no crontab for ") {
         Ok(String::new())
     } else {
-        Err(Error::Crontab { action: "read", why: format!("crontab -l: {}", stderr.trim()) })
+        Err(Error::Crontab {
+            action: "read",
+            why: format!("crontab -l: {}", stderr.trim()),
+        })
     }
 }
 
 /// Installs `text` as the crontab of the user running this (`crontab -`, which replaces it
 /// whole).
 fn write_crontab(text: &str) -> Result<()> {
-    let install = |why: String| Error::Crontab { action: "install", why };
+    let install = |why: String| Error::Crontab {
+        action: "install",
+        why,
+    };
     let mut child = Command::new("crontab")
         .arg("-")
         .stdin(Stdio::piped())
@@ -410,10 +513,18 @@ fn write_crontab(text: &str) -> Result<()> {
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|e| install(format!("cannot run crontab -: {e}")))?;
-    let written = child.stdin.take().map(|mut pipe| pipe.write_all(text.as_bytes()));
-    let out = child.wait_with_output().map_err(|e| install(e.to_string()))?;
+    let written = child
+        .stdin
+        .take()
+        .map(|mut pipe| pipe.write_all(text.as_bytes()));
+    let out = child
+        .wait_with_output()
+        .map_err(|e| install(e.to_string()))?;
     if !out.status.success() {
-        return Err(install(format!("crontab -: {}", String::from_utf8_lossy(&out.stderr).trim())));
+        return Err(install(format!(
+            "crontab -: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
     }
     match written {
         Some(Err(e)) => Err(install(e.to_string())),
@@ -427,7 +538,10 @@ fn on_path(name: &str) -> Option<PathBuf> {
     std::env::split_paths(&path)
         .filter(|dir| dir.is_absolute())
         .map(|dir| dir.join(name))
-        .find(|file| std::fs::metadata(file).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0))
+        .find(|file| {
+            std::fs::metadata(file)
+                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
 }
 
 /// What keeps the cron job from being written: the environment, a user or a path that
@@ -463,7 +577,9 @@ pub enum CronError {
         path: String,
     },
     /// The job's user has a uid but no (usable) name.
-    #[error("{what} belongs to uid {uid}, which has no user name; cron needs a user name to run the job as")]
+    #[error(
+        "{what} belongs to uid {uid}, which has no user name; cron needs a user name to run the job as"
+    )]
     NoUserName {
         /// What belongs to the uid (a path, a process).
         what: String,
@@ -488,14 +604,32 @@ mod tests {
     use std::os::unix::ffi::OsStringExt;
 
     fn vars(pairs: &[(&[u8], &[u8])]) -> Vec<(OsString, OsString)> {
-        pairs.iter().map(|(n, v)| (OsString::from_vec(n.to_vec()), OsString::from_vec(v.to_vec()))).collect()
+        pairs
+            .iter()
+            .map(|(n, v)| {
+                (
+                    OsString::from_vec(n.to_vec()),
+                    OsString::from_vec(v.to_vec()),
+                )
+            })
+            .collect()
     }
 
     #[test]
     fn only_dokku_variables_are_carried_and_other_bytes_are_ignored() {
-        let env = vars(&[(b"DOKKU_ROOT", b"/home/dokku"), (b"HOME", b"\xff\xfe"), (b"SSL_CERT_FILE", b"/r.pem")]);
+        let env = vars(&[
+            (b"DOKKU_ROOT", b"/home/dokku"),
+            (b"HOME", b"\xff\xfe"),
+            (b"SSL_CERT_FILE", b"/r.pem"),
+        ]);
         let carried = carried_variables(env, Mode::Standalone).unwrap();
-        assert_eq!(carried, [("DOKKU_ROOT".into(), "/home/dokku".into()), ("SSL_CERT_FILE".into(), "/r.pem".into())]);
+        assert_eq!(
+            carried,
+            [
+                ("DOKKU_ROOT".into(), "/home/dokku".into()),
+                ("SSL_CERT_FILE".into(), "/r.pem".into())
+            ]
+        );
     }
 
     #[test]
@@ -509,7 +643,10 @@ mod tests {
             (b"DOKKU_\xff", b"1"),
         ];
         for (name, value) in refused {
-            assert!(carried_variables(vars(&[(name, value)]), Mode::Standalone).is_err(), "{name:?}={value:?}");
+            assert!(
+                carried_variables(vars(&[(name, value)]), Mode::Standalone).is_err(),
+                "{name:?}={value:?}"
+            );
         }
     }
 
@@ -519,12 +656,22 @@ mod tests {
         let uid = std::fs::metadata(dir.path()).unwrap().uid();
         let user = owner_of(dir.path()).unwrap();
         assert_eq!(user.uid, uid);
-        assert_eq!(nix::unistd::User::from_name(&user.name).unwrap().unwrap().uid.as_raw(), uid);
+        assert_eq!(
+            nix::unistd::User::from_name(&user.name)
+                .unwrap()
+                .unwrap()
+                .uid
+                .as_raw(),
+            uid
+        );
     }
 
     #[test]
     fn paths_that_would_break_the_cron_line_are_refused() {
-        assert_eq!(quoted("x", Path::new("/usr/bin/dokku certs")).unwrap(), "'/usr/bin/dokku certs'");
+        assert_eq!(
+            quoted("x", Path::new("/usr/bin/dokku certs")).unwrap(),
+            "'/usr/bin/dokku certs'"
+        );
         for bad in ["relative", "/a%b", "/a'b", "/a\nb"] {
             assert!(quoted("x", Path::new(bad)).is_err(), "{bad:?}");
         }
@@ -532,14 +679,19 @@ mod tests {
 
     #[test]
     fn the_block_goes_last_and_comes_out_alone() {
-        let block = format!("{BEGIN}\nSHELL=/bin/sh\n1 2,14 * * * '/usr/bin/dokku' letsencrypt:auto-renew\n{END}\n");
+        let block = format!(
+            "{BEGIN}\nSHELL=/bin/sh\n1 2,14 * * * '/usr/bin/dokku' letsencrypt:auto-renew\n{END}\n"
+        );
         let theirs = "MAILTO=ops\n# mine\n5 * * * * backup  \n";
         let added = with_block(theirs, &block).unwrap();
         assert_eq!(added, format!("{theirs}{block}"));
         // Again: one block, still last; a line added after ours moves above it.
         let again = with_block(&format!("{added}0 1 * * * later"), &block).unwrap();
         assert_eq!(again, format!("{theirs}0 1 * * * later\n{block}"));
-        assert_eq!(without_block(&again).unwrap(), (format!("{theirs}0 1 * * * later\n"), true));
+        assert_eq!(
+            without_block(&again).unwrap(),
+            (format!("{theirs}0 1 * * * later\n"), true)
+        );
         assert_eq!(without_block(theirs).unwrap(), (theirs.to_string(), false));
         // A BEGIN without END: nothing can be told apart, so nothing is touched.
         assert!(without_block(&format!("{BEGIN}\n{theirs}")).is_err());

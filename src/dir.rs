@@ -54,8 +54,15 @@ impl Dir {
     /// Opens a directory by its full path. Only for the top: DOKKU_ROOT, which the
     /// administrator sets and may well be a symlink (`/home/dokku` on another disk).
     pub fn open_top(path: &Path) -> std::io::Result<Dir> {
-        let fd = rustix::fs::open(path, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())?;
-        Ok(Dir { fd, path: path.to_path_buf() })
+        let fd = rustix::fs::open(
+            path,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )?;
+        Ok(Dir {
+            fd,
+            path: path.to_path_buf(),
+        })
     }
 
     /// The path this directory was opened at.
@@ -69,11 +76,20 @@ impl Dir {
     }
 
     /// Opens `name` without following a link: `None` if there is nothing there.
-    fn open_entry(&self, name: &str, flags: OFlags, mode: Mode) -> std::result::Result<OwnedFd, Errno> {
-        debug_assert!(!name.contains('/') && name != ".." && !name.is_empty(), "one component: {name:?}");
+    fn open_entry(
+        &self,
+        name: &str,
+        flags: OFlags,
+        mode: Mode,
+    ) -> std::result::Result<OwnedFd, Errno> {
+        debug_assert!(
+            !name.contains('/') && name != ".." && !name.is_empty(),
+            "one component: {name:?}"
+        );
         let flags = flags | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NOCTTY;
         if !NO_OPENAT2.load(Ordering::Relaxed) {
-            let resolve = ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS;
+            let resolve =
+                ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS;
             match rustix::fs::openat2(&self.fd, name, flags, mode, resolve) {
                 Err(Errno::NOSYS) => NO_OPENAT2.store(true, Ordering::Relaxed),
                 Err(Errno::AGAIN) => {} // openat2 may ask to retry; openat below does the same job
@@ -104,7 +120,10 @@ impl Dir {
     /// Opens the subdirectory `name`; `None` if it does not exist. A link or a file there is refused.
     pub fn open_dir(&self, name: &str) -> Result<Option<Dir>> {
         match self.open_entry(name, OFlags::RDONLY | OFlags::DIRECTORY, Mode::empty()) {
-            Ok(fd) => Ok(Some(Dir { fd, path: self.join(name) })),
+            Ok(fd) => Ok(Some(Dir {
+                fd,
+                path: self.join(name),
+            })),
             Err(Errno::NOENT) => Ok(None),
             Err(errno) => Err(self.open_error(name, errno)),
         }
@@ -114,8 +133,11 @@ impl Dir {
     pub fn create_dir(&self, name: &str, mode: u32) -> Result<Dir> {
         rustix::fs::mkdirat(&self.fd, name, Mode::from_raw_mode(0o700))
             .map_err(|errno| self.write_error(name, errno))?;
-        let dir = self.open_dir(name)?.ok_or_else(|| self.write_error(name, Errno::NOENT))?;
-        rustix::fs::fchmod(&dir.fd, Mode::from_raw_mode(mode)).map_err(|errno| self.write_error(name, errno))?;
+        let dir = self
+            .open_dir(name)?
+            .ok_or_else(|| self.write_error(name, Errno::NOENT))?;
+        rustix::fs::fchmod(&dir.fd, Mode::from_raw_mode(mode))
+            .map_err(|errno| self.write_error(name, errno))?;
         Ok(dir)
     }
 
@@ -127,8 +149,12 @@ impl Dir {
         match self.create_dir(name, mode) {
             Ok(dir) => Ok((dir, true)),
             // Made by someone else meanwhile: open theirs (a link there is still refused).
-            Err(Error::Write { source, .. }) if source.kind() == std::io::ErrorKind::AlreadyExists => {
-                let dir = self.open_dir(name)?.ok_or_else(|| self.write_error(name, Errno::NOENT))?;
+            Err(Error::Write { source, .. })
+                if source.kind() == std::io::ErrorKind::AlreadyExists =>
+            {
+                let dir = self
+                    .open_dir(name)?
+                    .ok_or_else(|| self.write_error(name, Errno::NOENT))?;
                 Ok((dir, false))
             }
             Err(error) => Err(error),
@@ -138,7 +164,10 @@ impl Dir {
     /// Sets this directory's own mode (on the open directory, never by path). Nothing is
     /// done if it already has it, so that a user who does not own it is not refused for nothing.
     pub fn set_mode(&self, mode: u32) -> Result<()> {
-        let failed = |errno: Errno| Error::Write { path: self.path.clone(), source: errno.into() };
+        let failed = |errno: Errno| Error::Write {
+            path: self.path.clone(),
+            source: errno.into(),
+        };
         let stat = rustix::fs::fstat(&self.fd).map_err(failed)?;
         if stat.st_mode & 0o7777 == mode {
             return Ok(());
@@ -180,28 +209,38 @@ impl Dir {
             return Err(Error::NotAFile(self.join(name), "over 16 MiB"));
         }
         if unshared && stat.st_nlink > 1 {
-            return Err(Error::NotAFile(self.join(name), "a hard link to a file with another name"));
+            return Err(Error::NotAFile(
+                self.join(name),
+                "a hard link to a file with another name",
+            ));
         }
         let mut bytes = Vec::with_capacity(stat.st_size as usize);
         std::fs::File::from(fd)
             .take(MAX_READ)
             .read_to_end(&mut bytes)
-            .map_err(|source| Error::Read { path: self.join(name), source })?;
+            .map_err(|source| Error::Read {
+                path: self.join(name),
+                source,
+            })?;
         Ok(Some((bytes, stat.st_mode & 0o7777)))
     }
 
     /// Writes a new file `name` (it must not exist) with exactly `mode`, synced to disk.
     pub fn write_new(&self, name: &str, bytes: &[u8], mode: u32) -> Result<()> {
         let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL;
-        let fd =
-            self.open_entry(name, flags, Mode::from_raw_mode(0o600)).map_err(|errno| self.write_error(name, errno))?;
+        let fd = self
+            .open_entry(name, flags, Mode::from_raw_mode(0o600))
+            .map_err(|errno| self.write_error(name, errno))?;
         let write = || -> std::io::Result<()> {
             rustix::fs::fchmod(&fd, Mode::from_raw_mode(mode))?;
             let mut file = std::fs::File::from(fd.try_clone()?);
             file.write_all(bytes)?;
             file.sync_data()
         };
-        write().map_err(|source| Error::Write { path: self.join(name), source })
+        write().map_err(|source| Error::Write {
+            path: self.join(name),
+            source,
+        })
     }
 
     /// A name beginning with `prefix` that no other process picks (random bytes follow).
@@ -222,7 +261,11 @@ impl Dir {
         loop {
             let name = Self::unique_name(prefix);
             match self.write_new(&name, bytes, mode) {
-                Err(Error::Write { source, .. }) if source.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                Err(Error::Write { source, .. })
+                    if source.kind() == std::io::ErrorKind::AlreadyExists =>
+                {
+                    continue;
+                }
                 result => return result.map(|()| name),
             }
         }
@@ -250,7 +293,8 @@ impl Dir {
 
     /// Renames `from` to `to`, replacing whatever entry `to` is (a link is replaced, not followed).
     pub fn rename(&self, from: &str, to: &str) -> Result<()> {
-        rustix::fs::renameat(&self.fd, from, &self.fd, to).map_err(|errno| self.write_error(to, errno))
+        rustix::fs::renameat(&self.fd, from, &self.fd, to)
+            .map_err(|errno| self.write_error(to, errno))
     }
 
     /// Renames `from` to `to`; fails if `to` exists.
@@ -306,7 +350,8 @@ impl Dir {
 
     /// Removes everything inside this directory.
     fn empty(&self) -> Result<()> {
-        let mut entries = rustix::fs::Dir::read_from(&self.fd).map_err(|errno| self.read_error(".", errno))?;
+        let mut entries =
+            rustix::fs::Dir::read_from(&self.fd).map_err(|errno| self.read_error(".", errno))?;
         let mut names = Vec::new();
         while let Some(entry) = entries.read() {
             let entry = entry.map_err(|errno| self.read_error(".", errno))?;
@@ -323,11 +368,14 @@ impl Dir {
 
     /// The names in this directory (not `.` and `..`), with what each is.
     pub fn entries(&self) -> Result<Vec<(String, Kind)>> {
-        let mut entries = rustix::fs::Dir::read_from(&self.fd).map_err(|errno| self.read_error(".", errno))?;
+        let mut entries =
+            rustix::fs::Dir::read_from(&self.fd).map_err(|errno| self.read_error(".", errno))?;
         let mut list = Vec::new();
         while let Some(entry) = entries.read() {
             let entry = entry.map_err(|errno| self.read_error(".", errno))?;
-            let Ok(name) = entry.file_name().to_str() else { continue };
+            let Ok(name) = entry.file_name().to_str() else {
+                continue;
+            };
             if name == "." || name == ".." {
                 continue;
             }
@@ -350,16 +398,28 @@ impl Dir {
     pub fn try_lock(&self) -> Result<Option<DirLock>> {
         match self.flock(FlockOperation::NonBlockingLockExclusive) {
             Ok(lock) => Ok(Some(lock)),
-            Err(Error::Write { source, .. }) if source.kind() == std::io::ErrorKind::WouldBlock => Ok(None),
+            Err(Error::Write { source, .. }) if source.kind() == std::io::ErrorKind::WouldBlock => {
+                Ok(None)
+            }
             Err(error) => Err(error),
         }
     }
 
     fn flock(&self, operation: FlockOperation) -> Result<DirLock> {
-        let fd = rustix::fs::openat(&self.fd, ".", OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
-            .map_err(|errno| Error::Read { path: self.path.clone(), source: errno.into() })?;
-        rustix::fs::flock(&fd, operation)
-            .map_err(|errno| Error::Write { path: self.path.clone(), source: errno.into() })?;
+        let fd = rustix::fs::openat(
+            &self.fd,
+            ".",
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|errno| Error::Read {
+            path: self.path.clone(),
+            source: errno.into(),
+        })?;
+        rustix::fs::flock(&fd, operation).map_err(|errno| Error::Write {
+            path: self.path.clone(),
+            source: errno.into(),
+        })?;
         Ok(DirLock { _fd: fd })
     }
 
@@ -370,8 +430,14 @@ impl Dir {
 
     /// Another handle on the same directory.
     pub fn try_clone(&self) -> Result<Dir> {
-        let fd = self.fd.try_clone().map_err(|source| Error::Read { path: self.path.clone(), source })?;
-        Ok(Dir { fd, path: self.path.clone() })
+        let fd = self.fd.try_clone().map_err(|source| Error::Read {
+            path: self.path.clone(),
+            source,
+        })?;
+        Ok(Dir {
+            fd,
+            path: self.path.clone(),
+        })
     }
 
     fn open_error(&self, name: &str, errno: Errno) -> Error {
@@ -387,13 +453,19 @@ impl Dir {
     }
 
     fn read_error(&self, name: &str, errno: Errno) -> Error {
-        Error::Read { path: self.join(name), source: errno.into() }
+        Error::Read {
+            path: self.join(name),
+            source: errno.into(),
+        }
     }
 
     fn write_error(&self, name: &str, errno: Errno) -> Error {
         match errno {
             Errno::LOOP | Errno::XDEV => Error::Symlink(self.join(name)),
-            _ => Error::Write { path: self.join(name), source: errno.into() },
+            _ => Error::Write {
+                path: self.join(name),
+                source: errno.into(),
+            },
         }
     }
 }
@@ -446,11 +518,20 @@ mod tests {
         std::os::unix::fs::symlink(&outside, dir.join("sub")).unwrap();
         assert!(matches!(dir.read("file"), Err(Error::Symlink(_))));
         assert!(matches!(dir.open_dir("sub"), Err(Error::Symlink(_))));
-        assert!(matches!(dir.write_new("file", b"x", 0o600), Err(Error::Symlink(_)) | Err(Error::Write { .. })));
-        assert!(matches!(dir.create_dir("sub", 0o700), Err(Error::Write { .. })));
+        assert!(matches!(
+            dir.write_new("file", b"x", 0o600),
+            Err(Error::Symlink(_)) | Err(Error::Write { .. })
+        ));
+        assert!(matches!(
+            dir.create_dir("sub", 0o700),
+            Err(Error::Write { .. })
+        ));
         assert_eq!(dir.kind("sub").unwrap(), Some(Kind::Symlink));
         dir.remove_tree("sub").unwrap();
-        assert!(outside.join("secret").exists(), "removing a link removed its target");
+        assert!(
+            outside.join("secret").exists(),
+            "removing a link removed its target"
+        );
         assert_eq!(std::fs::read(outside.join("secret")).unwrap(), b"secret\n");
     }
 
@@ -474,14 +555,35 @@ mod tests {
         let (_top, dir) = setup();
         dir.create_dir("d", 0o750).unwrap();
         dir.write_new("f", b"x", 0o640).unwrap();
-        assert_eq!(std::fs::metadata(dir.join("d")).unwrap().permissions().mode() & 0o7777, 0o750);
-        assert_eq!(std::fs::metadata(dir.join("f")).unwrap().permissions().mode() & 0o7777, 0o640);
+        assert_eq!(
+            std::fs::metadata(dir.join("d"))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o7777,
+            0o750
+        );
+        assert_eq!(
+            std::fs::metadata(dir.join("f"))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o7777,
+            0o640
+        );
     }
 
     #[test]
     fn a_fifo_is_refused_without_hanging() {
         let (_top, dir) = setup();
-        rustix::fs::mknodat(&dir.fd, "fifo", FileType::Fifo, Mode::from_raw_mode(0o600), 0).unwrap();
+        rustix::fs::mknodat(
+            &dir.fd,
+            "fifo",
+            FileType::Fifo,
+            Mode::from_raw_mode(0o600),
+            0,
+        )
+        .unwrap();
         assert!(matches!(dir.read("fifo"), Err(Error::NotAFile(..))));
     }
 }

@@ -51,7 +51,11 @@ impl Mode {
 /// The trigger dokku's certs plugin fires after tls/ changed: the proxy and the ports plugin
 /// (which adds or drops the https:443 mapping) listen to it.
 fn certs_event(has_tls: bool) -> &'static str {
-    if has_tls { "post-certs-update" } else { "post-certs-remove" }
+    if has_tls {
+        "post-certs-update"
+    } else {
+        "post-certs-remove"
+    }
 }
 
 /// What a trigger run left: its exit status and what it wrote on stderr.
@@ -79,15 +83,24 @@ pub fn fire_with(trigger: &str, args: &[&str], env: &[(&str, String)]) -> Result
         .stdin(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|source| Error::PlugnCommand { trigger: trigger.to_string(), source })?;
+        .map_err(|source| Error::PlugnCommand {
+            trigger: trigger.to_string(),
+            source,
+        })?;
     let mut stderr = String::new();
     if let Some(mut pipe) = child.stderr.take() {
         let mut bytes = Vec::new();
         let _ = pipe.read_to_end(&mut bytes);
         stderr = String::from_utf8_lossy(&bytes).into_owned();
     }
-    let status = child.wait().map_err(|source| Error::PlugnCommand { trigger: trigger.to_string(), source })?;
-    Ok(Fired { success: status.success(), stderr })
+    let status = child.wait().map_err(|source| Error::PlugnCommand {
+        trigger: trigger.to_string(),
+        source,
+    })?;
+    Ok(Fired {
+        success: status.success(),
+        stderr,
+    })
 }
 
 /// Lets dokku rebuild the app's proxy config from the tls/ now in place. Returns the
@@ -108,8 +121,12 @@ fn fire_for_rebuild(trigger: &str, app: &App, messages: &mut String) -> Result<(
     if fired.success {
         return Ok(());
     }
-    let reason = crate::nginx::telling_line(messages).unwrap_or_else(|| format!("{trigger} failed"));
-    Err(Error::ProxyRebuild { reason, again: None })
+    let reason =
+        crate::nginx::telling_line(messages).unwrap_or_else(|| format!("{trigger} failed"));
+    Err(Error::ProxyRebuild {
+        reason,
+        again: None,
+    })
 }
 
 /// How dokku's proxy is to take a change of tls/.
@@ -126,14 +143,25 @@ pub enum Refresh {
 /// serves the app's tls/ now, and the VHOST lines nginx-vhosts matches against the new
 /// certificate's names are those it matches against the old one's. Anything unsure rebuilds.
 pub fn refresh_for(app: &App, change: &Change) -> Refresh {
-    let TlsChange::Install(files) = &change.tls else { return Refresh::Rebuild };
+    let TlsChange::Install(files) = &change.tls else {
+        return Refresh::Rebuild;
+    };
     if change.vhost.is_some() || !app.has_cert() || !conf_serves_tls_dir(app) {
         return Refresh::Rebuild;
     }
-    let vhost = app.handle().read("VHOST").ok().flatten().unwrap_or_default();
+    let vhost = app
+        .handle()
+        .read("VHOST")
+        .ok()
+        .flatten()
+        .unwrap_or_default();
     let vhost = String::from_utf8_lossy(&vhost);
     let lines = grep_lines(&vhost);
-    let old = app.read_tls_file(CRT).ok().flatten().and_then(|pem| leaf_hostnames(&pem));
+    let old = app
+        .read_tls_file(CRT)
+        .ok()
+        .flatten()
+        .and_then(|pem| leaf_hostnames(&pem));
     let new = leaf_hostnames(files.crt.as_bytes());
     let matched = |names: Option<Vec<String>>| names.and_then(|names| ssl_vhosts(&names, &lines));
     match (matched(old), matched(new)) {
@@ -144,12 +172,14 @@ pub fn refresh_for(app: &App, change: &Change) -> Refresh {
 
 /// Whether the app's nginx.conf (nginx-vhosts' output) loads the certificate from its tls/.
 fn conf_serves_tls_dir(app: &App) -> bool {
-    let Ok(Some(conf)) = app.handle().read("nginx.conf") else { return false };
+    let Ok(Some(conf)) = app.handle().read("nginx.conf") else {
+        return false;
+    };
     let crt = app.crt_path();
     let crt = crt.to_string_lossy();
-    String::from_utf8_lossy(&conf)
-        .lines()
-        .any(|line| line.split_whitespace().collect::<Vec<_>>() == ["ssl_certificate", &format!("{crt};")])
+    String::from_utf8_lossy(&conf).lines().any(|line| {
+        line.split_whitespace().collect::<Vec<_>>() == ["ssl_certificate", &format!("{crt};")]
+    })
 }
 
 /// The leaf's names as our `get_ssl_hostnames` prints them to nginx-vhosts (CN and SANs,
@@ -162,7 +192,11 @@ fn leaf_hostnames(pem: &[u8]) -> Option<Vec<String>> {
 /// The lines of a file as grep reads them: split at newlines, no empty line after the last.
 fn grep_lines(text: &str) -> Vec<&str> {
     let text = text.strip_suffix('\n').unwrap_or(text);
-    if text.is_empty() { Vec::new() } else { text.split('\n').collect() }
+    if text.is_empty() {
+        Vec::new()
+    } else {
+        text.split('\n').collect()
+    }
 }
 
 /// nginx-vhosts' `SSL_VHOSTS`: the VHOST lines matching `grep -E "^${SSL_HOSTNAME_REGEX}$"`,
@@ -171,7 +205,10 @@ fn grep_lines(text: &str) -> Vec<&str> {
 /// anywhere in a line), and that is reproduced. `None` when a name holds a character with
 /// another meaning in a regex (or there is none): then nobody guesses, dokku rebuilds.
 fn ssl_vhosts<'a>(names: &[String], lines: &[&'a str]) -> Option<Vec<&'a str>> {
-    let plain = |name: &String| name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.*".contains(&b));
+    let plain = |name: &String| {
+        name.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.*".contains(&b))
+    };
     if names.is_empty() || !names.iter().all(plain) {
         return None;
     }
@@ -207,7 +244,13 @@ fn glob_prefix(pattern: &[u8], text: &[u8], to_end: bool) -> bool {
 /// took the reload ([`confirm_reload`]); it falls back to the rebuild when the ports plugin
 /// changed the app's port mappings on that trigger (https:443 added) or nginx cannot be
 /// reloaded as nginx-vhosts does it here.
-pub fn take_tls(env: &Env, app: &App, has_tls: bool, how: Refresh, reporter: &dyn Reporter) -> Result<String> {
+pub fn take_tls(
+    env: &Env,
+    app: &App,
+    has_tls: bool,
+    how: Refresh,
+    reporter: &dyn Reporter,
+) -> Result<String> {
     if how == Refresh::Rebuild {
         return rebuild(app, has_tls);
     }
@@ -222,7 +265,12 @@ pub fn take_tls(env: &Env, app: &App, has_tls: bool, how: Refresh, reporter: &dy
                 confirm_reload(app, watch, reporter)?;
                 return Ok(messages + &said);
             }
-            Reloaded::Refused(reason) => return Err(Error::ProxyReload { reason, again: None }),
+            Reloaded::Refused(reason) => {
+                return Err(Error::ProxyReload {
+                    reason,
+                    again: None,
+                });
+            }
             Reloaded::NotHere => {}
         }
     }
@@ -242,7 +290,11 @@ fn watch_master(env: &Env) -> std::result::Result<master::Watch, String> {
 /// every old worker stopped accepting; or the master's complaint, which rolls back), then for
 /// a handshake with the app's name on the address its nginx.conf listens on to get the new
 /// certificate. What could not be checked is said in a detail line, never claimed.
-fn confirm_reload(app: &App, watch: std::result::Result<master::Watch, String>, reporter: &dyn Reporter) -> Result<()> {
+fn confirm_reload(
+    app: &App,
+    watch: std::result::Result<master::Watch, String>,
+    reporter: &dyn Reporter,
+) -> Result<()> {
     let detail = |text: String| reporter.report(Event::Detail(text));
     let watch = match watch {
         Ok(watch) => watch,
@@ -254,9 +306,16 @@ fn confirm_reload(app: &App, watch: std::result::Result<master::Watch, String>, 
     let pid = watch.pid();
     match watch.verdict(master::RELOAD_TIMEOUT) {
         master::Reload::Accepted => {}
-        master::Reload::Refused(reason) => return Err(Error::ProxyReload { reason, again: None }),
+        master::Reload::Refused(reason) => {
+            return Err(Error::ProxyReload {
+                reason,
+                again: None,
+            });
+        }
         master::Reload::Unconfirmed(why) | master::Reload::NotRunning(why) => {
-            reporter.report(Event::Warning(format!("the new certificate is in place, but {why}")));
+            reporter.report(Event::Warning(format!(
+                "the new certificate is in place, but {why}"
+            )));
             return Ok(());
         }
     }
@@ -275,7 +334,9 @@ fn confirm_reload(app: &App, watch: std::result::Result<master::Watch, String>, 
         return Ok(());
     }
     match crate::nginx::confirm_served_at(addr, &sni, &leaf) {
-        None => detail(format!("nginx serves the new certificate for {sni} on {addr}")),
+        None => detail(format!(
+            "nginx serves the new certificate for {sni} on {addr}"
+        )),
         Some(warning) => reporter.report(Event::Warning(warning)),
     }
     Ok(())
@@ -294,19 +355,34 @@ fn probe(app: &App) -> Option<(std::net::SocketAddr, String, Vec<u8>)> {
     listens.sort_by_key(|(ip, _)| ip.is_some_and(|ip| ip.is_ipv6()));
     let (bind, port) = *listens.first()?;
     let crt = app.read_tls_file(CRT).ok()??;
-    let vhost = app.handle().read("VHOST").ok().flatten().unwrap_or_default();
+    let vhost = app
+        .handle()
+        .read("VHOST")
+        .ok()
+        .flatten()
+        .unwrap_or_default();
     let vhost = String::from_utf8_lossy(&vhost);
-    let name = ssl_vhosts(&leaf_hostnames(&crt)?, &grep_lines(&vhost))?.first()?.to_string();
+    let name = ssl_vhosts(&leaf_hostnames(&crt)?, &grep_lines(&vhost))?
+        .first()?
+        .to_string();
     let leaf = crate::pem::certificates(&crt).ok()?.into_iter().next()?;
-    Some((crate::nginx::probe_address(bind, port), crate::nginx::probe_name(&name), leaf))
+    Some((
+        crate::nginx::probe_address(bind, port),
+        crate::nginx::probe_name(&name),
+        leaf,
+    ))
 }
 
 /// The addresses of the `listen ... ssl` lines of an nginx.conf: `443` (no address),
 /// `[::]:443`, `10.0.0.1:443`, `*:443`; unix sockets are left out.
 fn tls_listens(conf: &str) -> Vec<(Option<std::net::IpAddr>, u16)> {
     let directives = crate::scoped::directives(conf).unwrap_or_default();
-    let listens = directives.iter().filter(|d| d.words[0] == "listen" && d.words.iter().any(|w| w == "ssl"));
-    listens.filter_map(|d| listen_address(d.words.get(1)?)).collect()
+    let listens = directives
+        .iter()
+        .filter(|d| d.words[0] == "listen" && d.words.iter().any(|w| w == "ssl"));
+    listens
+        .filter_map(|d| listen_address(d.words.get(1)?))
+        .collect()
 }
 
 fn listen_address(word: &str) -> Option<(Option<std::net::IpAddr>, u16)> {
@@ -315,14 +391,25 @@ fn listen_address(word: &str) -> Option<(Option<std::net::IpAddr>, u16)> {
     }
     let (host, port) = word.rsplit_once(':')?;
     let host = host.trim_start_matches('[').trim_end_matches(']');
-    let ip = if host == "*" { None } else { Some(host.parse().ok()?) };
+    let ip = if host == "*" {
+        None
+    } else {
+        Some(host.parse().ok()?)
+    };
     Some((ip, port.parse().ok()?))
 }
 
 /// What `plugn trigger NAME APP` printed, if it succeeded.
 fn capture(trigger: &str, app: &App) -> Option<String> {
-    let output = Command::new("plugn").args(["trigger", trigger, &app.name]).stdin(Stdio::null()).output().ok()?;
-    output.status.success().then(|| String::from_utf8_lossy(&output.stdout).into_owned())
+    let output = Command::new("plugn")
+        .args(["trigger", trigger, &app.name])
+        .stdin(Stdio::null())
+        .output()
+        .ok()?;
+    output
+        .status
+        .success()
+        .then(|| String::from_utf8_lossy(&output.stdout).into_owned())
 }
 
 /// How a reload by nginx-vhosts' own means ended.
@@ -364,12 +451,17 @@ fn reload_nginx(app: &App) -> Result<Reloaded> {
         .stdout(Stdio::inherit())
         .stderr(Stdio::piped())
         .output()
-        .map_err(|source| Error::PlugnCommand { trigger: "nginx reload (bash)".into(), source })?;
+        .map_err(|source| Error::PlugnCommand {
+            trigger: "nginx reload (bash)".into(),
+            source,
+        })?;
     let said = String::from_utf8_lossy(&output.stderr).into_owned();
     Ok(match output.status.code() {
         Some(0) => Reloaded::Yes(said),
         Some(NOT_HERE) => Reloaded::NotHere,
-        _ => Reloaded::Refused(crate::nginx::telling_line(&said).unwrap_or_else(|| "the reload failed".into())),
+        _ => Reloaded::Refused(
+            crate::nginx::telling_line(&said).unwrap_or_else(|| "the reload failed".into()),
+        ),
     })
 }
 
@@ -380,8 +472,9 @@ pub fn reload_app_proxy(env: &Env, app: &App) -> Result<()> {
         return rebuild(app, app.has_cert()).map(|_| ());
     }
     crate::nginx::test(env)?;
-    crate::nginx::reload(env)
-        .map_err(|why| Error::Acme(format!("nginx must be running to answer the challenge ({why})").into()))
+    crate::nginx::reload(env).map_err(|why| {
+        Error::Acme(format!("nginx must be running to answer the challenge ({why})").into())
+    })
 }
 
 /// After the previous tls/ was put back: rebuild again so the proxy's nginx.conf matches it.
@@ -390,11 +483,15 @@ pub fn rebuild_after_roll_back(app: &App, error: Error) -> Error {
     if let Error::ProxyReload { reason, .. } = error {
         return reload_after_roll_back(app, reason);
     }
-    let Error::ProxyRebuild { reason, .. } = error else { return error };
-    let again = rebuild(app, app.has_cert()).err().map(|second| match second {
-        Error::ProxyRebuild { reason, .. } => reason,
-        other => other.to_string(),
-    });
+    let Error::ProxyRebuild { reason, .. } = error else {
+        return error;
+    };
+    let again = rebuild(app, app.has_cert())
+        .err()
+        .map(|second| match second {
+            Error::ProxyRebuild { reason, .. } => reason,
+            other => other.to_string(),
+        });
     Error::ProxyRebuild { reason, again }
 }
 
@@ -405,10 +502,12 @@ pub fn rebuild_after_roll_back(app: &App, error: Error) -> Error {
 /// serves the previous pair, which is back on disk.
 fn reload_after_roll_back(app: &App, reason: String) -> Error {
     let mut messages = String::new();
-    let again = fire_for_rebuild(certs_event(true), app, &mut messages).err().map(|error| match error {
-        Error::ProxyRebuild { reason, .. } => reason,
-        other => other.to_string(),
-    });
+    let again = fire_for_rebuild(certs_event(true), app, &mut messages)
+        .err()
+        .map(|error| match error {
+            Error::ProxyRebuild { reason, .. } => reason,
+            other => other.to_string(),
+        });
     Error::ProxyReload { reason, again }
 }
 
@@ -427,7 +526,10 @@ mod tests {
     #[test]
     fn mode_is_explicit() {
         assert_eq!(Mode::from_setting(None).unwrap(), Mode::Standalone);
-        assert_eq!(Mode::from_setting(Some("dokku".into())).unwrap(), Mode::Dokku);
+        assert_eq!(
+            Mode::from_setting(Some("dokku".into())).unwrap(),
+            Mode::Dokku
+        );
         assert!(Mode::from_setting(Some("nginx".into())).is_err());
     }
 
@@ -437,12 +539,26 @@ mod tests {
 
     #[test]
     fn ssl_vhosts_are_what_dokkus_grep_keeps() {
-        let lines = ["a.example.com", "b.example.com", "x.a.example.com", "a.example.com.evil"];
+        let lines = [
+            "a.example.com",
+            "b.example.com",
+            "x.a.example.com",
+            "a.example.com.evil",
+        ];
         // One name: anchored at both ends.
-        assert_eq!(ssl_vhosts(&names(&["a.example.com"]), &lines), Some(vec!["a.example.com"]));
+        assert_eq!(
+            ssl_vhosts(&names(&["a.example.com"]), &lines),
+            Some(vec!["a.example.com"])
+        );
         // `*` is one label, dots are dots.
-        assert_eq!(ssl_vhosts(&names(&["*.example.com"]), &lines), Some(vec!["a.example.com", "b.example.com"]));
-        assert_eq!(ssl_vhosts(&names(&["a-example.com"]), &["aXexample.com"]), Some(vec![]));
+        assert_eq!(
+            ssl_vhosts(&names(&["*.example.com"]), &lines),
+            Some(vec!["a.example.com", "b.example.com"])
+        );
+        assert_eq!(
+            ssl_vhosts(&names(&["a-example.com"]), &["aXexample.com"]),
+            Some(vec![])
+        );
         // `^a|b$`: the first name matches a line's start, the last one its end.
         assert_eq!(
             ssl_vhosts(&names(&["a.example.com", "zzz"]), &lines),
@@ -469,7 +585,10 @@ mod tests {
         let conf = "server {\n  listen [::]:80;\n  listen 80;\n}\nserver {\n  listen [::]:443 ssl http2;\n  listen 443 ssl http2;\n  listen 10.0.0.1:8443 ssl;\n  listen *:9443 ssl;\n  listen unix:/run/x.sock ssl;\n}\n";
         let v6: std::net::IpAddr = "::".parse().unwrap();
         let v4: std::net::IpAddr = "10.0.0.1".parse().unwrap();
-        assert_eq!(tls_listens(conf), [(Some(v6), 443), (None, 443), (Some(v4), 8443), (None, 9443)]);
+        assert_eq!(
+            tls_listens(conf),
+            [(Some(v6), 443), (None, 443), (Some(v4), 8443), (None, 9443)]
+        );
     }
 
     #[test]

@@ -62,7 +62,12 @@ pub fn add(env: &Env, app: &App, input: Input<'_>, reporter: &dyn Reporter) -> R
 /// Checks `bundle` against the app and installs it, atomically, under the app's lock.
 /// Problems that do not stop the install (expired, names not covered...) go to `reporter`
 /// as warnings before anything changes.
-pub fn install(env: &Env, app: &App, bundle: &Bundle, reporter: &dyn Reporter) -> Result<Installed> {
+pub fn install(
+    env: &Env,
+    app: &App,
+    bundle: &Bundle,
+    reporter: &dyn Reporter,
+) -> Result<Installed> {
     let _lock = transaction::lock(app)?;
     install_locked(env, app, bundle, Vec::new(), reporter)
 }
@@ -80,7 +85,10 @@ pub fn install_locked(
     let applied = transaction::apply(env, app, &change, reporter)?;
     // Only now: a refused change is one line on stderr, and these describe what is installed.
     warn_all(reporter, warnings);
-    Ok(Installed { hostnames: bundle.leaf().hostnames(), applied })
+    Ok(Installed {
+        hostnames: bundle.leaf().hostnames(),
+        applied,
+    })
 }
 
 /// [`install_locked`] up to nginx's test, without the reload: for many apps installed with
@@ -99,14 +107,31 @@ pub fn stage_install<'a>(
 
 /// The change that installs `bundle`, and what the user should know about the bundle
 /// (expired, names not covered...).
-fn install_change(app: &App, bundle: &Bundle, extra: Vec<(&'static str, String)>) -> Result<(Change, Vec<String>)> {
+fn install_change(
+    app: &App,
+    bundle: &Bundle,
+    extra: Vec<(&'static str, String)>,
+) -> Result<(Change, Vec<String>)> {
     let domains = app.domains()?;
     let listeners = app.listeners()?;
     let mut warnings = bundle.notes.clone();
     warnings.extend(validity_warnings(bundle.leaf(), now()));
     warnings.extend(coverage_warning(bundle.leaf(), &domains));
-    let files = TlsFiles { crt: bundle.chain_pem(), key: bundle.key.to_pem(), csr: None, extra };
-    Ok((Change { tls: TlsChange::Install(files), vhost: None, domains, listeners }, warnings))
+    let files = TlsFiles {
+        crt: bundle.chain_pem(),
+        key: bundle.key.to_pem(),
+        csr: None,
+        extra,
+    };
+    Ok((
+        Change {
+            tls: TlsChange::Install(files),
+            vhost: None,
+            domains,
+            listeners,
+        },
+        warnings,
+    ))
 }
 
 fn validity_warnings(leaf: &Certificate, now: i64) -> Vec<String> {
@@ -131,7 +156,11 @@ fn coverage_warning(leaf: &Certificate, domains: &[String]) -> Option<String> {
     let names = leaf.names_for_matching();
     let uncovered: Vec<&str> = domains
         .iter()
-        .filter(|domain| !names.iter().any(|name| name.eq_ignore_ascii_case(domain) || name_covers(name, domain)))
+        .filter(|domain| {
+            !names
+                .iter()
+                .any(|name| name.eq_ignore_ascii_case(domain) || name_covers(name, domain))
+        })
         .map(String::as_str)
         .collect();
     if uncovered.is_empty() {
@@ -140,7 +169,11 @@ fn coverage_warning(leaf: &Certificate, domains: &[String]) -> Option<String> {
     Some(format!(
         "the certificate does not cover {} (it names {}); browsers will show an error for those domains",
         uncovered.join(", "),
-        if names.is_empty() { "no domain".to_string() } else { names.join(", ") }
+        if names.is_empty() {
+            "no domain".to_string()
+        } else {
+            names.join(", ")
+        }
     ))
 }
 
@@ -203,12 +236,25 @@ pub fn generate(
         domains.push(domain.to_string());
         domains.iter().map(|d| format!("{d}\n")).collect::<String>()
     });
-    let change = Change { tls: TlsChange::Install(files), vhost, domains, listeners };
+    let change = Change {
+        tls: TlsChange::Install(files),
+        vhost,
+        domains,
+        listeners,
+    };
     let applied = transaction::apply(env, app, &change, reporter)?;
-    Ok(Generated::Installed { csr, domain_added, applied })
+    Ok(Generated::Installed {
+        csr,
+        domain_added,
+        applied,
+    })
 }
 
-fn self_signed_files(domain: &str, key_type: KeyType, subject: &Subject) -> Result<(TlsFiles, String)> {
+fn self_signed_files(
+    domain: &str,
+    key_type: KeyType,
+    subject: &Subject,
+) -> Result<(TlsFiles, String)> {
     let failed = |e: rcgen::Error| Error::Generate(e.to_string());
     let key = generate_key(key_type)?;
     let mut params = rcgen::CertificateParams::new(vec![domain.to_string()]).map_err(failed)?;
@@ -217,7 +263,10 @@ fn self_signed_files(domain: &str, key_type: KeyType, subject: &Subject) -> Resu
         (rcgen::DnType::StateOrProvinceName, &subject.state),
         (rcgen::DnType::LocalityName, &subject.locality),
         (rcgen::DnType::OrganizationName, &subject.organization),
-        (rcgen::DnType::OrganizationalUnitName, &subject.organizational_unit),
+        (
+            rcgen::DnType::OrganizationalUnitName,
+            &subject.organizational_unit,
+        ),
     ];
     params.distinguished_name = rcgen::DistinguishedName::new();
     for (kind, value) in fields {
@@ -225,13 +274,23 @@ fn self_signed_files(domain: &str, key_type: KeyType, subject: &Subject) -> Resu
             params.distinguished_name.push(kind, value.as_str());
         }
     }
-    params.distinguished_name.push(rcgen::DnType::CommonName, domain);
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, domain);
     let start = time::OffsetDateTime::now_utc();
     params.not_before = start;
     params.not_after = start + time::Duration::days(GENERATED_DAYS);
-    let csr = params.serialize_request(&key).and_then(|csr| csr.pem()).map_err(failed)?;
+    let csr = params
+        .serialize_request(&key)
+        .and_then(|csr| csr.pem())
+        .map_err(failed)?;
     let cert = params.self_signed(&key).map_err(failed)?;
-    let files = TlsFiles { crt: cert.pem(), key: key.serialize_pem(), csr: Some(csr.clone()), extra: Vec::new() };
+    let files = TlsFiles {
+        crt: cert.pem(),
+        key: key.serialize_pem(),
+        csr: Some(csr.clone()),
+        extra: Vec::new(),
+    };
     Ok((files, csr))
 }
 
@@ -249,8 +308,16 @@ pub fn remove_locked(env: &Env, app: &App, reporter: &dyn Reporter) -> Result<Ap
         return Err(Error::NoAppEndpoint);
     }
     // Said before anything changes, as dokku does before its proxy rebuild prints anything.
-    reporter.report(Event::Step(format!("Removing SSL endpoint from {}", app.name)));
-    let change = Change { tls: TlsChange::Remove, vhost: None, domains: app.domains()?, listeners: app.listeners()? };
+    reporter.report(Event::Step(format!(
+        "Removing SSL endpoint from {}",
+        app.name
+    )));
+    let change = Change {
+        tls: TlsChange::Remove,
+        vhost: None,
+        domains: app.domains()?,
+        listeners: app.listeners()?,
+    };
     transaction::apply(env, app, &change, reporter)
 }
 
@@ -280,7 +347,9 @@ impl Inspection {
 
 /// Reads and inspects the app's installed certificate; `None` if it has none.
 pub fn inspect(app: &App) -> Result<Option<Inspection>> {
-    let Some(chain) = installed_chain(app)? else { return Ok(None) };
+    let Some(chain) = installed_chain(app)? else {
+        return Ok(None);
+    };
     let trust = trust_of(&chain, now());
     Ok(Some(Inspection { chain, trust }))
 }
@@ -292,7 +361,8 @@ pub fn installed_file(app: &App, name: &str) -> Result<Vec<u8>> {
     if !app.has_cert() {
         return Err(Error::NoEndpoint(app.name.clone()));
     }
-    app.read_tls_file(name)?.ok_or_else(|| Error::NoEndpoint(app.name.clone()))
+    app.read_tls_file(name)?
+        .ok_or_else(|| Error::NoEndpoint(app.name.clone()))
 }
 
 /// The app's tls/server.crt, leaf first; `None` if the app has no SSL endpoint.
@@ -301,8 +371,13 @@ pub fn installed_chain(app: &App) -> Result<Option<Vec<Certificate>>> {
         return Ok(None);
     }
     let path = app.crt_path();
-    let Some(bytes) = app.read_tls_file(crate::app::CRT)? else { return Ok(None) };
-    let chain = read_chain(&bytes).map_err(|why| Error::BadCertificate { file: path.display().to_string(), why })?;
+    let Some(bytes) = app.read_tls_file(crate::app::CRT)? else {
+        return Ok(None);
+    };
+    let chain = read_chain(&bytes).map_err(|why| Error::BadCertificate {
+        file: path.display().to_string(),
+        why,
+    })?;
     Ok(Some(chain))
 }
 
@@ -325,13 +400,23 @@ mod tests {
 
     #[test]
     fn generated_files_pair_up_and_name_the_domain() {
-        let subject =
-            Subject { country: Some("US".into()), organization: Some("dokku.me".into()), ..Subject::default() };
-        let (files, csr) = self_signed_files("test.dokku.me", KeyType::EcdsaP256, &subject).unwrap();
+        let subject = Subject {
+            country: Some("US".into()),
+            organization: Some("dokku.me".into()),
+            ..Subject::default()
+        };
+        let (files, csr) =
+            self_signed_files("test.dokku.me", KeyType::EcdsaP256, &subject).unwrap();
         assert!(csr.starts_with("-----BEGIN CERTIFICATE REQUEST-----"));
         let sources = [
-            Source { name: "server.crt".into(), bytes: files.crt.into_bytes() },
-            Source { name: "server.key".into(), bytes: files.key.into_bytes() },
+            Source {
+                name: "server.crt".into(),
+                bytes: files.crt.into_bytes(),
+            },
+            Source {
+                name: "server.key".into(),
+                bytes: files.key.into_bytes(),
+            },
         ];
         let bundle = assemble(&sources, Origin::Files).unwrap();
         let leaf = bundle.leaf();
@@ -346,9 +431,16 @@ mod tests {
         let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
         let params = rcgen::CertificateParams::new(vec!["*.example.com".to_string()]).unwrap();
         let cert = Certificate::from_der(params.self_signed(&key).unwrap().der()).unwrap();
-        let domains = vec!["a.example.com".to_string(), "example.com".to_string(), "other.org".to_string()];
+        let domains = vec![
+            "a.example.com".to_string(),
+            "example.com".to_string(),
+            "other.org".to_string(),
+        ];
         let warning = coverage_warning(&cert, &domains).unwrap();
-        assert!(warning.contains("does not cover example.com, other.org"), "{warning}");
+        assert!(
+            warning.contains("does not cover example.com, other.org"),
+            "{warning}"
+        );
         assert!(validity_warnings(&cert, cert.not_after + 1)[0].contains("expired"));
         assert!(validity_warnings(&cert, cert.not_before - 1)[0].contains("not valid until"));
         assert!(validity_warnings(&cert, cert.not_before + 1).is_empty());

@@ -20,7 +20,9 @@ pub enum Error {
     NoSuchApp(String),
 
     /// A domain that is not a hostname (and could break or inject into nginx.conf).
-    #[error("{0:?} is not a valid domain: {1}; use a hostname such as app.example.com or *.example.com")]
+    #[error(
+        "{0:?} is not a valid domain: {1}; use a hostname such as app.example.com or *.example.com"
+    )]
     BadDomain(String, &'static str),
 
     /// A line of a file dokku keeps (VHOST, LISTENERS) that cannot be used safely.
@@ -79,11 +81,15 @@ pub enum Error {
     NoArchive,
 
     /// stdin held something that is not a tar archive.
-    #[error("stdin is not a tar archive ({0}); send a tar or tar.gz holding the certificate and key")]
+    #[error(
+        "stdin is not a tar archive ({0}); send a tar or tar.gz holding the certificate and key"
+    )]
     NotAnArchive(String),
 
     /// The archive holds an entry that is refused whatever else it holds.
-    #[error("the archive entry {entry:?} is {what}; refusing the whole archive, nothing was extracted")]
+    #[error(
+        "the archive entry {entry:?} is {what}; refusing the whole archive, nothing was extracted"
+    )]
     HostileEntry {
         /// The entry's path as the archive names it.
         entry: String,
@@ -96,7 +102,9 @@ pub enum Error {
     ArchiveTooLarge(String),
 
     /// The input holds more certificates or keys than any real bundle.
-    #[error("the input holds more than {max} {what}; send only the server certificate, its intermediates and its key")]
+    #[error(
+        "the input holds more than {max} {what}; send only the server certificate, its intermediates and its key"
+    )]
     TooManyObjects {
         /// "certificates" or "private keys".
         what: &'static str,
@@ -114,18 +122,26 @@ pub enum Error {
 
     /// A file could not be read.
     #[error("cannot read {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 
     /// A file could not be written (the app dir is left as it was).
     #[error("cannot write {path}: {source}; nothing was changed")]
-    Write { path: PathBuf, source: std::io::Error },
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 
     /// A symbolic link where dokku-certs reads or writes: refused, never followed.
     #[error("{0} is a symbolic link; dokku-certs never follows links inside an app, remove it")]
     Symlink(PathBuf),
 
     /// Something other than a regular file (or directory) where one is expected.
-    #[error("{0} is {1}; dokku-certs expected a regular file or directory there, remove or replace it")]
+    #[error(
+        "{0} is {1}; dokku-certs expected a regular file or directory there, remove or replace it"
+    )]
     NotAFile(PathBuf, &'static str),
 
     /// A change failed after it had started and could not be undone completely.
@@ -188,7 +204,9 @@ pub enum Error {
     },
 
     /// A certificate whose bytes do not parse.
-    #[error("{file} holds a certificate that cannot be parsed ({why}); check that the file is complete")]
+    #[error(
+        "{file} holds a certificate that cannot be parsed ({why}); check that the file is complete"
+    )]
     BadCertificate {
         file: String,
         /// The parser's reason.
@@ -207,7 +225,9 @@ pub enum Error {
     },
 
     /// Several certificate/key pairs and no way to choose.
-    #[error("found {count} certificate/key pairs ({pairs}); put only one certificate and its key in the archive")]
+    #[error(
+        "found {count} certificate/key pairs ({pairs}); put only one certificate and its key in the archive"
+    )]
     Ambiguous {
         /// How many pairs.
         count: usize,
@@ -270,8 +290,13 @@ pub enum Error {
     },
 
     /// `plugn` (dokku's trigger runner) could not be started.
-    #[error("cannot run `plugn trigger {trigger}`: {source}; dokku mode needs dokku's plugn on PATH")]
-    PlugnCommand { trigger: String, source: std::io::Error },
+    #[error(
+        "cannot run `plugn trigger {trigger}`: {source}; dokku mode needs dokku's plugn on PATH"
+    )]
+    PlugnCommand {
+        trigger: String,
+        source: std::io::Error,
+    },
 
     /// The running master refused the configuration the one-app test had passed (something
     /// only the whole configuration shows); every file was restored.
@@ -300,7 +325,9 @@ pub enum Error {
     Acme(#[from] crate::acme::AcmeError),
 
     /// No e-mail is set for the app or globally: a setting is missing, not a usage error.
-    #[error("no email set for Let's Encrypt; run: dokku-certs letsencrypt:set {0} email you@example.com (or --global)")]
+    #[error(
+        "no email set for Let's Encrypt; run: dokku-certs letsencrypt:set {0} email you@example.com (or --global)"
+    )]
     NoEmail(String),
 
     /// The app's certificate did not come from letsencrypt:enable.
@@ -378,7 +405,9 @@ pub enum Error {
     StoredEabKey,
 
     /// The profile set is not in the CA directory's `meta.profiles`.
-    #[error("profile {profile:?} is not offered by {server}; it offers: {offers} (letsencrypt:set ... profile NAME)")]
+    #[error(
+        "profile {profile:?} is not offered by {server}; it offers: {offers} (letsencrypt:set ... profile NAME)"
+    )]
     ProfileNotOffered {
         /// The profile set.
         profile: String,

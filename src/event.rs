@@ -37,13 +37,19 @@ pub struct Collected(Mutex<Vec<Event>>);
 impl Collected {
     /// The events so far, oldest first.
     pub fn events(&self) -> Vec<Event> {
-        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone()
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
     }
 }
 
 impl Reporter for Collected {
     fn report(&self, event: Event) {
-        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).push(event);
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .push(event);
     }
 }
 
@@ -66,6 +72,9 @@ mod tests {
         let forward = |event: Event| collected.report(event);
         forward.report(Event::Step("one".into()));
         forward.report(Event::Warning("two".into()));
-        assert_eq!(collected.events(), vec![Event::Step("one".into()), Event::Warning("two".into())]);
+        assert_eq!(
+            collected.events(),
+            vec![Event::Step("one".into()), Event::Warning("two".into())]
+        );
     }
 }

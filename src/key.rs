@@ -164,7 +164,11 @@ impl PrivateKey {
             KeyFormat::Pkcs1 => public_from_pkcs1(der)?,
             KeyFormat::Sec1 => public_from_sec1(der, None)?,
         };
-        Ok(PrivateKey { der: der.to_vec(), format, public })
+        Ok(PrivateKey {
+            der: der.to_vec(),
+            format,
+            public,
+        })
     }
 
     /// Reads a DER key of unknown encoding, trying PKCS#8, then PKCS#1, then SEC1.
@@ -203,17 +207,26 @@ impl PublicKey {
     pub fn describe(&self) -> String {
         match self {
             PublicKey::Rsa { modulus, .. } => format!("an RSA {}-bit key", bit_length(modulus)),
-            PublicKey::Ec { curve: Curve::P256, .. } => "an ECDSA P-256 key".into(),
-            PublicKey::Ec { curve: Curve::P384, .. } => "an ECDSA P-384 key".into(),
+            PublicKey::Ec {
+                curve: Curve::P256, ..
+            } => "an ECDSA P-256 key".into(),
+            PublicKey::Ec {
+                curve: Curve::P384, ..
+            } => "an ECDSA P-384 key".into(),
         }
     }
 
     /// Reads a certificate's SubjectPublicKeyInfo parts: the algorithm OID, its parameters
     /// (the curve OID for EC keys) and the key bits.
-    pub fn from_spki(algorithm: &[u8], parameters: Option<&[u8]>, key_bits: &[u8]) -> KeyResult<PublicKey> {
+    pub fn from_spki(
+        algorithm: &[u8],
+        parameters: Option<&[u8]>,
+        key_bits: &[u8],
+    ) -> KeyResult<PublicKey> {
         let algorithm = oid_from_bytes(algorithm)?;
         if algorithm == OID_RSA {
-            let key = pkcs1::RsaPublicKey::from_der(key_bits).map_err(|e| KeyError::BadRsaPublicKey(e.to_string()))?;
+            let key = pkcs1::RsaPublicKey::from_der(key_bits)
+                .map_err(|e| KeyError::BadRsaPublicKey(e.to_string()))?;
             return rsa_public(key.modulus.as_bytes(), key.public_exponent.as_bytes());
         }
         if algorithm == OID_EC {
@@ -232,7 +245,10 @@ fn public_from_pkcs8(der: &[u8]) -> KeyResult<PublicKey> {
         return public_from_pkcs1(info.private_key);
     }
     if algorithm == OID_EC {
-        let curve = info.algorithm.parameters_oid().map_err(|_| KeyError::NoNamedCurve)?;
+        let curve = info
+            .algorithm
+            .parameters_oid()
+            .map_err(|_| KeyError::NoNamedCurve)?;
         return public_from_sec1(info.private_key, Some(curve));
     }
     Err(unsupported_algorithm(algorithm))
@@ -249,7 +265,10 @@ fn rsa_public(modulus: &[u8], exponent: &[u8]) -> KeyResult<PublicKey> {
     if bits < MIN_RSA_BITS {
         return Err(KeyError::RsaTooShort(bits));
     }
-    Ok(PublicKey::Rsa { modulus, exponent: strip_leading_zeros(exponent).to_vec() })
+    Ok(PublicKey::Rsa {
+        modulus,
+        exponent: strip_leading_zeros(exponent).to_vec(),
+    })
 }
 
 /// SEC1 keys carry the curve themselves; inside PKCS#8 it comes from the outer algorithm.
@@ -279,7 +298,10 @@ fn ec_point_of_scalar(curve: Curve, scalar: &[u8]) -> Option<Vec<u8>> {
     }
     let mut padded = vec![0u8; length - scalar.len()];
     padded.extend_from_slice(scalar);
-    let public = PrivateKey::from_private_key(algorithm, &padded).ok()?.compute_public_key().ok()?;
+    let public = PrivateKey::from_private_key(algorithm, &padded)
+        .ok()?
+        .compute_public_key()
+        .ok()?;
     compress(public.as_ref())
 }
 
@@ -291,7 +313,10 @@ fn ec_public_from_point(curve: Curve, point: &[u8]) -> KeyResult<PublicKey> {
         Curve::P384 => &ECDSA_P384_SHA384_ASN1,
     };
     ParsedPublicKey::new(algorithm, point).map_err(|_| KeyError::PointNotOnCurve)?;
-    Ok(PublicKey::Ec { curve, point: compress(point).ok_or(KeyError::PointNotOnCurve)? })
+    Ok(PublicKey::Ec {
+        curve,
+        point: compress(point).ok_or(KeyError::PointNotOnCurve)?,
+    })
 }
 
 /// SEC1's compressed form of a point: 0x02 or 0x03 (the parity of Y), then X. A key and a
@@ -331,7 +356,10 @@ fn unsupported_algorithm(oid: ObjectIdentifier) -> KeyError {
 }
 
 fn damaged(encoding: &'static str, why: impl std::fmt::Display) -> KeyError {
-    KeyError::Damaged { encoding, why: why.to_string() }
+    KeyError::Damaged {
+        encoding,
+        why: why.to_string(),
+    }
 }
 
 fn oid_from_bytes(bytes: &[u8]) -> KeyResult<ObjectIdentifier> {
@@ -383,7 +411,11 @@ impl KeyType {
 
     /// The key type of a name such as `ecdsa-p256`.
     pub fn from_name(name: &str) -> std::result::Result<KeyType, UnknownKeyType> {
-        Self::ALL.iter().find(|(n, _)| *n == name).map(|(_, k)| *k).ok_or_else(|| UnknownKeyType(name.to_string()))
+        Self::ALL
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, k)| *k)
+            .ok_or_else(|| UnknownKeyType(name.to_string()))
     }
 }
 
@@ -397,9 +429,15 @@ pub fn generate_key(key_type: KeyType) -> crate::error::Result<rcgen::KeyPair> {
     match key_type {
         KeyType::EcdsaP256 => rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256),
         KeyType::EcdsaP384 => rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P384_SHA384),
-        KeyType::Rsa2048 => rcgen::KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, rcgen::RsaKeySize::_2048),
-        KeyType::Rsa3072 => rcgen::KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, rcgen::RsaKeySize::_3072),
-        KeyType::Rsa4096 => rcgen::KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, rcgen::RsaKeySize::_4096),
+        KeyType::Rsa2048 => {
+            rcgen::KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, rcgen::RsaKeySize::_2048)
+        }
+        KeyType::Rsa3072 => {
+            rcgen::KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, rcgen::RsaKeySize::_3072)
+        }
+        KeyType::Rsa4096 => {
+            rcgen::KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, rcgen::RsaKeySize::_4096)
+        }
     }
     .map_err(|e| crate::error::Error::Generate(e.to_string()))
 }
@@ -426,7 +464,9 @@ mod tests {
         let sec1 = public_from_sec1(info.private_key, Some(OID_P256)).unwrap();
         assert_eq!(pkcs8.public_key(), &sec1);
         assert_eq!(pkcs8.describe(), "an ECDSA P-256 key");
-        let PublicKey::Ec { point, .. } = pkcs8.public_key() else { panic!("not EC") };
+        let PublicKey::Ec { point, .. } = pkcs8.public_key() else {
+            panic!("not EC")
+        };
         assert_eq!(Some(point.clone()), compress(key.public_key_raw()));
         assert_eq!(point.len(), 33);
     }

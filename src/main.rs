@@ -7,7 +7,12 @@ mod output;
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "dokku-certs", version, disable_help_subcommand = true, disable_help_flag = true)]
+#[command(
+    name = "dokku-certs",
+    version,
+    disable_help_subcommand = true,
+    disable_help_flag = true
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -94,7 +99,10 @@ fn main() {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) if e.kind() == clap::error::ErrorKind::DisplayVersion => e.exit(),
-        Err(e) => output::fail(&format!("{}; see dokku-certs certs:help", e.to_string().trim_start_matches("error: "))),
+        Err(e) => output::fail(&format!(
+            "{}; see dokku-certs certs:help",
+            e.to_string().trim_start_matches("error: ")
+        )),
     };
     let result = match cli.command {
         Some(Command::Add(args) | Command::Update(args)) => commands::add::run(args),

@@ -41,7 +41,10 @@ pub fn reload(pid_file: &Path, error_log: Option<&Path>, timeout: Duration) -> R
         Err(why) => return Reload::NotRunning(why),
     };
     if let Err(errno) = signal(watch.pid) {
-        return Reload::NotRunning(format!("cannot signal nginx's master (pid {}): {errno}", watch.pid));
+        return Reload::NotRunning(format!(
+            "cannot signal nginx's master (pid {}): {errno}",
+            watch.pid
+        ));
     }
     watch.verdict(timeout)
 }
@@ -64,16 +67,31 @@ impl Watch {
     /// Locks `pid_file` and notes the master's state; `Err` says why there is no master to
     /// watch (nginx is not running). Needs only read access (the pid file, /proc, the log).
     pub fn start(pid_file: &Path, error_log: Option<&Path>) -> Result<Watch, String> {
-        let lock =
-            File::open(pid_file).map_err(|_| format!("nginx is not running: no pid file {}", pid_file.display()))?;
-        lock.lock().map_err(|_| format!("cannot lock {}", pid_file.display()))?;
+        let lock = File::open(pid_file)
+            .map_err(|_| format!("nginx is not running: no pid file {}", pid_file.display()))?;
+        lock.lock()
+            .map_err(|_| format!("cannot lock {}", pid_file.display()))?;
         let pid = read_pid(pid_file)
             .filter(|&pid| is_nginx_master(pid))
-            .ok_or_else(|| format!("nginx is not running: no nginx master at the pid in {}", pid_file.display()))?;
+            .ok_or_else(|| {
+                format!(
+                    "nginx is not running: no nginx master at the pid in {}",
+                    pid_file.display()
+                )
+            })?;
         let seen = Processes::now();
         let old_workers = workers_of(pid);
-        let log_offset = error_log.and_then(|log| std::fs::metadata(log).ok()).map_or(0, |m| m.len());
-        Ok(Watch { pid, seen, old_workers, error_log: error_log.map(Path::to_path_buf), log_offset, _lock: lock })
+        let log_offset = error_log
+            .and_then(|log| std::fs::metadata(log).ok())
+            .map_or(0, |m| m.len());
+        Ok(Watch {
+            pid,
+            seen,
+            old_workers,
+            error_log: error_log.map(Path::to_path_buf),
+            log_offset,
+            _lock: lock,
+        })
     }
 
     /// The master's pid.
@@ -90,11 +108,17 @@ impl Watch {
             if self.seen.new_child_of(pid) {
                 return wait_old_workers(&self.old_workers, started, timeout);
             }
-            if let Some(line) = self.error_log.as_deref().and_then(|log| complaint_since(log, self.log_offset, pid)) {
+            if let Some(line) = self
+                .error_log
+                .as_deref()
+                .and_then(|log| complaint_since(log, self.log_offset, pid))
+            {
                 return Reload::Refused(line);
             }
             if !alive(pid) {
-                return Reload::Refused(format!("nginx's master (pid {pid}) exited during the reload"));
+                return Reload::Refused(format!(
+                    "nginx's master (pid {pid}) exited during the reload"
+                ));
             }
             if started.elapsed() > timeout {
                 return Reload::Unconfirmed(format!(
@@ -105,7 +129,8 @@ impl Watch {
             std::thread::sleep(pause);
             // A twentieth of the time waited so far: a 1-app reload is seen within a few ms, a
             // 10,000-app one (seconds) costs about a hundred looks at /proc, not thousands.
-            pause = (started.elapsed() / 20).clamp(Duration::from_millis(1), Duration::from_millis(250));
+            pause = (started.elapsed() / 20)
+                .clamp(Duration::from_millis(1), Duration::from_millis(250));
         }
     }
 }
@@ -132,13 +157,16 @@ fn wait_old_workers(old: &[i32], started: Instant, timeout: Duration) -> Reload 
 
 /// The master's worker processes now (not its cache manager or loader, which accept nothing).
 fn workers_of(master: i32) -> Vec<i32> {
-    pids().filter(|&p| parent_of(p) == Some(master) && is_accepting_worker(p)).collect()
+    pids()
+        .filter(|&p| parent_of(p) == Some(master) && is_accepting_worker(p))
+        .collect()
 }
 
 /// A live worker that has not been told to quit: its title is exactly `nginx: worker process`.
 fn is_accepting_worker(pid: i32) -> bool {
-    std::fs::read(format!("/proc/{pid}/cmdline"))
-        .is_ok_and(|title| title.split(|&b| b == 0).next() == Some(b"nginx: worker process".as_slice()))
+    std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|title| {
+        title.split(|&b| b == 0).next() == Some(b"nginx: worker process".as_slice())
+    })
 }
 
 /// Why [`confirm_served`] could not see the expected certificate before its deadline.
@@ -173,7 +201,11 @@ pub fn confirm_served(
             Err(why) => why,
         };
         if Instant::now() + pause >= deadline {
-            return Err(NotServed { addr, sni: sni.to_string(), last });
+            return Err(NotServed {
+                addr,
+                sni: sni.to_string(),
+                last,
+            });
         }
         std::thread::sleep(pause);
         pause = (pause * 2).min(Duration::from_millis(200));
@@ -184,30 +216,41 @@ pub fn confirm_served(
 /// follow the address: `refused the connection`...).
 fn served_leaf(addr: SocketAddr, sni: &str, deadline: Instant) -> Result<Vec<u8>, String> {
     use std::io::Write;
-    let left = deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(10));
-    let name =
-        rustls_pki_types::ServerName::try_from(sni.to_string()).map_err(|e| format!("is not a name to send ({e})"))?;
+    let left = deadline
+        .saturating_duration_since(Instant::now())
+        .max(Duration::from_millis(10));
+    let name = rustls_pki_types::ServerName::try_from(sni.to_string())
+        .map_err(|e| format!("is not a name to send ({e})"))?;
     let mut connection = rustls::ClientConnection::new(handshake_config(), name)
         .map_err(|e| format!("could not start a handshake ({e})"))?;
-    let mut socket =
-        std::net::TcpStream::connect_timeout(&addr, left).map_err(|e| format!("did not accept a connection ({e})"))?;
+    let mut socket = std::net::TcpStream::connect_timeout(&addr, left)
+        .map_err(|e| format!("did not accept a connection ({e})"))?;
     let _ = socket.set_read_timeout(Some(left));
     let _ = socket.set_write_timeout(Some(left));
     while connection.is_handshaking() {
         if connection.wants_write() {
-            connection.write_tls(&mut socket).map_err(|e| format!("broke off the handshake ({e})"))?;
-            socket.flush().map_err(|e| format!("broke off the handshake ({e})"))?;
+            connection
+                .write_tls(&mut socket)
+                .map_err(|e| format!("broke off the handshake ({e})"))?;
+            socket
+                .flush()
+                .map_err(|e| format!("broke off the handshake ({e})"))?;
         } else {
             match connection.read_tls(&mut socket) {
                 Ok(0) => return Err("closed the connection during the handshake".into()),
                 Ok(_) => {
-                    connection.process_new_packets().map_err(|e| format!("failed the handshake ({e})"))?;
+                    connection
+                        .process_new_packets()
+                        .map_err(|e| format!("failed the handshake ({e})"))?;
                 }
                 Err(e) => return Err(format!("broke off the handshake ({e})")),
             }
         }
     }
-    let leaf = connection.peer_certificates().and_then(|chain| chain.first()).map(|leaf| leaf.to_vec());
+    let leaf = connection
+        .peer_certificates()
+        .and_then(|chain| chain.first())
+        .map(|leaf| leaf.to_vec());
     leaf.ok_or_else(|| "served no certificate".to_string())
 }
 
@@ -250,7 +293,12 @@ impl rustls::client::danger::ServerCertVerifier for SeeAnyCertificate {
         cert: &rustls_pki_types::CertificateDer<'_>,
         dss: &rustls::DigitallySignedStruct,
     ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
     }
 
     fn verify_tls13_signature(
@@ -259,7 +307,12 @@ impl rustls::client::danger::ServerCertVerifier for SeeAnyCertificate {
         cert: &rustls_pki_types::CertificateDer<'_>,
         dss: &rustls::DigitallySignedStruct,
     ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
     }
 
     fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
@@ -281,13 +334,19 @@ fn signal(pid: i32) -> std::io::Result<()> {
 }
 
 fn read_pid(pid_file: &Path) -> Option<i32> {
-    std::fs::read_to_string(pid_file).ok()?.trim().parse().ok().filter(|pid| *pid > 1)
+    std::fs::read_to_string(pid_file)
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+        .filter(|pid| *pid > 1)
 }
 
 /// A stale pid file may name a pid reused by another process, which must not get a SIGHUP:
 /// the master's title is `nginx: master process ...`.
 fn is_nginx_master(pid: i32) -> bool {
-    std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|title| title.starts_with(b"nginx: master process"))
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .is_ok_and(|title| title.starts_with(b"nginx: master process"))
 }
 
 fn alive(pid: i32) -> bool {
@@ -314,13 +373,20 @@ impl Processes {
 }
 
 fn pids() -> impl Iterator<Item = i32> {
-    std::fs::read_dir("/proc").into_iter().flatten().filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
 }
 
 /// The fourth field of /proc/PID/stat, after the parenthesized command name.
 fn parent_of(pid: i32) -> Option<i32> {
     let stat = std::fs::read_to_string(PathBuf::from(format!("/proc/{pid}/stat"))).ok()?;
-    stat[stat.rfind(')')? + 1..].split_whitespace().nth(1)?.parse().ok()
+    stat[stat.rfind(')')? + 1..]
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
 }
 
 /// The first `[emerg]`, `[alert]` or `[crit]` line the master wrote after `offset` that is
@@ -337,7 +403,10 @@ fn complaint_since(log: &Path, offset: u64, pid: i32) -> Option<String> {
     let from_master = format!(" {pid}#");
     let mut busy_port: Option<&str> = None;
     for line in text.lines().filter(|line| line.contains(&from_master)) {
-        if !["[emerg]", "[alert]", "[crit]"].iter().any(|level| line.contains(level)) {
+        if !["[emerg]", "[alert]", "[crit]"]
+            .iter()
+            .any(|level| line.contains(level))
+        {
             continue;
         }
         if line.contains("(98: Address already in use)") {
@@ -359,18 +428,32 @@ mod tests {
     #[test]
     fn a_missing_pid_file_means_not_running() {
         let dir = tempfile::tempdir().unwrap();
-        let outcome = reload(&dir.path().join("nginx.pid"), None, Duration::from_millis(10));
+        let outcome = reload(
+            &dir.path().join("nginx.pid"),
+            None,
+            Duration::from_millis(10),
+        );
         assert!(matches!(outcome, Reload::NotRunning(_)), "{outcome:?}");
     }
 
     #[test]
     fn a_pid_that_is_not_an_nginx_master_gets_no_signal() {
         let dir = tempfile::tempdir().unwrap();
-        let mut child = std::process::Command::new("sleep").arg("5").spawn().unwrap();
+        let mut child = std::process::Command::new("sleep")
+            .arg("5")
+            .spawn()
+            .unwrap();
         std::fs::write(dir.path().join("nginx.pid"), format!("{}\n", child.id())).unwrap();
-        let outcome = reload(&dir.path().join("nginx.pid"), None, Duration::from_millis(10));
+        let outcome = reload(
+            &dir.path().join("nginx.pid"),
+            None,
+            Duration::from_millis(10),
+        );
         assert!(matches!(outcome, Reload::NotRunning(_)), "{outcome:?}");
-        assert!(child.try_wait().unwrap().is_none(), "sleep was not signalled");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "sleep was not signalled"
+        );
         child.kill().unwrap();
         child.wait().unwrap();
     }
@@ -386,7 +469,10 @@ mod tests {
         let gave_up = format!("{busy}2026/12/01 10:00:03 [emerg] 42#42: still could not bind()\n");
         std::fs::write(&log, gave_up).unwrap();
         let complaint = complaint_since(&log, 0, 42).unwrap();
-        assert!(complaint.contains("still could not bind()") && complaint.contains("127.0.0.1:8443"), "{complaint}");
+        assert!(
+            complaint.contains("still could not bind()") && complaint.contains("127.0.0.1:8443"),
+            "{complaint}"
+        );
     }
 
     #[test]
@@ -397,7 +483,10 @@ mod tests {
         std::fs::write(&log, format!("{old}2026/12/01 10:00:01 [emerg] 43#43: nginx -t elsewhere\n2026/12/01 10:00:02 [notice] 42#42: reconfiguring\n2026/12/01 10:00:03 [emerg] 42#42: cannot load certificate\n")).unwrap();
         let line = complaint_since(&log, old.len() as u64, 42).unwrap();
         assert!(line.ends_with("cannot load certificate"), "{line}");
-        assert_eq!(complaint_since(&log, std::fs::metadata(&log).unwrap().len(), 42), None);
+        assert_eq!(
+            complaint_since(&log, std::fs::metadata(&log).unwrap().len(), 42),
+            None
+        );
     }
 
     #[test]
@@ -416,7 +505,11 @@ mod tests {
         assert!(!seen.new_child_of(pid));
         parent.stdin.take().unwrap().write_all(b"go\n").unwrap();
         let mut line = String::new();
-        std::io::BufRead::read_line(&mut std::io::BufReader::new(parent.stdout.take().unwrap()), &mut line).unwrap();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(parent.stdout.take().unwrap()),
+            &mut line,
+        )
+        .unwrap();
         assert!(seen.new_child_of(pid), "the new child is seen");
         assert!(!seen.new_child_of(pid), "and only once");
         parent.kill().unwrap();
@@ -430,17 +523,28 @@ mod tests {
         drop(listener);
         let deadline = Instant::now() + Duration::from_millis(50);
         let not_served = confirm_served(addr, "a.example.com", b"leaf", deadline).unwrap_err();
-        assert!(not_served.to_string().starts_with(&format!("a.example.com on {addr} did not accept")), "{not_served}");
+        assert!(
+            not_served
+                .to_string()
+                .starts_with(&format!("a.example.com on {addr} did not accept")),
+            "{not_served}"
+        );
     }
 
     #[test]
     fn a_worker_told_to_quit_no_longer_counts_as_accepting() {
-        assert!(!is_accepting_worker(std::process::id() as i32), "a test binary is no nginx worker");
+        assert!(
+            !is_accepting_worker(std::process::id() as i32),
+            "a test binary is no nginx worker"
+        );
         assert!(workers_of(std::process::id() as i32).is_empty());
     }
 
     #[test]
     fn parents_come_from_proc() {
-        assert_eq!(parent_of(std::process::id() as i32), Some(std::os::unix::process::parent_id() as i32));
+        assert_eq!(
+            parent_of(std::process::id() as i32),
+            Some(std::os::unix::process::parent_id() as i32)
+        );
     }
 }

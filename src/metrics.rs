@@ -28,7 +28,10 @@ pub fn samples(env: &crate::app::Env, name: Option<&str>) -> crate::Result<Vec<S
 
 /// One app's sample: its certificate's dates, and its renewal state if Let's Encrypt manages it.
 fn sample(env: &crate::app::Env, app: &crate::app::App) -> Sample {
-    let dates = crate::endpoint::inspect(app).ok().flatten().map(|i| (i.leaf().not_before, i.leaf().not_after));
+    let dates = crate::endpoint::inspect(app)
+        .ok()
+        .flatten()
+        .map(|i| (i.leaf().not_before, i.leaf().not_after));
     let state = crate::acme::state::load(env, &app.name);
     Sample {
         app: app.name.clone(),
@@ -44,27 +47,41 @@ type Metric = (&'static str, &'static str, fn(&Sample) -> Option<f64>);
 
 /// Name, help text and value of each metric; `None` leaves the app out of that metric.
 const METRICS: [Metric; 7] = [
-    ("dokku_certs_ssl_enabled", "1 if the app has a certificate that parses.", |s| {
-        Some(f64::from(u8::from(s.dates.is_some())))
-    }),
-    ("dokku_certs_certificate_not_before_timestamp_seconds", "The certificate's notBefore.", |s| {
-        s.dates.map(|d| d.0 as f64)
-    }),
-    ("dokku_certs_certificate_expiry_timestamp_seconds", "The certificate's notAfter.", |s| {
-        s.dates.map(|d| d.1 as f64)
-    }),
-    ("dokku_certs_letsencrypt_managed", "1 if the certificate came from letsencrypt:enable.", |s| {
-        Some(f64::from(u8::from(s.letsencrypt)))
-    }),
-    ("dokku_certs_letsencrypt_last_renewal_timestamp_seconds", "When the last renewal or enable succeeded.", |s| {
-        s.last_renewal.map(|t| t as f64)
-    }),
-    ("dokku_certs_letsencrypt_renewal_failures", "Renewals that failed in a row (0 after a success).", |s| {
-        s.letsencrypt.then_some(f64::from(s.failures))
-    }),
-    ("dokku_certs_letsencrypt_last_failure_timestamp_seconds", "When the last renewal failed.", |s| {
-        s.last_failure.map(|t| t as f64)
-    }),
+    (
+        "dokku_certs_ssl_enabled",
+        "1 if the app has a certificate that parses.",
+        |s| Some(f64::from(u8::from(s.dates.is_some()))),
+    ),
+    (
+        "dokku_certs_certificate_not_before_timestamp_seconds",
+        "The certificate's notBefore.",
+        |s| s.dates.map(|d| d.0 as f64),
+    ),
+    (
+        "dokku_certs_certificate_expiry_timestamp_seconds",
+        "The certificate's notAfter.",
+        |s| s.dates.map(|d| d.1 as f64),
+    ),
+    (
+        "dokku_certs_letsencrypt_managed",
+        "1 if the certificate came from letsencrypt:enable.",
+        |s| Some(f64::from(u8::from(s.letsencrypt))),
+    ),
+    (
+        "dokku_certs_letsencrypt_last_renewal_timestamp_seconds",
+        "When the last renewal or enable succeeded.",
+        |s| s.last_renewal.map(|t| t as f64),
+    ),
+    (
+        "dokku_certs_letsencrypt_renewal_failures",
+        "Renewals that failed in a row (0 after a success).",
+        |s| s.letsencrypt.then_some(f64::from(s.failures)),
+    ),
+    (
+        "dokku_certs_letsencrypt_last_failure_timestamp_seconds",
+        "When the last renewal failed.",
+        |s| s.last_failure.map(|t| t as f64),
+    ),
 ];
 
 /// The exposition text: HELP and TYPE once per metric, then one line per app.
@@ -74,7 +91,10 @@ pub fn to_prometheus(samples: &[Sample]) -> String {
         text.push_str(&format!("# HELP {name} {help}\n# TYPE {name} gauge\n"));
         for sample in samples {
             if let Some(value) = value(sample) {
-                text.push_str(&format!("{name}{{app=\"{}\"}} {value}\n", escape_label(&sample.app)));
+                text.push_str(&format!(
+                    "{name}{{app=\"{}\"}} {value}\n",
+                    escape_label(&sample.app)
+                ));
             }
         }
     }
@@ -83,7 +103,10 @@ pub fn to_prometheus(samples: &[Sample]) -> String {
 
 /// A label value as the format wants it: backslash, double quote and newline escaped.
 fn escape_label(value: &str) -> String {
-    value.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 #[cfg(test)]
@@ -100,10 +123,16 @@ mod tests {
                 last_renewal: Some(1),
                 ..Sample::default()
             },
-            Sample { app: "we\"ird\\".into(), ..Sample::default() },
+            Sample {
+                app: "we\"ird\\".into(),
+                ..Sample::default()
+            },
         ];
         let text = to_prometheus(&samples);
-        assert!(text.contains("dokku_certs_certificate_expiry_timestamp_seconds{app=\"a\"} 2\n"), "{text}");
+        assert!(
+            text.contains("dokku_certs_certificate_expiry_timestamp_seconds{app=\"a\"} 2\n"),
+            "{text}"
+        );
         assert!(text.contains("{app=\"we\\\"ird\\\\\"} 0\n"), "{text}");
         assert!(!text.contains("renewal_failures{app=\"we"), "{text}");
     }

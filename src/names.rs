@@ -14,8 +14,13 @@ pub fn check_app_name(name: &str) -> Result<()> {
     }
     let mut chars = name.chars();
     let first_ok = chars.next().is_some_and(|c| c.is_ascii_lowercase());
-    let rest_ok = chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.');
-    if first_ok && rest_ok && name.len() <= MAX_APP_NAME { Ok(()) } else { Err(Error::BadAppName(name.to_string())) }
+    let rest_ok =
+        chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.');
+    if first_ok && rest_ok && name.len() <= MAX_APP_NAME {
+        Ok(())
+    } else {
+        Err(Error::BadAppName(name.to_string()))
+    }
 }
 
 /// Checks that `domain` is a hostname nginx can take as a `server_name` token:
@@ -60,7 +65,10 @@ fn label_problem(label: &str) -> Option<&'static str> {
     if label.bytes().any(|b| b.is_ascii_uppercase()) {
         return Some("it has uppercase letters (write it in lowercase)");
     }
-    if !label.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
+    if !label
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    {
         return Some("only letters, digits, '-' and '.' are allowed");
     }
     None
@@ -72,9 +80,9 @@ pub fn name_covers(pattern: &str, host: &str) -> bool {
     let pattern = pattern.to_ascii_lowercase();
     let host = host.to_ascii_lowercase();
     match pattern.strip_prefix("*.") {
-        Some(base) => {
-            host.split_once('.').is_some_and(|(first, rest)| !first.is_empty() && first != "*" && rest == base)
-        }
+        Some(base) => host
+            .split_once('.')
+            .is_some_and(|(first, rest)| !first.is_empty() && first != "*" && rest == base),
         None => pattern == host,
     }
 }
@@ -89,16 +97,35 @@ mod tests {
             assert!(check_app_name(ok).is_ok(), "{ok}");
         }
         let long = "a".repeat(201);
-        for bad in
-            ["", "..", ".", "1app", "-app", "My", "a/b", "a b", "a;b", "a{b", "a$b", "a\nb", "a_b", long.as_str()]
-        {
+        for bad in [
+            "",
+            "..",
+            ".",
+            "1app",
+            "-app",
+            "My",
+            "a/b",
+            "a b",
+            "a;b",
+            "a{b",
+            "a$b",
+            "a\nb",
+            "a_b",
+            long.as_str(),
+        ] {
             assert!(check_app_name(bad).is_err(), "{bad:?}");
         }
     }
 
     #[test]
     fn domains_are_hostnames_with_one_leading_wildcard() {
-        for ok in ["example.com", "*.example.com", "a-b.c", "localhost", "x1.y2.z3"] {
+        for ok in [
+            "example.com",
+            "*.example.com",
+            "a-b.c",
+            "localhost",
+            "x1.y2.z3",
+        ] {
             assert!(check_domain(ok).is_ok(), "{ok}");
         }
         let long_label = format!("{}.com", "a".repeat(64));

@@ -59,14 +59,24 @@ pub fn render_with(env: &Env, site: &Site<'_>, properties: &Resolved, host: Host
         http_listens: listens(env.bind, env.http_port),
         ssl_listens: listens(env.bind, env.ssl_port),
         http2_directive: host.http2_directive(),
-        server_name: if site.domains.is_empty() { "_".into() } else { site.domains.join(" ") },
+        server_name: if site.domains.is_empty() {
+            "_".into()
+        } else {
+            site.domains.join(" ")
+        },
         has_tls: site.has_tls,
-        redirect_port: if env.ssl_port == 443 { String::new() } else { format!(":{}", env.ssl_port) },
+        redirect_port: if env.ssl_port == 443 {
+            String::new()
+        } else {
+            format!(":{}", env.ssl_port)
+        },
         upstreams: site.listeners.iter().map(|l| l.address.as_str()).collect(),
         p: properties,
         hsts: properties.hsts_header(),
     };
-    let mut text = conf.render().expect("the nginx.conf template renders from plain strings");
+    let mut text = conf
+        .render()
+        .expect("the nginx.conf template renders from plain strings");
     text.push('\n');
     text
 }
@@ -86,7 +96,10 @@ pub struct Host {
 impl Host {
     /// What is assumed when `nginx -V` cannot be read: Debian 12's nginx and OpenSSL, whose
     /// syntax every later nginx still accepts.
-    pub const FALLBACK: Host = Host { nginx: (1, 22, 1), openssl: (3, 0, 0) };
+    pub const FALLBACK: Host = Host {
+        nginx: (1, 22, 1),
+        openssl: (3, 0, 0),
+    };
 
     /// `http2 on;` exists from nginx 1.25.1, which deprecates `listen ... http2`.
     pub fn http2_directive(&self) -> bool {
@@ -104,7 +117,10 @@ fn version_text(env: &Env) -> &'static str {
     static TEXT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     TEXT.get_or_init(|| {
         run(env, "-V")
-            .map(|out| String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout))
+            .map(|out| {
+                String::from_utf8_lossy(&out.stderr).into_owned()
+                    + &String::from_utf8_lossy(&out.stdout)
+            })
             .unwrap_or_default()
     })
 }
@@ -131,7 +147,9 @@ pub struct Layout {
 /// change uses the full `nginx -t` and `nginx -s reload`.
 pub fn layout(env: &Env) -> Option<&'static Layout> {
     static LAYOUT: std::sync::OnceLock<Option<Layout>> = std::sync::OnceLock::new();
-    LAYOUT.get_or_init(|| parse_layout(&env.nginx_cmd, version_text(env))).as_ref()
+    LAYOUT
+        .get_or_init(|| parse_layout(&env.nginx_cmd, version_text(env)))
+        .as_ref()
 }
 
 fn parse_layout(cmd: &str, version: &str) -> Option<Layout> {
@@ -139,7 +157,10 @@ fn parse_layout(cmd: &str, version: &str) -> Option<Layout> {
         return None;
     }
     let words: Vec<&str> = cmd.split_whitespace().collect();
-    let first_flag = words.iter().position(|w| w.starts_with('-')).unwrap_or(words.len());
+    let first_flag = words
+        .iter()
+        .position(|w| w.starts_with('-'))
+        .unwrap_or(words.len());
     let program: Vec<String> = words[..first_flag].iter().map(|w| w.to_string()).collect();
     let (mut given, mut flags) = (HashMap::new(), Vec::new());
     for pair in words[first_flag..].chunks(2) {
@@ -151,9 +172,23 @@ fn parse_layout(cmd: &str, version: &str) -> Option<Layout> {
         }
         given.insert(*flag, *value);
     }
-    let configured = |name: &str| version.split_whitespace().find_map(|w| w.strip_prefix(name));
-    let prefix = PathBuf::from(given.get("-p").copied().or_else(|| configured("--prefix="))?);
-    let conf = prefix.join(given.get("-c").copied().or_else(|| configured("--conf-path="))?);
+    let configured = |name: &str| {
+        version
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix(name))
+    };
+    let prefix = PathBuf::from(
+        given
+            .get("-p")
+            .copied()
+            .or_else(|| configured("--prefix="))?,
+    );
+    let conf = prefix.join(
+        given
+            .get("-c")
+            .copied()
+            .or_else(|| configured("--conf-path="))?,
+    );
     let conf_prefix = conf.parent()?.to_path_buf();
     let main = std::fs::read_to_string(&conf).ok()?;
     let main_directives = scoped::directives(&main)?;
@@ -169,22 +204,40 @@ fn parse_layout(cmd: &str, version: &str) -> Option<Layout> {
         .or_else(|| configured("--error-log-path=").map(String::from))
         .filter(|log| log != "stderr" && !log.contains(':'))
         .map(|log| prefix.join(log));
-    (!program.is_empty()).then_some(Layout { program, flags, conf, conf_prefix, pid, error_log })
+    (!program.is_empty()).then_some(Layout {
+        program,
+        flags,
+        conf,
+        conf_prefix,
+        pid,
+        error_log,
+    })
 }
 
 /// Parses `nginx version: nginx/1.22.1` and `built with OpenSSL 3.0.9 ... (running with OpenSSL 3.0.19 ...)`.
 fn parse_host(text: &str) -> Option<Host> {
-    let after = |marker: &str| text.find(marker).and_then(|at| parse_version(&text[at + marker.len()..]));
+    let after = |marker: &str| {
+        text.find(marker)
+            .and_then(|at| parse_version(&text[at + marker.len()..]))
+    };
     let nginx = after("nginx/")?;
-    let openssl =
-        after("running with OpenSSL ").or_else(|| after("built with OpenSSL ")).unwrap_or(Host::FALLBACK.openssl);
+    let openssl = after("running with OpenSSL ")
+        .or_else(|| after("built with OpenSSL "))
+        .unwrap_or(Host::FALLBACK.openssl);
     Some(Host { nginx, openssl })
 }
 
 fn parse_version(text: &str) -> Option<Version> {
-    let word: String = text.chars().take_while(|c| c.is_ascii_digit() || *c == '.').collect();
+    let word: String = text
+        .chars()
+        .take_while(|c| c.is_ascii_digit() || *c == '.')
+        .collect();
     let mut parts = word.split('.').map(|part| part.parse::<u32>().ok());
-    Some((parts.next()??, parts.next()??, parts.next().flatten().unwrap_or(0)))
+    Some((
+        parts.next()??,
+        parts.next()??,
+        parts.next().flatten().unwrap_or(0),
+    ))
 }
 
 /// The `listen` addresses: the bind address, or every IPv6 and IPv4 address.
@@ -210,8 +263,15 @@ pub fn test(env: &Env) -> Result<()> {
 /// be scoped that way.
 pub fn test_app(env: &Env, app: &App) -> Result<()> {
     let apps_pattern = env.dokku_root.join("*").join("nginx.conf");
-    let Some(layout) = layout(env) else { return test(env) };
-    let Some(scoped) = scoped::build(&layout.conf, &layout.conf_prefix, &apps_pattern, &app.nginx_conf_path()) else {
+    let Some(layout) = layout(env) else {
+        return test(env);
+    };
+    let Some(scoped) = scoped::build(
+        &layout.conf,
+        &layout.conf_prefix,
+        &apps_pattern,
+        &app.nginx_conf_path(),
+    ) else {
         return test(env);
     };
     let output = Command::new(&layout.program[0])
@@ -248,8 +308,14 @@ pub enum NotReloaded {
 /// running, so there is nothing to confirm; `Err`: the master refused it or never answered,
 /// and the caller puts the files back.
 pub fn reload_confirmed(env: &Env) -> Result<std::result::Result<(), NotReloaded>> {
-    let Some(layout) = layout(env) else { return Ok(reload(env)) };
-    match master::reload(&layout.pid, layout.error_log.as_deref(), master::RELOAD_TIMEOUT) {
+    let Some(layout) = layout(env) else {
+        return Ok(reload(env));
+    };
+    match master::reload(
+        &layout.pid,
+        layout.error_log.as_deref(),
+        master::RELOAD_TIMEOUT,
+    ) {
         master::Reload::Accepted => Ok(Ok(())),
         master::Reload::NotRunning(why) => Ok(Err(NotReloaded::NotRunning(why))),
         master::Reload::Refused(why) => Err(Error::NginxReloadRefused(why)),
@@ -271,7 +337,10 @@ pub const SERVE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30
 pub fn confirm_served(env: &Env, domains: &[String], crt_pem: &str) -> Option<String> {
     layout(env)?;
     let sni = probe_name(domains.first()?);
-    let leaf = crate::pem::certificates(crt_pem.as_bytes()).ok()?.into_iter().next()?;
+    let leaf = crate::pem::certificates(crt_pem.as_bytes())
+        .ok()?
+        .into_iter()
+        .next()?;
     confirm_served_at(probe_address(env.bind, env.ssl_port), &sni, &leaf)
 }
 
@@ -336,15 +405,24 @@ fn run(env: &Env, args: &str) -> Result<std::process::Output> {
 
 /// nginx's most telling line: the first [emerg] or [alert], else the last line it wrote.
 fn complaint(output: &std::process::Output) -> String {
-    let text = String::from_utf8_lossy(&output.stderr).into_owned() + &String::from_utf8_lossy(&output.stdout);
+    let text = String::from_utf8_lossy(&output.stderr).into_owned()
+        + &String::from_utf8_lossy(&output.stdout);
     telling_line(&text).unwrap_or_else(|| format!("exit status {}", output.status))
 }
 
 /// The most telling line of what nginx (or a script around it) wrote: the first [emerg] or
 /// [alert], else the last non-empty line.
 pub fn telling_line(text: &str) -> Option<String> {
-    let lines: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
-    lines.iter().find(|l| l.contains("[emerg]") || l.contains("[alert]")).or(lines.last()).map(|l| l.to_string())
+    let lines: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    lines
+        .iter()
+        .find(|l| l.contains("[emerg]") || l.contains("[alert]"))
+        .or(lines.last())
+        .map(|l| l.to_string())
 }
 
 #[cfg(test)]
@@ -362,8 +440,12 @@ mod tests {
     /// The defaults: no property file under an empty DOKKU_LIB_ROOT.
     fn defaults() -> Resolved {
         let dir = tempfile::tempdir().unwrap();
-        let env = Env::from_lookup(|name| (name == "DOKKU_LIB_ROOT").then(|| dir.path().display().to_string()));
-        crate::properties::Store::new(&env.unwrap()).resolve("myapp").unwrap()
+        let env = Env::from_lookup(|name| {
+            (name == "DOKKU_LIB_ROOT").then(|| dir.path().display().to_string())
+        });
+        crate::properties::Store::new(&env.unwrap())
+            .resolve("myapp")
+            .unwrap()
     }
 
     fn render_for(env: &Env, site: &Site<'_>, host: Host) -> String {
@@ -374,8 +456,15 @@ mod tests {
     fn plain_http_proxies_with_dokkus_defaults_and_includes_conf_d() {
         let app = app();
         let domains = vec!["myapp.example.com".to_string()];
-        let listeners = vec![Listener { address: "127.0.0.1:5000".into() }];
-        let site = Site { app: &app, domains: &domains, listeners: &listeners, has_tls: false };
+        let listeners = vec![Listener {
+            address: "127.0.0.1:5000".into(),
+        }];
+        let site = Site {
+            app: &app,
+            domains: &domains,
+            listeners: &listeners,
+            has_tls: false,
+        };
         let text = render_for(&env(), &site, Host::FALLBACK);
         assert!(text.contains("listen      [::]:80;\n  listen      80;"));
         assert!(text.contains("server_name myapp.example.com;"));
@@ -399,17 +488,34 @@ mod tests {
         let mut env = env();
         env.ssl_port = 8443;
         env.bind = Some("127.0.0.1".parse().unwrap());
-        let site = Site { app: &app, domains: &domains, listeners: &[], has_tls: true };
+        let site = Site {
+            app: &app,
+            domains: &domains,
+            listeners: &[],
+            has_tls: true,
+        };
         let text = render_for(&env, &site, Host::FALLBACK);
-        assert!(text.contains("location    / {\n    return 308 https://$host:8443$request_uri;\n  }"));
+        assert!(
+            text.contains("location    / {\n    return 308 https://$host:8443$request_uri;\n  }")
+        );
         assert!(text.contains("listen      127.0.0.1:8443 ssl http2;\n  server_name"));
         assert!(text.contains("ssl_certificate           /home/dokku/myapp/tls/server.crt;"));
-        assert!(text.contains("add_header  Strict-Transport-Security \"max-age=15724800; includeSubdomains\" always;"));
-        assert_eq!(text.matches("Strict-Transport-Security").count(), 1, "HSTS only over https");
+        assert!(text.contains(
+            "add_header  Strict-Transport-Security \"max-age=15724800; includeSubdomains\" always;"
+        ));
+        assert_eq!(
+            text.matches("Strict-Transport-Security").count(),
+            1,
+            "HSTS only over https"
+        );
         assert!(text.contains("server_name a.example.com b.example.com;"));
         assert!(text.contains("return 502;"));
         assert!(!text.contains("upstream"));
-        assert_eq!(text.matches("include /home/dokku/myapp/nginx.conf.d/*.conf;").count(), 2);
+        assert_eq!(
+            text.matches("include /home/dokku/myapp/nginx.conf.d/*.conf;")
+                .count(),
+            2
+        );
         // No server-level return: it would answer before any nginx.conf.d location.
         assert!(!text.lines().any(|l| l.starts_with("  return")));
     }
@@ -417,9 +523,24 @@ mod tests {
     #[test]
     fn nginx_1_25_1_and_later_get_http2_on() {
         let app = app();
-        let site = Site { app: &app, domains: &[], listeners: &[], has_tls: true };
-        let text = render_for(&env(), &site, Host { nginx: (1, 25, 1), openssl: (3, 0, 0) });
-        assert!(text.contains("listen      [::]:443 ssl;\n  listen      443 ssl;\n  http2       on;\n"), "{text}");
+        let site = Site {
+            app: &app,
+            domains: &[],
+            listeners: &[],
+            has_tls: true,
+        };
+        let text = render_for(
+            &env(),
+            &site,
+            Host {
+                nginx: (1, 25, 1),
+                openssl: (3, 0, 0),
+            },
+        );
+        assert!(
+            text.contains("listen      [::]:443 ssl;\n  listen      443 ssl;\n  http2       on;\n"),
+            "{text}"
+        );
         assert!(!text.contains(" http2;"));
     }
 
@@ -427,23 +548,57 @@ mod tests {
     fn the_layout_comes_from_the_command_the_main_config_and_nginx_dash_capital_v() {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path().display();
-        std::fs::write(dir.path().join("nginx.conf"), format!("pid {d}/run/nginx.pid;\nevents {{}}\n")).unwrap();
+        std::fs::write(
+            dir.path().join("nginx.conf"),
+            format!("pid {d}/run/nginx.pid;\nevents {{}}\n"),
+        )
+        .unwrap();
         let version = "nginx version: nginx/1.22.1\nconfigure arguments: --prefix=/usr/share/nginx --conf-path=/etc/nginx/nginx.conf --error-log-path=stderr --pid-path=/run/nginx.pid";
-        let layout = parse_layout(&format!("nginx -p {d} -c {d}/nginx.conf -e {d}/error.log"), version).unwrap();
+        let layout = parse_layout(
+            &format!("nginx -p {d} -c {d}/nginx.conf -e {d}/error.log"),
+            version,
+        )
+        .unwrap();
         assert_eq!(layout.program, ["nginx"]);
-        assert_eq!(layout.flags, ["-p".to_string(), d.to_string(), "-e".into(), format!("{d}/error.log")]);
+        assert_eq!(
+            layout.flags,
+            [
+                "-p".to_string(),
+                d.to_string(),
+                "-e".into(),
+                format!("{d}/error.log")
+            ]
+        );
         assert_eq!(layout.conf_prefix, dir.path());
-        assert_eq!(layout.pid, dir.path().join("run/nginx.pid"), "the main config's pid wins");
-        assert_eq!(layout.error_log, Some(dir.path().join("error.log")), "-e when the main config names none");
+        assert_eq!(
+            layout.pid,
+            dir.path().join("run/nginx.pid"),
+            "the main config's pid wins"
+        );
+        assert_eq!(
+            layout.error_log,
+            Some(dir.path().join("error.log")),
+            "-e when the main config names none"
+        );
         // No main config to read (`true` prints no -V), shell syntax, unknown flags: the full test.
         assert_eq!(parse_layout("true", ""), None);
-        assert_eq!(parse_layout(&format!("nginx -c {d}/nginx.conf -g 'daemon off;'"), version), None);
-        assert_eq!(parse_layout(&format!("nginx -q -c {d}/nginx.conf"), version), None);
+        assert_eq!(
+            parse_layout(
+                &format!("nginx -c {d}/nginx.conf -g 'daemon off;'"),
+                version
+            ),
+            None
+        );
+        assert_eq!(
+            parse_layout(&format!("nginx -q -c {d}/nginx.conf"), version),
+            None
+        );
     }
 
     #[test]
     fn the_confirming_handshake_goes_where_the_host_reaches_the_tls_listen() {
-        let at = |bind: Option<&str>| probe_address(bind.map(|b| b.parse().unwrap()), 8443).to_string();
+        let at =
+            |bind: Option<&str>| probe_address(bind.map(|b| b.parse().unwrap()), 8443).to_string();
         assert_eq!(at(None), "127.0.0.1:8443", "listen 8443 and [::]:8443");
         assert_eq!(at(Some("0.0.0.0")), "127.0.0.1:8443");
         assert_eq!(at(Some("::")), "[::1]:8443");
@@ -456,9 +611,21 @@ mod tests {
     #[test]
     fn versions_come_from_nginx_dash_capital_v() {
         let text = "nginx version: nginx/1.22.1\nbuilt with OpenSSL 3.0.9 30 May 2023 (running with OpenSSL 3.0.19 27 Jan 2026)\n";
-        assert_eq!(parse_host(text), Some(Host { nginx: (1, 22, 1), openssl: (3, 0, 19) }));
+        assert_eq!(
+            parse_host(text),
+            Some(Host {
+                nginx: (1, 22, 1),
+                openssl: (3, 0, 19)
+            })
+        );
         let text = "nginx version: nginx/1.27.4\nbuilt with OpenSSL 3.5.1 1 Jul 2025\n";
-        assert_eq!(parse_host(text), Some(Host { nginx: (1, 27, 4), openssl: (3, 5, 1) }));
+        assert_eq!(
+            parse_host(text),
+            Some(Host {
+                nginx: (1, 27, 4),
+                openssl: (3, 5, 1)
+            })
+        );
         assert_eq!(parse_host("sh: nginx: not found"), None);
         assert!(!Host::FALLBACK.http2_directive());
     }

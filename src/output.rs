@@ -74,12 +74,21 @@ pub fn relay_stderr(text: &str) {
 /// as a capitalized key (`--ssl-expires-at` -> `Ssl expires at:`), padded to the longest
 /// flag and at least 31 columns, in the map's order.
 pub fn report_text<V: AsRef<str>>(title: &str, fields: &BTreeMap<impl AsRef<str>, V>) -> String {
-    let width = fields.keys().map(|flag| flag.as_ref().len()).max().unwrap_or(0).max(31);
+    let width = fields
+        .keys()
+        .map(|flag| flag.as_ref().len())
+        .max()
+        .unwrap_or(0)
+        .max(31);
     let mut text = format!("{HEADING}{title}\n");
     for (flag, value) in fields {
         let mut key = flag.as_ref().trim_start_matches("--").replace('-', " ");
         key[..1].make_ascii_uppercase();
-        text.push_str(&format!("{DETAIL}{:<width$}{}\n", format!("{key}:"), value.as_ref()));
+        text.push_str(&format!(
+            "{DETAIL}{:<width$}{}\n",
+            format!("{key}:"),
+            value.as_ref()
+        ));
     }
     text
 }
@@ -87,28 +96,42 @@ pub fn report_text<V: AsRef<str>>(title: &str, fields: &BTreeMap<impl AsRef<str>
 /// dokku's JSON report: one object, keys without `prefix` (`--ssl-`, `--nginx-`), every
 /// value a string.
 pub fn report_json<V: AsRef<str>>(fields: &BTreeMap<impl AsRef<str>, V>, prefix: &str) -> String {
-    let object: BTreeMap<&str, &str> =
-        fields.iter().map(|(flag, value)| (flag.as_ref().trim_start_matches(prefix), value.as_ref())).collect();
+    let object: BTreeMap<&str, &str> = fields
+        .iter()
+        .map(|(flag, value)| (flag.as_ref().trim_start_matches(prefix), value.as_ref()))
+        .collect();
     serde_json::to_string(&object).expect("a map of strings always serializes") + "\n"
 }
 
 /// A line is one line: whatever reaches it (an archive entry's name, a path the user typed,
 /// a library message quoting one) cannot start another or drive the terminal.
 fn line(prefix: &str, text: &str) {
-    let _ = writeln!(std::io::stdout().lock(), "{prefix}{}", escape_controls(text));
+    let _ = writeln!(
+        std::io::stdout().lock(),
+        "{prefix}{}",
+        escape_controls(text)
+    );
 }
 
 /// Folds a message to one line, so every error is exactly one line on stderr, with no
 /// control character left (nginx's multi-line errors fold; an ESC is written out).
 fn one_line(text: &str) -> String {
-    let folded = text.split(['\n', '\r']).map(str::trim).filter(|part| !part.is_empty()).collect::<Vec<_>>().join(" ");
+    let folded = text
+        .split(['\n', '\r'])
+        .map(str::trim)
+        .filter(|part| !part.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ");
     escape_controls(&folded)
 }
 
 /// Like [`printable`] but leaves backslashes alone: a line printer's second line of defence
 /// for text that was not escaped at its source (certificate names always are).
 fn escape_controls(text: &str) -> String {
-    text.split('\\').map(printable).collect::<Vec<_>>().join("\\")
+    text.split('\\')
+        .map(printable)
+        .collect::<Vec<_>>()
+        .join("\\")
 }
 
 #[cfg(test)]
@@ -117,13 +140,20 @@ mod tests {
 
     #[test]
     fn one_line_folds_lines_and_escapes_the_rest() {
-        assert_eq!(one_line("nginx: [emerg] x\n  nginx: test failed\n"), "nginx: [emerg] x nginx: test failed");
-        assert_eq!(one_line("entry \x1b]0;title\x07 a\\b"), "entry \\x1B]0;title\\x07 a\\b");
+        assert_eq!(
+            one_line("nginx: [emerg] x\n  nginx: test failed\n"),
+            "nginx: [emerg] x nginx: test failed"
+        );
+        assert_eq!(
+            one_line("entry \x1b]0;title\x07 a\\b"),
+            "entry \\x1B]0;title\\x07 a\\b"
+        );
     }
 
     #[test]
     fn text_report_pads_like_dokku() {
-        let fields: BTreeMap<&str, &str> = [("--ssl-enabled", "false"), ("--ssl-expires-at", "")].into();
+        let fields: BTreeMap<&str, &str> =
+            [("--ssl-enabled", "false"), ("--ssl-expires-at", "")].into();
         let text = report_text("myapp ssl information", &fields);
         assert_eq!(
             text,
@@ -134,6 +164,9 @@ mod tests {
     #[test]
     fn json_report_keys_drop_the_prefix() {
         let fields: BTreeMap<&str, &str> = [("--ssl-dir", "/d"), ("--ssl-verified", "v")].into();
-        assert_eq!(report_json(&fields, "--ssl-"), "{\"dir\":\"/d\",\"verified\":\"v\"}\n");
+        assert_eq!(
+            report_json(&fields, "--ssl-"),
+            "{\"dir\":\"/d\",\"verified\":\"v\"}\n"
+        );
     }
 }

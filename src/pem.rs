@@ -34,7 +34,10 @@ pub fn blocks_one_by_one(text: &[u8]) -> Vec<Result<Block, Damaged>> {
         .zip(ends)
         .map(|(&start, end)| {
             let chunk = &text[start..end];
-            ::pem::parse(chunk).map_err(|why| Damaged { label: label_of(&chunk[BEGIN.len()..]), why })
+            ::pem::parse(chunk).map_err(|why| Damaged {
+                label: label_of(&chunk[BEGIN.len()..]),
+                why,
+            })
         })
         .collect()
 }
@@ -87,7 +90,11 @@ pub fn certificates(text: &[u8]) -> Result<Vec<Vec<u8>>, BlockError> {
     while let Some(start) = find(rest, BEGIN) {
         let body = &rest[start + BEGIN.len()..];
         let end = find(body, END).ok_or(BlockError::NoEnd)?;
-        let base64: Vec<u8> = body[..end].iter().copied().filter(|b| !b.is_ascii_whitespace()).collect();
+        let base64: Vec<u8> = body[..end]
+            .iter()
+            .copied()
+            .filter(|b| !b.is_ascii_whitespace())
+            .collect();
         let der = base64::engine::general_purpose::STANDARD.decode(&base64)?;
         ders.push(der);
         rest = &body[end + END.len()..];
@@ -105,12 +112,24 @@ mod tests {
         let block = encode("CERTIFICATE", &der);
         let text = format!("junk\n{block}\nmore junk\n{}", block.replace('\n', "\r\n"));
         let ours = certificates(text.as_bytes()).unwrap();
-        let theirs: Vec<Vec<u8>> = blocks(text.as_bytes()).unwrap().into_iter().map(|p| p.into_contents()).collect();
+        let theirs: Vec<Vec<u8>> = blocks(text.as_bytes())
+            .unwrap()
+            .into_iter()
+            .map(|p| p.into_contents())
+            .collect();
         assert_eq!(ours, theirs);
         assert_eq!(ours, vec![der.clone(), der]);
-        assert_eq!(certificates(b"-----BEGIN CERTIFICATE-----\nAAAA"), Err(BlockError::NoEnd));
-        let bad = certificates(b"-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----").unwrap_err();
-        assert!(bad.to_string().starts_with("a CERTIFICATE block is not valid base64 ("), "{bad}");
+        assert_eq!(
+            certificates(b"-----BEGIN CERTIFICATE-----\nAAAA"),
+            Err(BlockError::NoEnd)
+        );
+        let bad = certificates(b"-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----")
+            .unwrap_err();
+        assert!(
+            bad.to_string()
+                .starts_with("a CERTIFICATE block is not valid base64 ("),
+            "{bad}"
+        );
         assert!(certificates(b"no certificate here").unwrap().is_empty());
     }
 
@@ -124,7 +143,10 @@ mod tests {
         let read = blocks_one_by_one(text.as_bytes());
         assert_eq!(read.len(), 3);
         assert_eq!(read[0].as_ref().unwrap().tag(), "CERTIFICATE");
-        let labels: Vec<&str> = read[1..].iter().map(|r| r.as_ref().unwrap_err().label.as_str()).collect();
+        let labels: Vec<&str> = read[1..]
+            .iter()
+            .map(|r| r.as_ref().unwrap_err().label.as_str())
+            .collect();
         assert_eq!(labels, ["EC PRIVATE KEY", "RSA PRIVATE KEY"]);
     }
 }

@@ -39,7 +39,10 @@ struct PolicyConf {
 /// Mozilla's curves for this OpenSSL: the post-quantum hybrid needs OpenSSL 3.5.
 fn curves(host: Host) -> Vec<&'static str> {
     let hybrid = (host.openssl >= (3, 5, 0)).then_some("X25519MLKEM768");
-    hybrid.into_iter().chain(["X25519", "prime256v1", "secp384r1"]).collect()
+    hybrid
+        .into_iter()
+        .chain(["X25519", "prime256v1", "secp384r1"])
+        .collect()
 }
 
 fn dotted((a, b, c): nginx::Version) -> String {
@@ -60,7 +63,9 @@ pub fn render(env: &Env, host: Host) -> String {
         http2_directive: host.http2_directive(),
         dokku_root: env.dokku_root.display().to_string(),
     };
-    let mut text = conf.render().expect("the policy template renders from plain strings");
+    let mut text = conf
+        .render()
+        .expect("the policy template renders from plain strings");
     text.push('\n');
     text
 }
@@ -99,12 +104,20 @@ pub fn install(env: &Env) -> Result<Setup> {
         return Err(match error {
             Error::NginxTest(complaint) => {
                 let hint = hint_for(&complaint);
-                Error::PolicyRejected { path, complaint, hint }
+                Error::PolicyRejected {
+                    path,
+                    complaint,
+                    hint,
+                }
             }
             other => other,
         });
     }
-    Ok(Setup { path, host, reload: nginx::reload(env) })
+    Ok(Setup {
+        path,
+        host,
+        reload: nginx::reload(env),
+    })
 }
 
 /// What to do about the refusals a stock host gives.
@@ -132,8 +145,17 @@ mod tests {
 
     #[test]
     fn debian_12_gets_mozilla_intermediate_with_tickets_off() {
-        let text = render(&env(), Host { nginx: (1, 22, 1), openssl: (3, 0, 19) });
-        assert!(text.contains("ssl_ecdh_curve      X25519:prime256v1:secp384r1;\n"), "{text}");
+        let text = render(
+            &env(),
+            Host {
+                nginx: (1, 22, 1),
+                openssl: (3, 0, 19),
+            },
+        );
+        assert!(
+            text.contains("ssl_ecdh_curve      X25519:prime256v1:secp384r1;\n"),
+            "{text}"
+        );
         assert!(text.contains(&format!("ssl_ciphers         {};\n", CIPHERS.join(":"))));
         assert!(text.contains("ssl_session_cache   shared:DokkuCerts:10m;\n"));
         assert!(text.contains("\nssl_session_tickets off;\n"));
@@ -148,9 +170,17 @@ mod tests {
 
     #[test]
     fn newer_nginx_and_openssl_get_http2_on_tickets_and_the_hybrid_curve() {
-        let text = render(&env(), Host { nginx: (1, 27, 4), openssl: (3, 5, 1) });
+        let text = render(
+            &env(),
+            Host {
+                nginx: (1, 27, 4),
+                openssl: (3, 5, 1),
+            },
+        );
         assert!(text.contains("ssl_ecdh_curve      X25519MLKEM768:X25519:prime256v1:secp384r1;\n"));
         assert!(!text.contains("ssl_session_tickets"));
-        assert!(text.contains("  listen      127.0.0.1:443 ssl default_server;\n  http2       on;\n"));
+        assert!(
+            text.contains("  listen      127.0.0.1:443 ssl default_server;\n  http2       on;\n")
+        );
     }
 }

@@ -51,9 +51,15 @@ impl Kind {
             Kind::Time => "a time such as 60s, 5m or 1m30s",
             Kind::OnOff => "on or off",
             Kind::Buffers => "a count and a size such as 8 4k",
-            Kind::HeaderValue => "one nginx variable such as $remote_addr, or a word of letters, digits and . _ : / -",
-            Kind::LogPath { allows_off: true } => "off or an absolute path without spaces, quotes or any of ; { } $ #",
-            Kind::LogPath { allows_off: false } => "an absolute path without spaces, quotes or any of ; { } $ #",
+            Kind::HeaderValue => {
+                "one nginx variable such as $remote_addr, or a word of letters, digits and . _ : / -"
+            }
+            Kind::LogPath { allows_off: true } => {
+                "off or an absolute path without spaces, quotes or any of ; { } $ #"
+            }
+            Kind::LogPath { allows_off: false } => {
+                "an absolute path without spaces, quotes or any of ; { } $ #"
+            }
         }
     }
 
@@ -64,7 +70,9 @@ impl Kind {
             Kind::Size => is_size(value),
             Kind::Time => is_time(value),
             Kind::OnOff => matches!(value, "on" | "off"),
-            Kind::Buffers => value.split_once(' ').is_some_and(|(n, size)| is_count(n) && is_size(size)),
+            Kind::Buffers => value
+                .split_once(' ')
+                .is_some_and(|(n, size)| is_count(n) && is_size(size)),
             Kind::HeaderValue => is_header_value(value),
             Kind::LogPath { allows_off } => (allows_off && value == "off") || is_plain_path(value),
         }
@@ -89,16 +97,32 @@ struct Property {
 }
 
 const fn property(name: &'static str, kind: Kind, default: Fallback) -> Property {
-    Property { name, kind, default }
+    Property {
+        name,
+        kind,
+        default,
+    }
 }
 
 /// dokku's defaults; the buffer sizes are dokku's "one memory page" (4 KiB on Linux x86-64 and arm64).
 const PROPERTIES: [Property; 18] = [
-    property("access-log-path", Kind::LogPath { allows_off: true }, Fallback::LogFile("-access.log")),
+    property(
+        "access-log-path",
+        Kind::LogPath { allows_off: true },
+        Fallback::LogFile("-access.log"),
+    ),
     property("client-max-body-size", Kind::Size, Fallback::Fixed("1m")),
-    property("error-log-path", Kind::LogPath { allows_off: false }, Fallback::LogFile("-error.log")),
+    property(
+        "error-log-path",
+        Kind::LogPath { allows_off: false },
+        Fallback::LogFile("-error.log"),
+    ),
     property("hsts", Kind::Bool, Fallback::Fixed("true")),
-    property("hsts-include-subdomains", Kind::Bool, Fallback::Fixed("true")),
+    property(
+        "hsts-include-subdomains",
+        Kind::Bool,
+        Fallback::Fixed("true"),
+    ),
     property("hsts-max-age", Kind::Seconds, Fallback::Fixed("15724800")),
     property("hsts-preload", Kind::Bool, Fallback::Fixed("false")),
     property("proxy-buffer-size", Kind::Size, Fallback::Fixed("4k")),
@@ -108,9 +132,21 @@ const PROPERTIES: [Property; 18] = [
     property("proxy-connect-timeout", Kind::Time, Fallback::Fixed("60s")),
     property("proxy-read-timeout", Kind::Time, Fallback::Fixed("60s")),
     property("proxy-send-timeout", Kind::Time, Fallback::Fixed("60s")),
-    property("x-forwarded-for-value", Kind::HeaderValue, Fallback::Fixed("$remote_addr")),
-    property("x-forwarded-port-value", Kind::HeaderValue, Fallback::Fixed("$server_port")),
-    property("x-forwarded-proto-value", Kind::HeaderValue, Fallback::Fixed("$scheme")),
+    property(
+        "x-forwarded-for-value",
+        Kind::HeaderValue,
+        Fallback::Fixed("$remote_addr"),
+    ),
+    property(
+        "x-forwarded-port-value",
+        Kind::HeaderValue,
+        Fallback::Fixed("$server_port"),
+    ),
+    property(
+        "x-forwarded-proto-value",
+        Kind::HeaderValue,
+        Fallback::Fixed("$scheme"),
+    ),
     property("x-forwarded-ssl", Kind::HeaderValue, Fallback::Fixed("")),
 ];
 
@@ -132,7 +168,11 @@ pub fn check(name: &str, value: &str) -> Result<()> {
     if property.kind.accepts(value) {
         return Ok(());
     }
-    Err(Error::BadProperty { name: name.to_string(), value: value.to_string(), expected: property.kind.expected() })
+    Err(Error::BadProperty {
+        name: name.to_string(),
+        value: value.to_string(),
+        expected: property.kind.expected(),
+    })
 }
 
 fn digits(text: &str) -> bool {
@@ -144,7 +184,9 @@ fn is_count(text: &str) -> bool {
 }
 
 fn is_size(text: &str) -> bool {
-    let number = text.strip_suffix(['k', 'K', 'm', 'M', 'g', 'G']).unwrap_or(text);
+    let number = text
+        .strip_suffix(['k', 'K', 'm', 'M', 'g', 'G'])
+        .unwrap_or(text);
     digits(number) && number.len() <= 12
 }
 
@@ -161,7 +203,9 @@ fn is_time(text: &str) -> bool {
             return false;
         }
         rest = &rest[count..];
-        let Some(unit) = UNITS.iter().find(|unit| rest.starts_with(**unit)) else { return false };
+        let Some(unit) = UNITS.iter().find(|unit| rest.starts_with(**unit)) else {
+            return false;
+        };
         rest = &rest[unit.len()..];
         if unit.is_empty() && !rest.is_empty() {
             return false;
@@ -176,8 +220,15 @@ fn is_header_value(text: &str) -> bool {
         return false;
     }
     match text.strip_prefix('$') {
-        Some(variable) => !variable.is_empty() && variable.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'),
-        None => text.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'/' | b'-')),
+        Some(variable) => {
+            !variable.is_empty()
+                && variable
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        }
+        None => text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'/' | b'-')),
     }
 }
 
@@ -274,7 +325,10 @@ pub struct Previous {
 impl Store {
     /// The store of these settings: DOKKU_LIB_ROOT/config/nginx.
     pub fn new(env: &Env) -> Store {
-        Store { root: env.lib_root.join("config/nginx"), log_dir: env.log_dir.clone() }
+        Store {
+            root: env.lib_root.join("config/nginx"),
+            log_dir: env.log_dir.clone(),
+        }
     }
 
     /// DOKKU_LIB_ROOT/config/nginx/<scope>/<name>; `scope` is a checked app name or `--global`.
@@ -285,14 +339,25 @@ impl Store {
     /// The value stored for `scope`, checked; `None` when unset or empty (dokku's "unset").
     fn get(&self, scope: &str, property: &Property) -> Result<Option<String>> {
         let path = self.path(scope, property.name);
-        let Some(bytes) = paths::read_if_exists(&path)? else { return Ok(None) };
+        let Some(bytes) = paths::read_if_exists(&path)? else {
+            return Ok(None);
+        };
         let text = String::from_utf8_lossy(&bytes).trim().to_string();
         if text.is_empty() {
             return Ok(None);
         }
         if !property.kind.accepts(&text) {
-            let why = format!("{} expects {}; set it again with nginx:set", property.name, property.kind.expected());
-            return Err(Error::BadAppFile { path, line: 1, value: text, why });
+            let why = format!(
+                "{} expects {}; set it again with nginx:set",
+                property.name,
+                property.kind.expected()
+            );
+            return Err(Error::BadAppFile {
+                path,
+                line: 1,
+                value: text,
+                why,
+            });
         }
         Ok(Some(text))
     }
@@ -302,13 +367,24 @@ impl Store {
         let mut resolved = BTreeMap::new();
         for property in &PROPERTIES {
             let global = self.get(GLOBAL, property)?.unwrap_or_default();
-            let app = if scope == GLOBAL { String::new() } else { self.get(scope, property)?.unwrap_or_default() };
+            let app = if scope == GLOBAL {
+                String::new()
+            } else {
+                self.get(scope, property)?.unwrap_or_default()
+            };
             let computed = [&app, &global]
                 .into_iter()
                 .find(|v| !v.is_empty())
                 .cloned()
                 .unwrap_or_else(|| self.default_of(scope, property));
-            resolved.insert(property.name, Values { app, global, computed });
+            resolved.insert(
+                property.name,
+                Values {
+                    app,
+                    global,
+                    computed,
+                },
+            );
         }
         Ok(Resolved(resolved))
     }
@@ -333,7 +409,11 @@ impl Store {
         let path = self.path(scope, name);
         let bytes = paths::read_if_exists(&path)?;
         let dir_existed = path.parent().is_some_and(Path::is_dir);
-        let previous = Previous { path, bytes, dir_existed };
+        let previous = Previous {
+            path,
+            bytes,
+            dir_existed,
+        };
         match value {
             Some(value) => write(&previous.path, value.as_bytes())?,
             None => {
@@ -383,7 +463,19 @@ mod tests {
             ("hsts-max-age", "31536000"),
         ] {
             assert!(check(name, good).is_ok(), "{name} {good}");
-            for bad in [" ", "1m;", "1m; include /etc/passwd", "{", "}", "\"x\"", "'x'", "a\nb", "$a b", "#", "\\"] {
+            for bad in [
+                " ",
+                "1m;",
+                "1m; include /etc/passwd",
+                "{",
+                "}",
+                "\"x\"",
+                "'x'",
+                "a\nb",
+                "$a b",
+                "#",
+                "\\",
+            ] {
                 let value = format!("{good}{bad}");
                 assert!(check(name, &value).is_err(), "{name} accepted {value:?}");
             }
@@ -393,7 +485,10 @@ mod tests {
         assert!(check("proxy-read-timeout", "s").is_err());
         assert!(check("proxy-read-timeout", "60x").is_err());
         assert!(check("x-forwarded-for-value", "$").is_err());
-        assert!(matches!(check("no-such-key", "1"), Err(Error::UnknownProperty(_))));
+        assert!(matches!(
+            check("no-such-key", "1"),
+            Err(Error::UnknownProperty(_))
+        ));
     }
 
     #[test]
@@ -410,17 +505,34 @@ mod tests {
                             },
                             |(_, v)| v.to_string(),
                         );
-                        (p.name, Values { app: String::new(), global: String::new(), computed })
+                        (
+                            p.name,
+                            Values {
+                                app: String::new(),
+                                global: String::new(),
+                                computed,
+                            },
+                        )
                     })
                     .collect(),
             )
         };
-        assert_eq!(values(&[]).hsts_header().unwrap(), "max-age=15724800; includeSubdomains");
         assert_eq!(
-            values(&[("hsts-preload", "true"), ("hsts-max-age", "63072000")]).hsts_header().unwrap(),
+            values(&[]).hsts_header().unwrap(),
+            "max-age=15724800; includeSubdomains"
+        );
+        assert_eq!(
+            values(&[("hsts-preload", "true"), ("hsts-max-age", "63072000")])
+                .hsts_header()
+                .unwrap(),
             "max-age=63072000; includeSubdomains; preload"
         );
-        assert_eq!(values(&[("hsts-include-subdomains", "false")]).hsts_header().unwrap(), "max-age=15724800");
+        assert_eq!(
+            values(&[("hsts-include-subdomains", "false")])
+                .hsts_header()
+                .unwrap(),
+            "max-age=15724800"
+        );
         assert_eq!(values(&[("hsts", "false")]).hsts_header(), None);
     }
 }

@@ -38,7 +38,10 @@ pub fn fields(app: &App) -> Fields {
     fields.insert("--ssl-dir", app.tls_dir().display().to_string());
     let inspection = inspect(app);
     // inspect() already asked whether server.crt and server.key exist: None means no.
-    fields.insert("--ssl-enabled", (!matches!(inspection, Ok(None))).to_string());
+    fields.insert(
+        "--ssl-enabled",
+        (!matches!(inspection, Ok(None))).to_string(),
+    );
     match inspection {
         Ok(None) => {}
         Ok(Some(inspection)) => {
@@ -72,5 +75,7 @@ pub fn reports(env: &Env, name: Option<&str>) -> Result<Vec<(String, Fields)>> {
         return Ok(vec![(GLOBAL.to_string(), Fields::new())]);
     }
     let apps = open_apps(env, name)?;
-    Ok(crate::util::in_parallel(&apps, |app| (app.name.clone(), fields(app))))
+    Ok(crate::util::in_parallel(&apps, |app| {
+        (app.name.clone(), fields(app))
+    }))
 }

@@ -39,7 +39,11 @@ pub fn directives(text: &str) -> Option<Vec<Directive>> {
             b';' => {
                 if let Some(&(_, start)) = words.first() {
                     let words = words.drain(..).map(|(w, _)| w).collect();
-                    found.push(Directive { words, span: start..at + 1, depth });
+                    found.push(Directive {
+                        words,
+                        span: start..at + 1,
+                        depth,
+                    });
                 }
                 at += 1;
             }
@@ -96,7 +100,10 @@ fn bare_word_end(bytes: &[u8], mut at: usize) -> usize {
             b' ' | b'\t' | b'\r' | b'\n' | b';' | b'{' | b'}' => break,
             // `${name}`: the braces belong to the variable.
             b'$' if bytes.get(at + 1) == Some(&b'{') => {
-                at = bytes[at..].iter().position(|&b| b == b'}').map_or(bytes.len(), |n| at + n + 1);
+                at = bytes[at..]
+                    .iter()
+                    .position(|&b| b == b'}')
+                    .map_or(bytes.len(), |n| at + n + 1);
             }
             _ => at += 1,
         }
@@ -122,7 +129,8 @@ pub fn expand(pattern: &Path) -> Option<Vec<PathBuf>> {
             .filter_map(|entry| entry.ok())
             .filter_map(|entry| entry.file_name().into_string().ok())
             .filter(|file| {
-                (!file.starts_with('.') || name.starts_with('.')) && wildcard(name.as_bytes(), file.as_bytes())
+                (!file.starts_with('.') || name.starts_with('.'))
+                    && wildcard(name.as_bytes(), file.as_bytes())
             })
             .map(|file| Path::new(dir).join(file))
             .collect(),
@@ -136,7 +144,9 @@ pub fn expand(pattern: &Path) -> Option<Vec<PathBuf>> {
 fn wildcard(pattern: &[u8], name: &[u8]) -> bool {
     match (pattern.first(), name.first()) {
         (None, None) => true,
-        (Some(b'*'), _) => wildcard(&pattern[1..], name) || (!name.is_empty() && wildcard(pattern, &name[1..])),
+        (Some(b'*'), _) => {
+            wildcard(&pattern[1..], name) || (!name.is_empty() && wildcard(pattern, &name[1..]))
+        }
         (Some(b'?'), Some(_)) => wildcard(&pattern[1..], &name[1..]),
         (Some(p), Some(n)) if p == n => wildcard(&pattern[1..], &name[1..]),
         _ => false,
@@ -155,9 +165,11 @@ pub struct Scoped {
 impl Scoped {
     /// Names the real files instead of the copies in nginx's complaint.
     pub fn explain(&self, complaint: &str) -> String {
-        self.copies.iter().fold(complaint.to_string(), |text, (copy, real)| {
-            text.replace(&copy.display().to_string(), &real.display().to_string())
-        })
+        self.copies
+            .iter()
+            .fold(complaint.to_string(), |text, (copy, real)| {
+                text.replace(&copy.display().to_string(), &real.display().to_string())
+            })
     }
 }
 
@@ -174,13 +186,27 @@ impl Drop for Scoped {
 /// nginx.conf, `app_conf` the one to put in its place. `None`: the host's config is not one
 /// this can scope (no apps include found, an unreadable file, a glob it does not expand), so
 /// the caller runs the full test.
-pub fn build(main: &Path, conf_prefix: &Path, apps_pattern: &Path, app_conf: &Path) -> Option<Scoped> {
+pub fn build(
+    main: &Path,
+    conf_prefix: &Path,
+    apps_pattern: &Path,
+    app_conf: &Path,
+) -> Option<Scoped> {
     sweep_leftovers(conf_prefix);
-    let mut rewriter =
-        Rewriter { conf_prefix, apps_pattern, app_conf, copies: Vec::new(), memo: HashMap::new(), found_apps: false };
+    let mut rewriter = Rewriter {
+        conf_prefix,
+        apps_pattern,
+        app_conf,
+        copies: Vec::new(),
+        memo: HashMap::new(),
+        found_apps: false,
+    };
     let result = rewriter.rewrite(main, 0);
     // Made first, so that every early return below removes the copies written so far.
-    let mut scoped = Scoped { main: PathBuf::new(), copies: std::mem::take(&mut rewriter.copies) };
+    let mut scoped = Scoped {
+        main: PathBuf::new(),
+        copies: std::mem::take(&mut rewriter.copies),
+    };
     match result {
         Ok(Some(main_copy)) if rewriter.found_apps => {
             scoped.main = main_copy;
@@ -201,11 +227,13 @@ const MAX_SWEPT: usize = 64;
 /// copies stay. Through a handle on the directory, by `unlinkat`: a link is removed, never
 /// followed. Best effort: a leftover that cannot go harms nothing (nginx never includes it).
 fn sweep_leftovers(conf_prefix: &Path) {
-    let Ok(dir) = crate::dir::Dir::open_top(conf_prefix) else { return };
+    let Ok(dir) = crate::dir::Dir::open_top(conf_prefix) else {
+        return;
+    };
     let Ok(entries) = dir.entries() else { return };
-    let stale = entries
-        .into_iter()
-        .filter(|(name, kind)| *kind != crate::dir::Kind::Dir && copy_pid(name).is_some_and(|pid| !pid_alive(pid)));
+    let stale = entries.into_iter().filter(|(name, kind)| {
+        *kind != crate::dir::Kind::Dir && copy_pid(name).is_some_and(|pid| !pid_alive(pid))
+    });
     for (name, _) in stale.take(MAX_SWEPT) {
         let _ = dir.remove_file(&name);
     }
@@ -213,9 +241,16 @@ fn sweep_leftovers(conf_prefix: &Path) {
 
 /// The pid in a copy's name, if `name` is exactly `.dokku-certs-test.<pid>.<n>.conf`.
 fn copy_pid(name: &str) -> Option<u32> {
-    let (pid, n) = name.strip_prefix(COPY_PREFIX)?.strip_suffix(".conf")?.split_once('.')?;
+    let (pid, n) = name
+        .strip_prefix(COPY_PREFIX)?
+        .strip_suffix(".conf")?
+        .split_once('.')?;
     let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
-    if digits(pid) && digits(n) { pid.parse().ok() } else { None }
+    if digits(pid) && digits(n) {
+        pid.parse().ok()
+    } else {
+        None
+    }
 }
 
 fn pid_alive(pid: u32) -> bool {
@@ -271,7 +306,11 @@ impl Rewriter<'_> {
                 replaced.push((directive.span, lines.join(" ")));
             }
         }
-        let copy = if replaced.is_empty() && depth > 0 { None } else { Some(self.write_copy(file, &text, replaced)?) };
+        let copy = if replaced.is_empty() && depth > 0 {
+            None
+        } else {
+            Some(self.write_copy(file, &text, replaced)?)
+        };
         self.memo.insert(file.to_path_buf(), copy.clone());
         Ok(copy)
     }
@@ -295,7 +334,9 @@ impl Rewriter<'_> {
         // must not overwrite or remove each other's copies.
         static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let copy = self.conf_prefix.join(format!("{COPY_PREFIX}{}.{n}.conf", std::process::id()));
+        let copy = self
+            .conf_prefix
+            .join(format!("{COPY_PREFIX}{}.{n}.conf", std::process::id()));
         let _ = std::fs::remove_file(&copy);
         std::fs::write(&copy, out).map_err(|_| ())?;
         self.copies.push((copy.clone(), real.to_path_buf()));
@@ -306,7 +347,9 @@ impl Rewriter<'_> {
 /// `include PATH;`, for a path that is one nginx token (every path dokku-certs writes is).
 fn include_line(path: &Path) -> Result<String, ()> {
     let text = path.to_str().ok_or(())?;
-    crate::app::is_plain_path(text).then(|| format!("include {text};")).ok_or(())
+    crate::app::is_plain_path(text)
+        .then(|| format!("include {text};"))
+        .ok_or(())
 }
 
 #[cfg(test)]
@@ -320,7 +363,10 @@ mod tests {
         let names: Vec<_> = found.iter().map(|d| (d.words.clone(), d.depth)).collect();
         assert_eq!(names[0], (vec!["user".to_string(), "www-data".into()], 0));
         assert_eq!(names[1].0[2], "$a \"; {");
-        assert_eq!(names[2], (vec!["include".to_string(), "/a b/*.conf".into()], 1));
+        assert_eq!(
+            names[2],
+            (vec!["include".to_string(), "/a b/*.conf".into()], 1)
+        );
         assert_eq!(names[3].0, vec!["set", "$x", "${y}z"]);
         assert_eq!(&text[found[2].span.clone()], "include \"/a b/*.conf\";");
         assert!(directives("http { ").is_none());
@@ -343,22 +389,43 @@ mod tests {
         std::fs::write(etc.join("mime.types"), "types { text/html html; }\n").unwrap();
         let main = "events {}\nhttp {\n  include mime.types;\n  include conf.d/*.conf;\n}\n";
         std::fs::write(etc.join("nginx.conf"), main).unwrap();
-        std::fs::write(etc.join("conf.d/a-other.conf"), "map $a $b { default 1; }\n").unwrap();
+        std::fs::write(
+            etc.join("conf.d/a-other.conf"),
+            "map $a $b { default 1; }\n",
+        )
+        .unwrap();
         let policy = "ssl_ciphers X;\ninclude /srv/dokku/*/nginx.conf;\n";
         std::fs::write(etc.join("conf.d/dokku-certs.conf"), policy).unwrap();
         std::fs::write(etc.join("conf.d/.hidden.conf"), "broken").unwrap();
         let app_conf = Path::new("/srv/dokku/app1/nginx.conf");
-        let scoped = build(&etc.join("nginx.conf"), &etc, Path::new("/srv/dokku/*/nginx.conf"), app_conf).unwrap();
+        let scoped = build(
+            &etc.join("nginx.conf"),
+            &etc,
+            Path::new("/srv/dokku/*/nginx.conf"),
+            app_conf,
+        )
+        .unwrap();
         assert_eq!(scoped.copies.len(), 2, "main and the policy file");
         let main_copy = std::fs::read_to_string(&scoped.main).unwrap();
         assert!(main_copy.contains("include mime.types;"), "{main_copy}");
         let policy_copy = &scoped.copies[0].0;
         let other = etc.join("conf.d/a-other.conf");
-        assert!(main_copy.contains(&format!("include {}; include {};", other.display(), policy_copy.display())));
+        assert!(main_copy.contains(&format!(
+            "include {}; include {};",
+            other.display(),
+            policy_copy.display()
+        )));
         let policy_text = std::fs::read_to_string(policy_copy).unwrap();
-        assert_eq!(policy_text, "ssl_ciphers X;\ninclude /srv/dokku/app1/nginx.conf;\n");
+        assert_eq!(
+            policy_text,
+            "ssl_ciphers X;\ninclude /srv/dokku/app1/nginx.conf;\n"
+        );
         let complaint = format!("[emerg] unknown directive in {}:1", policy_copy.display());
-        assert!(scoped.explain(&complaint).contains("conf.d/dokku-certs.conf:1"));
+        assert!(
+            scoped
+                .explain(&complaint)
+                .contains("conf.d/dokku-certs.conf:1")
+        );
         let copies: Vec<_> = scoped.copies.iter().map(|(c, _)| c.clone()).collect();
         drop(scoped);
         assert!(copies.iter().all(|c| !c.exists()), "the copies are removed");
@@ -368,7 +435,11 @@ mod tests {
     fn copies_left_by_a_killed_test_are_removed_and_nothing_else() {
         let dir = tempfile::tempdir().unwrap();
         let etc = dir.path();
-        std::fs::write(etc.join("nginx.conf"), "events {}\nhttp { include /srv/*/nginx.conf; }\n").unwrap();
+        std::fs::write(
+            etc.join("nginx.conf"),
+            "events {}\nhttp { include /srv/*/nginx.conf; }\n",
+        )
+        .unwrap();
         // A pid that is not alive: above the kernel's largest pid.
         let dead = ".dokku-certs-test.4194305.0.conf";
         let running = format!(".dokku-certs-test.{}.7.conf", std::process::id());
@@ -378,22 +449,52 @@ mod tests {
         std::os::unix::fs::symlink(&outside, etc.join(".dokku-certs-test.4194306.1.conf")).unwrap();
         std::fs::write(etc.join(&running), "in use").unwrap();
         std::fs::write(etc.join(".dokku-certs-test.x.conf"), "not ours").unwrap();
-        let scoped =
-            build(&etc.join("nginx.conf"), etc, Path::new("/srv/*/nginx.conf"), Path::new("/srv/a/nginx.conf"));
+        let scoped = build(
+            &etc.join("nginx.conf"),
+            etc,
+            Path::new("/srv/*/nginx.conf"),
+            Path::new("/srv/a/nginx.conf"),
+        );
         drop(scoped);
         assert!(!etc.join(dead).exists(), "a dead run's copy is removed");
-        assert!(std::fs::symlink_metadata(etc.join(".dokku-certs-test.4194306.1.conf")).is_err(), "a link is removed");
-        assert_eq!(std::fs::read_to_string(&outside).unwrap(), "keep me", "its target is not touched");
+        assert!(
+            std::fs::symlink_metadata(etc.join(".dokku-certs-test.4194306.1.conf")).is_err(),
+            "a link is removed"
+        );
+        assert_eq!(
+            std::fs::read_to_string(&outside).unwrap(),
+            "keep me",
+            "its target is not touched"
+        );
         assert!(etc.join(&running).exists(), "a live run's copy stays");
-        assert!(etc.join(".dokku-certs-test.x.conf").exists(), "another name stays");
+        assert!(
+            etc.join(".dokku-certs-test.x.conf").exists(),
+            "another name stays"
+        );
     }
 
     #[test]
     fn a_host_without_the_apps_include_is_not_scoped() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("nginx.conf"), "events {}\nhttp { include /elsewhere/*.conf; }\n").unwrap();
+        std::fs::write(
+            dir.path().join("nginx.conf"),
+            "events {}\nhttp { include /elsewhere/*.conf; }\n",
+        )
+        .unwrap();
         let main = dir.path().join("nginx.conf");
-        assert!(build(&main, dir.path(), Path::new("/srv/*/nginx.conf"), Path::new("/srv/a/nginx.conf")).is_none());
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "no copy is left behind");
+        assert!(
+            build(
+                &main,
+                dir.path(),
+                Path::new("/srv/*/nginx.conf"),
+                Path::new("/srv/a/nginx.conf")
+            )
+            .is_none()
+        );
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "no copy is left behind"
+        );
     }
 }

@@ -39,7 +39,10 @@ mod tests {
     fn printable_escapes_what_a_terminal_acts_on() {
         assert_eq!(printable("plain é 証明書"), "plain é 証明書");
         assert_eq!(printable("a\x1b[31mb\nSSL"), "a\\x1B[31mb\\x0ASSL");
-        assert_eq!(printable("\u{202E}moc.evil\u{9b}"), "\\u{202E}moc.evil\\u{9B}");
+        assert_eq!(
+            printable("\u{202E}moc.evil\u{9b}"),
+            "\\u{202E}moc.evil\\u{9B}"
+        );
         assert_eq!(printable("a\\x1B"), "a\\\\x1B");
     }
 }

@@ -47,7 +47,9 @@ pub struct AppLock {
 
 /// Waits for and takes the app's lock.
 pub fn lock(app: &App) -> Result<AppLock> {
-    Ok(AppLock { _lock: app.handle().lock()? })
+    Ok(AppLock {
+        _lock: app.handle().lock()?,
+    })
 }
 
 /// The files of a certificate endpoint, as they will be written into tls/.
@@ -102,7 +104,10 @@ pub struct Applied {
 enum Step {
     /// A file was put in place; `backup` is the old entry itself, kept under a temp name
     /// (`None`: there was none).
-    File { name: &'static str, backup: Option<String> },
+    File {
+        name: &'static str,
+        backup: Option<String>,
+    },
     /// The new tls/ went in by exchange: the old one sits in the staging dir.
     TlsSwapped,
     /// The new tls/ went in where there was none.
@@ -122,11 +127,22 @@ pub fn apply(env: &Env, app: &App, change: &Change, reporter: &dyn Reporter) -> 
 /// [`apply`] without the reload, for a caller that changes many apps and then reloads once
 /// (nginx:set --global): the change is tested and committed, and the caller's reload (with
 /// its roll back of every app if the master refuses) decides.
-pub fn apply_unreloaded(env: &Env, app: &App, change: &Change, reporter: &dyn Reporter) -> Result<Applied> {
+pub fn apply_unreloaded(
+    env: &Env,
+    app: &App,
+    change: &Change,
+    reporter: &dyn Reporter,
+) -> Result<Applied> {
     apply_with(env, app, change, reporter, false)
 }
 
-fn apply_with(env: &Env, app: &App, change: &Change, reporter: &dyn Reporter, reload_now: bool) -> Result<Applied> {
+fn apply_with(
+    env: &Env,
+    app: &App,
+    change: &Change,
+    reporter: &dyn Reporter,
+    reload_now: bool,
+) -> Result<Applied> {
     warn_all(reporter, recover(env, app)?);
     let dir = app.handle();
     refuse_links(dir, change.vhost.is_some())?;
@@ -134,11 +150,16 @@ fn apply_with(env: &Env, app: &App, change: &Change, reporter: &dyn Reporter, re
     let mut steps = Vec::new();
     // The old pair moves to tls.previous/ only once the master took the new one: a refused
     // reload rolls back like a refused test.
-    let reloaded = stage_and_test(env, app, change, &mut steps, reporter).and_then(|proxy_messages| {
-        // In dokku mode the proxy plugin has reloaded nginx already.
-        let reload = if env.mode == Mode::Dokku || !reload_now { Ok(()) } else { nginx::reload_confirmed(env)? };
-        Ok((proxy_messages, reload))
-    });
+    let reloaded =
+        stage_and_test(env, app, change, &mut steps, reporter).and_then(|proxy_messages| {
+            // In dokku mode the proxy plugin has reloaded nginx already.
+            let reload = if env.mode == Mode::Dokku || !reload_now {
+                Ok(())
+            } else {
+                nginx::reload_confirmed(env)?
+            };
+            Ok((proxy_messages, reload))
+        });
     match reloaded {
         Ok((proxy_messages, reload)) => {
             warn_all(reporter, commit(app, &steps));
@@ -146,10 +167,18 @@ fn apply_with(env: &Env, app: &App, change: &Change, reporter: &dyn Reporter, re
             if let (true, Ok(()), Mode::Standalone, TlsChange::Install(files)) =
                 (reload_now, &reload, env.mode, &change.tls)
             {
-                warn_all(reporter, nginx::confirm_served(env, &change.domains, &files.crt).into_iter().collect());
+                warn_all(
+                    reporter,
+                    nginx::confirm_served(env, &change.domains, &files.crt)
+                        .into_iter()
+                        .collect(),
+                );
             }
             end_journal(dir);
-            Ok(Applied { reload, proxy_messages })
+            Ok(Applied {
+                reload,
+                proxy_messages,
+            })
         }
         Err(error) => match roll_back(dir, &steps) {
             Ok(()) => {
@@ -160,7 +189,10 @@ fn apply_with(env: &Env, app: &App, change: &Change, reporter: &dyn Reporter, re
                 Err(error)
             }
             // The journal stays: the next command on the app resolves what is left.
-            Err(left) => Err(Error::PartlyChanged { error: what_failed(&error), left }),
+            Err(left) => Err(Error::PartlyChanged {
+                error: what_failed(&error),
+                left,
+            }),
         },
     }
 }
@@ -181,7 +213,12 @@ pub struct Staged<'a> {
 
 /// Stages `change` (the app's lock held): on a failed test every entry is back and the
 /// error says why, as with [`apply`]. What an earlier killed command left is resolved first.
-pub fn stage<'a>(env: &Env, app: &'a App, change: &Change, reporter: &dyn Reporter) -> Result<Staged<'a>> {
+pub fn stage<'a>(
+    env: &Env,
+    app: &'a App,
+    change: &Change,
+    reporter: &dyn Reporter,
+) -> Result<Staged<'a>> {
     warn_all(reporter, recover(env, app)?);
     let dir = app.handle();
     refuse_links(dir, change.vhost.is_some())?;
@@ -190,7 +227,12 @@ pub fn stage<'a>(env: &Env, app: &'a App, change: &Change, reporter: &dyn Report
         TlsChange::Install(files) => Some((change.domains.clone(), files.crt.clone())),
         _ => None,
     };
-    let mut staged = Staged { app, steps: Vec::new(), proxy_messages: None, installed };
+    let mut staged = Staged {
+        app,
+        steps: Vec::new(),
+        proxy_messages: None,
+        installed,
+    };
     match stage_and_test(env, app, change, &mut staged.steps, reporter) {
         Ok(proxy_messages) => {
             staged.proxy_messages = proxy_messages;
@@ -210,11 +252,21 @@ impl Staged<'_> {
         reporter: &dyn Reporter,
     ) -> Applied {
         warn_all(reporter, commit(self.app, &self.steps));
-        if let (Ok(()), Mode::Standalone, Some((domains, crt))) = (&reload, env.mode, &self.installed) {
-            warn_all(reporter, nginx::confirm_served(env, domains, crt).into_iter().collect());
+        if let (Ok(()), Mode::Standalone, Some((domains, crt))) =
+            (&reload, env.mode, &self.installed)
+        {
+            warn_all(
+                reporter,
+                nginx::confirm_served(env, domains, crt)
+                    .into_iter()
+                    .collect(),
+            );
         }
         end_journal(self.app.handle());
-        Applied { reload, proxy_messages: self.proxy_messages }
+        Applied {
+            reload,
+            proxy_messages: self.proxy_messages,
+        }
     }
 
     /// Puts every entry back because of `error`, which is returned to be shown (in dokku
@@ -229,7 +281,10 @@ impl Staged<'_> {
                 error
             }
             // The journal stays: the next command on the app resolves what is left.
-            Err(left) => Error::PartlyChanged { error: what_failed(&error), left },
+            Err(left) => Error::PartlyChanged {
+                error: what_failed(&error),
+                left,
+            },
         }
     }
 }
@@ -261,7 +316,9 @@ fn refuse_links(dir: &Dir, vhost_changes: bool) -> Result<()> {
 /// says when the roll back worked: here it did not.
 fn what_failed(error: &Error) -> String {
     match error {
-        Error::NginxTest(complaint) => format!("nginx rejected the new configuration ({complaint})"),
+        Error::NginxTest(complaint) => {
+            format!("nginx rejected the new configuration ({complaint})")
+        }
         Error::NginxReloadRefused(complaint) => {
             format!("nginx refused to reload with the new configuration ({complaint})")
         }
@@ -289,7 +346,11 @@ fn stage_and_test(
 ) -> Result<Option<String>> {
     let dir = app.handle();
     // Decided before the swap: it compares the certificate in place with the new one.
-    let refresh = if env.mode == Mode::Dokku { dokku::refresh_for(app, change) } else { dokku::Refresh::Rebuild };
+    let refresh = if env.mode == Mode::Dokku {
+        dokku::refresh_for(app, change)
+    } else {
+        dokku::Refresh::Rebuild
+    };
     let has_tls = match &change.tls {
         TlsChange::Install(_) => true,
         TlsChange::Remove => false,
@@ -302,7 +363,12 @@ fn stage_and_test(
     // plain nginx.conf.
     let conf = match env.mode {
         Mode::Standalone => {
-            let site = Site { app, domains: &change.domains, listeners: &change.listeners, has_tls };
+            let site = Site {
+                app,
+                domains: &change.domains,
+                listeners: &change.listeners,
+                has_tls,
+            };
             Some(nginx::render(env, &site)?)
         }
         Mode::Dokku => None,
@@ -370,7 +436,10 @@ fn discard(dir: &Dir, name: &str) -> Result<Option<String>> {
             dir.join(&stale).display(),
             dir.join(&stale).display()
         ))),
-        Err(_) => Err(Error::StaleLeftover { path: dir.join(name), source }),
+        Err(_) => Err(Error::StaleLeftover {
+            path: dir.join(name),
+            source,
+        }),
     }
 }
 
@@ -402,7 +471,12 @@ pub fn recover(env: &Env, app: &App) -> Result<Vec<String>> {
         ));
     }
     if conf.is_some() {
-        let change = Change { tls: TlsChange::Keep, vhost: None, domains: app.domains()?, listeners: app.listeners()? };
+        let change = Change {
+            tls: TlsChange::Keep,
+            vhost: None,
+            domains: app.domains()?,
+            listeners: app.listeners()?,
+        };
         let mut steps = Vec::new();
         // Keep rebuilds, so nothing is reported from there.
         match stage_and_test(env, app, &change, &mut steps, &crate::event::Quiet) {
@@ -422,7 +496,10 @@ pub fn recover(env: &Env, app: &App) -> Result<Vec<String>> {
                 }
             }
             Err(error) => {
-                roll_back(dir, &steps).map_err(|left| Error::PartlyChanged { error: what_failed(&error), left })?;
+                roll_back(dir, &steps).map_err(|left| Error::PartlyChanged {
+                    error: what_failed(&error),
+                    left,
+                })?;
                 notes.push(format!(
                     "an earlier command on {} was interrupted, and its nginx.conf does not pass nginx -t: {}; nginx was not reloaded",
                     app.name,
@@ -534,9 +611,12 @@ fn roll_back(dir: &Dir, steps: &[Step]) -> std::result::Result<(), String> {
     let mut left = Vec::new();
     for step in steps.iter().rev() {
         let undone = match step {
-            Step::File { name, backup: Some(backup) } => {
-                dir.exchange(backup, name).and_then(|()| dir.remove_file(backup).map(drop))
-            }
+            Step::File {
+                name,
+                backup: Some(backup),
+            } => dir
+                .exchange(backup, name)
+                .and_then(|()| dir.remove_file(backup).map(drop)),
             Step::File { name, backup: None } => dir.remove_file(name).map(drop),
             Step::TlsSwapped => dir.exchange(STAGING_TLS, TLS),
             Step::TlsAdded => dir.rename_new(TLS, STAGING_TLS),
@@ -563,18 +643,26 @@ fn roll_back(dir: &Dir, steps: &[Step]) -> std::result::Result<(), String> {
 fn describe_failed_undo(dir: &Dir, step: &Step, error: &Error) -> String {
     let error = what_failed(error);
     match step {
-        Step::File { name, backup: Some(backup) } => format!(
+        Step::File {
+            name,
+            backup: Some(backup),
+        } => format!(
             "{} holds the new version and the old one is {} ({error})",
             dir.join(name).display(),
             dir.join(backup).display()
         ),
-        Step::File { name, backup: None } => format!("{} is new ({error})", dir.join(name).display()),
+        Step::File { name, backup: None } => {
+            format!("{} is new ({error})", dir.join(name).display())
+        }
         Step::TlsSwapped => format!(
             "{} holds the new certificate and the old one is in {} ({error})",
             dir.join(TLS).display(),
             dir.join(STAGING_TLS).display()
         ),
-        Step::TlsAdded => format!("{} holds the new certificate ({error})", dir.join(TLS).display()),
+        Step::TlsAdded => format!(
+            "{} holds the new certificate ({error})",
+            dir.join(TLS).display()
+        ),
         Step::TlsRemoved => {
             format!(
                 "the certificate was moved from {} to {} ({error})",
@@ -594,14 +682,23 @@ fn replace_file(dir: &Dir, name: &'static str, bytes: &[u8], steps: &mut Vec<Ste
         return Ok(());
     }
     // Data files: never executable or setuid, whatever the old one was.
-    let mode = old.as_ref().map_or(PLAIN_FILE_MODE, |(_, mode)| mode & 0o666);
+    let mode = old
+        .as_ref()
+        .map_or(PLAIN_FILE_MODE, |(_, mode)| mode & 0o666);
     let temp = dir.write_temp(&format!(".{name}{TEMP_MARK}."), bytes, mode)?;
-    let placed = if old.is_some() { dir.exchange(&temp, name) } else { dir.rename_new(&temp, name) };
+    let placed = if old.is_some() {
+        dir.exchange(&temp, name)
+    } else {
+        dir.rename_new(&temp, name)
+    };
     if let Err(error) = placed {
         let _ = dir.remove_file(&temp);
         return Err(error);
     }
-    steps.push(Step::File { name, backup: old.is_some().then_some(temp) });
+    steps.push(Step::File {
+        name,
+        backup: old.is_some().then_some(temp),
+    });
     dir.sync();
     Ok(())
 }

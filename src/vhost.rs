@@ -24,7 +24,13 @@ pub struct Set {
 /// Sets (`Some`) or clears (`None`) `name` for `scope` (an app, or `--global` for every
 /// app), then re-renders and reloads: `--global` tests every app's nginx.conf and reloads
 /// nginx once, not once per app. Warnings go to `reporter`.
-pub fn set(env: &Env, scope: &str, name: &str, value: Option<&str>, reporter: &dyn Reporter) -> Result<Set> {
+pub fn set(
+    env: &Env,
+    scope: &str,
+    name: &str,
+    value: Option<&str>,
+    reporter: &dyn Reporter,
+) -> Result<Set> {
     // Refused before any app is looked at; Store::set checks again before it writes.
     if let Some(value) = value.filter(|v| !v.is_empty()) {
         properties::check(name, value)?;
@@ -36,10 +42,17 @@ pub fn set(env: &Env, scope: &str, name: &str, value: Option<&str>, reporter: &d
         // command on the app sees the old value or the new one, and a roll-back is ours only.
         let _lock = transaction::lock(&app)?;
         let previous = store.set(scope, name, value)?;
-        let applied = rerender_locked(env, &app, reporter).inspect_err(|_| restore(&store, &previous))?;
-        return Ok(Set { apps: vec![(app.name, applied)], reload: None });
+        let applied =
+            rerender_locked(env, &app, reporter).inspect_err(|_| restore(&store, &previous))?;
+        return Ok(Set {
+            apps: vec![(app.name, applied)],
+            reload: None,
+        });
     }
-    let apps = list_apps(env)?.iter().map(|app| App::open(env, app)).collect::<Result<Vec<_>>>()?;
+    let apps = list_apps(env)?
+        .iter()
+        .map(|app| App::open(env, app))
+        .collect::<Result<Vec<_>>>()?;
     let previous = store.set(scope, name, value)?;
     let mut done = Vec::new();
     for app in &apps {
@@ -54,10 +67,16 @@ pub fn set(env: &Env, scope: &str, name: &str, value: Option<&str>, reporter: &d
         }
     }
     if env.mode == Mode::Dokku {
-        return Ok(Set { apps: done, reload: None });
+        return Ok(Set {
+            apps: done,
+            reload: None,
+        });
     }
     match nginx::reload_confirmed(env) {
-        Ok(reload) => Ok(Set { apps: done, reload: Some(reload) }),
+        Ok(reload) => Ok(Set {
+            apps: done,
+            reload: Some(reload),
+        }),
         Err(error) => {
             undo_global(env, &store, &previous, &apps);
             nginx::reload_after_roll_back(env, &error);
@@ -93,7 +112,12 @@ fn rerender_unreloaded(env: &Env, app: &App, reporter: &dyn Reporter) -> Result<
 }
 
 fn change_of(app: &App) -> Result<Change> {
-    Ok(Change { tls: TlsChange::Keep, vhost: None, domains: app.domains()?, listeners: app.listeners()? })
+    Ok(Change {
+        tls: TlsChange::Keep,
+        vhost: None,
+        domains: app.domains()?,
+        listeners: app.listeners()?,
+    })
 }
 
 fn rerender_locked(env: &Env, app: &App, reporter: &dyn Reporter) -> Result<Applied> {

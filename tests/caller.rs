@@ -14,12 +14,19 @@ use common::{Sandbox, fixture, tar_of};
 
 const DOMAIN: &str = "myapp.example.com";
 const NOT_TOLD: &str = "it does not exist or may not be read by you";
-const SUDO_NOBODY: [(&str, &str); 3] = [("SUDO_UID", "65534"), ("SUDO_GID", "65534"), ("SUDO_USER", "nobody")];
+const SUDO_NOBODY: [(&str, &str); 3] = [
+    ("SUDO_UID", "65534"),
+    ("SUDO_GID", "65534"),
+    ("SUDO_USER", "nobody"),
+];
 
 fn assert_root() {
     let id = Command::new("id").arg("-u").output().expect("run id");
     let uid = String::from_utf8_lossy(&id.stdout).trim().to_string();
-    assert_eq!(uid, "0", "these tests run dokku-certs as root for uid 65534: run them as root");
+    assert_eq!(
+        uid, "0",
+        "these tests run dokku-certs as root for uid 65534: run them as root"
+    );
 }
 
 /// Runs `args` as uid and gid 65534 with no other group: an unprivileged user's step.
@@ -39,7 +46,10 @@ struct Shared {
 
 impl Shared {
     fn new() -> Shared {
-        let dir = tempfile::Builder::new().prefix("dokku-certs-caller").tempdir_in("/tmp").unwrap();
+        let dir = tempfile::Builder::new()
+            .prefix("dokku-certs-caller")
+            .tempdir_in("/tmp")
+            .unwrap();
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
         let nobody = dir.path().join("nobody");
         std::fs::create_dir(&nobody).unwrap();
@@ -69,7 +79,16 @@ impl Shared {
 }
 
 fn add(sandbox: &Sandbox, app: &str, crt: &Path, key: &Path, env: &[(&str, &str)]) -> common::Run {
-    sandbox.run_with(&["certs:add", app, crt.to_str().unwrap(), key.to_str().unwrap()], None, env)
+    sandbox.run_with(
+        &[
+            "certs:add",
+            app,
+            crt.to_str().unwrap(),
+            key.to_str().unwrap(),
+        ],
+        None,
+        env,
+    )
 }
 
 /// The message with the path taken out: equal for every file that may not be read.
@@ -85,9 +104,15 @@ fn another_apps_key_is_never_imported_through_file_arguments() {
     sandbox.create_app("evil", &["evil.example.com"]);
     sandbox.start_nginx();
     let shared = Shared::new();
-    let (crt, key) = (shared.file("leaf.crt", "leaf.crt", 0o644), shared.file("leaf.key", "leaf.key", 0o644));
+    let (crt, key) = (
+        shared.file("leaf.crt", "leaf.crt", 0o644),
+        shared.file("leaf.key", "leaf.key", 0o644),
+    );
     add(&sandbox, "victim", &crt, &key, &[]).ok();
-    let (crt2, key2) = (shared.file("leaf2.crt", "leaf2.crt", 0o644), shared.file("leaf2.key", "leaf2.key", 0o644));
+    let (crt2, key2) = (
+        shared.file("leaf2.crt", "leaf2.crt", 0o644),
+        shared.file("leaf2.key", "leaf2.key", 0o644),
+    );
     add(&sandbox, "victim", &crt2, &key2, &[]).ok(); // the first pair is now in tls.previous/
     let acme = sandbox.root().join(".letsencrypt");
     std::fs::create_dir_all(&acme).unwrap();
@@ -110,21 +135,52 @@ fn another_apps_key_is_never_imported_through_file_arguments() {
             key.clone(),
             victim.join("tls.previous/server.crt"),
         ),
-        ("a link made by another user", crt2.clone(), innocent.clone(), innocent),
-        ("a linked tls directory", crt2.clone(), tls_link.join("server.key"), tls_link.join("server.key")),
-        ("a key under .letsencrypt", crt.clone(), acme.join("account.key"), acme.join("account.key")),
+        (
+            "a link made by another user",
+            crt2.clone(),
+            innocent.clone(),
+            innocent,
+        ),
+        (
+            "a linked tls directory",
+            crt2.clone(),
+            tls_link.join("server.key"),
+            tls_link.join("server.key"),
+        ),
+        (
+            "a key under .letsencrypt",
+            crt.clone(),
+            acme.join("account.key"),
+            acme.join("account.key"),
+        ),
     ];
     let (missing_crt, missing_key) = (shared.path("missing.crt"), shared.path("missing.key"));
-    let like_missing_crt = shape(&add(&sandbox, "evil", &missing_crt, &key, &[]).refused(NOT_TOLD), &missing_crt);
-    let like_missing_key = shape(&add(&sandbox, "evil", &crt, &missing_key, &[]).refused(NOT_TOLD), &missing_key);
+    let like_missing_crt = shape(
+        &add(&sandbox, "evil", &missing_crt, &key, &[]).refused(NOT_TOLD),
+        &missing_crt,
+    );
+    let like_missing_key = shape(
+        &add(&sandbox, "evil", &crt, &missing_key, &[]).refused(NOT_TOLD),
+        &missing_key,
+    );
     let before = sandbox.tree("evil");
     for (name, crt_arg, key_arg, refused) in &cases {
         let run = add(&sandbox, "evil", crt_arg, key_arg, &[]).refused(NOT_TOLD);
-        let like_missing = if refused == crt_arg { &like_missing_crt } else { &like_missing_key };
-        assert_eq!(&shape(&run, refused), like_missing, "{name}: refused just like a missing file");
+        let like_missing = if refused == crt_arg {
+            &like_missing_crt
+        } else {
+            &like_missing_key
+        };
+        assert_eq!(
+            &shape(&run, refused),
+            like_missing,
+            "{name}: refused just like a missing file"
+        );
         assert_eq!(sandbox.tree("evil"), before, "{name}: the evil app changed");
     }
-    sandbox.run(&["certs:show", "evil", "key"], None).refused("doesn't have an SSL endpoint");
+    sandbox
+        .run(&["certs:show", "evil", "key"], None)
+        .refused("doesn't have an SSL endpoint");
     // The admin still imports their own files.
     add(&sandbox, "evil", &crt, &key, &[]).ok();
 }
@@ -133,10 +189,16 @@ fn another_apps_key_is_never_imported_through_file_arguments() {
 fn a_command_that_came_over_ssh_takes_stdin_only() {
     let sandbox = Sandbox::with_running_app("myapp", &[DOMAIN]);
     let shared = Shared::new();
-    let (crt, key) = (shared.file("leaf.crt", "leaf.crt", 0o644), shared.file("leaf.key", "leaf.key", 0o644));
+    let (crt, key) = (
+        shared.file("leaf.crt", "leaf.crt", 0o644),
+        shared.file("leaf.key", "leaf.key", 0o644),
+    );
     let over_ssh = common::OVER_SSH;
     // An older sshcommand key line sets NAME only.
-    let old_key_line = [("SSH_CONNECTION", "127.0.0.1 40022 127.0.0.1 22"), ("NAME", "alice")];
+    let old_key_line = [
+        ("SSH_CONNECTION", "127.0.0.1 40022 127.0.0.1 22"),
+        ("NAME", "alice"),
+    ];
     let before = sandbox.tree("myapp");
     let pipe_it = "file paths name files on the server, not on your machine; pipe the certificate in: dokku certs:add myapp < cert-key.tar";
     for env in [&over_ssh[..], &old_key_line[..]] {
@@ -144,13 +206,30 @@ fn a_command_that_came_over_ssh_takes_stdin_only() {
         add(&sandbox, "myapp", &shared.path("missing.crt"), &key, env).refused(pipe_it);
         assert_eq!(sandbox.tree("myapp"), before);
     }
-    let archive = tar_of(&[("server.crt", &fixture("leaf.crt")), ("server.key", &fixture("leaf.key"))], true);
-    sandbox.run_with(&["certs:add", "myapp"], Some(&archive), &over_ssh).ok();
-    assert_eq!(std::fs::read(sandbox.app_dir("myapp").join("tls/server.key")).unwrap(), fixture("leaf.key"));
+    let archive = tar_of(
+        &[
+            ("server.crt", &fixture("leaf.crt")),
+            ("server.key", &fixture("leaf.key")),
+        ],
+        true,
+    );
+    sandbox
+        .run_with(&["certs:add", "myapp"], Some(&archive), &over_ssh)
+        .ok();
+    assert_eq!(
+        std::fs::read(sandbox.app_dir("myapp").join("tls/server.key")).unwrap(),
+        fixture("leaf.key")
+    );
     // An admin logged in over ssh (no key line of dokku's) runs dokku in a shell: their files are theirs.
-    let admin_shell =
-        [("SSH_CONNECTION", "127.0.0.1 40022 127.0.0.1 22"), ("SSH_USER", "root"), ("SSH_NAME", "default")];
-    let (crt2, key2) = (shared.file("leaf2.crt", "leaf2.crt", 0o644), shared.file("leaf2.key", "leaf2.key", 0o644));
+    let admin_shell = [
+        ("SSH_CONNECTION", "127.0.0.1 40022 127.0.0.1 22"),
+        ("SSH_USER", "root"),
+        ("SSH_NAME", "default"),
+    ];
+    let (crt2, key2) = (
+        shared.file("leaf2.crt", "leaf2.crt", 0o644),
+        shared.file("leaf2.key", "leaf2.key", 0o644),
+    );
     add(&sandbox, "myapp", &crt2, &key2, &admin_shell).ok();
 }
 
@@ -162,7 +241,11 @@ fn a_sudo_caller_reads_only_what_they_could_and_learns_nothing_of_the_rest() {
     let crt = shared.file("leaf.crt", "leaf.crt", 0o644);
     let secret = shared.file("secret.key", "leaf.key", 0o600);
     let behind_a_closed_dir = shared.file("private/open.key", "leaf.key", 0o644);
-    std::fs::set_permissions(shared.path("private"), std::fs::Permissions::from_mode(0o700)).unwrap();
+    std::fs::set_permissions(
+        shared.path("private"),
+        std::fs::Permissions::from_mode(0o700),
+    )
+    .unwrap();
     let unreadable: Vec<PathBuf> = vec![
         secret.clone(),
         behind_a_closed_dir,
@@ -174,7 +257,12 @@ fn a_sudo_caller_reads_only_what_they_could_and_learns_nothing_of_the_rest() {
     let first = add(&sandbox, "myapp", &crt, &unreadable[0], &SUDO_NOBODY).refused(NOT_TOLD);
     for key in &unreadable {
         let run = add(&sandbox, "myapp", &crt, key, &SUDO_NOBODY).refused(NOT_TOLD);
-        assert_eq!(shape(&run, key), shape(&first, &unreadable[0]), "{}: not told apart", key.display());
+        assert_eq!(
+            shape(&run, key),
+            shape(&first, &unreadable[0]),
+            "{}: not told apart",
+            key.display()
+        );
     }
     assert_eq!(sandbox.tree("myapp"), before);
     // What uid 65534 can read goes in; what root alone can read goes in only for root itself.
@@ -191,7 +279,10 @@ fn a_sudo_caller_reads_only_what_they_could_and_learns_nothing_of_the_rest() {
 fn run_setuid(sandbox: &Sandbox, setuid: &Path, args: &[&str]) -> common::Run {
     let template = sandbox.command(args);
     let mut command = Command::new("setpriv");
-    command.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"]).arg(setuid).args(args);
+    command
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .arg(setuid)
+        .args(args);
     for (name, value) in template.get_envs() {
         match value {
             Some(value) => command.env(name, value),
@@ -226,10 +317,22 @@ fn a_set_user_id_run_reads_with_the_real_user_s_rights() {
     let before = sandbox.tree("myapp");
     let missing = shared.path("missing.key");
     let add = |key: &Path| {
-        run_setuid(&sandbox, &setuid, &["certs:add", "myapp", crt.to_str().unwrap(), key.to_str().unwrap()])
+        run_setuid(
+            &sandbox,
+            &setuid,
+            &[
+                "certs:add",
+                "myapp",
+                crt.to_str().unwrap(),
+                key.to_str().unwrap(),
+            ],
+        )
     };
     let refused = add(&secret).refused(NOT_TOLD);
-    assert_eq!(shape(&refused, &secret), shape(&add(&missing).refused(NOT_TOLD), &missing));
+    assert_eq!(
+        shape(&refused, &secret),
+        shape(&add(&missing).refused(NOT_TOLD), &missing)
+    );
     assert_eq!(sandbox.tree("myapp"), before);
     // The same run reaches the app (root's rights) and reads what uid 65534 may read.
     let readable = shared.file("readable.key", "leaf.key", 0o644);

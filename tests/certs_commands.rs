@@ -22,27 +22,53 @@ fn installed_crt(sandbox: &Sandbox) -> Vec<u8> {
 /// nginx ends up serving the leaf of tls/server.crt (reload is asynchronous, so wait for it).
 fn assert_serves_installed(sandbox: &Sandbox) {
     let expected = first_cert_der(&installed_crt(sandbox));
-    assert_eq!(sandbox.wait_served(DOMAIN, &expected), expected, "nginx does not serve tls/server.crt");
+    assert_eq!(
+        sandbox.wait_served(DOMAIN, &expected),
+        expected,
+        "nginx does not serve tls/server.crt"
+    );
 }
 
 /// tls/server.crt is leaf.crt then inter.crt, and nginx serves the leaf.
 fn assert_leaf_then_intermediate_served(sandbox: &Sandbox) {
     let chain = cert_ders(&installed_crt(sandbox));
-    let expected = vec![first_cert_der(&fixture("leaf.crt")), first_cert_der(&fixture("inter.crt"))];
+    let expected = vec![
+        first_cert_der(&fixture("leaf.crt")),
+        first_cert_der(&fixture("inter.crt")),
+    ];
     assert_eq!(chain, expected, "server.crt is not leaf then intermediate");
     assert_serves_installed(sandbox);
 }
 
 fn add_files(sandbox: &Sandbox, crt: &str, key: &str) -> common::Run {
     let dir = fixtures();
-    sandbox.run(&["certs:add", "myapp", dir.join(crt).to_str().unwrap(), dir.join(key).to_str().unwrap()], None)
+    sandbox.run(
+        &[
+            "certs:add",
+            "myapp",
+            dir.join(crt).to_str().unwrap(),
+            dir.join(key).to_str().unwrap(),
+        ],
+        None,
+    )
 }
 
 #[test]
 fn generate_installs_a_self_signed_certificate_that_nginx_serves() {
     let sandbox = sandbox_with_app();
     let run = sandbox
-        .run(&["certs:generate", "myapp", "new.example.com", "--country", "US", "--organization", "dokku.me"], None)
+        .run(
+            &[
+                "certs:generate",
+                "myapp",
+                "new.example.com",
+                "--country",
+                "US",
+                "--organization",
+                "dokku.me",
+            ],
+            None,
+        )
         .ok();
     assert!(run.stdout.contains("-----BEGIN CERTIFICATE REQUEST-----"));
     assert!(run.stdout.contains("by a CA of your choosing."));
@@ -61,15 +87,34 @@ fn generate_installs_a_self_signed_certificate_that_nginx_serves() {
         .args(["req", "-verify", "-noout", "-in", csr.to_str().unwrap()])
         .output()
         .unwrap();
-    assert!(verify.status.success(), "openssl req -verify: {}", String::from_utf8_lossy(&verify.stderr));
-    let text =
-        openssl(&["x509", "-noout", "-text", "-in", sandbox.app_dir("myapp").join("tls/server.crt").to_str().unwrap()]);
+    assert!(
+        verify.status.success(),
+        "openssl req -verify: {}",
+        String::from_utf8_lossy(&verify.stderr)
+    );
+    let text = openssl(&[
+        "x509",
+        "-noout",
+        "-text",
+        "-in",
+        sandbox
+            .app_dir("myapp")
+            .join("tls/server.crt")
+            .to_str()
+            .unwrap(),
+    ]);
     assert!(text.contains("DNS:new.example.com"), "{text}");
 
     // A second generate changes nothing, as dokku's.
     let before = sandbox.tree("myapp");
-    let again = sandbox.run(&["certs:generate", "myapp", "other.example.com"], None).ok();
-    assert!(again.stdout.contains("myapp has an SSL endpoint already defined"));
+    let again = sandbox
+        .run(&["certs:generate", "myapp", "other.example.com"], None)
+        .ok();
+    assert!(
+        again
+            .stdout
+            .contains("myapp has an SSL endpoint already defined")
+    );
     assert_eq!(sandbox.tree("myapp"), before);
 }
 
@@ -78,13 +123,22 @@ fn generate_makes_every_key_type_it_offers() {
     let sandbox = sandbox_with_app();
     for (key_type, openssl_says) in [("ecdsa-p384", "384 bit"), ("rsa2048", "2048 bit")] {
         sandbox.run(&["certs:remove", "myapp"], None);
-        sandbox.run(&["certs:generate", "myapp", DOMAIN, "--key-type", key_type], None).ok();
+        sandbox
+            .run(
+                &["certs:generate", "myapp", DOMAIN, "--key-type", key_type],
+                None,
+            )
+            .ok();
         let text = openssl(&[
             "x509",
             "-noout",
             "-text",
             "-in",
-            sandbox.app_dir("myapp").join("tls/server.crt").to_str().unwrap(),
+            sandbox
+                .app_dir("myapp")
+                .join("tls/server.crt")
+                .to_str()
+                .unwrap(),
         ]);
         assert!(text.contains(openssl_says), "{key_type}: {text}");
         let expected = first_cert_der(&installed_crt(&sandbox));
@@ -97,15 +151,32 @@ fn add_from_files_writes_leaf_then_chain_with_dokkus_modes() {
     let sandbox = sandbox_with_app();
     add_files(&sandbox, "leaf.fullchain.crt", "leaf.key").ok();
     let tls = sandbox.app_dir("myapp").join("tls");
-    assert_eq!(std::fs::metadata(&tls).unwrap().permissions().mode() & 0o777, 0o750);
+    assert_eq!(
+        std::fs::metadata(&tls).unwrap().permissions().mode() & 0o777,
+        0o750
+    );
     for file in ["server.crt", "server.key"] {
-        assert_eq!(std::fs::metadata(tls.join(file)).unwrap().permissions().mode() & 0o777, 0o640, "{file}");
+        assert_eq!(
+            std::fs::metadata(tls.join(file))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777,
+            0o640,
+            "{file}"
+        );
     }
     assert_leaf_then_intermediate_served(&sandbox);
     // Plain HTTP redirects to https on the SSL port.
     let (status, response) = sandbox.http_get(DOMAIN, "/some/path?q=1");
     assert_eq!(status, 308);
-    assert!(response.contains(&format!("Location: https://{DOMAIN}:{}/some/path?q=1", sandbox.ssl_port)), "{response}");
+    assert!(
+        response.contains(&format!(
+            "Location: https://{DOMAIN}:{}/some/path?q=1",
+            sandbox.ssl_port
+        )),
+        "{response}"
+    );
 }
 
 #[test]
@@ -134,10 +205,19 @@ fn update_from_a_tar_gz_replaces_what_nginx_serves_and_keeps_the_previous_pair()
     let sandbox = sandbox_with_app();
     add_files(&sandbox, "leaf.crt", "leaf.key").ok();
     let old = installed_crt(&sandbox);
-    let archive = tar_of(&[("server.crt", &fixture("leaf2.crt")), ("server.key", &fixture("leaf2.key"))], true);
+    let archive = tar_of(
+        &[
+            ("server.crt", &fixture("leaf2.crt")),
+            ("server.key", &fixture("leaf2.key")),
+        ],
+        true,
+    );
     sandbox.run(&["certs:update", "myapp"], Some(&archive)).ok();
     assert_serves_installed(&sandbox);
-    assert_eq!(sandbox.served_cert(DOMAIN), first_cert_der(&fixture("leaf2.crt")));
+    assert_eq!(
+        sandbox.served_cert(DOMAIN),
+        first_cert_der(&fixture("leaf2.crt"))
+    );
     let previous = std::fs::read(sandbox.app_dir("myapp").join("tls.previous/server.crt")).unwrap();
     assert_eq!(previous, old);
 }
@@ -149,28 +229,49 @@ fn der_files_and_p384_keys_are_accepted_and_stored_as_pem() {
     assert!(installed_crt(&sandbox).starts_with(b"-----BEGIN CERTIFICATE-----"));
     let key = std::fs::read(sandbox.app_dir("myapp").join("tls/server.key")).unwrap();
     let key = String::from_utf8(key).unwrap();
-    assert!(key.starts_with("-----BEGIN ") && key.contains(" PRIVATE KEY-----\n"), "{key}");
+    assert!(
+        key.starts_with("-----BEGIN ") && key.contains(" PRIVATE KEY-----\n"),
+        "{key}"
+    );
     assert_serves_installed(&sandbox);
-    assert_eq!(sandbox.served_cert(DOMAIN), first_cert_der(&fixture("leaf.crt")));
+    assert_eq!(
+        sandbox.served_cert(DOMAIN),
+        first_cert_der(&fixture("leaf.crt"))
+    );
     add_files(&sandbox, "leaf3.crt", "leaf3.key").ok();
     assert_serves_installed(&sandbox);
-    assert_eq!(sandbox.served_cert(DOMAIN), first_cert_der(&fixture("leaf3.crt")));
+    assert_eq!(
+        sandbox.served_cert(DOMAIN),
+        first_cert_der(&fixture("leaf3.crt"))
+    );
 }
 
-fn assert_refused_update_changes_nothing(sandbox: &Sandbox, run: impl FnOnce() -> common::Run, needle: &str) {
+fn assert_refused_update_changes_nothing(
+    sandbox: &Sandbox,
+    run: impl FnOnce() -> common::Run,
+    needle: &str,
+) {
     assert_serves_installed(sandbox);
     let before = sandbox.tree("myapp");
     let served_before = sandbox.served_cert(DOMAIN);
     run().refused(needle);
     assert_eq!(sandbox.tree("myapp"), before, "the app dir changed");
-    assert_eq!(sandbox.served_cert(DOMAIN), served_before, "nginx serves another certificate");
+    assert_eq!(
+        sandbox.served_cert(DOMAIN),
+        served_before,
+        "nginx serves another certificate"
+    );
 }
 
 #[test]
 fn a_mismatched_or_encrypted_key_is_refused_and_the_old_certificate_stays() {
     let sandbox = sandbox_with_app();
     add_files(&sandbox, "leaf.crt", "leaf.key").ok();
-    assert_refused_update_changes_nothing(&sandbox, || add_files(&sandbox, "leaf.crt", "leaf2.key"), "does not match");
+    assert_refused_update_changes_nothing(
+        &sandbox,
+        || add_files(&sandbox, "leaf.crt", "leaf2.key"),
+        "does not match",
+    );
     assert_refused_update_changes_nothing(
         &sandbox,
         || add_files(&sandbox, "leaf.crt", "leaf.pkcs8-encrypted.key"),
@@ -202,7 +303,11 @@ fn a_config_nginx_rejects_is_rolled_back_byte_for_byte() {
     // nginx's own words are in the message.
     std::fs::write(conf_d.join("broken.conf"), "bogus_directive on;\n").unwrap();
     let run = add_files(&sandbox, "leaf2.crt", "leaf2.key");
-    assert!(run.stderr.contains("unknown directive \"bogus_directive\""), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("unknown directive \"bogus_directive\""),
+        "{}",
+        run.stderr
+    );
     assert!(!sandbox.app_dir("myapp").join(".tls.staging").exists());
     // A certificate that would install with warnings (expired, not covering the domain) but is
     // refused: its one line is the refusal; no warning describes a pair that never went live.
@@ -219,8 +324,15 @@ fn with_nginx_stopped_the_tested_files_stay_and_a_warning_says_so() {
     let mut sandbox = sandbox_with_app();
     sandbox.stop_nginx();
     let run = add_files(&sandbox, "leaf.crt", "leaf.key").ok();
-    assert!(run.stderr.contains("nginx was not reloaded"), "{}", run.stderr);
-    assert_eq!(cert_ders(&installed_crt(&sandbox))[0], first_cert_der(&fixture("leaf.crt")));
+    assert!(
+        run.stderr.contains("nginx was not reloaded"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        cert_ders(&installed_crt(&sandbox))[0],
+        first_cert_der(&fixture("leaf.crt"))
+    );
     sandbox.start_nginx();
     assert_serves_installed(&sandbox);
 }
@@ -235,8 +347,13 @@ fn remove_goes_back_to_plain_http() {
     let (status, response) = sandbox.wait_http_status(DOMAIN, 200);
     assert_eq!(status, 200, "{response}");
     assert!(response.ends_with("hello from the app\n"));
-    assert!(common::wait_until(|| common::tls_refused(sandbox.ssl_port)), "nginx still listens on the SSL port");
-    sandbox.run(&["certs:remove", "myapp"], None).refused("An app-specific SSL endpoint is not defined");
+    assert!(
+        common::wait_until(|| common::tls_refused(sandbox.ssl_port)),
+        "nginx still listens on the SSL port"
+    );
+    sandbox
+        .run(&["certs:remove", "myapp"], None)
+        .refused("An app-specific SSL endpoint is not defined");
 }
 
 #[test]
@@ -254,17 +371,38 @@ fn an_app_without_listeners_answers_502() {
 #[test]
 fn info_prints_dokkus_format_for_dokkus_own_kind_of_certificate() {
     let sandbox = sandbox_with_app();
-    sandbox.run(&["certs:info", "myapp"], None).ok().stdout.contains("-----> myapp does not have an SSL endpoint");
+    sandbox
+        .run(&["certs:info", "myapp"], None)
+        .ok()
+        .stdout
+        .contains("-----> myapp does not have an SSL endpoint");
     let dir = fixtures();
     sandbox
         .run(
-            &["certs:add", "myapp", dir.join("dokku.crt").to_str().unwrap(), dir.join("dokku.key").to_str().unwrap()],
+            &[
+                "certs:add",
+                "myapp",
+                dir.join("dokku.crt").to_str().unwrap(),
+                dir.join("dokku.key").to_str().unwrap(),
+            ],
             None,
         )
         .ok();
     let info = sandbox.run(&["certs:info", "myapp"], None).ok().stdout;
-    let end = openssl(&["x509", "-noout", "-enddate", "-in", dir.join("dokku.crt").to_str().unwrap()]);
-    let start = openssl(&["x509", "-noout", "-startdate", "-in", dir.join("dokku.crt").to_str().unwrap()]);
+    let end = openssl(&[
+        "x509",
+        "-noout",
+        "-enddate",
+        "-in",
+        dir.join("dokku.crt").to_str().unwrap(),
+    ]);
+    let start = openssl(&[
+        "x509",
+        "-noout",
+        "-startdate",
+        "-in",
+        dir.join("dokku.crt").to_str().unwrap(),
+    ]);
     let expected = format!(
         "-----> Fetching SSL Endpoint info for myapp...\n\
          -----> Certificate details:\n\
@@ -286,14 +424,26 @@ fn info_tells_a_verified_chain_from_an_incomplete_one() {
     let sandbox = sandbox_with_app();
     add_files(&sandbox, "leaf.fullchain.crt", "leaf.key").ok();
     let info = sandbox.run(&["certs:info", "myapp"], None).ok().stdout;
-    assert!(info.contains("=====>    myapp.example.com\n=====>    www.myapp.example.com\n"), "{info}");
-    assert!(info.ends_with("=====> SSL certificate is verified by a certificate authority.\n"), "{info}");
+    assert!(
+        info.contains("=====>    myapp.example.com\n=====>    www.myapp.example.com\n"),
+        "{info}"
+    );
+    assert!(
+        info.ends_with("=====> SSL certificate is verified by a certificate authority.\n"),
+        "{info}"
+    );
     add_files(&sandbox, "leaf.crt", "leaf.key").ok();
     let info = sandbox.run(&["certs:info", "myapp"], None).ok().stdout;
-    assert!(info.contains("SSL certificate is not verified: the chain is incomplete"), "{info}");
+    assert!(
+        info.contains("SSL certificate is not verified: the chain is incomplete"),
+        "{info}"
+    );
     // Without the test root in the trust store, the full chain is not verified either.
-    let run =
-        sandbox.run_with(&["certs:report", "myapp", "--ssl-verified"], None, &[("SSL_CERT_FILE", "/nonexistent")]);
+    let run = sandbox.run_with(
+        &["certs:report", "myapp", "--ssl-verified"],
+        None,
+        &[("SSL_CERT_FILE", "/nonexistent")],
+    );
     assert!(run.ok().stdout.starts_with("not verified"));
 }
 
@@ -301,10 +451,36 @@ fn info_tells_a_verified_chain_from_an_incomplete_one() {
 fn info_says_a_private_root_is_untrusted_not_that_intermediates_are_missing() {
     let sandbox = sandbox_with_app();
     let full = sandbox.dir.path().join("leaf.inter.root.crt");
-    std::fs::write(&full, [fixture("leaf.crt"), fixture("inter.crt"), fixture("root.crt")].concat()).unwrap();
+    std::fs::write(
+        &full,
+        [
+            fixture("leaf.crt"),
+            fixture("inter.crt"),
+            fixture("root.crt"),
+        ]
+        .concat(),
+    )
+    .unwrap();
     let key = fixtures().join("leaf.key");
-    sandbox.run(&["certs:add", "myapp", full.to_str().unwrap(), key.to_str().unwrap()], None).ok();
-    let info = sandbox.run_with(&["certs:info", "myapp"], None, &[("SSL_CERT_FILE", "/nonexistent")]).ok().stdout;
+    sandbox
+        .run(
+            &[
+                "certs:add",
+                "myapp",
+                full.to_str().unwrap(),
+                key.to_str().unwrap(),
+            ],
+            None,
+        )
+        .ok();
+    let info = sandbox
+        .run_with(
+            &["certs:info", "myapp"],
+            None,
+            &[("SSL_CERT_FILE", "/nonexistent")],
+        )
+        .ok()
+        .stdout;
     assert!(
         info.contains("not verified: the chain is complete, but its root (C=US; O=dokku-certs tests; CN=dokku-certs Test Root) is not in the system trust store"),
         "{info}"
@@ -333,25 +509,43 @@ fn report_prints_dokkus_fields_one_flag_and_json() {
         "       Ssl verified:                  verified by a certificate authority".to_string(),
     ];
     for line in &expected_lines {
-        assert!(text.lines().any(|l| l == line), "missing {line:?} in\n{text}");
+        assert!(
+            text.lines().any(|l| l == line),
+            "missing {line:?} in\n{text}"
+        );
     }
     assert_eq!(text.lines().count(), 9);
 
-    let hostnames = sandbox.run(&["certs:report", "myapp", "--ssl-hostnames"], None).ok().stdout;
+    let hostnames = sandbox
+        .run(&["certs:report", "myapp", "--ssl-hostnames"], None)
+        .ok()
+        .stdout;
     assert_eq!(hostnames, "myapp.example.com www.myapp.example.com\n");
     sandbox
         .run(&["certs:report", "myapp", "--ssl-nope"], None)
         .refused("Invalid flag passed, valid flags: --ssl-dir, --ssl-enabled");
 
-    let json = sandbox.run(&["certs:report", "--format", "json"], None).ok().stdout;
-    let objects: Vec<serde_json::Value> = json.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let json = sandbox
+        .run(&["certs:report", "--format", "json"], None)
+        .ok()
+        .stdout;
+    let objects: Vec<serde_json::Value> = json
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(objects.len(), 2, "one object per app");
     assert_eq!(objects[0]["enabled"], "true");
-    assert_eq!(objects[0]["hostnames"], "myapp.example.com www.myapp.example.com");
+    assert_eq!(
+        objects[0]["hostnames"],
+        "myapp.example.com www.myapp.example.com"
+    );
     assert_eq!(objects[1]["enabled"], "false");
     assert_eq!(objects[1]["expires-at"], "");
     let all = sandbox.run(&["certs:report"], None).ok().stdout;
-    assert!(all.contains("=====> myapp ssl information") && all.contains("=====> other ssl information"));
+    assert!(
+        all.contains("=====> myapp ssl information")
+            && all.contains("=====> other ssl information")
+    );
 }
 
 /// dokku's certs and nginx-vhosts `CommandReport`: no app is a warning on stderr, exit 0,
@@ -366,12 +560,21 @@ fn reports_without_apps_warn_as_dokku_does() {
         &["nginx:report", "--format", "json"],
     ] {
         let run = sandbox.run(args, None).ok();
-        assert_eq!(run.stderr, " !     You haven't deployed any applications yet\n", "{args:?}");
+        assert_eq!(
+            run.stderr, " !     You haven't deployed any applications yet\n",
+            "{args:?}"
+        );
         assert_eq!(run.stdout, "", "{args:?}");
     }
     // --global is a scope of its own, not "every app": its report stands without apps.
     let global = sandbox.run(&["nginx:report", "--global"], None).ok();
-    assert!(global.stdout.starts_with("=====> --global nginx information\n"), "{}", global.stdout);
+    assert!(
+        global
+            .stdout
+            .starts_with("=====> --global nginx information\n"),
+        "{}",
+        global.stdout
+    );
 }
 
 /// Every metric is one app's, so `--global` (the global properties, none for certs) has no
@@ -380,9 +583,18 @@ fn reports_without_apps_warn_as_dokku_does() {
 fn prometheus_metrics_are_per_app_and_global_has_none() {
     let sandbox = sandbox_with_app();
     add_files(&sandbox, "leaf.crt", "leaf.key").ok();
-    let metrics = sandbox.run(&["certs:report", "--format", "prometheus"], None).ok().stdout;
-    assert!(metrics.contains("\ndokku_certs_ssl_enabled{app=\"myapp\"} 1\n"), "{metrics}");
-    for args in [&["--global", "--format", "prometheus"][..], &["myapp", "--format", "prometheus", "--global"]] {
+    let metrics = sandbox
+        .run(&["certs:report", "--format", "prometheus"], None)
+        .ok()
+        .stdout;
+    assert!(
+        metrics.contains("\ndokku_certs_ssl_enabled{app=\"myapp\"} 1\n"),
+        "{metrics}"
+    );
+    for args in [
+        &["--global", "--format", "prometheus"][..],
+        &["myapp", "--format", "prometheus", "--global"],
+    ] {
         let run = sandbox.run(&[&["certs:report"][..], args].concat(), None);
         assert_eq!(run.stdout, "", "{args:?}");
         run.refused(
@@ -396,14 +608,24 @@ fn show_prints_the_files_and_nothing_else_prints_the_key() {
     let sandbox = sandbox_with_app();
     let run = add_files(&sandbox, "leaf.crt", "leaf.key").ok();
     assert!(!run.stdout.contains("PRIVATE") && !run.stderr.contains("PRIVATE"));
-    let crt = sandbox.run(&["certs:show", "myapp", "crt"], None).ok().stdout;
+    let crt = sandbox
+        .run(&["certs:show", "myapp", "crt"], None)
+        .ok()
+        .stdout;
     assert_eq!(crt.as_bytes(), installed_crt(&sandbox).as_slice());
-    let key = sandbox.run(&["certs:show", "myapp", "key"], None).ok().stdout;
+    let key = sandbox
+        .run(&["certs:show", "myapp", "key"], None)
+        .ok()
+        .stdout;
     assert!(key.starts_with("-----BEGIN PRIVATE KEY-----"));
-    sandbox.run(&["certs:show", "myapp", "pem"], None).refused("specify either 'key' or 'crt'");
-    for args in
-        [&["certs:info", "myapp"][..], &["certs:report", "myapp"][..], &["certs:report", "--format", "json"][..]]
-    {
+    sandbox
+        .run(&["certs:show", "myapp", "pem"], None)
+        .refused("specify either 'key' or 'crt'");
+    for args in [
+        &["certs:info", "myapp"][..],
+        &["certs:report", "myapp"][..],
+        &["certs:report", "--format", "json"][..],
+    ] {
         let out = sandbox.run(args, None).ok();
         assert!(!out.stdout.contains("PRIVATE KEY"), "{args:?}");
     }
@@ -413,28 +635,55 @@ fn show_prints_the_files_and_nothing_else_prints_the_key() {
 fn the_plain_names_work_too() {
     let sandbox = sandbox_with_app();
     sandbox.run(&["generate", "myapp", DOMAIN], None).ok();
-    assert!(sandbox.run(&["info", "myapp"], None).ok().stdout.contains("SSL certificate is self signed."));
-    assert!(sandbox.run(&["help"], None).ok().stdout.contains("certs:add <app> CRT KEY"));
+    assert!(
+        sandbox
+            .run(&["info", "myapp"], None)
+            .ok()
+            .stdout
+            .contains("SSL certificate is self signed.")
+    );
+    assert!(
+        sandbox
+            .run(&["help"], None)
+            .ok()
+            .stdout
+            .contains("certs:add <app> CRT KEY")
+    );
 }
 
 #[test]
 fn dokkus_messages_for_missing_input() {
     let sandbox = sandbox_with_app();
     let before = sandbox.tree("myapp");
-    add_files(&sandbox, "missing.crt", "leaf.key").refused("CRT file specified not found, please check file paths");
-    add_files(&sandbox, "leaf.key", "missing.key").refused("KEY file specified not found, please check file paths");
+    add_files(&sandbox, "missing.crt", "leaf.key")
+        .refused("CRT file specified not found, please check file paths");
+    add_files(&sandbox, "leaf.key", "missing.key")
+        .refused("KEY file specified not found, please check file paths");
     let key = fixtures().join("leaf.key");
-    sandbox.run(&["certs:add", "myapp", key.to_str().unwrap()], None).refused("both a CRT and a KEY file are needed");
+    sandbox
+        .run(&["certs:add", "myapp", key.to_str().unwrap()], None)
+        .refused("both a CRT and a KEY file are needed");
     sandbox
         .run(&["certs:add", "myapp"], None)
         .refused("Tar archive containing server.crt and server.key expected on stdin");
     sandbox
         .run(&["certs:add", "myapp"], Some(b""))
         .refused("Tar archive containing server.crt and server.key expected on stdin");
-    sandbox.run(&["certs:add", "ghost"], None).refused("App ghost does not exist");
-    sandbox.run(&["certs:add"], None).refused("Please specify an app to run the command on");
+    sandbox
+        .run(&["certs:add", "ghost"], None)
+        .refused("App ghost does not exist");
+    sandbox
+        .run(&["certs:add"], None)
+        .refused("Please specify an app to run the command on");
     assert_eq!(sandbox.tree("myapp"), before);
-    assert_eq!(Tree::of(&sandbox.root()).0.keys().filter(|p| p.starts_with("ghost")).count(), 0);
+    assert_eq!(
+        Tree::of(&sandbox.root())
+            .0
+            .keys()
+            .filter(|p| p.starts_with("ghost"))
+            .count(),
+        0
+    );
 }
 
 #[test]
@@ -443,7 +692,11 @@ fn expired_and_uncovered_certificates_install_with_a_warning() {
     let (archive, der) = common::expired_archive("elsewhere.org");
     let run = sandbox.run(&["certs:add", "myapp"], Some(&archive)).ok();
     assert!(run.stderr.contains("expired on"), "{}", run.stderr);
-    assert!(run.stderr.contains("does not cover myapp.example.com"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("does not cover myapp.example.com"),
+        "{}",
+        run.stderr
+    );
     assert_serves_installed(&sandbox);
     assert_eq!(sandbox.served_cert(DOMAIN), der);
 }

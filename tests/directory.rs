@@ -15,7 +15,10 @@ const NOT_TOLD: &str = "it does not exist or may not be read by you";
 
 /// A directory under /tmp that every user can reach (a sudo caller's files live there).
 fn shared_dir() -> tempfile::TempDir {
-    let dir = tempfile::Builder::new().prefix("dokku-certs-dir").tempdir_in("/tmp").unwrap();
+    let dir = tempfile::Builder::new()
+        .prefix("dokku-certs-dir")
+        .tempdir_in("/tmp")
+        .unwrap();
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     dir
 }
@@ -35,8 +38,14 @@ fn add_dir(sandbox: &Sandbox, app: &str, dir: &Path, env: &[(&str, &str)]) -> co
 /// tls/server.crt is leaf.crt then inter.crt, and nginx serves the leaf for the app's domain.
 fn assert_leaf_installed_and_served(sandbox: &Sandbox) {
     let tls = sandbox.app_dir("myapp").join("tls");
-    let expected = vec![first_cert_der(&fixture("leaf.crt")), first_cert_der(&fixture("inter.crt"))];
-    assert_eq!(cert_ders(&std::fs::read(tls.join("server.crt")).unwrap()), expected);
+    let expected = vec![
+        first_cert_der(&fixture("leaf.crt")),
+        first_cert_der(&fixture("inter.crt")),
+    ];
+    assert_eq!(
+        cert_ders(&std::fs::read(tls.join("server.crt")).unwrap()),
+        expected
+    );
     assert_eq!(sandbox.wait_served(DOMAIN, &expected[0]), expected[0]);
 }
 
@@ -48,13 +57,21 @@ fn nested_and_misnamed_files_are_found_by_content_and_hidden_ones_ignored() {
     put(&bundle, "deep/down/below/notes.txt", &fixture("leaf.crt"));
     put(&bundle, "ca/intermediate.ca-bundle", &fixture("inter.crt"));
     put(&bundle, "secret/certificate.crt", &fixture("leaf.key"));
-    put(&bundle, "README", b"How to install this certificate: ask the web team.\n");
+    put(
+        &bundle,
+        "README",
+        b"How to install this certificate: ask the web team.\n",
+    );
     // Another whole pair in hidden places: read, it would make two pairs and a refusal.
     put(&bundle, ".old/server.crt", &fixture("leaf2.crt"));
     put(&bundle, "keys/.leaf2.key", &fixture("leaf2.key"));
     put(&bundle, "__MACOSX/._leaf2.key", &fixture("leaf2.key"));
     let run = add_dir(&sandbox, "myapp", &bundle, &[]).ok();
-    assert!(!run.stderr.contains("ignored"), "nothing beside the pair was read: {}", run.stderr);
+    assert!(
+        !run.stderr.contains("ignored"),
+        "nothing beside the pair was read: {}",
+        run.stderr
+    );
     assert_leaf_installed_and_served(&sandbox);
     let key = std::fs::read(sandbox.app_dir("myapp").join("tls/server.key")).unwrap();
     assert_eq!(key, fixture("leaf.key"));
@@ -76,7 +93,11 @@ fn certbot_layout(base: &Path) -> PathBuf {
         let target = format!("../../archive/myapp.example.com/{name}1.pem");
         symlink(target, live.join(format!("{name}.pem"))).unwrap();
     }
-    put(&live, "README", b"This directory contains your keys and certificates.\n");
+    put(
+        &live,
+        "README",
+        b"This directory contains your keys and certificates.\n",
+    );
     live
 }
 
@@ -86,11 +107,17 @@ fn certbots_live_directory_of_links_into_archive_is_installed_and_served() {
     let dir = shared_dir();
     let live = certbot_layout(dir.path());
     let run = add_dir(&sandbox, "myapp", &live, &[]).ok();
-    assert!(run.stdout.contains("Installed the certificate for myapp"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("Installed the certificate for myapp"),
+        "{}",
+        run.stdout
+    );
     assert_leaf_installed_and_served(&sandbox);
     // The path with a trailing slash, as a shell completes it, is the same directory.
     let with_slash = format!("{}/", live.display());
-    sandbox.run(&["certs:update", "myapp", &with_slash], None).ok();
+    sandbox
+        .run(&["certs:update", "myapp", &with_slash], None)
+        .ok();
 }
 
 #[test]
@@ -98,10 +125,18 @@ fn a_sudo_caller_gets_certbots_root_only_key_only_if_they_could_read_it() {
     let sandbox = Sandbox::with_running_app("myapp", &[DOMAIN]);
     let dir = shared_dir();
     let live = certbot_layout(dir.path());
-    let sudo_nobody = [("SUDO_UID", "65534"), ("SUDO_GID", "65534"), ("SUDO_USER", "nobody")];
+    let sudo_nobody = [
+        ("SUDO_UID", "65534"),
+        ("SUDO_GID", "65534"),
+        ("SUDO_USER", "nobody"),
+    ];
     let before = sandbox.tree("myapp");
     let run = add_dir(&sandbox, "myapp", &live, &sudo_nobody).refused(NOT_TOLD);
-    assert!(run.stderr.contains("privkey.pem"), "names the file: {}", run.stderr);
+    assert!(
+        run.stderr.contains("privkey.pem"),
+        "names the file: {}",
+        run.stderr
+    );
     assert_eq!(sandbox.tree("myapp"), before);
 }
 
@@ -114,7 +149,16 @@ fn a_link_into_another_apps_keys_refuses_the_directory_and_changes_nothing() {
     let dir = shared_dir();
     let own = put(dir.path(), "own/leaf2.crt", &fixture("leaf2.crt"));
     put(dir.path(), "own/leaf2.key", &fixture("leaf2.key"));
-    sandbox.run(&["certs:add", "victim", own.parent().unwrap().to_str().unwrap()], None).ok();
+    sandbox
+        .run(
+            &[
+                "certs:add",
+                "victim",
+                own.parent().unwrap().to_str().unwrap(),
+            ],
+            None,
+        )
+        .ok();
     let acme = sandbox.root().join(".letsencrypt");
     put(&acme, "accounts/account.key", &fixture("leaf.key"));
     let victim_tls = sandbox.app_dir("victim").join("tls");
@@ -139,7 +183,9 @@ fn a_link_into_another_apps_keys_refuses_the_directory_and_changes_nothing() {
         add_dir(&sandbox, "evil", dir, &[]).refused(NOT_TOLD);
         assert_eq!(sandbox.tree("evil"), before, "{what}: the evil app changed");
     }
-    sandbox.run(&["certs:show", "evil", "key"], None).refused("doesn't have an SSL endpoint");
+    sandbox
+        .run(&["certs:show", "evil", "key"], None)
+        .refused("doesn't have an SSL endpoint");
     assert_eq!(
         sandbox.wait_served(DOMAIN, &first_cert_der(&fixture("leaf2.crt"))),
         first_cert_der(&fixture("leaf2.crt"))
@@ -153,7 +199,8 @@ fn a_command_that_came_over_ssh_may_not_name_a_directory() {
     let live = certbot_layout(dir.path());
     let over_ssh = common::OVER_SSH;
     let before = sandbox.tree("myapp");
-    let pipe_it = "file paths name files on the server, not on your machine; pipe the certificate in";
+    let pipe_it =
+        "file paths name files on the server, not on your machine; pipe the certificate in";
     add_dir(&sandbox, "myapp", &live, &over_ssh).refused(pipe_it);
     add_dir(&sandbox, "myapp", &dir.path().join("missing"), &over_ssh).refused(pipe_it);
     assert_eq!(sandbox.tree("myapp"), before);

@@ -17,7 +17,8 @@ struct Dokku {
     bin: PathBuf,
 }
 
-const NGINX_SAYS: &str = "nginx: [emerg] unknown directive \"this\" in /home/dokku/myapp/nginx.conf.d/broken.conf:1";
+const NGINX_SAYS: &str =
+    "nginx: [emerg] unknown directive \"this\" in /home/dokku/myapp/nginx.conf.d/broken.conf:1";
 
 impl Dokku {
     fn new() -> Dokku {
@@ -62,7 +63,10 @@ impl Dokku {
     /// [`Dokku::run`] with `env` added.
     fn run_env(&self, args: &[&str], stdin: Option<&[u8]>, env: &[(&str, String)]) -> Run {
         let path = format!("{}:{}", self.bin.display(), std::env::var("PATH").unwrap());
-        let mut env: Vec<(&str, &str)> = env.iter().map(|(name, value)| (*name, value.as_str())).collect();
+        let mut env: Vec<(&str, &str)> = env
+            .iter()
+            .map(|(name, value)| (*name, value.as_str()))
+            .collect();
         env.extend([("DOKKU_CERTS_MODE", "dokku"), ("PATH", &path)]);
         self.sandbox.run_with(args, stdin, &env)
     }
@@ -74,7 +78,12 @@ impl Dokku {
     fn add_with(&self, crt: &str, key: &str, env: &[(&str, String)]) -> Run {
         let dir = fixtures();
         self.run_env(
-            &["certs:add", "myapp", dir.join(crt).to_str().unwrap(), dir.join(key).to_str().unwrap()],
+            &[
+                "certs:add",
+                "myapp",
+                dir.join(crt).to_str().unwrap(),
+                dir.join(key).to_str().unwrap(),
+            ],
             None,
             env,
         )
@@ -138,21 +147,54 @@ impl Dokku {
 fn add_and_remove_fire_dokkus_triggers_and_leave_nginx_conf_to_dokku() {
     let dokku = Dokku::new();
     let run = dokku.add("leaf.fullchain.crt", "leaf.key").ok();
-    assert_eq!(dokku.fired(), ["trigger post-certs-update myapp tls=yes", "trigger post-domains-update myapp tls=yes"]);
-    assert!(!dokku.sandbox.app_dir("myapp").join("nginx.conf").exists(), "dokku mode wrote nginx.conf");
+    assert_eq!(
+        dokku.fired(),
+        [
+            "trigger post-certs-update myapp tls=yes",
+            "trigger post-domains-update myapp tls=yes"
+        ]
+    );
+    assert!(
+        !dokku.sandbox.app_dir("myapp").join("nginx.conf").exists(),
+        "dokku mode wrote nginx.conf"
+    );
     assert_eq!(
         std::fs::read(dokku.sandbox.app_dir("myapp").join("tls/server.crt")).unwrap(),
         fixture("leaf.fullchain.crt")
     );
     // The proxy's own lines come through: stdout live, its warnings on stderr.
-    assert!(run.stdout.contains("-----> Configuring for post-domains-update"), "{}", run.stdout);
-    assert!(run.stderr.contains(" !     a warning from the proxy"), "{}", run.stderr);
-    assert!(!run.stdout.contains("Reloading nginx"), "dokku's proxy reloads, not us: {}", run.stdout);
+    assert!(
+        run.stdout
+            .contains("-----> Configuring for post-domains-update"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stderr.contains(" !     a warning from the proxy"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        !run.stdout.contains("Reloading nginx"),
+        "dokku's proxy reloads, not us: {}",
+        run.stdout
+    );
 
     let run = dokku.run(&["certs:remove", "myapp"], None).ok();
-    assert!(run.stdout.starts_with("-----> Removing SSL endpoint from myapp\n"), "{}", run.stdout);
+    assert!(
+        run.stdout
+            .starts_with("-----> Removing SSL endpoint from myapp\n"),
+        "{}",
+        run.stdout
+    );
     // The proxy rebuilds without the certificate: tls/ is gone before it looks.
-    assert_eq!(dokku.fired(), ["trigger post-certs-remove myapp tls=no", "trigger post-domains-update myapp tls=no"]);
+    assert_eq!(
+        dokku.fired(),
+        [
+            "trigger post-certs-remove myapp tls=no",
+            "trigger post-domains-update myapp tls=no"
+        ]
+    );
     assert!(!dokku.sandbox.app_dir("myapp").join("tls").exists());
 }
 
@@ -162,22 +204,37 @@ fn a_reload_without_rebuild_is_confirmed_by_the_new_workers_and_a_handshake() {
     dokku.add("leaf.fullchain.crt", "leaf.key").ok();
     // nginx-vhosts' https server, on the sandbox's port, and a reload that returns as soon
     // as the master has the signal (as `systemctl reload nginx` does).
-    let listen = format!("  listen 127.0.0.1:{} ssl;\n  server_name myapp.example.com;\n", dokku.sandbox.ssl_port);
+    let listen = format!(
+        "  listen 127.0.0.1:{} ssl;\n  server_name myapp.example.com;\n",
+        dokku.sandbox.ssl_port
+    );
     let env = dokku.serve_tls_with(&listen, &format!("{} -s reload", dokku.sandbox.nginx_cmd()));
     dokku.sandbox.start_nginx();
-    let leaf = |name: &str| dokku_certs::pem::certificates(&fixture(name)).unwrap().remove(0);
-    dokku.sandbox.wait_served("myapp.example.com", &leaf("leaf.fullchain.crt"));
+    let leaf = |name: &str| {
+        dokku_certs::pem::certificates(&fixture(name))
+            .unwrap()
+            .remove(0)
+    };
+    dokku
+        .sandbox
+        .wait_served("myapp.example.com", &leaf("leaf.fullchain.crt"));
     dokku.fired();
 
     let run = dokku.add_with("leaf2.crt", "leaf2.key", &env).ok();
     // Asked once, at once: the command returned only when nginx served the new certificate.
-    assert_eq!(dokku.sandbox.served_cert("myapp.example.com"), leaf("leaf2.crt"));
+    assert_eq!(
+        dokku.sandbox.served_cert("myapp.example.com"),
+        leaf("leaf2.crt")
+    );
     let said = format!(
         "       nginx serves the new certificate for myapp.example.com on 127.0.0.1:{}",
         dokku.sandbox.ssl_port
     );
     assert!(run.stdout.contains(&said), "{}", run.stdout);
-    assert_eq!(dokku.fired(), ["trigger post-certs-update myapp tls=yes", "reload reload"]);
+    assert_eq!(
+        dokku.fired(),
+        ["trigger post-certs-update myapp tls=yes", "reload reload"]
+    );
 }
 
 #[test]
@@ -191,22 +248,38 @@ fn the_same_names_only_reload_nginx_and_a_refused_reload_puts_the_previous_pair_
 
     // leaf2 names what leaf names: post-certs-update, a reload, and no rebuild.
     let run = dokku.add_with("leaf2.crt", "leaf2.key", &env).ok();
-    assert_eq!(dokku.fired(), ["trigger post-certs-update myapp tls=yes", "reload reload"]);
+    assert_eq!(
+        dokku.fired(),
+        ["trigger post-certs-update myapp tls=yes", "reload reload"]
+    );
     assert!(
-        run.stdout.contains("-----> Reloading nginx: the new certificate matches the same domains"),
+        run.stdout
+            .contains("-----> Reloading nginx: the new certificate matches the same domains"),
         "{}",
         run.stdout
     );
     // No nginx runs here: nothing is claimed about what nginx serves.
     assert!(
-        run.stdout.contains("       Not confirmed that nginx took the reload: nginx is not running"),
+        run.stdout
+            .contains("       Not confirmed that nginx took the reload: nginx is not running"),
         "{}",
         run.stdout
     );
-    assert!(!run.stdout.contains("nginx serves the new certificate"), "{}", run.stdout);
-    assert_eq!(std::fs::read(app.join("tls/server.crt")).unwrap(), fixture("leaf2.crt"));
+    assert!(
+        !run.stdout.contains("nginx serves the new certificate"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(
+        std::fs::read(app.join("tls/server.crt")).unwrap(),
+        fixture("leaf2.crt")
+    );
     let after = std::fs::metadata(app.join("nginx.conf")).unwrap();
-    assert_eq!((after.ino(), after.mtime_nsec()), (conf.ino(), conf.mtime_nsec()), "nginx.conf was touched");
+    assert_eq!(
+        (after.ino(), after.mtime_nsec()),
+        (conf.ino(), conf.mtime_nsec()),
+        "nginx.conf was touched"
+    );
 
     // nginx refuses the reload: the previous pair is back, and its listeners hear of it.
     let before = Tree::of(&app);
@@ -214,22 +287,40 @@ fn the_same_names_only_reload_nginx_and_a_refused_reload_puts_the_previous_pair_
     let run = dokku.add_with("leaf.fullchain.crt", "leaf.key", &env);
     assert_eq!(run.code, 1, "{run:?}");
     let last = run.stderr.lines().last().unwrap();
-    assert!(last.starts_with(" !     nginx refused to reload with the new certificate ("), "{last}");
-    assert!(last.contains(NGINX_SAYS), "nginx's reason is missing: {last}");
     assert!(
-        last.ends_with("the previous certificate and key are back in place and nginx keeps serving them"),
+        last.starts_with(" !     nginx refused to reload with the new certificate ("),
+        "{last}"
+    );
+    assert!(
+        last.contains(NGINX_SAYS),
+        "nginx's reason is missing: {last}"
+    );
+    assert!(
+        last.ends_with(
+            "the previous certificate and key are back in place and nginx keeps serving them"
+        ),
         "{last}"
     );
     assert_eq!(Tree::of(&app), before, "the app dir is not as it was");
     assert_eq!(
         dokku.fired(),
-        ["trigger post-certs-update myapp tls=yes", "reload reload", "trigger post-certs-update myapp tls=yes"]
+        [
+            "trigger post-certs-update myapp tls=yes",
+            "reload reload",
+            "trigger post-certs-update myapp tls=yes"
+        ]
     );
 
     // Other names (test.dokku.me matches no VHOST line): dokku rebuilds, as for the first one.
     dokku.mark("fail-reload", false);
     dokku.add_with("dokku.crt", "dokku.key", &env).ok();
-    assert_eq!(dokku.fired(), ["trigger post-certs-update myapp tls=yes", "trigger post-domains-update myapp tls=yes"]);
+    assert_eq!(
+        dokku.fired(),
+        [
+            "trigger post-certs-update myapp tls=yes",
+            "trigger post-domains-update myapp tls=yes"
+        ]
+    );
 }
 
 #[test]
@@ -242,11 +333,24 @@ fn a_failed_rebuild_puts_the_previous_pair_back_and_rebuilds_with_it() {
     let run = dokku.add("leaf2.crt", "leaf2.key");
     assert_eq!(run.code, 1, "{run:?}");
     let last = run.stderr.lines().last().unwrap();
-    assert!(last.starts_with(" !     dokku could not rebuild the proxy config"), "{last}");
-    assert!(last.contains(NGINX_SAYS), "nginx's reason is missing: {last}");
-    assert!(last.contains("the previous certificate and key are back in place"), "{last}");
+    assert!(
+        last.starts_with(" !     dokku could not rebuild the proxy config"),
+        "{last}"
+    );
+    assert!(
+        last.contains(NGINX_SAYS),
+        "nginx's reason is missing: {last}"
+    );
+    assert!(
+        last.contains("the previous certificate and key are back in place"),
+        "{last}"
+    );
     assert!(last.contains("rebuilding with them failed too"), "{last}");
-    assert_eq!(Tree::of(&dokku.sandbox.app_dir("myapp")), before, "the app dir is not as it was");
+    assert_eq!(
+        Tree::of(&dokku.sandbox.app_dir("myapp")),
+        before,
+        "the app dir is not as it was"
+    );
     // Rebuilt twice: with the new pair, then with the previous one.
     assert_eq!(
         dokku.fired(),
@@ -263,7 +367,10 @@ fn a_failed_rebuild_puts_the_previous_pair_back_and_rebuilds_with_it() {
     assert_eq!(Tree::of(&dokku.sandbox.app_dir("myapp")), before);
     assert_eq!(
         dokku.fired()[2..],
-        ["trigger post-certs-update myapp tls=yes", "trigger post-domains-update myapp tls=yes"]
+        [
+            "trigger post-certs-update myapp tls=yes",
+            "trigger post-domains-update myapp tls=yes"
+        ]
     );
     // A first certificate whose rebuild fails: tls/ goes, and the proxy hears post-certs-remove.
     dokku.fail_rebuilds(false);
@@ -280,23 +387,53 @@ fn triggers_answer_as_dokkus_plugin() {
     let dokku = Dokku::new();
     let trigger = |args: &[&str]| dokku.run(&[&["trigger"], args].concat(), None);
     assert_eq!(trigger(&["certs-exists", "myapp"]).ok().stdout, "false\n");
-    assert_eq!(trigger(&["certs-exists", "nosuchapp"]).ok().stdout, "false\n");
+    assert_eq!(
+        trigger(&["certs-exists", "nosuchapp"]).ok().stdout,
+        "false\n"
+    );
     assert_eq!(trigger(&["certs-get", "myapp", "crt"]).code, 1);
     let crt = fixtures().join("leaf.fullchain.crt");
-    trigger(&["certs-set", "myapp", crt.to_str().unwrap()]).refused("Both CRT and KEY file paths are required");
-    trigger(&["certs-set", "myapp", crt.to_str().unwrap(), "/nonexistent/server.key"])
-        .refused("KEY file specified not found, please check file paths");
-    trigger(&["certs-set", "myapp", crt.to_str().unwrap(), fixtures().join("leaf.key").to_str().unwrap()]).ok();
+    trigger(&["certs-set", "myapp", crt.to_str().unwrap()])
+        .refused("Both CRT and KEY file paths are required");
+    trigger(&[
+        "certs-set",
+        "myapp",
+        crt.to_str().unwrap(),
+        "/nonexistent/server.key",
+    ])
+    .refused("KEY file specified not found, please check file paths");
+    trigger(&[
+        "certs-set",
+        "myapp",
+        crt.to_str().unwrap(),
+        fixtures().join("leaf.key").to_str().unwrap(),
+    ])
+    .ok();
     assert_eq!(trigger(&["certs-exists", "myapp"]).ok().stdout, "true\n");
-    assert_eq!(trigger(&["certs-get", "myapp", "crt"]).ok().stdout.as_bytes(), fixture("leaf.fullchain.crt"));
+    assert_eq!(
+        trigger(&["certs-get", "myapp", "crt"])
+            .ok()
+            .stdout
+            .as_bytes(),
+        fixture("leaf.fullchain.crt")
+    );
     assert_eq!(trigger(&["certs-get", "myapp", "other"]).code, 1);
-    assert!(trigger(&["report", "myapp"]).ok().stdout.starts_with("=====> myapp ssl information\n"));
+    assert!(
+        trigger(&["report", "myapp"])
+            .ok()
+            .stdout
+            .starts_with("=====> myapp ssl information\n")
+    );
     trigger(&["certs-remove", "myapp"]).ok();
     trigger(&["certs-remove", "myapp"]).refused("An app-specific SSL endpoint is not defined");
     // A clone made by copying the app's files does not keep its certificate.
     dokku.sandbox.create_app("clone", &["clone.example.com"]);
     std::fs::create_dir(dokku.sandbox.app_dir("clone").join("tls")).unwrap();
-    std::fs::write(dokku.sandbox.app_dir("clone").join("tls/server.crt"), fixture("leaf.crt")).unwrap();
+    std::fs::write(
+        dokku.sandbox.app_dir("clone").join("tls/server.crt"),
+        fixture("leaf.crt"),
+    )
+    .unwrap();
     dokku.fired();
     trigger(&["post-app-clone-setup", "myapp", "clone"]).ok();
     assert!(!dokku.sandbox.app_dir("clone").join("tls").exists());
@@ -306,18 +443,38 @@ fn triggers_answer_as_dokkus_plugin() {
 #[test]
 fn report_and_help_speak_dokku() {
     let dokku = Dokku::new();
-    assert_eq!(dokku.run(&["certs:report", "--global", "--format", "json"], None).ok().stdout, "{}\n");
-    assert_eq!(dokku.run(&["certs:report", "--global"], None).ok().stdout, "=====> --global ssl information\n");
-    dokku.run(&["certs:report", "--global", "--ssl-dir"], None).refused("Invalid flag passed, valid flags:");
+    assert_eq!(
+        dokku
+            .run(&["certs:report", "--global", "--format", "json"], None)
+            .ok()
+            .stdout,
+        "{}\n"
+    );
+    assert_eq!(
+        dokku.run(&["certs:report", "--global"], None).ok().stdout,
+        "=====> --global ssl information\n"
+    );
     dokku
-        .run(&["certs:report", "myapp", "--ssl-dir", "--format", "json"], None)
+        .run(&["certs:report", "--global", "--ssl-dir"], None)
+        .refused("Invalid flag passed, valid flags:");
+    dokku
+        .run(
+            &["certs:report", "myapp", "--ssl-dir", "--format", "json"],
+            None,
+        )
         .refused("--format flag cannot be specified when specifying an info flag");
     let help = dokku.run(&["certs:help"], None).ok().stdout;
-    assert!(help.starts_with("Usage: dokku certs[:COMMAND]\n\nManage SSL (TLS) certs\n"), "{help}");
+    assert!(
+        help.starts_with("Usage: dokku certs[:COMMAND]\n\nManage SSL (TLS) certs\n"),
+        "{help}"
+    );
     assert_eq!(dokku.run(&["certs"], None).ok().stdout, help);
     std::fs::remove_dir_all(dokku.sandbox.app_dir("myapp")).unwrap();
     let run = dokku.run(&["certs:report"], None).ok();
-    assert_eq!(run.stderr, " !     You haven't deployed any applications yet\n");
+    assert_eq!(
+        run.stderr,
+        " !     You haven't deployed any applications yet\n"
+    );
 }
 
 #[test]
@@ -326,11 +483,31 @@ fn a_failed_enable_fires_the_renew_trigger_with_the_notify_variables() {
     // Something listening where dokku's nginx would (the check before an order waits for
     // it), and a CA that refuses connections: the order fails at once.
     let _nginx = std::net::TcpListener::bind(("127.0.0.1", dokku.sandbox.http_port)).unwrap();
-    dokku.run(&["letsencrypt:set", "--global", "email", "ops@example.com"], None).ok();
-    dokku.run(&["letsencrypt:set", "--global", "server", "https://127.0.0.1:9/directory"], None).ok();
+    dokku
+        .run(
+            &["letsencrypt:set", "--global", "email", "ops@example.com"],
+            None,
+        )
+        .ok();
+    dokku
+        .run(
+            &[
+                "letsencrypt:set",
+                "--global",
+                "server",
+                "https://127.0.0.1:9/directory",
+            ],
+            None,
+        )
+        .ok();
     let notified = dokku.sandbox.dir.path().join("notified");
     let command = format!("echo \"$LETSENCRYPT_EVENT\" >> '{}'", notified.display());
-    dokku.run(&["letsencrypt:set", "--global", "notify-command", &command], None).ok();
+    dokku
+        .run(
+            &["letsencrypt:set", "--global", "notify-command", &command],
+            None,
+        )
+        .ok();
     dokku.fired();
     let run = dokku.run(&["letsencrypt:enable", "myapp"], None);
     assert_eq!(run.code, 1, "{run:?}");
@@ -338,7 +515,10 @@ fn a_failed_enable_fires_the_renew_trigger_with_the_notify_variables() {
     let fired = dokku.fired();
     assert_eq!(
         fired[fired.len().saturating_sub(2)..],
-        ["trigger post-letsencrypt-renew myapp failed tls=no", "env myapp failed myapp.example.com error=yes"]
+        [
+            "trigger post-letsencrypt-renew myapp failed tls=no",
+            "env myapp failed myapp.example.com error=yes"
+        ]
     );
     // The notify-command still runs beside the trigger.
     assert_eq!(std::fs::read_to_string(notified).unwrap(), "failed\n");
@@ -354,7 +534,10 @@ struct CronHost {
 
 impl CronHost {
     fn new() -> CronHost {
-        let dir = tempfile::Builder::new().prefix("dokku-certs-cron").tempdir_in("/tmp").unwrap();
+        let dir = tempfile::Builder::new()
+            .prefix("dokku-certs-cron")
+            .tempdir_in("/tmp")
+            .unwrap();
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
         for owned in ["home", "root", "log"] {
             let path = dir.path().join(owned);
@@ -372,7 +555,8 @@ impl CronHost {
             esac\n";
         for (name, script) in [("crontab", crontab), ("dokku", "#!/bin/sh\nexit 0\n")] {
             std::fs::write(bin.join(name), script).unwrap();
-            std::fs::set_permissions(bin.join(name), std::fs::Permissions::from_mode(0o755)).unwrap();
+            std::fs::set_permissions(bin.join(name), std::fs::Permissions::from_mode(0o755))
+                .unwrap();
         }
         CronHost { dir }
     }
@@ -383,7 +567,10 @@ impl CronHost {
 
     /// `letsencrypt:cron-job FLAG` in dokku mode as uid 65534, with a clean environment.
     fn cron_job(&self, flag: &str) -> Run {
-        let path = format!("{}:/usr/sbin:/usr/bin:/sbin:/bin", self.path("bin").display());
+        let path = format!(
+            "{}:/usr/sbin:/usr/bin:/sbin:/bin",
+            self.path("bin").display()
+        );
         let output = std::process::Command::new("setpriv")
             .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
             .arg(common::binary())
@@ -412,38 +599,94 @@ fn cron_job_in_dokku_mode_keeps_the_dokku_users_crontab_and_its_other_lines() {
     let host = CronHost::new();
     // No crontab yet: --add makes one with our lines only.
     let run = host.cron_job("--add").ok();
-    assert!(run.stdout.contains("Added the auto-renew job (twice a day) to nobody's crontab"), "{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains("Added the auto-renew job (twice a day) to nobody's crontab"),
+        "{}",
+        run.stdout
+    );
     let ours = host.crontab();
     let lines: Vec<&str> = ours.lines().collect();
-    assert!(lines[0].starts_with("# BEGIN dokku-certs letsencrypt:cron-job"), "{ours}");
-    assert_eq!(*lines.last().unwrap(), "# END dokku-certs letsencrypt:cron-job", "{ours}");
+    assert!(
+        lines[0].starts_with("# BEGIN dokku-certs letsencrypt:cron-job"),
+        "{ours}"
+    );
+    assert_eq!(
+        *lines.last().unwrap(),
+        "# END dokku-certs letsencrypt:cron-job",
+        "{ours}"
+    );
     assert!(lines.contains(&"SHELL=/bin/sh"), "{ours}");
-    assert!(lines.iter().any(|l| l.starts_with("PATH=") && l.contains("/usr/sbin")), "{ours}");
-    assert!(lines.contains(&format!("DOKKU_ROOT={}", host.path("root").display()).as_str()), "{ours}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("PATH=") && l.contains("/usr/sbin")),
+        "{ours}"
+    );
+    assert!(
+        lines.contains(&format!("DOKKU_ROOT={}", host.path("root").display()).as_str()),
+        "{ours}"
+    );
     // dokku sets its own DOKKU_* when the job runs it: its run's DOKKU_PID must not stick.
-    assert!(!ours.contains("DOKKU_PID") && !ours.contains("DOKKU_CERTS_MODE"), "{ours}");
+    assert!(
+        !ours.contains("DOKKU_PID") && !ours.contains("DOKKU_CERTS_MODE"),
+        "{ours}"
+    );
     let job = lines[lines.len() - 2];
     let log = host.path("log/letsencrypt.log");
-    let expected = format!("'{}' letsencrypt:auto-renew >> '{}' 2>&1", host.path("bin/dokku").display(), log.display());
+    let expected = format!(
+        "'{}' letsencrypt:auto-renew >> '{}' 2>&1",
+        host.path("bin/dokku").display(),
+        log.display()
+    );
     assert!(job.ends_with(&expected), "{job}");
-    assert_eq!(job.split(' ').nth(2), Some("*"), "a user crontab has no user field: {job}");
-    assert_eq!(std::fs::metadata(&log).unwrap().uid(), 65534, "the log is the job user's");
-    assert!(!host.path("cron.d-file").exists(), "dokku mode wrote a cron.d file");
+    assert_eq!(
+        job.split(' ').nth(2),
+        Some("*"),
+        "a user crontab has no user field: {job}"
+    );
+    assert_eq!(
+        std::fs::metadata(&log).unwrap().uid(),
+        65534,
+        "the log is the job user's"
+    );
+    assert!(
+        !host.path("cron.d-file").exists(),
+        "dokku mode wrote a cron.d file"
+    );
 
     // The user's own lines, one without a last newline: kept byte for byte around ours.
-    let theirs = "MAILTO=ops@example.com\n# nightly backup\n30 2 * * *   /usr/local/bin/backup  --all\n";
-    std::fs::write(host.path("home/crontab"), format!("{theirs}{ours}15 4 * * * /bin/true")).unwrap();
+    let theirs =
+        "MAILTO=ops@example.com\n# nightly backup\n30 2 * * *   /usr/local/bin/backup  --all\n";
+    std::fs::write(
+        host.path("home/crontab"),
+        format!("{theirs}{ours}15 4 * * * /bin/true"),
+    )
+    .unwrap();
     host.cron_job("--add").ok();
     host.cron_job("--add").ok();
     let twice = host.crontab();
-    assert!(twice.starts_with(&format!("{theirs}15 4 * * * /bin/true\n# BEGIN dokku-certs")), "{twice}");
+    assert!(
+        twice.starts_with(&format!(
+            "{theirs}15 4 * * * /bin/true\n# BEGIN dokku-certs"
+        )),
+        "{twice}"
+    );
     assert_eq!(twice.matches("# BEGIN dokku-certs").count(), 1, "{twice}");
-    assert_eq!(twice.matches("letsencrypt:auto-renew").count(), 1, "{twice}");
+    assert_eq!(
+        twice.matches("letsencrypt:auto-renew").count(),
+        1,
+        "{twice}"
+    );
 
     host.cron_job("--remove").ok();
     assert_eq!(host.crontab(), format!("{theirs}15 4 * * * /bin/true\n"));
     let run = host.cron_job("--remove").ok();
-    assert!(run.stdout.contains("No auto-renew job to remove"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("No auto-renew job to remove"),
+        "{}",
+        run.stdout
+    );
     // Every crontab call ran as the unprivileged user.
     let calls = std::fs::read_to_string(host.path("home/calls")).unwrap();
     assert!(calls.lines().all(|l| l.ends_with(" uid=65534")), "{calls}");

@@ -22,19 +22,28 @@ struct Pairs {
 
 fn update_command(sandbox: &Sandbox, (crt, key): &(String, String)) -> Command {
     let mut command = sandbox.command(&["certs:update", "myapp", crt, key]);
-    command.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
+    command
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
     command
 }
 
 fn read_pair(app_dir: &Path) -> (Vec<u8>, Vec<u8>) {
-    (std::fs::read(app_dir.join("tls/server.crt")).unwrap(), std::fs::read(app_dir.join("tls/server.key")).unwrap())
+    (
+        std::fs::read(app_dir.join("tls/server.crt")).unwrap(),
+        std::fs::read(app_dir.join("tls/server.key")).unwrap(),
+    )
 }
 
 /// Installs both pairs once to learn what each looks like on disk.
 fn learn_pairs(sandbox: &Sandbox) -> Pairs {
     let dir = fixtures();
     let file = |name: &str| dir.join(name).to_str().unwrap().to_string();
-    let files = [(file("leaf.fullchain.crt"), file("leaf.key")), (file("leaf2.crt"), file("leaf2.key"))];
+    let files = [
+        (file("leaf.fullchain.crt"), file("leaf.key")),
+        (file("leaf2.crt"), file("leaf2.key")),
+    ];
     let app = sandbox.app_dir("myapp");
     let mut installed = Vec::new();
     for pair in &files {
@@ -42,7 +51,11 @@ fn learn_pairs(sandbox: &Sandbox) -> Pairs {
         installed.push(read_pair(&app));
     }
     let nginx_conf = std::fs::read(app.join("nginx.conf")).unwrap();
-    Pairs { files, installed: [installed[0].clone(), installed[1].clone()], nginx_conf }
+    Pairs {
+        files,
+        installed: [installed[0].clone(), installed[1].clone()],
+        nginx_conf,
+    }
 }
 
 /// The state a crash may leave: exactly one of the two pairs, whole, matching, with the
@@ -54,10 +67,24 @@ fn assert_consistent(sandbox: &Sandbox, pairs: &Pairs, when: &str) -> usize {
         .installed
         .iter()
         .position(|pair| *pair == on_disk)
-        .unwrap_or_else(|| panic!("{when}: tls/ holds neither pair whole (a mixed or partial pair)"));
-    assert_eq!(std::fs::read(app.join("nginx.conf")).unwrap(), pairs.nginx_conf, "{when}: nginx.conf changed");
-    let test = Command::new("sh").arg("-c").arg(format!("{} -t", sandbox.nginx_cmd())).output().unwrap();
-    assert!(test.status.success(), "{when}: nginx -t fails: {}", String::from_utf8_lossy(&test.stderr));
+        .unwrap_or_else(|| {
+            panic!("{when}: tls/ holds neither pair whole (a mixed or partial pair)")
+        });
+    assert_eq!(
+        std::fs::read(app.join("nginx.conf")).unwrap(),
+        pairs.nginx_conf,
+        "{when}: nginx.conf changed"
+    );
+    let test = Command::new("sh")
+        .arg("-c")
+        .arg(format!("{} -t", sandbox.nginx_cmd()))
+        .output()
+        .unwrap();
+    assert!(
+        test.status.success(),
+        "{when}: nginx -t fails: {}",
+        String::from_utf8_lossy(&test.stderr)
+    );
     which
 }
 
@@ -66,7 +93,10 @@ struct Lcg(u64);
 
 impl Lcg {
     fn below(&mut self, bound: u64) -> u64 {
-        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         (self.0 >> 33) % bound.max(1)
     }
 }
@@ -96,7 +126,9 @@ fn sigkill_at_any_instant_of_an_update_leaves_one_whole_pair() {
     let (mut interrupted, mut ended_old, mut ended_new) = (0, 0, 0);
     for round in 0..150 {
         let target = round % 2;
-        let mut child = update_command(&sandbox, &pairs.files[target]).spawn().unwrap();
+        let mut child = update_command(&sandbox, &pairs.files[target])
+            .spawn()
+            .unwrap();
         std::thread::sleep(Duration::from_micros(random.below(window_us)));
         if child.try_wait().unwrap().is_none() {
             interrupted += 1;
@@ -104,11 +136,21 @@ fn sigkill_at_any_instant_of_an_update_leaves_one_whole_pair() {
         child.kill().ok(); // SIGKILL
         child.wait().unwrap();
         let which = assert_consistent(&sandbox, &pairs, &format!("round {round}"));
-        if which == target { ended_new += 1 } else { ended_old += 1 }
+        if which == target {
+            ended_new += 1
+        } else {
+            ended_old += 1
+        }
     }
     // The test has teeth only if kills landed mid-update, on both sides of the swap.
-    assert!(interrupted >= 30, "only {interrupted} of 150 kills interrupted an update (window {window_us} µs)");
-    assert!(ended_old > 0 && ended_new > 0, "kills never landed on both sides: old {ended_old}, new {ended_new}");
+    assert!(
+        interrupted >= 30,
+        "only {interrupted} of 150 kills interrupted an update (window {window_us} µs)"
+    );
+    assert!(
+        ended_old > 0 && ended_new > 0,
+        "kills never landed on both sides: old {ended_old}, new {ended_new}"
+    );
 
     // No stale lock: the next update is not blocked (a stale lock would block it forever,
     // so give up after wait_until's 30 s rather than hang), and it clears any staging leftovers.
@@ -118,8 +160,14 @@ fn sigkill_at_any_instant_of_an_update_leaves_one_whole_pair() {
         next.kill().ok();
     }
     let status = next.wait().unwrap();
-    assert!(finished && status.success(), "the update after the kills did not finish: {status:?}");
-    assert_eq!(assert_consistent(&sandbox, &pairs, "after the last update"), 0);
+    assert!(
+        finished && status.success(),
+        "the update after the kills did not finish: {status:?}"
+    );
+    assert_eq!(
+        assert_consistent(&sandbox, &pairs, "after the last update"),
+        0
+    );
     let app = sandbox.app_dir("myapp");
     let leftovers: Vec<_> = std::fs::read_dir(&app)
         .unwrap()
@@ -129,7 +177,9 @@ fn sigkill_at_any_instant_of_an_update_leaves_one_whole_pair() {
     assert!(leftovers.is_empty(), "staging leftovers: {leftovers:?}");
     let expected = common::first_cert_der(&pairs.installed[0].0);
     assert_eq!(sandbox.wait_served(DOMAIN, &expected), expected);
-    eprintln!("kills: {interrupted} mid-update of 150; ended on the old pair {ended_old}, on the new {ended_new}");
+    eprintln!(
+        "kills: {interrupted} mid-update of 150; ended on the old pair {ended_old}, on the new {ended_new}"
+    );
 }
 
 #[test]
@@ -137,14 +187,26 @@ fn sixteen_updates_at_once_all_finish_serialized() {
     let (sandbox, pairs) = serving_app_and_pairs();
     let children: Vec<_> = (0..16)
         .map(|i| {
-            let mut command = sandbox.command(&["certs:update", "myapp", &pairs.files[i % 2].0, &pairs.files[i % 2].1]);
-            command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+            let mut command = sandbox.command(&[
+                "certs:update",
+                "myapp",
+                &pairs.files[i % 2].0,
+                &pairs.files[i % 2].1,
+            ]);
+            command
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped());
             command.spawn().unwrap()
         })
         .collect();
     for child in children {
         let output = child.wait_with_output().unwrap();
-        assert!(output.status.success(), "an update failed: {}", String::from_utf8_lossy(&output.stderr));
+        assert!(
+            output.status.success(),
+            "an update failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
     }
     let which = assert_consistent(&sandbox, &pairs, "after 16 concurrent updates");
     let expected = common::first_cert_der(&pairs.installed[which].0);
@@ -168,11 +230,18 @@ fn whole_pair_or_none(app_dir: &Path, when: &str) -> bool {
         return false;
     }
     let read = |name: &str| {
-        std::fs::read(tls.join(name)).unwrap_or_else(|e| panic!("{when}: tls/ without a whole pair: {name}: {e}"))
+        std::fs::read(tls.join(name))
+            .unwrap_or_else(|e| panic!("{when}: tls/ without a whole pair: {name}: {e}"))
     };
     let sources = [
-        dokku_certs::bundle::Source { name: "server.crt".into(), bytes: read("server.crt") },
-        dokku_certs::bundle::Source { name: "server.key".into(), bytes: read("server.key") },
+        dokku_certs::bundle::Source {
+            name: "server.crt".into(),
+            bytes: read("server.crt"),
+        },
+        dokku_certs::bundle::Source {
+            name: "server.key".into(),
+            bytes: read("server.key"),
+        },
     ];
     if let Err(e) = dokku_certs::bundle::assemble(&sources, dokku_certs::bundle::Origin::Files) {
         panic!("{when}: tls/ holds a broken or mixed pair: {e}");
@@ -181,19 +250,33 @@ fn whole_pair_or_none(app_dir: &Path, when: &str) -> bool {
 }
 
 fn nginx_test_passes(sandbox: &Sandbox, when: &str) {
-    let test = Command::new("sh").arg("-c").arg(format!("{} -t", sandbox.nginx_cmd())).output().unwrap();
-    assert!(test.status.success(), "{when}: nginx -t fails: {}", String::from_utf8_lossy(&test.stderr));
+    let test = Command::new("sh")
+        .arg("-c")
+        .arg(format!("{} -t", sandbox.nginx_cmd()))
+        .output()
+        .unwrap();
+    assert!(
+        test.status.success(),
+        "{when}: nginx -t fails: {}",
+        String::from_utf8_lossy(&test.stderr)
+    );
 }
 
 /// After the next command (here certs:report, which resolves what a killed change left):
 /// tls/, nginx.conf and the report all say the same thing. Returns whether a pair is in use.
 fn settled_and_agreeing(sandbox: &Sandbox, when: &str) -> bool {
-    let report = sandbox.run(&["certs:report", "myapp", "--ssl-enabled"], None).ok();
+    let report = sandbox
+        .run(&["certs:report", "myapp", "--ssl-enabled"], None)
+        .ok();
     let app = sandbox.app_dir("myapp");
     let has_pair = whole_pair_or_none(&app, when);
     let conf = std::fs::read_to_string(app.join("nginx.conf")).unwrap_or_default();
     let conf_serves_tls = conf.contains("ssl_certificate");
-    assert_eq!(report.stdout.trim(), has_pair.to_string(), "{when}: certs:report disagrees with tls/");
+    assert_eq!(
+        report.stdout.trim(),
+        has_pair.to_string(),
+        "{when}: certs:report disagrees with tls/"
+    );
     assert_eq!(
         conf_serves_tls, has_pair,
         "{when}: nginx.conf (TLS: {conf_serves_tls}) disagrees with tls/ ({has_pair})"
@@ -216,20 +299,36 @@ fn sigkill_during_add_generate_and_remove_leaves_a_state_everything_agrees_on() 
     let (crt, key) = (dir.join("leaf.fullchain.crt"), dir.join("leaf.key"));
     let command_for = |killed: Killed| {
         let args: Vec<&str> = match killed {
-            Killed::Add => vec!["certs:add", "myapp", crt.to_str().unwrap(), key.to_str().unwrap()],
+            Killed::Add => vec![
+                "certs:add",
+                "myapp",
+                crt.to_str().unwrap(),
+                key.to_str().unwrap(),
+            ],
             Killed::Generate => vec!["certs:generate", "myapp", DOMAIN],
             Killed::Remove => vec!["certs:remove", "myapp"],
         };
         let mut command = sandbox.command(&args);
-        command.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
+        command
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
         command
     };
 
     // How long each command takes uninterrupted, so kills spread over its whole life.
     let mut window_us = std::collections::HashMap::new();
-    for killed in [Killed::Add, Killed::Remove, Killed::Generate, Killed::Remove] {
+    for killed in [
+        Killed::Add,
+        Killed::Remove,
+        Killed::Generate,
+        Killed::Remove,
+    ] {
         let started = Instant::now();
-        assert!(command_for(killed).status().unwrap().success(), "{killed:?} fails uninterrupted");
+        assert!(
+            command_for(killed).status().unwrap().success(),
+            "{killed:?} fails uninterrupted"
+        );
         window_us.insert(killed, (started.elapsed().as_micros() as u64).max(1_000));
     }
 
@@ -261,7 +360,10 @@ fn sigkill_during_add_generate_and_remove_leaves_a_state_everything_agrees_on() 
     eprintln!("kills that interrupted a command: {interrupted:?}");
     for killed in [Killed::Add, Killed::Generate, Killed::Remove] {
         let count = interrupted.get(&killed).copied().unwrap_or(0);
-        assert!(count >= 5, "only {count} kills interrupted {killed:?}: {interrupted:?}");
+        assert!(
+            count >= 5,
+            "only {count} kills interrupted {killed:?}: {interrupted:?}"
+        );
     }
     // And the app still works both ways.
     if has_pair {
@@ -285,10 +387,18 @@ fn sigkill_during_letsencrypt_set_never_loses_or_tears_the_settings() {
     sandbox.create_app("myapp", &[DOMAIN]);
     let set = |value: &str| {
         let mut command = sandbox.command(&["letsencrypt:set", "myapp", "graceperiod", value]);
-        command.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
+        command
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
         command
     };
-    sandbox.run(&["letsencrypt:set", "--global", "email", "ops@example.com"], None).ok();
+    sandbox
+        .run(
+            &["letsencrypt:set", "--global", "email", "ops@example.com"],
+            None,
+        )
+        .ok();
     let started = Instant::now();
     assert!(set("1").status().unwrap().success());
     let window_us = (started.elapsed().as_micros() as u64).max(1_000);
@@ -305,13 +415,22 @@ fn sigkill_during_letsencrypt_set_never_loses_or_tears_the_settings() {
         child.kill().ok();
         child.wait().unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
-        let table: serde_json::Value =
-            serde_json::from_str(&text).unwrap_or_else(|e| panic!("round {round}: settings.json torn ({e}):\n{text}"));
-        assert_eq!(table["--global"]["email"], "ops@example.com", "round {round}: another value was lost");
+        let table: serde_json::Value = serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("round {round}: settings.json torn ({e}):\n{text}"));
+        assert_eq!(
+            table["--global"]["email"], "ops@example.com",
+            "round {round}: another value was lost"
+        );
         let now = table["myapp"]["graceperiod"].as_str().unwrap().to_string();
-        assert!(now == value || now == before, "round {round}: graceperiod {now}, expected {value} or {before}");
+        assert!(
+            now == value || now == before,
+            "round {round}: graceperiod {now}, expected {value} or {before}"
+        );
         use std::os::unix::fs::PermissionsExt;
-        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
         before = now;
     }
     assert!(set("7").status().unwrap().success());
@@ -320,14 +439,21 @@ fn sigkill_during_letsencrypt_set_never_loses_or_tears_the_settings() {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     assert_eq!(names, ["settings.json"], "temp files left behind");
-    assert!(interrupted >= 30, "only {interrupted} of 150 kills interrupted a set");
+    assert!(
+        interrupted >= 30,
+        "only {interrupted} of 150 kills interrupted a set"
+    );
     eprintln!("letsencrypt:set kills: {interrupted} of 150 mid-command");
 }
 
 /// The pids of `pid`'s children.
 fn children_of(pid: u32) -> Vec<u32> {
-    let children = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
-    children.split_whitespace().filter_map(|child| child.parse().ok()).collect()
+    let children =
+        std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
+    children
+        .split_whitespace()
+        .filter_map(|child| child.parse().ok())
+        .collect()
 }
 
 /// A child process holds a copy of every descriptor of the command, the app's lock too,
@@ -341,20 +467,43 @@ fn a_generate_killed_while_its_child_still_holds_the_lock_leaves_a_state_everyth
     let command = sandbox.command(&["certs:generate", "myapp", DOMAIN]);
     let mut traced = Command::new("strace");
     traced
-        .args(["-f", "-qq", "-o", "/dev/null", "-e", "trace=execve", "-e", "inject=execve:delay_enter=2000000:when=2+"])
+        .args([
+            "-f",
+            "-qq",
+            "-o",
+            "/dev/null",
+            "-e",
+            "trace=execve",
+            "-e",
+            "inject=execve:delay_enter=2000000:when=2+",
+        ])
         .arg(command.get_program())
         .args(command.get_args())
-        .envs(command.get_envs().filter_map(|(name, value)| Some((name, value?))))
+        .envs(
+            command
+                .get_envs()
+                .filter_map(|(name, value)| Some((name, value?))),
+        )
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null());
     let mut strace = traced.spawn().expect("strace (make deps installs it)");
     let tracee = || children_of(strace.id()).first().copied();
-    assert!(common::wait_until(|| tracee().is_some_and(|pid| !children_of(pid).is_empty())), "no child started");
+    assert!(
+        common::wait_until(|| tracee().is_some_and(|pid| !children_of(pid).is_empty())),
+        "no child started"
+    );
     let generate = tracee().unwrap();
-    Command::new("kill").args(["-KILL", &generate.to_string()]).status().unwrap();
-    assert!(common::wait_until(|| !Path::new(&format!("/proc/{generate}")).exists()
-        || std::fs::read_to_string(format!("/proc/{generate}/stat")).is_ok_and(|stat| stat.contains(") Z"))));
+    Command::new("kill")
+        .args(["-KILL", &generate.to_string()])
+        .status()
+        .unwrap();
+    assert!(common::wait_until(|| !Path::new(&format!(
+        "/proc/{generate}"
+    ))
+    .exists()
+        || std::fs::read_to_string(format!("/proc/{generate}/stat"))
+            .is_ok_and(|stat| stat.contains(") Z"))));
     let when = "generate killed while its first child had not exec'd yet";
     whole_pair_or_none(&sandbox.app_dir("myapp"), when);
     settled_and_agreeing(&sandbox, when);
@@ -372,17 +521,28 @@ fn the_next_change_says_that_it_resolved_an_interrupted_one() {
     let sandbox = Sandbox::with_running_app("myapp", &[DOMAIN]);
     let dir = fixtures();
     let (crt, key) = (dir.join("leaf.crt"), dir.join("leaf.key"));
-    let add = ["certs:add", "myapp", crt.to_str().unwrap(), key.to_str().unwrap()];
+    let add = [
+        "certs:add",
+        "myapp",
+        crt.to_str().unwrap(),
+        key.to_str().unwrap(),
+    ];
     sandbox.run(&add, None).ok();
     sandbox.run(&["certs:remove", "myapp"], None).ok();
     // What a certs:add killed between its two renames leaves: the journal, and a tls/ beside
     // an nginx.conf that does not serve it.
     let app_dir = sandbox.app_dir("myapp");
     std::fs::rename(app_dir.join("tls.previous"), app_dir.join("tls")).unwrap();
-    std::fs::write(app_dir.join(".dokku-certs-journal"), "a dokku-certs change is under way\n").unwrap();
+    std::fs::write(
+        app_dir.join(".dokku-certs-journal"),
+        "a dokku-certs change is under way\n",
+    )
+    .unwrap();
     let run = sandbox.run(&add, None).ok();
     assert!(
-        run.stderr.contains("an earlier command on myapp was interrupted; its certificate was not in use"),
+        run.stderr.contains(
+            "an earlier command on myapp was interrupted; its certificate was not in use"
+        ),
         "{}",
         run.stderr
     );

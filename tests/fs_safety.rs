@@ -20,8 +20,15 @@ const SECRET: &str = "root:$6$do-not-print-me$:19000:0:99999:7:::\n";
 
 /// A tar holding the pair `n` (1: leaf, 2: leaf2) for certs:add on stdin.
 fn pair_tar(n: usize) -> Vec<u8> {
-    let (crt, key) = if n == 1 { ("leaf.fullchain.crt", "leaf.key") } else { ("leaf2.crt", "leaf2.key") };
-    tar_of(&[("server.crt", &fixture(crt)), ("server.key", &fixture(key))], false)
+    let (crt, key) = if n == 1 {
+        ("leaf.fullchain.crt", "leaf.key")
+    } else {
+        ("leaf2.crt", "leaf2.key")
+    };
+    tar_of(
+        &[("server.crt", &fixture(crt)), ("server.key", &fixture(key))],
+        false,
+    )
 }
 
 /// An outside directory with a root-only secret in it, and a snapshot to compare with.
@@ -37,12 +44,21 @@ fn outside(sandbox: &Sandbox) -> (PathBuf, Tree) {
 }
 
 fn symlink(target: &Path, link: &Path) {
-    std::os::unix::fs::symlink(target, link).unwrap_or_else(|e| panic!("symlink {}: {e}", link.display()));
+    std::os::unix::fs::symlink(target, link)
+        .unwrap_or_else(|e| panic!("symlink {}: {e}", link.display()));
 }
 
 fn assert_never_printed(run: &Run) {
-    assert!(!run.stdout.contains("do-not-print-me"), "the secret was printed:\n{}", run.stdout);
-    assert!(!run.stderr.contains("do-not-print-me"), "the secret was quoted:\n{}", run.stderr);
+    assert!(
+        !run.stdout.contains("do-not-print-me"),
+        "the secret was printed:\n{}",
+        run.stdout
+    );
+    assert!(
+        !run.stderr.contains("do-not-print-me"),
+        "the secret was quoted:\n{}",
+        run.stderr
+    );
 }
 
 /// The refusal names the link: ` !     <path> is a symbolic link; ...`.
@@ -62,8 +78,16 @@ fn open_to_nobody(sandbox: &Sandbox) {
 fn as_nobody(sandbox: &Sandbox, args: &[&str]) -> Command {
     let template = sandbox.command(args);
     let mut command = Command::new("setpriv");
-    command.args(["--reuid", &NOBODY.to_string(), "--regid", &NOBODY.to_string(), "--clear-groups"]);
-    command.arg(template.get_program()).args(template.get_args());
+    command.args([
+        "--reuid",
+        &NOBODY.to_string(),
+        "--regid",
+        &NOBODY.to_string(),
+        "--clear-groups",
+    ]);
+    command
+        .arg(template.get_program())
+        .args(template.get_args());
     for (name, value) in template.get_envs() {
         if let Some(value) = value {
             command.env(name, value);
@@ -96,8 +120,12 @@ fn app_installed_twice_by_root() -> (Sandbox, PathBuf) {
     let sandbox = Sandbox::new();
     sandbox.create_app("myapp", &[DOMAIN]);
     open_to_nobody(&sandbox);
-    sandbox.run(&["certs:add", "myapp"], Some(&pair_tar(1))).ok();
-    sandbox.run(&["certs:add", "myapp"], Some(&pair_tar(2))).ok();
+    sandbox
+        .run(&["certs:add", "myapp"], Some(&pair_tar(1)))
+        .ok();
+    sandbox
+        .run(&["certs:add", "myapp"], Some(&pair_tar(2)))
+        .ok();
     let app = sandbox.app_dir("myapp");
     (sandbox, app)
 }
@@ -118,7 +146,11 @@ fn run_under_umask_000(sandbox: &Sandbox, args: &[&str], env: &[(String, String)
     }
     command.envs(env.iter().map(|(k, v)| (k, v)));
     let output = command.stdin(Stdio::null()).output().unwrap();
-    assert!(output.status.success(), "{args:?}: {}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
 }
 
 fn chown_tree(path: &Path, uid: u32) {
@@ -133,7 +165,9 @@ fn links_planted_in_an_app_are_refused_never_read_through() {
     sandbox.create_app("myapp", &[DOMAIN]);
     let (out, before) = outside(&sandbox);
     let app = sandbox.app_dir("myapp");
-    sandbox.run(&["certs:add", "myapp"], Some(&pair_tar(1))).ok();
+    sandbox
+        .run(&["certs:add", "myapp"], Some(&pair_tar(1)))
+        .ok();
 
     // tls/server.key linked to a root-only file: certs:show must not print it.
     let key = app.join("tls/server.key");
@@ -141,7 +175,10 @@ fn links_planted_in_an_app_are_refused_never_read_through() {
     symlink(&out.join("shadow"), &key);
     refused_as_link(sandbox.run(&["certs:show", "myapp", "key"], None), &key);
     // dokku's certs-get trigger prints the key the same way.
-    refused_as_link(sandbox.run(&["trigger", "certs-get", "myapp", "key"], None), &key);
+    refused_as_link(
+        sandbox.run(&["trigger", "certs-get", "myapp", "key"], None),
+        &key,
+    );
     std::fs::remove_file(&key).unwrap();
 
     // A hard link to the secret (possible where protected_hardlinks is off, and for root):
@@ -160,7 +197,11 @@ fn links_planted_in_an_app_are_refused_never_read_through() {
     refused_as_link(sandbox.run(&["certs:info", "myapp"], None), &crt);
     let report = sandbox.run(&["certs:report", "myapp"], None);
     assert_never_printed(&report);
-    assert!(report.stdout.contains("is a symbolic link"), "{}", report.stdout);
+    assert!(
+        report.stdout.contains("is a symbolic link"),
+        "{}",
+        report.stdout
+    );
     std::fs::remove_file(&crt).unwrap();
     std::fs::rename(app.join("crt.bak"), &crt).unwrap();
 
@@ -170,10 +211,23 @@ fn links_planted_in_an_app_are_refused_never_read_through() {
     let before_with_pair = Tree::of(&out);
     std::fs::rename(app.join("tls"), app.join("tls.real")).unwrap();
     symlink(&out, &app.join("tls"));
-    refused_as_link(sandbox.run(&["certs:show", "myapp", "key"], None), &app.join("tls"));
-    refused_as_link(sandbox.run(&["certs:add", "myapp"], Some(&pair_tar(2))), &app.join("tls"));
-    refused_as_link(sandbox.run(&["certs:remove", "myapp"], None), &app.join("tls"));
-    assert_eq!(Tree::of(&out), before_with_pair, "something outside the app changed");
+    refused_as_link(
+        sandbox.run(&["certs:show", "myapp", "key"], None),
+        &app.join("tls"),
+    );
+    refused_as_link(
+        sandbox.run(&["certs:add", "myapp"], Some(&pair_tar(2))),
+        &app.join("tls"),
+    );
+    refused_as_link(
+        sandbox.run(&["certs:remove", "myapp"], None),
+        &app.join("tls"),
+    );
+    assert_eq!(
+        Tree::of(&out),
+        before_with_pair,
+        "something outside the app changed"
+    );
     std::fs::remove_file(app.join("tls")).unwrap();
     std::fs::rename(app.join("tls.real"), app.join("tls")).unwrap();
     std::fs::remove_file(out.join("server.key")).unwrap();
@@ -184,7 +238,10 @@ fn links_planted_in_an_app_are_refused_never_read_through() {
         let path = app.join(name);
         std::fs::rename(&path, app.join("bak")).unwrap();
         symlink(&out.join("shadow"), &path);
-        refused_as_link(sandbox.run(&["certs:add", "myapp"], Some(&pair_tar(2))), &path);
+        refused_as_link(
+            sandbox.run(&["certs:add", "myapp"], Some(&pair_tar(2))),
+            &path,
+        );
         std::fs::remove_file(&path).unwrap();
         std::fs::rename(app.join("bak"), &path).unwrap();
     }
@@ -202,10 +259,22 @@ fn a_linked_nginx_conf_is_refused_up_front_and_stays_a_link() {
     symlink(&out.join("site.conf"), &app.join("nginx.conf"));
     // A broken nginx.conf.d file makes nginx -t fail: the old roll back turned the link into a copy.
     std::fs::create_dir(app.join("nginx.conf.d")).unwrap();
-    std::fs::write(app.join("nginx.conf.d/broken.conf"), "this is not nginx syntax\n").unwrap();
+    std::fs::write(
+        app.join("nginx.conf.d/broken.conf"),
+        "this is not nginx syntax\n",
+    )
+    .unwrap();
     let tree = sandbox.tree("myapp");
-    refused_as_link(sandbox.run(&["certs:add", "myapp"], Some(&pair_tar(1))), &app.join("nginx.conf"));
-    assert!(std::fs::symlink_metadata(app.join("nginx.conf")).unwrap().file_type().is_symlink());
+    refused_as_link(
+        sandbox.run(&["certs:add", "myapp"], Some(&pair_tar(1))),
+        &app.join("nginx.conf"),
+    );
+    assert!(
+        std::fs::symlink_metadata(app.join("nginx.conf"))
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
     assert_eq!(sandbox.tree("myapp"), tree, "the app dir changed");
     assert_eq!(Tree::of(&out), before, "the link's target changed");
 }
@@ -216,8 +285,18 @@ fn a_linked_letsencrypt_dir_is_refused_and_its_target_left_alone() {
     let (out, before) = outside(&sandbox);
     let link = sandbox.root().join(".letsencrypt");
     symlink(&out, &link);
-    refused_as_link(sandbox.run(&["letsencrypt:set", "--global", "email", "ops@example.com"], None), &link);
-    assert_eq!(Tree::of(&out), before, "the link's target was written or chmod-ed");
+    refused_as_link(
+        sandbox.run(
+            &["letsencrypt:set", "--global", "email", "ops@example.com"],
+            None,
+        ),
+        &link,
+    );
+    assert_eq!(
+        Tree::of(&out),
+        before,
+        "the link's target was written or chmod-ed"
+    );
     let mode = std::fs::metadata(&out).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o755, "the link's target was chmod-ed");
 }
@@ -236,9 +315,21 @@ fn enable_and_auto_renew_refuse_a_linked_challenge_location() {
     let before = Tree::of(&out);
     let app = sandbox.app_dir("myapp");
     let nowhere = format!("https://127.0.0.1:{}/dir", common::free_port());
-    sandbox.run(&["letsencrypt:set", "--global", "email", "ops@example.com"], None).ok();
-    sandbox.run(&["letsencrypt:set", "--global", "server", &nowhere], None).ok();
-    sandbox.run(&["letsencrypt:set", "myapp", "graceperiod", "999999999"], None).ok();
+    sandbox
+        .run(
+            &["letsencrypt:set", "--global", "email", "ops@example.com"],
+            None,
+        )
+        .ok();
+    sandbox
+        .run(&["letsencrypt:set", "--global", "server", &nowhere], None)
+        .ok();
+    sandbox
+        .run(
+            &["letsencrypt:set", "myapp", "graceperiod", "999999999"],
+            None,
+        )
+        .ok();
     // A certificate "from us" (the marker), due for renewal under that grace period.
     sandbox.run(&["certs:generate", "myapp", DOMAIN], None).ok();
     let marker = serde_json::json!({"server": nowhere, "email": "ops@example.com"}).to_string();
@@ -246,12 +337,31 @@ fn enable_and_auto_renew_refuse_a_linked_challenge_location() {
 
     let challenge = app.join("acme-challenge");
     symlink(&out, &challenge);
-    refused_as_link(sandbox.run(&["letsencrypt:enable", "myapp"], None), &challenge);
+    refused_as_link(
+        sandbox.run(&["letsencrypt:enable", "myapp"], None),
+        &challenge,
+    );
     let renew = sandbox.run(&["letsencrypt:auto-renew", "myapp"], None);
     assert_ne!(renew.code, 0);
-    assert!(renew.stderr.contains(&format!("{} is a symbolic link", challenge.display())), "{}", renew.stderr);
-    assert_eq!(Tree::of(&out), before, "the target of acme-challenge changed");
-    assert!(std::fs::symlink_metadata(&challenge).unwrap().file_type().is_symlink(), "the link was deleted");
+    assert!(
+        renew
+            .stderr
+            .contains(&format!("{} is a symbolic link", challenge.display())),
+        "{}",
+        renew.stderr
+    );
+    assert_eq!(
+        Tree::of(&out),
+        before,
+        "the target of acme-challenge changed"
+    );
+    assert!(
+        std::fs::symlink_metadata(&challenge)
+            .unwrap()
+            .file_type()
+            .is_symlink(),
+        "the link was deleted"
+    );
 
     std::fs::remove_file(&challenge).unwrap();
     std::fs::create_dir(&challenge).unwrap();
@@ -259,9 +369,20 @@ fn enable_and_auto_renew_refuse_a_linked_challenge_location() {
     symlink(&out.join("token"), &token);
     let enable = sandbox.run(&["letsencrypt:enable", "myapp"], None);
     assert_ne!(enable.code, 0);
-    assert!(enable.stderr.contains("cannot create the account"), "{}", enable.stderr);
-    assert_eq!(Tree::of(&out), before, "the target of a link in acme-challenge changed");
-    assert!(std::fs::symlink_metadata(&token).is_err(), "the planted link is a leftover: unlinked");
+    assert!(
+        enable.stderr.contains("cannot create the account"),
+        "{}",
+        enable.stderr
+    );
+    assert_eq!(
+        Tree::of(&out),
+        before,
+        "the target of a link in acme-challenge changed"
+    );
+    assert!(
+        std::fs::symlink_metadata(&token).is_err(),
+        "the planted link is a leftover: unlinked"
+    );
 }
 
 /// The owner of an app directory swaps .tls.staging, tls, tls.previous and nginx.conf.d for
@@ -300,8 +421,20 @@ fn the_app_dir_owner_racing_root_cannot_make_it_write_outside() {
     "#;
     let stop = sandbox.dir.path().join("stop-racing");
     let mut attacker = Command::new("setpriv")
-        .args(["--reuid", &NOBODY.to_string(), "--regid", &NOBODY.to_string(), "--clear-groups"])
-        .args(["perl", "-e", racer, out.to_str().unwrap(), stop.to_str().unwrap()])
+        .args([
+            "--reuid",
+            &NOBODY.to_string(),
+            "--regid",
+            &NOBODY.to_string(),
+            "--clear-groups",
+        ])
+        .args([
+            "perl",
+            "-e",
+            racer,
+            out.to_str().unwrap(),
+            stop.to_str().unwrap(),
+        ])
         .current_dir(&app)
         .spawn()
         .expect("run perl as nobody");
@@ -322,7 +455,11 @@ fn the_app_dir_owner_racing_root_cannot_make_it_write_outside() {
     }
     std::fs::write(&stop, "").unwrap();
     attacker.wait().unwrap();
-    assert_eq!(Tree::of(&out), before, "after {runs} runs, something outside the app dir changed");
+    assert_eq!(
+        Tree::of(&out),
+        before,
+        "after {runs} runs, something outside the app dir changed"
+    );
     let mode = std::fs::metadata(&out).unwrap().permissions().mode() & 0o7777;
     assert_eq!(mode, 0o755, "the outside directory was chmod-ed");
     eprintln!("{runs} runs raced, {succeeded} succeeded");
@@ -338,7 +475,11 @@ fn root_then_the_owner_never_claims_nothing_changed_when_it_did() {
     // nginx -t runs as the owner too: the logs and temp paths root's runs made must be writable for it.
     for sub in ["nginx", "logs"] {
         for entry in walkdir::WalkDir::new(sandbox.dir.path().join(sub)) {
-            std::fs::set_permissions(entry.unwrap().path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+            std::fs::set_permissions(
+                entry.unwrap().path(),
+                std::fs::Permissions::from_mode(0o777),
+            )
+            .unwrap();
         }
     }
     std::os::unix::fs::chown(&app, Some(NOBODY), Some(NOBODY)).unwrap();
@@ -350,27 +491,56 @@ fn root_then_the_owner_never_claims_nothing_changed_when_it_did() {
         let (installed, conf) = (crt(), std::fs::read(app.join("nginx.conf")).unwrap());
         let run = run_as_nobody(&sandbox, &["certs:add", "myapp"], &pair_tar(1 + round % 2));
         if run.code == 0 {
-            assert!(crt() != installed, "round {round}: success claimed, but tls/ holds the old pair");
+            assert!(
+                crt() != installed,
+                "round {round}: success claimed, but tls/ holds the old pair"
+            );
         } else {
-            assert!(crt() == installed, "round {round}: {} while tls/ changed", run.stderr.trim());
-            assert!(std::fs::read(app.join("nginx.conf")).unwrap() == conf, "round {round}: nginx.conf changed");
+            assert!(
+                crt() == installed,
+                "round {round}: {} while tls/ changed",
+                run.stderr.trim()
+            );
+            assert!(
+                std::fs::read(app.join("nginx.conf")).unwrap() == conf,
+                "round {round}: nginx.conf changed"
+            );
         }
-        assert_eq!(run.code, 0, "round {round}: the owner's certs:add failed: {}", run.stderr);
+        assert_eq!(
+            run.code, 0,
+            "round {round}: the owner's certs:add failed: {}",
+            run.stderr
+        );
         if round == 0 {
             // The old root-owned tls.previous cannot be removed by the owner: said, with the fix.
-            assert!(run.stderr.contains("rm -rf"), "no fix given for the root-owned leftover:\n{}", run.stderr);
+            assert!(
+                run.stderr.contains("rm -rf"),
+                "no fix given for the root-owned leftover:\n{}",
+                run.stderr
+            );
         }
     }
 
     // A root-owned .tls.staging left by a killed root run does not block the owner either.
     std::fs::create_dir(app.join(".tls.staging")).unwrap();
     std::fs::write(app.join(".tls.staging/server.key"), "half a key").unwrap();
-    std::fs::set_permissions(app.join(".tls.staging"), std::fs::Permissions::from_mode(0o750)).unwrap();
+    std::fs::set_permissions(
+        app.join(".tls.staging"),
+        std::fs::Permissions::from_mode(0o750),
+    )
+    .unwrap();
     let run = run_as_nobody(&sandbox, &["certs:remove", "myapp"], b"");
     assert_eq!(run.code, 0, "{}", run.stderr);
-    assert!(run.stderr.contains(".tls.staging") && run.stderr.contains("rm -rf"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains(".tls.staging") && run.stderr.contains("rm -rf"),
+        "{}",
+        run.stderr
+    );
     assert!(!app.join("tls").exists());
-    assert!(!app.join(".tls.staging").exists(), "the leftover still blocks the staging name");
+    assert!(
+        !app.join(".tls.staging").exists(),
+        "the leftover still blocks the staging name"
+    );
 }
 
 /// Under umask 000 every file and directory dokku-certs writes still gets its own mode.
@@ -383,7 +553,13 @@ fn modes_are_set_explicitly_whatever_the_umask() {
     under_umask_000(&["certs:generate", "myapp", DOMAIN]); // already defined: nothing new
     under_umask_000(&["letsencrypt:set", "--global", "email", "ops@example.com"]);
     under_umask_000(&["letsencrypt:set", "myapp", "graceperiod", "86400"]);
-    let mode = |path: &str| std::fs::metadata(sandbox.root().join(path)).unwrap().permissions().mode() & 0o7777;
+    let mode = |path: &str| {
+        std::fs::metadata(sandbox.root().join(path))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o7777
+    };
     assert_eq!(mode("myapp/tls"), 0o750);
     for file in ["server.crt", "server.key", "server.csr"] {
         assert_eq!(mode(&format!("myapp/tls/{file}")), 0o640, "{file}");
@@ -406,17 +582,30 @@ fn concurrent_letsencrypt_set_calls_all_land() {
         .map(|app| {
             let email = format!("{app}@example.com");
             let mut command = sandbox.command(&["letsencrypt:set", app, "email", &email]);
-            command.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap()
+            command
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
         })
         .collect();
     for child in children {
         let output = child.wait_with_output().unwrap();
-        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
     }
     let text = std::fs::read_to_string(sandbox.root().join(".letsencrypt/settings.json")).unwrap();
     let table: serde_json::Value = serde_json::from_str(&text).unwrap();
     for app in &apps {
-        assert_eq!(table[app]["email"], format!("{app}@example.com"), "{app}'s email was lost:\n{text}");
+        assert_eq!(
+            table[app]["email"],
+            format!("{app}@example.com"),
+            "{app}'s email was lost:\n{text}"
+        );
     }
     let leftovers: Vec<_> = std::fs::read_dir(sandbox.root().join(".letsencrypt"))
         .unwrap()
@@ -436,7 +625,11 @@ fn the_challenge_file_has_its_mode_while_the_ca_validates_under_umask_000() {
     sandbox.start_nginx();
     let pebble = common::pebble::Pebble::start(&sandbox);
     let challenge = sandbox.app_dir("myapp").join("acme-challenge");
-    let env: Vec<(String, String)> = pebble.env().into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+    let env: Vec<(String, String)> = pebble
+        .env()
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
     let run = |args: &[&str]| run_under_umask_000(&sandbox, args, &env);
     run(&["letsencrypt:set", "--global", "email", "ops@example.com"]);
     run(&["letsencrypt:set", "--global", "server", &pebble.directory]);
@@ -445,13 +638,17 @@ fn the_challenge_file_has_its_mode_while_the_ca_validates_under_umask_000() {
         let (stop, challenge) = (stop.clone(), challenge.clone());
         std::thread::spawn(move || {
             let mut seen = std::collections::BTreeSet::new();
-            let mode = |path: &Path| std::fs::symlink_metadata(path).map(|m| m.permissions().mode() & 0o7777);
+            let mode = |path: &Path| {
+                std::fs::symlink_metadata(path).map(|m| m.permissions().mode() & 0o7777)
+            };
             // Bounded: two minutes at most.
             for _ in 0..120_000 {
                 if stop.load(std::sync::atomic::Ordering::Relaxed) {
                     break;
                 }
-                if let (Ok(dir_mode), Ok(entries)) = (mode(&challenge), std::fs::read_dir(&challenge)) {
+                if let (Ok(dir_mode), Ok(entries)) =
+                    (mode(&challenge), std::fs::read_dir(&challenge))
+                {
                     let mut answers = 0;
                     for entry in entries.flatten() {
                         let name = entry.file_name().to_string_lossy().into_owned();
@@ -478,14 +675,30 @@ fn the_challenge_file_has_its_mode_while_the_ca_validates_under_umask_000() {
     run(&["letsencrypt:enable", "myapp"]);
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let seen = watcher.join().unwrap();
-    let expected: std::collections::BTreeSet<_> =
-        [("acme-challenge/".to_string(), 0o755), ("answer".to_string(), 0o644)].into();
+    let expected: std::collections::BTreeSet<_> = [
+        ("acme-challenge/".to_string(), 0o755),
+        ("answer".to_string(), 0o644),
+    ]
+    .into();
     assert_eq!(seen, expected, "modes seen while the CA validates");
     assert!(!challenge.exists(), "acme-challenge/ was left behind");
-    let mode = |path: &str| std::fs::metadata(sandbox.root().join(path)).unwrap().permissions().mode() & 0o7777;
+    let mode = |path: &str| {
+        std::fs::metadata(sandbox.root().join(path))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o7777
+    };
     assert_eq!(mode("myapp/tls"), 0o750);
     assert_eq!(mode("myapp/tls/server.key"), 0o640);
     assert_eq!(mode(".letsencrypt/accounts"), 0o700);
-    let account = std::fs::read_dir(sandbox.root().join(".letsencrypt/accounts")).unwrap().next().unwrap().unwrap();
-    assert_eq!(account.metadata().unwrap().permissions().mode() & 0o7777, 0o600);
+    let account = std::fs::read_dir(sandbox.root().join(".letsencrypt/accounts"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        account.metadata().unwrap().permissions().mode() & 0o7777,
+        0o600
+    );
 }

@@ -27,17 +27,44 @@ enum KeyType {
 
 impl Pki {
     fn new() -> Pki {
-        let dir = tempfile::Builder::new().prefix("pki").tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+        let dir = tempfile::Builder::new()
+            .prefix("pki")
+            .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
+            .unwrap();
         let pki = Pki { dir };
         let ca = "basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\n";
         std::fs::write(pki.path("ca.ext"), ca).unwrap();
-        let root_args = ["-x509", "-days", "365", "-subj", "/CN=dokku-certs test root", "-addext"];
-        let mut args = vec!["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];
+        let root_args = [
+            "-x509",
+            "-days",
+            "365",
+            "-subj",
+            "/CN=dokku-certs test root",
+            "-addext",
+        ];
+        let mut args = vec![
+            "req",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+        ];
         args.extend(["-keyout", pki.arg("root.key"), "-out", pki.arg("root.crt")]);
         args.extend(root_args);
-        args.extend(["basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"]);
+        args.extend([
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
+        ]);
         common::openssl(&args);
-        pki.issue("inter", "/CN=dokku-certs test intermediate", KeyType::P256, "root", "ca.ext");
+        pki.issue(
+            "inter",
+            "/CN=dokku-certs test intermediate",
+            KeyType::P256,
+            "root",
+            "ca.ext",
+        );
         pki
     }
 
@@ -56,7 +83,14 @@ impl Pki {
             KeyType::P256 => &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"],
             KeyType::Rsa2048 => &["-newkey", "rsa:2048"],
         };
-        let mut args = vec!["req", "-nodes", "-subj", subject, "-keyout", self.arg(&format!("{name}.key"))];
+        let mut args = vec![
+            "req",
+            "-nodes",
+            "-subj",
+            subject,
+            "-keyout",
+            self.arg(&format!("{name}.key")),
+        ];
         args.extend(newkey);
         args.extend(["-out", self.arg(&format!("{name}.csr"))]);
         common::openssl(&args);
@@ -89,10 +123,20 @@ impl Pki {
         let ext = format!(
             "subjectAltName=DNS:{domain}\nbasicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature{}\n\
              extendedKeyUsage=serverAuth\n",
-            if matches!(key, KeyType::Rsa2048) { ",keyEncipherment" } else { "" }
+            if matches!(key, KeyType::Rsa2048) {
+                ",keyEncipherment"
+            } else {
+                ""
+            }
         );
         std::fs::write(self.path(&format!("{domain}.ext")), ext).unwrap();
-        self.issue(domain, &format!("/CN={domain}"), key, "inter", &format!("{domain}.ext"));
+        self.issue(
+            domain,
+            &format!("/CN={domain}"),
+            key,
+            "inter",
+            &format!("{domain}.ext"),
+        );
         let chain = [
             std::fs::read(self.path(&format!("{domain}.crt"))).unwrap(),
             std::fs::read(self.path("inter.crt")).unwrap(),
@@ -113,13 +157,27 @@ fn serving(pki: &Pki, apps: Vec<(&str, &str, KeyType)>, upstream_port: Option<u1
     for (app, domain, _) in &apps {
         sandbox.create_app(app, &[domain]);
         if let Some(port) = upstream_port {
-            std::fs::write(sandbox.app_dir(app).join("LISTENERS"), format!("127.0.0.1:{port}\n")).unwrap();
+            std::fs::write(
+                sandbox.app_dir(app).join("LISTENERS"),
+                format!("127.0.0.1:{port}\n"),
+            )
+            .unwrap();
         }
     }
     sandbox.start_nginx();
     for (app, domain, key) in apps {
         let (crt, key) = pki.leaf(domain, key);
-        sandbox.run(&["certs:add", app, crt.to_str().unwrap(), key.to_str().unwrap()], None).ok();
+        sandbox
+            .run(
+                &[
+                    "certs:add",
+                    app,
+                    crt.to_str().unwrap(),
+                    key.to_str().unwrap(),
+                ],
+                None,
+            )
+            .ok();
         let expected = first_cert_der(&std::fs::read(&crt).unwrap());
         assert_eq!(sandbox.wait_served(domain, &expected), expected, "{domain}");
     }
@@ -136,8 +194,14 @@ fn one_app(upstream_port: Option<u16>) -> (Pki, Sandbox) {
 fn sslyze() -> PathBuf {
     let path = std::env::var_os("SSLYZE")
         .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/sslyze-venv/bin/sslyze"));
-    assert!(path.exists(), "{} is missing: `make test` installs sslyze (PyPI) there", path.display());
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("target/sslyze-venv/bin/sslyze")
+        });
+    assert!(
+        path.exists(),
+        "{} is missing: `make test` installs sslyze (PyPI) there",
+        path.display()
+    );
     path
 }
 
@@ -162,9 +226,19 @@ print(json.dumps(summary))
 #[test]
 fn sslyze_finds_ecdsa_and_rsa_apps_mozilla_intermediate_compliant() {
     let pki = Pki::new();
-    let sandbox = serving(&pki, vec![("ecdsa", ECDSA, KeyType::P256), ("rsa", RSA, KeyType::Rsa2048)], None);
+    let sandbox = serving(
+        &pki,
+        vec![
+            ("ecdsa", ECDSA, KeyType::P256),
+            ("rsa", RSA, KeyType::Rsa2048),
+        ],
+        None,
+    );
     let json = sandbox.dir.path().join("sslyze.json");
-    let targets: Vec<String> = [ECDSA, RSA].iter().map(|d| format!("{d}:{}{{127.0.0.1}}", sandbox.ssl_port)).collect();
+    let targets: Vec<String> = [ECDSA, RSA]
+        .iter()
+        .map(|d| format!("{d}:{}{{127.0.0.1}}", sandbox.ssl_port))
+        .collect();
     let output = Command::new(sslyze())
         .arg("--mozilla_config=intermediate")
         .arg("--resum")
@@ -180,7 +254,10 @@ fn sslyze_finds_ecdsa_and_rsa_apps_mozilla_intermediate_compliant() {
         String::from_utf8_lossy(&output.stderr)
     );
     for domain in [ECDSA, RSA] {
-        assert!(stdout.contains(&format!("{domain}:{}: OK - Compliant.", sandbox.ssl_port)), "{domain}:\n{stdout}");
+        assert!(
+            stdout.contains(&format!("{domain}:{}: OK - Compliant.", sandbox.ssl_port)),
+            "{domain}:\n{stdout}"
+        );
     }
 
     // sslyze's JSON holds RSA moduli as integers too large for serde_json: its own Python
@@ -191,17 +268,34 @@ fn sslyze_finds_ecdsa_and_rsa_apps_mozilla_intermediate_compliant() {
         .arg(&json)
         .output()
         .expect("run the venv's python3");
-    assert!(summary.status.success(), "{}", String::from_utf8_lossy(&summary.stderr));
+    assert!(
+        summary.status.success(),
+        "{}",
+        String::from_utf8_lossy(&summary.stderr)
+    );
     let summary: serde_json::Value = serde_json::from_slice(&summary.stdout).unwrap();
     for (name, key) in [(ECDSA, "ECPublicKey"), (RSA, "RSAPublicKey")] {
         let server = &summary[name];
         assert_eq!(server["key"], key, "{name}: {server}");
-        assert_eq!(server["session_id_resumption"], "FULLY_SUPPORTED", "{name}: {server}");
-        assert_eq!(server["accepted_before_tls_1_2"], 0, "{name} accepts SSL 3.0, TLS 1.0 or 1.1: {server}");
-        assert!(server["accepted_tls_1_2"].as_u64().unwrap() > 0, "{name}: {server}");
+        assert_eq!(
+            server["session_id_resumption"], "FULLY_SUPPORTED",
+            "{name}: {server}"
+        );
+        assert_eq!(
+            server["accepted_before_tls_1_2"], 0,
+            "{name} accepts SSL 3.0, TLS 1.0 or 1.1: {server}"
+        );
+        assert!(
+            server["accepted_tls_1_2"].as_u64().unwrap() > 0,
+            "{name}: {server}"
+        );
         // HTTP/2 is what a browser gets.
         let exchange = tls_exchange(sandbox.ssl_port, Some(name), b"", b"h2").unwrap();
-        assert_eq!(exchange.alpn.as_deref(), Some(&b"h2"[..]), "{name}: no HTTP/2");
+        assert_eq!(
+            exchange.alpn.as_deref(),
+            Some(&b"h2"[..]),
+            "{name}: no HTTP/2"
+        );
     }
 }
 
@@ -225,7 +319,13 @@ fn unknown_or_missing_names_get_nothing() {
 /// The Strict-Transport-Security header of `host`'s https answer, if any.
 fn hsts_of(sandbox: &Sandbox, host: &str) -> Option<String> {
     let request = format!("GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
-    let exchange = tls_exchange(sandbox.ssl_port, Some(host), request.as_bytes(), b"http/1.1").unwrap();
+    let exchange = tls_exchange(
+        sandbox.ssl_port,
+        Some(host),
+        request.as_bytes(),
+        b"http/1.1",
+    )
+    .unwrap();
     headers_of(&exchange.response).remove("strict-transport-security")
 }
 
@@ -254,14 +354,29 @@ fn hsts_is_sent_by_default_and_follows_each_property() {
     let (_pki, sandbox) = one_app(None);
     wait_hsts(&sandbox, ECDSA, Some("max-age=15724800; includeSubdomains"));
     let steps: [(&[&str], Option<&str>); 7] = [
-        (&["myapp", "hsts-max-age", "600"], Some("max-age=600; includeSubdomains")),
-        (&["myapp", "hsts-include-subdomains", "false"], Some("max-age=600")),
-        (&["myapp", "hsts-preload", "true"], Some("max-age=600; preload")),
+        (
+            &["myapp", "hsts-max-age", "600"],
+            Some("max-age=600; includeSubdomains"),
+        ),
+        (
+            &["myapp", "hsts-include-subdomains", "false"],
+            Some("max-age=600"),
+        ),
+        (
+            &["myapp", "hsts-preload", "true"],
+            Some("max-age=600; preload"),
+        ),
         (&["myapp", "hsts", "false"], None),
         (&["myapp", "hsts"], Some("max-age=600; preload")),
-        (&["myapp", "hsts-include-subdomains"], Some("max-age=600; includeSubdomains; preload")),
+        (
+            &["myapp", "hsts-include-subdomains"],
+            Some("max-age=600; includeSubdomains; preload"),
+        ),
         // A global default reaches the app where the app has no value of its own.
-        (&["--global", "hsts-include-subdomains", "false"], Some("max-age=600; preload")),
+        (
+            &["--global", "hsts-include-subdomains", "false"],
+            Some("max-age=600; preload"),
+        ),
     ];
     for (args, expected) in steps {
         let mut command = vec!["nginx:set"];
@@ -269,16 +384,29 @@ fn hsts_is_sent_by_default_and_follows_each_property() {
         sandbox.run(&command, None).ok();
         wait_hsts(&sandbox, ECDSA, expected);
     }
-    sandbox.run(&["nginx:set", "myapp", "hsts-max-age"], None).ok();
-    sandbox.run(&["nginx:set", "--global", "hsts-max-age", "31536000"], None).ok();
+    sandbox
+        .run(&["nginx:set", "myapp", "hsts-max-age"], None)
+        .ok();
+    sandbox
+        .run(&["nginx:set", "--global", "hsts-max-age", "31536000"], None)
+        .ok();
     wait_hsts(&sandbox, ECDSA, Some("max-age=31536000; preload"));
     // Where dokku keeps them, so a move to dokku mode keeps them.
     let stored = |scope: &str, name: &str| {
-        std::fs::read_to_string(sandbox.lib_root().join("config/nginx").join(scope).join(name))
+        std::fs::read_to_string(
+            sandbox
+                .lib_root()
+                .join("config/nginx")
+                .join(scope)
+                .join(name),
+        )
     };
     assert_eq!(stored("myapp", "hsts-preload").unwrap(), "true");
     assert_eq!(stored("--global", "hsts-max-age").unwrap(), "31536000");
-    assert!(stored("myapp", "hsts-max-age").is_err(), "an unset property leaves no file");
+    assert!(
+        stored("myapp", "hsts-max-age").is_err(),
+        "an unset property leaves no file"
+    );
 }
 
 /// An upstream that answers each request with the request head it received; an upgrade
@@ -308,7 +436,10 @@ fn echo(mut stream: TcpStream) {
     };
     let head = String::from_utf8_lossy(&received[..head_end]).into_owned();
     let headers = headers_of(head.as_bytes());
-    let length: usize = headers.get("content-length").and_then(|v| v.parse().ok()).unwrap_or(0);
+    let length: usize = headers
+        .get("content-length")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
     let mut body = received.len() - head_end;
     while body < length {
         match stream.read(&mut buf) {
@@ -316,13 +447,18 @@ fn echo(mut stream: TcpStream) {
             Ok(n) => body += n,
         }
     }
-    let upgrade = headers.get("connection").is_some_and(|c| c.eq_ignore_ascii_case("upgrade"));
+    let upgrade = headers
+        .get("connection")
+        .is_some_and(|c| c.eq_ignore_ascii_case("upgrade"));
     let answer = if upgrade {
         "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\nhello over websocket\n"
             .to_string()
     } else {
         let body = format!("{head}body: {body} bytes\n");
-        format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len())
+        format!(
+            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
     };
     let _ = stream.write_all(answer.as_bytes());
 }
@@ -338,14 +474,21 @@ fn https_request(sandbox: &Sandbox, request: &str, body: &[u8]) -> String {
 #[test]
 fn the_upstream_sees_connection_upgrade_only_on_upgrade_requests() {
     let (_pki, sandbox) = one_app(Some(start_echo_upstream()));
-    let plain = https_request(&sandbox, &format!("GET / HTTP/1.1\r\nHost: {ECDSA}\r\nConnection: close\r\n\r\n"), b"");
+    let plain = https_request(
+        &sandbox,
+        &format!("GET / HTTP/1.1\r\nHost: {ECDSA}\r\nConnection: close\r\n\r\n"),
+        b"",
+    );
     assert!(plain.starts_with("HTTP/1.1 200"), "{plain}");
     let upstream_saw = plain.split("\r\n\r\n").nth(1).unwrap().to_ascii_lowercase();
     assert!(
         !upstream_saw.contains("connection: upgrade"),
         "a plain GET reached the app as an upgrade:\n{upstream_saw}"
     );
-    assert!(upstream_saw.contains("x-forwarded-proto: https"), "{upstream_saw}");
+    assert!(
+        upstream_saw.contains("x-forwarded-proto: https"),
+        "{upstream_saw}"
+    );
 
     let websocket = https_request(
         &sandbox,
@@ -355,12 +498,22 @@ fn the_upstream_sees_connection_upgrade_only_on_upgrade_requests() {
         ),
         b"",
     );
-    assert!(websocket.starts_with("HTTP/1.1 101"), "the WebSocket did not upgrade:\n{websocket}");
+    assert!(
+        websocket.starts_with("HTTP/1.1 101"),
+        "the WebSocket did not upgrade:\n{websocket}"
+    );
     assert!(websocket.ends_with("hello over websocket\n"), "{websocket}");
 
     // The X-Forwarded-* properties reach the upstream too.
-    sandbox.run(&["nginx:set", "myapp", "x-forwarded-ssl", "on"], None).ok();
-    sandbox.run(&["nginx:set", "myapp", "x-forwarded-port-value", "443"], None).ok();
+    sandbox
+        .run(&["nginx:set", "myapp", "x-forwarded-ssl", "on"], None)
+        .ok();
+    sandbox
+        .run(
+            &["nginx:set", "myapp", "x-forwarded-port-value", "443"],
+            None,
+        )
+        .ok();
     let get = format!("GET / HTTP/1.1\r\nHost: {ECDSA}\r\nConnection: close\r\n\r\n");
     let mut seen = String::new();
     let forwarded = common::wait_until(|| {
@@ -379,16 +532,25 @@ fn a_5_mib_post_needs_client_max_body_size() {
         body.len()
     );
     let refused = https_request(&sandbox, &post, &body);
-    assert!(refused.starts_with("HTTP/1.1 413"), "{}", &refused[..refused.len().min(300)]);
+    assert!(
+        refused.starts_with("HTTP/1.1 413"),
+        "{}",
+        &refused[..refused.len().min(300)]
+    );
 
-    sandbox.run(&["nginx:set", "myapp", "client-max-body-size", "10m"], None).ok();
+    sandbox
+        .run(&["nginx:set", "myapp", "client-max-body-size", "10m"], None)
+        .ok();
     let mut last = String::new();
     let passed = common::wait_until(|| {
         last = https_request(&sandbox, &post, &body);
         last.starts_with("HTTP/1.1 200")
     });
     assert!(passed, "{}", &last[..last.len().min(300)]);
-    assert!(last.ends_with(&format!("body: {} bytes\n", 5 << 20)), "the app did not get the whole body: {last}");
+    assert!(
+        last.ends_with(&format!("body: {} bytes\n", 5 << 20)),
+        "the app did not get the whole body: {last}"
+    );
 }
 
 #[test]
@@ -397,24 +559,53 @@ fn no_nginx_version_in_headers_or_error_pages() {
     let pki = Pki::new();
     let sandbox = serving(&pki, vec![("myapp", ECDSA, KeyType::P256)], None);
     std::fs::write(sandbox.app_dir("myapp").join("LISTENERS"), "").unwrap();
-    sandbox.run(&["nginx:set", "myapp", "client-max-body-size", "1k"], None).ok();
+    sandbox
+        .run(&["nginx:set", "myapp", "client-max-body-size", "1k"], None)
+        .ok();
     let cases = [
-        (format!("GET / HTTP/1.1\r\nHost: {ECDSA}\r\nConnection: close\r\n\r\n"), "502"),
-        (format!("POST / HTTP/1.1\r\nHost: {ECDSA}\r\nContent-Length: 4096\r\nConnection: close\r\n\r\n"), "413"),
-        (format!("GET / HTTP/1.1\r\nHost: {ECDSA}\r\nHost: twice\r\n\r\n"), "400"),
+        (
+            format!("GET / HTTP/1.1\r\nHost: {ECDSA}\r\nConnection: close\r\n\r\n"),
+            "502",
+        ),
+        (
+            format!(
+                "POST / HTTP/1.1\r\nHost: {ECDSA}\r\nContent-Length: 4096\r\nConnection: close\r\n\r\n"
+            ),
+            "413",
+        ),
+        (
+            format!("GET / HTTP/1.1\r\nHost: {ECDSA}\r\nHost: twice\r\n\r\n"),
+            "400",
+        ),
     ];
     for (request, status) in cases {
         let mut response = String::new();
         let answered = common::wait_until(|| {
-            response = https_request(&sandbox, &request, &[b'x'; 4096][..if status == "413" { 4096 } else { 0 }]);
+            response = https_request(
+                &sandbox,
+                &request,
+                &[b'x'; 4096][..if status == "413" { 4096 } else { 0 }],
+            );
             response.starts_with(&format!("HTTP/1.1 {status}"))
         });
         assert!(answered, "expected {status}: {response}");
-        assert_eq!(headers_of(response.as_bytes()).get("server").map(String::as_str), Some("nginx"), "{response}");
-        assert!(!response.contains("nginx/"), "the version shows:\n{response}");
+        assert_eq!(
+            headers_of(response.as_bytes())
+                .get("server")
+                .map(String::as_str),
+            Some("nginx"),
+            "{response}"
+        );
+        assert!(
+            !response.contains("nginx/"),
+            "the version shows:\n{response}"
+        );
     }
     let (_, plain) = sandbox.http_get(ECDSA, "/");
-    assert!(plain.contains("Server: nginx\r\n") && !plain.contains("nginx/"), "{plain}");
+    assert!(
+        plain.contains("Server: nginx\r\n") && !plain.contains("nginx/"),
+        "{plain}"
+    );
 }
 
 #[test]
@@ -459,12 +650,20 @@ fn property_values_that_could_inject_are_refused_and_change_nothing() {
     ] {
         for value in injections {
             for scope in ["myapp", "--global"] {
-                sandbox.run(&["nginx:set", scope, name, value], None).refused(&format!("Invalid value for {name}"));
+                sandbox
+                    .run(&["nginx:set", scope, name, value], None)
+                    .refused(&format!("Invalid value for {name}"));
             }
         }
     }
-    sandbox.run(&["nginx:set", "myapp", "server-tokens", "on"], None).refused("Invalid key specified");
-    assert_eq!(sandbox.tree("myapp"), app_before, "the app directory changed");
+    sandbox
+        .run(&["nginx:set", "myapp", "server-tokens", "on"], None)
+        .refused("Invalid key specified");
+    assert_eq!(
+        sandbox.tree("myapp"),
+        app_before,
+        "the app directory changed"
+    );
     assert_eq!(Tree::of(&lib), lib_before, "the property store changed");
     assert_eq!(sandbox.served_cert(ECDSA), served);
 }
@@ -474,8 +673,16 @@ fn a_value_nginx_refuses_puts_everything_back() {
     let (_pki, sandbox) = one_app(Some(start_echo_upstream()));
     // A second app, plain HTTP, so that --global has two nginx.conf files to render.
     sandbox.create_app("other", &["other.example.com"]);
-    sandbox.run(&["nginx:set", "other", "proxy-read-timeout", "30s"], None).ok();
-    let trees = || (sandbox.tree("myapp"), sandbox.tree("other"), Tree::of(&sandbox.lib_root()));
+    sandbox
+        .run(&["nginx:set", "other", "proxy-read-timeout", "30s"], None)
+        .ok();
+    let trees = || {
+        (
+            sandbox.tree("myapp"),
+            sandbox.tree("other"),
+            Tree::of(&sandbox.lib_root()),
+        )
+    };
     let before = trees();
     // Well-formed, but nginx -t refuses it: busy buffers larger than all buffers.
     for scope in ["myapp", "--global"] {
@@ -489,24 +696,63 @@ fn a_value_nginx_refuses_puts_everything_back() {
 #[test]
 fn nginx_report_speaks_dokkus_format() {
     let (_pki, sandbox) = one_app(None);
-    sandbox.run(&["nginx:set", "myapp", "proxy-read-timeout", "120s"], None).ok();
-    sandbox.run(&["nginx:set", "--global", "proxy-read-timeout", "90s"], None).ok();
+    sandbox
+        .run(&["nginx:set", "myapp", "proxy-read-timeout", "120s"], None)
+        .ok();
+    sandbox
+        .run(
+            &["nginx:set", "--global", "proxy-read-timeout", "90s"],
+            None,
+        )
+        .ok();
     let text = sandbox.run(&["nginx:report", "myapp"], None).ok().stdout;
-    assert!(text.starts_with("=====> myapp nginx information\n"), "{text}");
-    assert!(text.contains("\n       Nginx computed proxy read timeout:      120s\n"), "{text}");
-    assert!(text.contains("\n       Nginx global proxy read timeout:        90s\n"), "{text}");
-    assert!(text.contains("\n       Nginx proxy read timeout:               120s\n"), "{text}");
-    assert!(text.contains("\n       Nginx computed hsts max age:            15724800\n"), "{text}");
-    let json: serde_json::Value =
-        serde_json::from_str(&sandbox.run(&["nginx:report", "myapp", "--format", "json"], None).ok().stdout).unwrap();
+    assert!(
+        text.starts_with("=====> myapp nginx information\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("\n       Nginx computed proxy read timeout:      120s\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("\n       Nginx global proxy read timeout:        90s\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("\n       Nginx proxy read timeout:               120s\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("\n       Nginx computed hsts max age:            15724800\n"),
+        "{text}"
+    );
+    let json: serde_json::Value = serde_json::from_str(
+        &sandbox
+            .run(&["nginx:report", "myapp", "--format", "json"], None)
+            .ok()
+            .stdout,
+    )
+    .unwrap();
     assert_eq!(json["computed-proxy-read-timeout"], "120s");
     assert_eq!(json["global-proxy-read-timeout"], "90s");
     assert_eq!(json["client-max-body-size"], "");
     assert_eq!(json["computed-client-max-body-size"], "1m");
-    let flag = sandbox.run(&["nginx:report", "myapp", "--nginx-computed-proxy-read-timeout"], None).ok();
+    let flag = sandbox
+        .run(
+            &[
+                "nginx:report",
+                "myapp",
+                "--nginx-computed-proxy-read-timeout",
+            ],
+            None,
+        )
+        .ok();
     assert_eq!(flag.stdout, "120s\n");
     let global = sandbox.run(&["nginx:report", "--global"], None).ok().stdout;
-    assert!(global.starts_with("=====> --global nginx information\n") && !global.contains("computed"), "{global}");
+    assert!(
+        global.starts_with("=====> --global nginx information\n") && !global.contains("computed"),
+        "{global}"
+    );
 }
 
 #[test]
@@ -518,9 +764,14 @@ fn nginx_setup_is_tested_and_rolled_back_like_every_change() {
     std::fs::create_dir_all(&clash).unwrap();
     std::fs::write(
         clash.join("nginx.conf"),
-        format!("server {{ listen 127.0.0.1:{} default_server; return 200; }}\n", sandbox.http_port),
+        format!(
+            "server {{ listen 127.0.0.1:{} default_server; return 200; }}\n",
+            sandbox.http_port
+        ),
     )
     .unwrap();
-    sandbox.run(&["nginx:setup"], None).refused("sites-enabled/default");
+    sandbox
+        .run(&["nginx:setup"], None)
+        .refused("sites-enabled/default");
     assert_eq!(std::fs::read(sandbox.global_conf()).unwrap(), before);
 }

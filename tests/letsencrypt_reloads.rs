@@ -25,10 +25,18 @@ struct Reloads {
 impl Reloads {
     fn watch(world: &World) -> Reloads {
         let pid_file = world.sandbox.dir.path().join("nginx/nginx.pid");
-        let master: u32 = std::fs::read_to_string(pid_file).unwrap().trim().parse().unwrap();
+        let master: u32 = std::fs::read_to_string(pid_file)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
         let children = PathBuf::from(format!("/proc/{master}/task/{master}/children"));
         let read = move || -> BTreeSet<u32> {
-            std::fs::read_to_string(&children).unwrap().split_whitespace().map(|p| p.parse().unwrap()).collect()
+            std::fs::read_to_string(&children)
+                .unwrap()
+                .split_whitespace()
+                .map(|p| p.parse().unwrap())
+                .collect()
         };
         // Old workers still shutting down count as before: only new pids are reloads.
         let before = read();
@@ -46,7 +54,11 @@ impl Reloads {
             }
             seen
         });
-        Reloads { stop, watcher, before }
+        Reloads {
+            stop,
+            watcher,
+            before,
+        }
     }
 
     /// How many reloads happened since [`Reloads::watch`] (new workers, the last ones included).
@@ -65,14 +77,24 @@ fn strip_challenge_location(world: &World, apps: &[String]) {
     for app in apps {
         let path = world.sandbox.app_dir(app).join("nginx.conf");
         let conf = std::fs::read_to_string(&path).unwrap();
-        let start = conf.find("  location ~ \"^/\\.well-known/acme-challenge/").expect("the location is rendered");
+        let start = conf
+            .find("  location ~ \"^/\\.well-known/acme-challenge/")
+            .expect("the location is rendered");
         let end = start + conf[start..].find("  }\n").unwrap() + 4;
         std::fs::write(&path, format!("{}{}", &conf[..start], &conf[end..])).unwrap();
     }
     let pid = std::fs::read_to_string(world.sandbox.dir.path().join("nginx/nginx.pid")).unwrap();
-    std::process::Command::new("kill").args(["-HUP", pid.trim()]).status().unwrap();
+    std::process::Command::new("kill")
+        .args(["-HUP", pid.trim()])
+        .status()
+        .unwrap();
     // The old workers (with the location) must be gone before the command starts.
-    let served = || world.sandbox.http_get(&domain(&apps[0]), "/.well-known/acme-challenge/x").0;
+    let served = || {
+        world
+            .sandbox
+            .http_get(&domain(&apps[0]), "/.well-known/acme-challenge/x")
+            .0
+    };
     assert!(common::wait_until(|| served() != 404));
 }
 
@@ -85,13 +107,26 @@ fn enable_answers_the_challenge_without_reloading_nginx() {
     let world = World::new(&["myapp.example.com", "www.myapp.example.com"]);
     // nginx.conf with the challenge location, and a certificate not from Pebble: Pebble may
     // reuse an authorization it validated before, and then nothing would be answered.
-    world.sandbox.run(&["certs:generate", "myapp", "myapp.example.com"], None).ok();
+    world
+        .sandbox
+        .run(&["certs:generate", "myapp", "myapp.example.com"], None)
+        .ok();
     let first = world.installed_leaf();
 
     let reloads = Reloads::watch(&world);
     let run = world.run(&["letsencrypt:enable", "myapp"]).ok();
-    assert_eq!(reloads.count(), 1, "only the new certificate needs a reload:\n{}", run.stdout);
-    assert!(run.stdout.contains("Answering the HTTP-01 challenges from acme-challenge/"), "{}", run.stdout);
+    assert_eq!(
+        reloads.count(),
+        1,
+        "only the new certificate needs a reload:\n{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains("Answering the HTTP-01 challenges from acme-challenge/"),
+        "{}",
+        run.stdout
+    );
     assert!(!run.stdout.contains("rendered it again"), "{}", run.stdout);
 
     let leaf = world.installed_leaf();
@@ -100,11 +135,19 @@ fn enable_answers_the_challenge_without_reloading_nginx() {
         assert_eq!(world.sandbox.wait_served(domain, &leaf), leaf, "{domain}");
     }
     // The answers are gone, and nothing else is served from that location.
-    assert!(!challenge_dir(&world).exists(), "acme-challenge/ was left behind");
+    assert!(
+        !challenge_dir(&world).exists(),
+        "acme-challenge/ was left behind"
+    );
     assert!(!world.challenge_conf_exists());
-    let (status, _) = world.sandbox.http_get("myapp.example.com", "/.well-known/acme-challenge/VHOST");
+    let (status, _) = world
+        .sandbox
+        .http_get("myapp.example.com", "/.well-known/acme-challenge/VHOST");
     assert_eq!(status, 404);
-    let (status, _) = world.sandbox.http_get("myapp.example.com", "/.well-known/acme-challenge/..%2fVHOST");
+    let (status, _) = world.sandbox.http_get(
+        "myapp.example.com",
+        "/.well-known/acme-challenge/..%2fVHOST",
+    );
     assert_ne!(status, 200);
 }
 
@@ -118,9 +161,23 @@ fn an_nginx_conf_from_before_the_challenge_location_is_rendered_again_with_one_r
 
     let reloads = Reloads::watch(&world);
     let run = world.run(&["letsencrypt:enable", "myapp", "--force"]).ok();
-    assert!(run.stdout.contains("rendered it again (nginx reloaded once)"), "{}", run.stdout);
-    assert_eq!(reloads.count(), 2, "one reload for the location, one for the certificate:\n{}", run.stdout);
-    assert!(std::fs::read_to_string(&conf_path).unwrap().contains("/acme-challenge/$1;"));
+    assert!(
+        run.stdout
+            .contains("rendered it again (nginx reloaded once)"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(
+        reloads.count(),
+        2,
+        "one reload for the location, one for the certificate:\n{}",
+        run.stdout
+    );
+    assert!(
+        std::fs::read_to_string(&conf_path)
+            .unwrap()
+            .contains("/acme-challenge/$1;")
+    );
     let leaf = world.installed_leaf();
     assert_eq!(world.sandbox.wait_served("myapp.example.com", &leaf), leaf);
 }
@@ -129,7 +186,10 @@ fn an_nginx_conf_from_before_the_challenge_location_is_rendered_again_with_one_r
 fn a_failed_validation_leaves_no_answers_and_the_old_certificate() {
     let world = World::new(&["myapp.example.com"]);
     // Not from Pebble: it may reuse an authorization it validated before (its default).
-    world.sandbox.run(&["certs:generate", "myapp", "myapp.example.com"], None).ok();
+    world
+        .sandbox
+        .run(&["certs:generate", "myapp", "myapp.example.com"], None)
+        .ok();
     let before = world.installed_leaf();
     // The CA looks for the answer where nothing listens (loopback, another address).
     world.pebble.set_address("myapp.example.com", "127.0.0.9");
@@ -137,10 +197,21 @@ fn a_failed_validation_leaves_no_answers_and_the_old_certificate() {
     let run = world.run(&["letsencrypt:enable", "myapp", "--force"]);
     assert_eq!(run.code, 1, "{run:?}");
     assert!(run.stderr.contains("connection"), "{}", run.stderr);
-    assert_eq!(reloads.count(), 0, "nothing changed for nginx:\n{}", run.stdout);
-    assert!(!challenge_dir(&world).exists(), "acme-challenge/ was left behind");
+    assert_eq!(
+        reloads.count(),
+        0,
+        "nothing changed for nginx:\n{}",
+        run.stdout
+    );
+    assert!(
+        !challenge_dir(&world).exists(),
+        "acme-challenge/ was left behind"
+    );
     assert_eq!(world.installed_leaf(), before);
-    assert_eq!(world.sandbox.wait_served("myapp.example.com", &before), before);
+    assert_eq!(
+        world.sandbox.wait_served("myapp.example.com", &before),
+        before
+    );
 }
 
 /// A world with myapp and `more` apps (appN.example.com), each with a certificate from
@@ -150,7 +221,9 @@ fn world_with_apps(more: usize) -> (World, Vec<String>) {
     let mut apps = vec!["myapp".to_string()];
     for n in 2..=more + 1 {
         let app = format!("app{n}");
-        world.sandbox.create_app(&app, &[&format!("{app}.example.com")]);
+        world
+            .sandbox
+            .create_app(&app, &[&format!("{app}.example.com")]);
         apps.push(app);
     }
     world.run(&["letsencrypt:enable", "--all"]).ok();
@@ -170,8 +243,15 @@ fn assert_renewed_except(world: &World, apps: &[String], before: &[Vec<u8>], fai
         } else {
             assert_ne!(&leaf, old, "{app} has no new certificate");
         }
-        assert_eq!(world.sandbox.wait_served(&domain(app), &leaf), leaf, "{app}");
-        assert!(!world.sandbox.app_dir(app).join("acme-challenge").exists(), "{app}: answers left behind");
+        assert_eq!(
+            world.sandbox.wait_served(&domain(app), &leaf),
+            leaf,
+            "{app}"
+        );
+        assert!(
+            !world.sandbox.app_dir(app).join("acme-challenge").exists(),
+            "{app}: answers left behind"
+        );
     }
 }
 
@@ -182,10 +262,20 @@ fn enable_all_orders_every_app_and_reloads_nginx_once() {
 
     let reloads = Reloads::watch(&world);
     let run = world.run(&["letsencrypt:enable", "--all", "--force"]).ok();
-    assert_eq!(reloads.count(), 1, "one reload for five new certificates:\n{}", run.stdout);
+    assert_eq!(
+        reloads.count(),
+        1,
+        "one reload for five new certificates:\n{}",
+        run.stdout
+    );
     assert_renewed_except(&world, &apps, &before, None);
     for app in &apps {
-        assert!(run.stdout.contains(&format!("{app}: certificate installed")), "{app}:\n{}", run.stdout);
+        assert!(
+            run.stdout
+                .contains(&format!("{app}: certificate installed")),
+            "{app}:\n{}",
+            run.stdout
+        );
     }
 }
 
@@ -195,7 +285,10 @@ fn one_failing_app_stops_no_other_and_is_named() {
     // A new app, never validated (Pebble may reuse an earlier authorization), for which
     // the CA looks where nothing listens.
     world.sandbox.create_app("app5", &[&domain("app5")]);
-    world.sandbox.run(&["certs:generate", "app5", &domain("app5")], None).ok();
+    world
+        .sandbox
+        .run(&["certs:generate", "app5", &domain("app5")], None)
+        .ok();
     world.pebble.set_address(&domain("app5"), "127.0.0.9");
     apps.push("app5".into());
     let before: Vec<Vec<u8>> = apps.iter().map(|app| world.leaf_of(app)).collect();
@@ -204,8 +297,18 @@ fn one_failing_app_stops_no_other_and_is_named() {
     let run = world.run(&["letsencrypt:enable", "--all", "--force"]);
     assert_eq!(reloads.count(), 1, "{}", run.stdout);
     assert_eq!(run.code, 1, "{run:?}");
-    assert!(run.stderr.contains("letsencrypt:enable failed for app5;"), "{}", run.stderr);
-    assert!(run.stderr.lines().any(|l| l.starts_with(" !     app5: ") && l.contains("connection")), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("letsencrypt:enable failed for app5;"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .lines()
+            .any(|l| l.starts_with(" !     app5: ") && l.contains("connection")),
+        "{}",
+        run.stderr
+    );
     assert_renewed_except(&world, &apps, &before, Some("app5"));
 }
 
@@ -214,14 +317,24 @@ fn auto_renew_renews_every_due_app_with_one_reload() {
     let (world, apps) = world_with_apps(3);
     let before: Vec<Vec<u8>> = apps.iter().map(|app| world.leaf_of(app)).collect();
     // Every certificate is inside this grace period: all are due.
-    world.run(&["letsencrypt:set", "--global", "graceperiod", "999999999"]).ok();
+    world
+        .run(&["letsencrypt:set", "--global", "graceperiod", "999999999"])
+        .ok();
 
     let reloads = Reloads::watch(&world);
     let run = world.run(&["letsencrypt:auto-renew"]).ok();
     assert_eq!(reloads.count(), 1, "{}", run.stdout);
     for app in &apps {
-        assert!(run.stdout.contains(&format!("{app}: renewing")), "{app}:\n{}", run.stdout);
-        assert!(run.stdout.contains(&format!("{app}: renewed")), "{app}:\n{}", run.stdout);
+        assert!(
+            run.stdout.contains(&format!("{app}: renewing")),
+            "{app}:\n{}",
+            run.stdout
+        );
+        assert!(
+            run.stdout.contains(&format!("{app}: renewed")),
+            "{app}:\n{}",
+            run.stdout
+        );
     }
     assert_renewed_except(&world, &apps, &before, None);
 }
@@ -233,18 +346,30 @@ fn a_reload_the_master_refuses_puts_every_staged_app_back() {
     let trees: Vec<_> = apps.iter().map(|app| world.sandbox.tree(app)).collect();
     // Another app broken by hand since the last reload: each app's own test passes, the
     // master's reload of the whole configuration does not.
-    world.sandbox.create_app("bystander", &["bystander.example.com"]);
-    world.sandbox.run(&["certs:generate", "bystander", "bystander.example.com"], None).ok();
+    world
+        .sandbox
+        .create_app("bystander", &["bystander.example.com"]);
+    world
+        .sandbox
+        .run(
+            &["certs:generate", "bystander", "bystander.example.com"],
+            None,
+        )
+        .ok();
     let conf_d = world.sandbox.app_dir("bystander").join("nginx.conf.d");
     std::fs::create_dir_all(&conf_d).unwrap();
     std::fs::write(conf_d.join("broken.conf"), "this is not nginx;\n").unwrap();
-    world.run(&["letsencrypt:set", "--global", "graceperiod", "999999999"]).ok();
+    world
+        .run(&["letsencrypt:set", "--global", "graceperiod", "999999999"])
+        .ok();
 
     let run = world.run(&["letsencrypt:auto-renew"]);
     assert_eq!(run.code, 1, "{run:?}");
     for app in &apps {
         assert!(
-            run.stderr.lines().any(|l| l.starts_with(&format!(" !     {app}: nginx refused to reload"))),
+            run.stderr
+                .lines()
+                .any(|l| l.starts_with(&format!(" !     {app}: nginx refused to reload"))),
             "{app}:\n{}",
             run.stderr
         );
@@ -252,7 +377,11 @@ fn a_reload_the_master_refuses_puts_every_staged_app_back() {
     for ((app, old), tree) in apps.iter().zip(&before).zip(&trees) {
         assert_eq!(&world.leaf_of(app), old, "{app}");
         assert_eq!(&world.sandbox.tree(app), tree, "{app}: every entry back");
-        assert_eq!(world.sandbox.wait_served(&domain(app), old), *old, "{app} still serves the old certificate");
+        assert_eq!(
+            world.sandbox.wait_served(&domain(app), old),
+            *old,
+            "{app} still serves the old certificate"
+        );
     }
 }
 
@@ -265,7 +394,17 @@ fn apps_whose_nginx_conf_predates_the_location_get_it_with_one_reload_for_all() 
 
     let reloads = Reloads::watch(&world);
     let run = world.run(&["letsencrypt:enable", "--all", "--force"]).ok();
-    assert!(run.stdout.contains("4 app(s) had no ACME challenge location"), "{}", run.stdout);
-    assert_eq!(reloads.count(), 2, "one reload for the locations, one for the certificates:\n{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains("4 app(s) had no ACME challenge location"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(
+        reloads.count(),
+        2,
+        "one reload for the locations, one for the certificates:\n{}",
+        run.stdout
+    );
     assert_renewed_except(&world, &apps, &before, None);
 }

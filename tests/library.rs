@@ -9,7 +9,10 @@ use dokku_certs::bundle::{Origin, Source, assemble, sources_from_archive};
 use dokku_certs::cert::{Certificate, format_openssl_date};
 
 fn source(name: &str) -> Source {
-    Source { name: name.to_string(), bytes: fixture(name) }
+    Source {
+        name: name.to_string(),
+        bytes: fixture(name),
+    }
 }
 
 fn openssl_public_key_of(args: &[&str]) -> String {
@@ -19,22 +22,48 @@ fn openssl_public_key_of(args: &[&str]) -> String {
 #[test]
 fn key_matching_agrees_with_openssl_for_every_encoding() {
     let certs = ["leaf.crt", "leaf2.crt", "leaf3.crt", "wild.crt"];
-    let keys = ["leaf.key", "leaf.pkcs1.key", "leaf.key.der", "leaf2.key", "leaf2.key.der", "leaf3.key", "wild.key"];
+    let keys = [
+        "leaf.key",
+        "leaf.pkcs1.key",
+        "leaf.key.der",
+        "leaf2.key",
+        "leaf2.key.der",
+        "leaf3.key",
+        "wild.key",
+    ];
     let dir = fixtures();
     for crt in certs {
         let crt_path = dir.join(crt);
-        let cert_pub = openssl_public_key_of(&["x509", "-noout", "-pubkey", "-in", crt_path.to_str().unwrap()]);
+        let cert_pub = openssl_public_key_of(&[
+            "x509",
+            "-noout",
+            "-pubkey",
+            "-in",
+            crt_path.to_str().unwrap(),
+        ]);
         for key in keys {
             let key_path = dir.join(key);
             let form = if key.ends_with(".der") { "DER" } else { "PEM" };
-            let key_pub =
-                openssl_public_key_of(&["pkey", "-pubout", "-inform", form, "-in", key_path.to_str().unwrap()]);
+            let key_pub = openssl_public_key_of(&[
+                "pkey",
+                "-pubout",
+                "-inform",
+                form,
+                "-in",
+                key_path.to_str().unwrap(),
+            ]);
             let openssl_says_match = cert_pub == key_pub;
             let ours = assemble(&[source(crt), source(key)], Origin::Files);
             match ours {
-                Ok(_) => assert!(openssl_says_match, "{crt} + {key}: we matched, openssl does not"),
+                Ok(_) => assert!(
+                    openssl_says_match,
+                    "{crt} + {key}: we matched, openssl does not"
+                ),
                 Err(Error::KeyMismatch { .. }) => {
-                    assert!(!openssl_says_match, "{crt} + {key}: openssl matches, we do not")
+                    assert!(
+                        !openssl_says_match,
+                        "{crt} + {key}: openssl matches, we do not"
+                    )
                 }
                 Err(other) => panic!("{crt} + {key}: unexpected {other}"),
             }
@@ -45,11 +74,26 @@ fn key_matching_agrees_with_openssl_for_every_encoding() {
 #[test]
 fn chains_are_ordered_leaf_first_whatever_the_input_order() {
     let sources = [
-        Source { name: "root.crt".into(), bytes: fixture("root.crt") },
-        Source { name: "inter.crt".into(), bytes: fixture("inter.crt") },
-        Source { name: "unrelated.crt".into(), bytes: fixture("dokku.crt") },
-        Source { name: "leaf.crt".into(), bytes: fixture("leaf.crt") },
-        Source { name: "leaf.key".into(), bytes: fixture("leaf.key") },
+        Source {
+            name: "root.crt".into(),
+            bytes: fixture("root.crt"),
+        },
+        Source {
+            name: "inter.crt".into(),
+            bytes: fixture("inter.crt"),
+        },
+        Source {
+            name: "unrelated.crt".into(),
+            bytes: fixture("dokku.crt"),
+        },
+        Source {
+            name: "leaf.crt".into(),
+            bytes: fixture("leaf.crt"),
+        },
+        Source {
+            name: "leaf.key".into(),
+            bytes: fixture("leaf.key"),
+        },
     ];
     let bundle = assemble(&sources, Origin::Archive).unwrap();
     let subjects: Vec<&str> = bundle.chain.iter().map(|c| c.subject.as_str()).collect();
@@ -61,7 +105,12 @@ fn chains_are_ordered_leaf_first_whatever_the_input_order() {
             "C=US; O=dokku-certs tests; CN=dokku-certs Test Root",
         ]
     );
-    assert_eq!(bundle.notes.len(), 1, "the unrelated certificate is named: {:?}", bundle.notes);
+    assert_eq!(
+        bundle.notes.len(),
+        1,
+        "the unrelated certificate is named: {:?}",
+        bundle.notes
+    );
     assert!(bundle.notes[0].contains("CN=test.dokku.me"));
     // openssl agrees the written chain verifies against the root.
     let dir = tempfile::tempdir().unwrap();
@@ -90,15 +139,32 @@ fn names_and_dates_are_what_openssl_prints() {
         let cert = Certificate::from_der(&common::first_cert_der(&fixture(name))).unwrap();
         let end = openssl(&["x509", "-noout", "-enddate", "-in", path]);
         let start = openssl(&["x509", "-noout", "-startdate", "-in", path]);
-        assert_eq!(format_openssl_date(cert.not_after), end.trim().trim_start_matches("notAfter="), "{name}");
-        assert_eq!(format_openssl_date(cert.not_before), start.trim().trim_start_matches("notBefore="), "{name}");
+        assert_eq!(
+            format_openssl_date(cert.not_after),
+            end.trim().trim_start_matches("notAfter="),
+            "{name}"
+        );
+        assert_eq!(
+            format_openssl_date(cert.not_before),
+            start.trim().trim_start_matches("notBefore="),
+            "{name}"
+        );
         // dokku's subject: openssl's compat form, '/' turned into '; '.
-        let compat = openssl(&["x509", "-noout", "-subject", "-nameopt", "compat", "-in", path]);
-        let dokku_subject = compat.trim().trim_start_matches("subject=").trim_start_matches('/').replace('/', "; ");
+        let compat = openssl(&[
+            "x509", "-noout", "-subject", "-nameopt", "compat", "-in", path,
+        ]);
+        let dokku_subject = compat
+            .trim()
+            .trim_start_matches("subject=")
+            .trim_start_matches('/')
+            .replace('/', "; ");
         assert_eq!(cert.subject, dokku_subject, "{name}");
         // dokku's issuer: the `Issuer:` line of openssl 3's -text.
         let text = openssl(&["x509", "-noout", "-text", "-in", path]);
-        let dokku_issuer = text.lines().find_map(|l| l.trim().strip_prefix("Issuer: ")).unwrap();
+        let dokku_issuer = text
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("Issuer: "))
+            .unwrap();
         assert_eq!(cert.issuer, dokku_issuer, "{name}");
     }
 }
@@ -116,8 +182,16 @@ fn content_is_found_whatever_the_names_and_encodings() {
     let sources = sources_from_archive(&archive).unwrap();
     assert_eq!(sources.len(), 2, "the macOS '._' file is skipped");
     let bundle = assemble(&sources, Origin::Archive).unwrap();
-    assert_eq!(bundle.leaf().der(), common::first_cert_der(&fixture("leaf2.crt")));
-    assert!(bundle.key.to_pem().starts_with("-----BEGIN EC PRIVATE KEY-----\n"));
+    assert_eq!(
+        bundle.leaf().der(),
+        common::first_cert_der(&fixture("leaf2.crt"))
+    );
+    assert!(
+        bundle
+            .key
+            .to_pem()
+            .starts_with("-----BEGIN EC PRIVATE KEY-----\n")
+    );
     // `openssl x509 -text` puts kilobytes of text before the PEM block; a chain saved that
     // way puts more (here the root's and the intermediate's dumps come first).
     let dir = fixtures();
@@ -130,8 +204,17 @@ fn content_is_found_whatever_the_names_and_encodings() {
         openssl(&args)
     };
     let text = dump("root.crt", true) + &dump("inter.crt", true) + &dump("leaf2.crt", false);
-    assert!(text.find("-----BEGIN").unwrap() > 4096, "the text part is longer than 4 KiB");
-    let archive = common::tar_of(&[("site.crt", text.as_bytes()), ("site.key", &fixture("leaf2.key"))], false);
+    assert!(
+        text.find("-----BEGIN").unwrap() > 4096,
+        "the text part is longer than 4 KiB"
+    );
+    let archive = common::tar_of(
+        &[
+            ("site.crt", text.as_bytes()),
+            ("site.key", &fixture("leaf2.key")),
+        ],
+        false,
+    );
     let with_text = assemble(&sources_from_archive(&archive).unwrap(), Origin::Archive).unwrap();
     assert_eq!(with_text.leaf().der(), bundle.leaf().der());
     // The SEC1 file's "EC PARAMETERS" block is not mistaken for anything.
@@ -144,11 +227,21 @@ fn a_chain_at_the_cap_is_ordered_whatever_its_order_and_names() {
     // 16 certificates: a root, 14 intermediates all named "Intermediate", the server
     // certificate; given root first, each intermediate found only by its signature.
     let input = made::chain("myapp.example.com", 14, true, true);
-    let bundle = assemble(&[Source { name: "stdin".into(), bytes: input.clone() }], Origin::Archive).unwrap();
+    let bundle = assemble(
+        &[Source {
+            name: "stdin".into(),
+            bytes: input.clone(),
+        }],
+        Origin::Archive,
+    )
+    .unwrap();
     assert_eq!(bundle.chain.len(), 16);
     let given: Vec<Vec<u8>> = common::cert_ders(&input).into_iter().rev().collect();
     let ordered: Vec<Vec<u8>> = bundle.chain.iter().map(|c| c.der().to_vec()).collect();
-    assert_eq!(ordered, given, "server certificate first, then each issuer up to the root");
+    assert_eq!(
+        ordered, given,
+        "server certificate first, then each issuer up to the root"
+    );
     assert!(bundle.notes.is_empty(), "{:?}", bundle.notes);
 }
 
@@ -156,8 +249,17 @@ fn a_chain_at_the_cap_is_ordered_whatever_its_order_and_names() {
 fn many_certificates_for_one_key_are_ambiguous_not_slow() {
     // 64 certificates (the cap) for one key, each looking like every other's issuer.
     let input = made::certs_sharing_one_key("myapp.example.com", 64);
-    let result = assemble(&[Source { name: "stdin".into(), bytes: input }], Origin::Archive);
-    assert!(matches!(result, Err(Error::Ambiguous { count: 64, .. })), "{result:?}");
+    let result = assemble(
+        &[Source {
+            name: "stdin".into(),
+            bytes: input,
+        }],
+        Origin::Archive,
+    );
+    assert!(
+        matches!(result, Err(Error::Ambiguous { count: 64, .. })),
+        "{result:?}"
+    );
 }
 
 #[test]
@@ -166,15 +268,48 @@ fn a_compressed_ec_point_in_the_certificate_pairs_with_the_uncompressed_key() {
     let (key, crt) = (dir.path().join("c.key"), dir.path().join("c.crt"));
     let (key, crt) = (key.to_str().unwrap(), crt.to_str().unwrap());
     let leaf2 = fixtures().join("leaf2.key");
-    openssl(&["ec", "-in", leaf2.to_str().unwrap(), "-conv_form", "compressed", "-out", key]);
-    openssl(&["req", "-new", "-x509", "-key", key, "-subj", "/CN=myapp.example.com", "-days", "30", "-out", crt]);
+    openssl(&[
+        "ec",
+        "-in",
+        leaf2.to_str().unwrap(),
+        "-conv_form",
+        "compressed",
+        "-out",
+        key,
+    ]);
+    openssl(&[
+        "req",
+        "-new",
+        "-x509",
+        "-key",
+        key,
+        "-subj",
+        "/CN=myapp.example.com",
+        "-days",
+        "30",
+        "-out",
+        crt,
+    ]);
     let text = openssl(&["x509", "-in", crt, "-noout", "-text"]);
-    assert!(text.contains("pub:\n                    02") || text.contains("pub:\n                    03"), "{text}");
-    let certificate = Source { name: "c.crt".into(), bytes: std::fs::read(crt).unwrap() };
+    assert!(
+        text.contains("pub:\n                    02")
+            || text.contains("pub:\n                    03"),
+        "{text}"
+    );
+    let certificate = Source {
+        name: "c.crt".into(),
+        bytes: std::fs::read(crt).unwrap(),
+    };
     let bundle = assemble(&[certificate, source("leaf2.key")], Origin::Files).unwrap();
     assert_eq!(bundle.key.describe(), "an ECDSA P-256 key");
-    let other = Source { name: "c.crt".into(), bytes: std::fs::read(crt).unwrap() };
-    assert!(matches!(assemble(&[other, source("wild.key")], Origin::Files), Err(Error::KeyMismatch { .. })));
+    let other = Source {
+        name: "c.crt".into(),
+        bytes: std::fs::read(crt).unwrap(),
+    };
+    assert!(matches!(
+        assemble(&[other, source("wild.key")], Origin::Files),
+        Err(Error::KeyMismatch { .. })
+    ));
 }
 
 #[test]
@@ -193,7 +328,10 @@ fn refusals_carry_typed_kinds_with_the_words_users_saw_before() {
         refused("rsa1024.key").to_string(),
         "an RSA 1024-bit key, too short for nginx's OpenSSL (at least 2048 bits)"
     );
-    assert!(matches!(Certificate::from_der(b"\x30\x03\x02\x01\x05"), Err(CertError::Parse(_))));
+    assert!(matches!(
+        Certificate::from_der(b"\x30\x03\x02\x01\x05"),
+        Err(CertError::Parse(_))
+    ));
     let unknown = KeyType::from_name("dsa").unwrap_err();
     assert_eq!(
         unknown.to_string(),

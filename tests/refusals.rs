@@ -26,7 +26,17 @@ fn serving_sandbox() -> Sandbox {
     sandbox.start_nginx();
     let dir = fixtures();
     let (crt, key) = (dir.join("leaf.crt"), dir.join("leaf.key"));
-    sandbox.run(&["certs:add", "myapp", crt.to_str().unwrap(), key.to_str().unwrap()], None).ok();
+    sandbox
+        .run(
+            &[
+                "certs:add",
+                "myapp",
+                crt.to_str().unwrap(),
+                key.to_str().unwrap(),
+            ],
+            None,
+        )
+        .ok();
     let expected = first_cert_der(&fixture("leaf.crt"));
     assert_eq!(sandbox.wait_served(DOMAIN, &expected), expected);
     sandbox
@@ -37,10 +47,20 @@ fn run_case(sandbox: &Sandbox, input: &Input) -> common::Run {
         Input::Files(crt, key) => {
             let dir = fixtures();
             let (crt, key) = (dir.join(crt), dir.join(key));
-            sandbox.run(&["certs:add", "myapp", crt.to_str().unwrap(), key.to_str().unwrap()], None)
+            sandbox.run(
+                &[
+                    "certs:add",
+                    "myapp",
+                    crt.to_str().unwrap(),
+                    key.to_str().unwrap(),
+                ],
+                None,
+            )
         }
         Input::Stdin(bytes) => sandbox.run(&["certs:add", "myapp"], Some(bytes)),
-        Input::Args(args) => sandbox.run(&args.iter().map(String::as_str).collect::<Vec<_>>(), None),
+        Input::Args(args) => {
+            sandbox.run(&args.iter().map(String::as_str).collect::<Vec<_>>(), None)
+        }
     }
 }
 
@@ -53,24 +73,68 @@ fn assert_all_refused(cases: Vec<(&str, Input, &str)>) {
     for (name, input, needle) in &cases {
         let started = std::time::Instant::now();
         let run = run_case(&sandbox, input);
-        assert!(started.elapsed().as_secs() < 10, "{name}: took {:?}", started.elapsed());
-        assert_eq!(run.code, 1, "{name}: expected exit 1\nstdout: {}\nstderr: {}", run.stdout, run.stderr);
+        assert!(
+            started.elapsed().as_secs() < 10,
+            "{name}: took {:?}",
+            started.elapsed()
+        );
+        assert_eq!(
+            run.code, 1,
+            "{name}: expected exit 1\nstdout: {}\nstderr: {}",
+            run.stdout, run.stderr
+        );
         let lines: Vec<&str> = run.stderr.lines().collect();
-        assert_eq!(lines.len(), 1, "{name}: expected one line on stderr, got {:?}", run.stderr);
-        assert!(lines[0].starts_with(" !     "), "{name}: not dokku's style: {:?}", lines[0]);
-        assert!(run.stderr.contains(needle), "{name}: {:?} does not contain {needle:?}", run.stderr);
-        assert!(!run.stderr.contains("panicked"), "{name}: panicked: {}", run.stderr);
-        assert!(!run.stderr.contains("PRIVATE KEY") && !run.stdout.contains("PRIVATE KEY"), "{name}: key material");
-        assert!(!quotes_a_key(&run.stderr), "{name}: key material in {:?}", run.stderr);
+        assert_eq!(
+            lines.len(),
+            1,
+            "{name}: expected one line on stderr, got {:?}",
+            run.stderr
+        );
+        assert!(
+            lines[0].starts_with(" !     "),
+            "{name}: not dokku's style: {:?}",
+            lines[0]
+        );
+        assert!(
+            run.stderr.contains(needle),
+            "{name}: {:?} does not contain {needle:?}",
+            run.stderr
+        );
+        assert!(
+            !run.stderr.contains("panicked"),
+            "{name}: panicked: {}",
+            run.stderr
+        );
+        assert!(
+            !run.stderr.contains("PRIVATE KEY") && !run.stdout.contains("PRIVATE KEY"),
+            "{name}: key material"
+        );
+        assert!(
+            !quotes_a_key(&run.stderr),
+            "{name}: key material in {:?}",
+            run.stderr
+        );
         assert_eq!(sandbox.tree("myapp"), before, "{name}: the app dir changed");
-        assert_eq!(sandbox.served_cert(DOMAIN), served, "{name}: nginx serves another certificate");
+        assert_eq!(
+            sandbox.served_cert(DOMAIN),
+            served,
+            "{name}: nginx serves another certificate"
+        );
     }
-    assert_eq!(common::Tree::of(&sandbox.root()), root_before, "something was written under DOKKU_ROOT");
+    assert_eq!(
+        common::Tree::of(&sandbox.root()),
+        root_before,
+        "something was written under DOKKU_ROOT"
+    );
 }
 
 /// Whether `text` holds a piece of a body line of the keys the cases damage or send.
 fn quotes_a_key(text: &str) -> bool {
-    let keys = [fixture("leaf.key"), fixture("leaf.pkcs1.key"), fixture("leaf2.key")];
+    let keys = [
+        fixture("leaf.key"),
+        fixture("leaf.pkcs1.key"),
+        fixture("leaf2.key"),
+    ];
     let bodies = keys.into_iter().map(|key| String::from_utf8(key).unwrap());
     bodies
         .flat_map(|body| {
@@ -85,12 +149,36 @@ fn quotes_a_key(text: &str) -> bool {
 #[test]
 fn bad_certificates_and_keys_are_refused_saying_what_they_are() {
     assert_all_refused(vec![
-        ("PKCS#8 encrypted key", Input::Files("leaf.crt", "leaf.pkcs8-encrypted.key"), "is encrypted"),
-        ("legacy encrypted key", Input::Files("leaf.crt", "leaf.legacy-encrypted.key"), "openssl pkey -in"),
-        ("DER encrypted key", Input::Files("leaf.crt", "leaf.encrypted.key.der"), "is encrypted"),
-        ("CSR as certificate", Input::Files("leaf.csr", "leaf.key"), "holds a certificate signing request (CSR)"),
-        ("public key as certificate", Input::Files("leaf.pub", "leaf.key"), "holds a public key, not a certificate"),
-        ("files swapped", Input::Files("leaf.key", "leaf.crt"), "holds a private key, not a certificate"),
+        (
+            "PKCS#8 encrypted key",
+            Input::Files("leaf.crt", "leaf.pkcs8-encrypted.key"),
+            "is encrypted",
+        ),
+        (
+            "legacy encrypted key",
+            Input::Files("leaf.crt", "leaf.legacy-encrypted.key"),
+            "openssl pkey -in",
+        ),
+        (
+            "DER encrypted key",
+            Input::Files("leaf.crt", "leaf.encrypted.key.der"),
+            "is encrypted",
+        ),
+        (
+            "CSR as certificate",
+            Input::Files("leaf.csr", "leaf.key"),
+            "holds a certificate signing request (CSR)",
+        ),
+        (
+            "public key as certificate",
+            Input::Files("leaf.pub", "leaf.key"),
+            "holds a public key, not a certificate",
+        ),
+        (
+            "files swapped",
+            Input::Files("leaf.key", "leaf.crt"),
+            "holds a private key, not a certificate",
+        ),
         (
             "certificate as key",
             Input::Files("leaf.crt", "leaf.fullchain.crt"),
@@ -101,16 +189,48 @@ fn bad_certificates_and_keys_are_refused_saying_what_they_are() {
             Input::Files("inter.crt", "inter.key"),
             "is a CA certificate (CA:TRUE) issued by",
         ),
-        ("intermediate CA, server key", Input::Files("inter.crt", "leaf.key"), "is a CA certificate (CA:TRUE)"),
+        (
+            "intermediate CA, server key",
+            Input::Files("inter.crt", "leaf.key"),
+            "is a CA certificate (CA:TRUE)",
+        ),
         ("DSA key", Input::Files("leaf.crt", "dsa.key"), "a DSA key"),
         ("P-521 key", Input::Files("leaf.crt", "p521.key"), "P-521"),
-        ("secp256k1 key", Input::Files("leaf.crt", "k256.key"), "secp256k1"),
-        ("Ed25519 key", Input::Files("leaf.crt", "ed25519.key"), "Ed25519"),
-        ("RSA 1024 key", Input::Files("leaf.crt", "rsa1024.key"), "RSA 1024-bit key"),
-        ("PKCS#12", Input::Files("leaf.p12", "leaf.key"), "openssl pkcs12 -in"),
-        ("mismatched key", Input::Files("leaf.crt", "leaf2.key"), "does not match the certificate"),
-        ("text as certificate", Input::Files("inter.csr", "leaf.key"), "certificate signing request"),
-        ("directory as certificate", Input::Files(".", "leaf.key"), "CRT file specified not found"),
+        (
+            "secp256k1 key",
+            Input::Files("leaf.crt", "k256.key"),
+            "secp256k1",
+        ),
+        (
+            "Ed25519 key",
+            Input::Files("leaf.crt", "ed25519.key"),
+            "Ed25519",
+        ),
+        (
+            "RSA 1024 key",
+            Input::Files("leaf.crt", "rsa1024.key"),
+            "RSA 1024-bit key",
+        ),
+        (
+            "PKCS#12",
+            Input::Files("leaf.p12", "leaf.key"),
+            "openssl pkcs12 -in",
+        ),
+        (
+            "mismatched key",
+            Input::Files("leaf.crt", "leaf2.key"),
+            "does not match the certificate",
+        ),
+        (
+            "text as certificate",
+            Input::Files("inter.csr", "leaf.key"),
+            "certificate signing request",
+        ),
+        (
+            "directory as certificate",
+            Input::Files(".", "leaf.key"),
+            "CRT file specified not found",
+        ),
     ]);
 }
 
@@ -134,8 +254,18 @@ fn raw_entry(path: &str, kind: tar::EntryType, link: Option<&str>, data: &[u8]) 
 
 /// A usable pair followed by `extra` entries, then the end-of-archive blocks.
 fn pair_plus(extra: Vec<Vec<u8>>) -> Vec<u8> {
-    let mut archive = raw_entry("server.crt", tar::EntryType::Regular, None, &fixture("leaf2.crt"));
-    archive.extend(raw_entry("server.key", tar::EntryType::Regular, None, &fixture("leaf2.key")));
+    let mut archive = raw_entry(
+        "server.crt",
+        tar::EntryType::Regular,
+        None,
+        &fixture("leaf2.crt"),
+    );
+    archive.extend(raw_entry(
+        "server.key",
+        tar::EntryType::Regular,
+        None,
+        &fixture("leaf2.key"),
+    ));
     for entry in extra {
         archive.extend(entry);
     }
@@ -172,45 +302,142 @@ fn gzip_bomb(gib: u64) -> Vec<u8> {
 
 #[test]
 fn hostile_and_broken_archives_are_refused_whole() {
-    let valid = tar_of(&[("server.crt", &fixture("leaf2.crt")), ("server.key", &fixture("leaf2.key"))], false);
+    let valid = tar_of(
+        &[
+            ("server.crt", &fixture("leaf2.crt")),
+            ("server.key", &fixture("leaf2.key")),
+        ],
+        false,
+    );
     let many: Vec<(String, Vec<u8>)> = (0..12_000).map(|i| (format!("f{i}"), Vec::new())).collect();
-    let many_refs: Vec<(&str, &[u8])> = many.iter().map(|(n, b)| (n.as_str(), b.as_slice())).collect();
+    let many_refs: Vec<(&str, &[u8])> = many
+        .iter()
+        .map(|(n, b)| (n.as_str(), b.as_slice()))
+        .collect();
     let bomb = gzip_bomb(2);
-    assert!(bomb.len() < 8 << 20, "the bomb should be small: {} bytes", bomb.len());
-    let big_entry = tar_of(&[("server.crt", &vec![b'A'; 3 << 20]), ("server.key", &fixture("leaf2.key"))], true);
+    assert!(
+        bomb.len() < 8 << 20,
+        "the bomb should be small: {} bytes",
+        bomb.len()
+    );
+    let big_entry = tar_of(
+        &[
+            ("server.crt", &vec![b'A'; 3 << 20]),
+            ("server.key", &fixture("leaf2.key")),
+        ],
+        true,
+    );
     let regular = tar::EntryType::Regular;
     assert_all_refused(vec![
-        ("dot-dot path", Input::Stdin(pair_plus(vec![raw_entry("../evil.crt", regular, None, b"x")])), "climbs out"),
-        ("nested dot-dot", Input::Stdin(pair_plus(vec![raw_entry("a/../../x", regular, None, b"x")])), "\"a/../../x\""),
+        (
+            "dot-dot path",
+            Input::Stdin(pair_plus(vec![raw_entry(
+                "../evil.crt",
+                regular,
+                None,
+                b"x",
+            )])),
+            "climbs out",
+        ),
+        (
+            "nested dot-dot",
+            Input::Stdin(pair_plus(vec![raw_entry("a/../../x", regular, None, b"x")])),
+            "\"a/../../x\"",
+        ),
         (
             "absolute path",
-            Input::Stdin(pair_plus(vec![raw_entry("/etc/cron.d/x", regular, None, b"x")])),
+            Input::Stdin(pair_plus(vec![raw_entry(
+                "/etc/cron.d/x",
+                regular,
+                None,
+                b"x",
+            )])),
             "an absolute path",
         ),
         (
             "symlink",
-            Input::Stdin(pair_plus(vec![raw_entry("link.key", tar::EntryType::Symlink, Some("/etc/shadow"), b"")])),
+            Input::Stdin(pair_plus(vec![raw_entry(
+                "link.key",
+                tar::EntryType::Symlink,
+                Some("/etc/shadow"),
+                b"",
+            )])),
             "is a symbolic link",
         ),
         (
             "hard link",
-            Input::Stdin(pair_plus(vec![raw_entry("hard.key", tar::EntryType::Link, Some("server.key"), b"")])),
+            Input::Stdin(pair_plus(vec![raw_entry(
+                "hard.key",
+                tar::EntryType::Link,
+                Some("server.key"),
+                b"",
+            )])),
             "is a hard link",
         ),
-        ("device", Input::Stdin(pair_plus(vec![raw_entry("dev", tar::EntryType::Char, None, b"")])), "is a device"),
-        ("fifo", Input::Stdin(pair_plus(vec![raw_entry("fifo", tar::EntryType::Fifo, None, b"")])), "is a fifo"),
-        ("gzip bomb", Input::Stdin(bomb), "unpacks to more than 16 MiB"),
-        ("one entry over the limit", Input::Stdin(big_entry), "server.crt (skipped: over 1024 KiB)"),
-        ("too many entries", Input::Stdin(tar_of(&many_refs, true)), "more than 10000 entries"),
-        ("truncated tar", Input::Stdin(valid[..700].to_vec()), "truncated"),
-        ("truncated gzip", Input::Stdin(gzip(&valid)[..200].to_vec()), "stdin is not a tar archive"),
+        (
+            "device",
+            Input::Stdin(pair_plus(vec![raw_entry(
+                "dev",
+                tar::EntryType::Char,
+                None,
+                b"",
+            )])),
+            "is a device",
+        ),
+        (
+            "fifo",
+            Input::Stdin(pair_plus(vec![raw_entry(
+                "fifo",
+                tar::EntryType::Fifo,
+                None,
+                b"",
+            )])),
+            "is a fifo",
+        ),
+        (
+            "gzip bomb",
+            Input::Stdin(bomb),
+            "unpacks to more than 16 MiB",
+        ),
+        (
+            "one entry over the limit",
+            Input::Stdin(big_entry),
+            "server.crt (skipped: over 1024 KiB)",
+        ),
+        (
+            "too many entries",
+            Input::Stdin(tar_of(&many_refs, true)),
+            "more than 10000 entries",
+        ),
+        (
+            "truncated tar",
+            Input::Stdin(valid[..700].to_vec()),
+            "truncated",
+        ),
+        (
+            "truncated gzip",
+            Input::Stdin(gzip(&valid)[..200].to_vec()),
+            "stdin is not a tar archive",
+        ),
         (
             "random bytes",
-            Input::Stdin((0..4096u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect()),
+            Input::Stdin(
+                (0..4096u32)
+                    .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+                    .collect(),
+            ),
             "not a tar archive",
         ),
-        ("plain text", Input::Stdin(b"hello, this is not an archive\n".repeat(40)), "not a tar archive"),
-        ("empty stdin", Input::Stdin(Vec::new()), "Tar archive containing server.crt and server.key expected on stdin"),
+        (
+            "plain text",
+            Input::Stdin(b"hello, this is not an archive\n".repeat(40)),
+            "not a tar archive",
+        ),
+        (
+            "empty stdin",
+            Input::Stdin(Vec::new()),
+            "Tar archive containing server.crt and server.key expected on stdin",
+        ),
         (
             "two pairs",
             Input::Stdin(tar_of(
@@ -227,12 +454,19 @@ fn hostile_and_broken_archives_are_refused_whole() {
         (
             "encrypted key in an archive",
             Input::Stdin(tar_of(
-                &[("a.crt", &fixture("leaf.crt")), ("a.key", &fixture("leaf.pkcs8-encrypted.key"))],
+                &[
+                    ("a.crt", &fixture("leaf.crt")),
+                    ("a.key", &fixture("leaf.pkcs8-encrypted.key")),
+                ],
                 false,
             )),
             "is encrypted",
         ),
-        ("PKCS#12 in an archive", Input::Stdin(tar_of(&[("site.pfx", &fixture("leaf.p12"))], false)), "openssl pkcs12"),
+        (
+            "PKCS#12 in an archive",
+            Input::Stdin(tar_of(&[("site.pfx", &fixture("leaf.p12"))], false)),
+            "openssl pkcs12",
+        ),
         (
             "no key in an archive",
             Input::Stdin(tar_of(&[("a.crt", &fixture("leaf.crt"))], false)),
@@ -244,8 +478,14 @@ fn hostile_and_broken_archives_are_refused_whole() {
 #[test]
 fn names_that_could_escape_or_inject_are_refused_before_anything_is_touched() {
     let mut cases: Vec<(&str, Input, &str)> = Vec::new();
-    for app in ["..", "../myapp", "My", "a b", "a;b", "a{b}", "$app", "a\nb", "/etc"] {
-        cases.push(("bad app name", Input::Args(vec!["certs:info".into(), app.into()]), "App name must begin"));
+    for app in [
+        "..", "../myapp", "My", "a b", "a;b", "a{b}", "$app", "a\nb", "/etc",
+    ] {
+        cases.push((
+            "bad app name",
+            Input::Args(vec!["certs:info".into(), app.into()]),
+            "App name must begin",
+        ));
     }
     let long_label = format!("{}.example.com", "a".repeat(64));
     for domain in [
@@ -263,7 +503,11 @@ fn names_that_could_escape_or_inject_are_refused_before_anything_is_touched() {
     ] {
         cases.push((
             "bad domain",
-            Input::Args(vec!["certs:generate".into(), "myapp".into(), domain.to_string()]),
+            Input::Args(vec![
+                "certs:generate".into(),
+                "myapp".into(),
+                domain.to_string(),
+            ]),
             "is not a valid domain",
         ));
     }
@@ -278,7 +522,17 @@ fn a_vhost_line_that_could_inject_into_nginx_conf_is_refused() {
     let before = sandbox.tree("myapp");
     let dir = fixtures();
     let (crt, key) = (dir.join("leaf2.crt"), dir.join("leaf2.key"));
-    sandbox.run(&["certs:add", "myapp", crt.to_str().unwrap(), key.to_str().unwrap()], None).refused("VHOST: line 2");
+    sandbox
+        .run(
+            &[
+                "certs:add",
+                "myapp",
+                crt.to_str().unwrap(),
+                key.to_str().unwrap(),
+            ],
+            None,
+        )
+        .refused("VHOST: line 2");
     assert_eq!(sandbox.tree("myapp"), before);
 }
 
@@ -296,9 +550,16 @@ fn der_inputs_and_several_keys_pair_by_content() {
         true,
     );
     let run = sandbox.run(&["certs:add", "myapp"], Some(&archive)).ok();
-    assert!(run.stderr.contains("other key(s) ignored"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("other key(s) ignored"),
+        "{}",
+        run.stderr
+    );
     let installed = std::fs::read(sandbox.app_dir("myapp").join("tls/server.crt")).unwrap();
-    assert_eq!(common::cert_ders(&installed), vec![first_cert_der(&fixture("leaf.crt"))]);
+    assert_eq!(
+        common::cert_ders(&installed),
+        vec![first_cert_der(&fixture("leaf.crt"))]
+    );
     assert!(installed.starts_with(b"-----BEGIN CERTIFICATE-----\n"));
 }
 
@@ -324,9 +585,21 @@ fn inputs_over_the_caps_are_refused_before_the_work_they_would_cost() {
             Input::Stdin(made::chain(DOMAIN, 800, true, true)),
             "holds more than 64 certificates",
         ),
-        ("a chain of 100 intermediates", Input::Stdin(made::chain(DOMAIN, 100, false, false)), "more than 64"),
-        ("a chain of 20", Input::Stdin(made::chain(DOMAIN, 18, false, false)), "chain is longer than 16 certificates"),
-        ("17 keys", Input::Stdin(keys_and_pair), "holds more than 16 private keys"),
+        (
+            "a chain of 100 intermediates",
+            Input::Stdin(made::chain(DOMAIN, 100, false, false)),
+            "more than 64",
+        ),
+        (
+            "a chain of 20",
+            Input::Stdin(made::chain(DOMAIN, 18, false, false)),
+            "chain is longer than 16 certificates",
+        ),
+        (
+            "17 keys",
+            Input::Stdin(keys_and_pair),
+            "holds more than 16 private keys",
+        ),
         (
             "16 MiB of certificates",
             Input::Stdin(up_to_the_stdin_limit(&fixture("leaf.crt"))),
@@ -340,9 +613,16 @@ fn inputs_over_the_caps_are_refused_before_the_work_they_would_cost() {
 fn damaged_pem(pem: &[u8], label: &str) -> Vec<u8> {
     let text = String::from_utf8(pem.to_vec()).unwrap();
     let lines: Vec<&str> = text.lines().collect();
-    let mut body: Vec<String> = lines[1..lines.len() - 1].iter().map(|l| l.to_string()).collect();
+    let mut body: Vec<String> = lines[1..lines.len() - 1]
+        .iter()
+        .map(|l| l.to_string())
+        .collect();
     body[1].replace_range(0..1, "!");
-    format!("-----BEGIN {label}-----\n{}\n-----END {label}-----\n", body.join("\n")).into_bytes()
+    format!(
+        "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
+        body.join("\n")
+    )
+    .into_bytes()
 }
 
 #[test]
@@ -355,25 +635,71 @@ fn a_damaged_pem_block_is_named_by_its_label_key_or_certificate() {
     };
     let key = fixture("leaf.key");
     let pkcs8 = damaged_pem(&key, "PRIVATE KEY");
-    let (crt, good_key) = (write("leaf.crt", &fixture("leaf.crt")), write("good.key", &key));
-    let add = |crt: &str, key: &str| Input::Args(vec!["certs:add".into(), "myapp".into(), crt.into(), key.into()]);
+    let (crt, good_key) = (
+        write("leaf.crt", &fixture("leaf.crt")),
+        write("good.key", &key),
+    );
+    let add = |crt: &str, key: &str| {
+        Input::Args(vec![
+            "certs:add".into(),
+            "myapp".into(),
+            crt.into(),
+            key.into(),
+        ])
+    };
     let bad_pkcs8 = write("pkcs8.key", &pkcs8);
     let bad_ec = write("ec.key", &damaged_pem(&key, "EC PRIVATE KEY"));
-    let bad_rsa = write("rsa.key", &damaged_pem(&fixture("leaf.pkcs1.key"), "RSA PRIVATE KEY"));
+    let bad_rsa = write(
+        "rsa.key",
+        &damaged_pem(&fixture("leaf.pkcs1.key"), "RSA PRIVATE KEY"),
+    );
     let bad_crt = write("bad.crt", &damaged_pem(&fixture("leaf.crt"), "CERTIFICATE"));
-    let archive = |key: &[u8]| Input::Stdin(tar_of(&[("a.crt", &fixture("leaf2.crt")), ("a.key", key)], false));
+    let archive = |key: &[u8]| {
+        Input::Stdin(tar_of(
+            &[("a.crt", &fixture("leaf2.crt")), ("a.key", key)],
+            false,
+        ))
+    };
     let mut combined = fixture("leaf2.crt");
     combined.extend(&pkcs8);
     let damaged_key = "is a damaged PKCS#8 key (invalid data: Invalid symbol 33";
     let cases = vec![
         ("damaged PKCS#8 key", add(&crt, &bad_pkcs8), damaged_key),
-        ("damaged EC key", add(&crt, &bad_ec), "is a damaged EC key (invalid data"),
-        ("damaged RSA key", add(&crt, &bad_rsa), "is a damaged RSA key (invalid data"),
-        ("damaged key, complete file", add(&crt, &bad_pkcs8), "; check that the file is complete and unchanged"),
-        ("damaged key as CRT", add(&bad_pkcs8, &good_key), "pkcs8.key holds a private key, not a certificate"),
-        ("damaged certificate", add(&bad_crt, &good_key), "bad.crt holds a certificate that cannot be parsed"),
-        ("damaged certificate as KEY", add(&crt, &bad_crt), "bad.crt holds a damaged certificate"),
-        ("damaged key in an archive", archive(&pkcs8), "the private key in a.key is a damaged PKCS#8 key"),
+        (
+            "damaged EC key",
+            add(&crt, &bad_ec),
+            "is a damaged EC key (invalid data",
+        ),
+        (
+            "damaged RSA key",
+            add(&crt, &bad_rsa),
+            "is a damaged RSA key (invalid data",
+        ),
+        (
+            "damaged key, complete file",
+            add(&crt, &bad_pkcs8),
+            "; check that the file is complete and unchanged",
+        ),
+        (
+            "damaged key as CRT",
+            add(&bad_pkcs8, &good_key),
+            "pkcs8.key holds a private key, not a certificate",
+        ),
+        (
+            "damaged certificate",
+            add(&bad_crt, &good_key),
+            "bad.crt holds a certificate that cannot be parsed",
+        ),
+        (
+            "damaged certificate as KEY",
+            add(&crt, &bad_crt),
+            "bad.crt holds a damaged certificate",
+        ),
+        (
+            "damaged key in an archive",
+            archive(&pkcs8),
+            "the private key in a.key is a damaged PKCS#8 key",
+        ),
         (
             "damaged key after a good certificate on stdin",
             Input::Stdin(combined),

@@ -27,13 +27,23 @@ fn fifty_apps() -> Sandbox {
         let app = name(i);
         sandbox.create_app(&app, &[&domain(&app)]);
         // nginx is not running yet: the certificates go in place without it.
-        sandbox.run_with(&["certs:generate", &app, &domain(&app)], None, &[("DOKKU_NGINX_CMD", "true")]).ok();
+        sandbox
+            .run_with(
+                &["certs:generate", &app, &domain(&app)],
+                None,
+                &[("DOKKU_NGINX_CMD", "true")],
+            )
+            .ok();
     }
     sandbox.start_nginx();
     for i in 0..APPS {
         let app = name(i);
         let installed = installed_leaf(&sandbox, &app);
-        assert_eq!(sandbox.wait_served(&domain(&app), &installed), installed, "{app} is served at the start");
+        assert_eq!(
+            sandbox.wait_served(&domain(&app), &installed),
+            installed,
+            "{app} is served at the start"
+        );
     }
     sandbox
 }
@@ -52,7 +62,10 @@ fn new_pair_for(sandbox: &Sandbox, app: &str) -> (String, String) {
         .run_with(
             &["certs:generate", "scratch", &domain(app)],
             None,
-            &[("DOKKU_ROOT", root.to_str().unwrap()), ("DOKKU_NGINX_CMD", "true")],
+            &[
+                ("DOKKU_ROOT", root.to_str().unwrap()),
+                ("DOKKU_NGINX_CMD", "true"),
+            ],
         )
         .ok();
     let keep = sandbox.dir.path().join(format!("{app}-new"));
@@ -76,9 +89,19 @@ fn write_conf_d(sandbox: &Sandbox, app: &str, name: &str, text: &str) {
 fn refused_add(sandbox: &Sandbox, crt: &str, key: &str, needle: &str) -> String {
     let old = installed_leaf(sandbox, CHANGED);
     let before = sandbox.tree(CHANGED);
-    let run = sandbox.run(&["certs:add", CHANGED, crt, key], None).refused(needle);
-    assert_eq!(sandbox.tree(CHANGED), before, "the app directory is byte-identical");
-    assert_eq!(sandbox.served_cert(&domain(CHANGED)), old, "the old certificate is still served");
+    let run = sandbox
+        .run(&["certs:add", CHANGED, crt, key], None)
+        .refused(needle);
+    assert_eq!(
+        sandbox.tree(CHANGED),
+        before,
+        "the app directory is byte-identical"
+    );
+    assert_eq!(
+        sandbox.served_cert(&domain(CHANGED)),
+        old,
+        "the old certificate is still served"
+    );
     run.stderr
 }
 
@@ -89,7 +112,10 @@ fn a_broken_nginx_conf_d_file_in_the_changed_app_is_refused_and_the_old_certific
     let (crt, key) = new_pair_for(&sandbox, CHANGED);
 
     let stderr = refused_add(&sandbox, &crt, &key, "nginx rejected the new configuration");
-    assert!(stderr.contains("broken.conf"), "nginx's complaint names the file: {stderr}");
+    assert!(
+        stderr.contains("broken.conf"),
+        "nginx's complaint names the file: {stderr}"
+    );
 }
 
 #[test]
@@ -106,19 +132,46 @@ fn a_change_to_one_app_leaves_every_other_app_served() {
 
     let new = installed_leaf(&sandbox, CHANGED);
     assert_eq!(new, first_cert_der(&std::fs::read(&crt).unwrap()));
-    assert_eq!(sandbox.wait_served(&domain(CHANGED), &new), new, "the new certificate is served");
+    assert_eq!(
+        sandbox.wait_served(&domain(CHANGED), &new),
+        new,
+        "the new certificate is served"
+    );
     for (app, leaf) in &others {
-        assert_eq!(&sandbox.served_cert(&domain(app)), leaf, "{app} still serves its own certificate");
+        assert_eq!(
+            &sandbox.served_cert(&domain(app)),
+            leaf,
+            "{app} still serves its own certificate"
+        );
     }
 
     // A global property reaches all 50 apps with one reload, and every app is still served.
-    let set = sandbox.run(&["nginx:set", "--global", "proxy-read-timeout", "90s"], None).ok();
-    assert_eq!(set.stdout.matches("Rendered nginx.conf for").count(), APPS, "{}", set.stdout);
-    assert_eq!(set.stdout.matches("Reloading nginx").count(), 1, "one reload: {}", set.stdout);
+    let set = sandbox
+        .run(
+            &["nginx:set", "--global", "proxy-read-timeout", "90s"],
+            None,
+        )
+        .ok();
+    assert_eq!(
+        set.stdout.matches("Rendered nginx.conf for").count(),
+        APPS,
+        "{}",
+        set.stdout
+    );
+    assert_eq!(
+        set.stdout.matches("Reloading nginx").count(),
+        1,
+        "one reload: {}",
+        set.stdout
+    );
     for (app, leaf) in &others {
         let conf = std::fs::read_to_string(sandbox.app_dir(app).join("nginx.conf")).unwrap();
         assert!(conf.contains("proxy_read_timeout 90s;"), "{app}: {conf}");
-        assert_eq!(&sandbox.served_cert(&domain(app)), leaf, "{app} is still served after the global change");
+        assert_eq!(
+            &sandbox.served_cert(&domain(app)),
+            leaf,
+            "{app} is still served after the global change"
+        );
     }
 }
 
@@ -131,8 +184,15 @@ fn a_master_that_refuses_the_reload_is_detected_and_the_change_rolled_back() {
     let (crt, key) = new_pair_for(&sandbox, CHANGED);
 
     let stderr = refused_add(&sandbox, &crt, &key, "nginx refused to reload");
-    assert!(stderr.contains("not_a_directive"), "nginx's own complaint is shown: {stderr}");
-    assert_eq!(sandbox.served_cert(&domain("app03")), installed_leaf(&sandbox, "app03"), "app03 is still served");
+    assert!(
+        stderr.contains("not_a_directive"),
+        "nginx's own complaint is shown: {stderr}"
+    );
+    assert_eq!(
+        sandbox.served_cert(&domain("app03")),
+        installed_leaf(&sandbox, "app03"),
+        "app03 is still served"
+    );
 }
 
 #[test]
@@ -145,18 +205,27 @@ fn an_unloadable_certificate_at_reload_time_is_detected_and_rolled_back() {
     std::fs::copy(&wrong_key, sandbox.app_dir("app05").join("tls/server.key")).unwrap();
 
     let stderr = refused_add(&sandbox, &crt, &key, "nginx refused to reload");
-    assert!(stderr.contains("app05"), "the complaint names the certificate nginx could not load: {stderr}");
+    assert!(
+        stderr.contains("app05"),
+        "the complaint names the certificate nginx could not load: {stderr}"
+    );
 }
 
 #[test]
 fn each_command_returns_only_once_the_new_certificate_is_served() {
     let sandbox = fifty_apps();
-    for (round, command) in ["certs:add", "certs:update", "certs:add"].into_iter().enumerate() {
+    for (round, command) in ["certs:add", "certs:update", "certs:add"]
+        .into_iter()
+        .enumerate()
+    {
         let (crt, key) = new_pair_for(&sandbox, CHANGED);
         sandbox.run(&[command, CHANGED, &crt, &key], None).ok();
         let new = first_cert_der(&std::fs::read(&crt).unwrap());
         // One handshake right after the command returned: no waiting, no retry.
         let served = sandbox.served_cert(&domain(CHANGED));
-        assert_eq!(served, new, "{command}, round {round}: the new certificate is served when the command returns");
+        assert_eq!(
+            served, new,
+            "{command}, round {round}: the new certificate is served when the command returns"
+        );
     }
 }

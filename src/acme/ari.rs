@@ -13,7 +13,9 @@ use super::schedule::Window;
 /// certificate without an Authority Key Identifier (then there is no ARI for it).
 pub fn certificate_id(leaf_der: &[u8]) -> Option<CertificateIdentifier<'static>> {
     let der = CertificateDer::from(leaf_der);
-    CertificateIdentifier::try_from(&der).ok().map(CertificateIdentifier::into_owned)
+    CertificateIdentifier::try_from(&der)
+        .ok()
+        .map(CertificateIdentifier::into_owned)
 }
 
 /// What the CA answered: its window, and how long until it wants to be asked again
@@ -27,12 +29,21 @@ pub struct Answer {
 }
 
 /// Asks the CA for the certificate's renewal window. `Ok(None)`: this CA has no ARI.
-pub async fn renewal_window(account: &Account, id: &CertificateIdentifier<'_>) -> Result<Option<Answer>, String> {
+pub async fn renewal_window(
+    account: &Account,
+    id: &CertificateIdentifier<'_>,
+) -> Result<Option<Answer>, String> {
     match account.renewal_info(id).await {
         Ok((info, retry_after)) => {
             let window = info.suggested_window;
-            let window = Window { start: window.start.unix_timestamp(), end: window.end.unix_timestamp() };
-            Ok(Some(Answer { window, retry_after }))
+            let window = Window {
+                start: window.start.unix_timestamp(),
+                end: window.end.unix_timestamp(),
+            };
+            Ok(Some(Answer {
+                window,
+                retry_after,
+            }))
         }
         Err(instant_acme::Error::Unsupported(_)) => Ok(None),
         Err(error) => Err(error.to_string()),

@@ -36,7 +36,11 @@ pub struct Outcome<T> {
 
 /// The apps whose outcome is an error, in the batch's order.
 pub fn failed<T>(outcomes: &[Outcome<T>]) -> Vec<&str> {
-    outcomes.iter().filter(|o| o.result.is_err()).map(|o| o.app.as_str()).collect()
+    outcomes
+        .iter()
+        .filter(|o| o.result.is_err())
+        .map(|o| o.app.as_str())
+        .collect()
 }
 
 /// What one app's job leaves for the shared reload.
@@ -48,7 +52,8 @@ pub(crate) enum Pending<'a, T> {
 }
 
 /// Turns an install's outcome into the job's answer (recording it if need be).
-pub(crate) type Finish<'a, T> = Box<dyn FnOnce(Result<Installed>, &dyn Reporter) -> Result<T> + Send + 'a>;
+pub(crate) type Finish<'a, T> =
+    Box<dyn FnOnce(Result<Installed>, &dyn Reporter) -> Result<T> + Send + 'a>;
 
 /// A staged certificate waiting for the reload.
 pub(crate) struct StagedIssue<'a, T> {
@@ -88,13 +93,28 @@ fn add_challenge_locations(env: &Env, apps: &[App], parallel: usize, report: &dy
     let outcomes = run_once(env, apps, parallel, report, |app, report| {
         let lock = crate::transaction::lock(app)?;
         // An app without domains is refused by its own job; nothing is rendered for it here.
-        let change = if app.domains()?.is_empty() { None } else { super::challenge::location_change(app)? };
-        let Some(change) = change else { return Ok(Pending::Done(false)) };
+        let change = if app.domains()?.is_empty() {
+            None
+        } else {
+            super::challenge::location_change(app)?
+        };
+        let Some(change) = change else {
+            return Ok(Pending::Done(false));
+        };
         let staged = crate::transaction::stage(env, app, &change, report)?;
         let finish: Finish<'_, bool> = Box::new(|installed, _| installed.map(|_| true));
-        Ok(Pending::Staged(StagedIssue { lock, staged, hostnames: Vec::new(), warnings: Vec::new(), finish }))
+        Ok(Pending::Staged(StagedIssue {
+            lock,
+            staged,
+            hostnames: Vec::new(),
+            warnings: Vec::new(),
+            finish,
+        }))
     });
-    let rendered = outcomes.iter().filter(|o| matches!(o.result, Ok(true))).count();
+    let rendered = outcomes
+        .iter()
+        .filter(|o| matches!(o.result, Ok(true)))
+        .count();
     if rendered > 0 {
         report.report(Event::Detail(format!(
             "{rendered} app(s) had no ACME challenge location in nginx.conf: rendered again (nginx reloaded once)"
@@ -113,7 +133,10 @@ fn run_once<'a, T: Send>(
     job: impl Fn(&'a App, &dyn Reporter) -> Result<Pending<'a, T>> + Sync,
 ) -> Vec<Outcome<T>> {
     let results = prepare_all(env, apps, parallel, report, &job);
-    let staged = results.iter().filter(|r| matches!(r, Ok(Pending::Staged(_)))).count();
+    let staged = results
+        .iter()
+        .filter(|r| matches!(r, Ok(Pending::Staged(_))))
+        .count();
     let reload = match staged {
         0 => Ok(Ok(())),
         _ if env.mode == Mode::Dokku => Ok(Ok(())),
@@ -124,9 +147,19 @@ fn run_once<'a, T: Send>(
         .iter()
         .zip(results)
         .map(|(app, result)| {
-            let tell = |event: Event| report.report(if named { naming(&app.name, event) } else { event });
+            let tell = |event: Event| {
+                report.report(if named {
+                    naming(&app.name, event)
+                } else {
+                    event
+                })
+            };
             let result = result.and_then(|p| finish(env, p, &reload, &tell));
-            Outcome { app: app.name.clone(), result, listeners: String::new() }
+            Outcome {
+                app: app.name.clone(),
+                result,
+                listeners: String::new(),
+            }
         })
         .collect();
     if let Err(error) = &reload {
@@ -144,8 +177,13 @@ fn prepare_all<'a, T: Send>(
     report: &dyn Reporter,
     job: &(impl Fn(&'a App, &dyn Reporter) -> Result<Pending<'a, T>> + Sync),
 ) -> Vec<Result<Pending<'a, T>>> {
-    let parallel = if env.mode == Mode::Dokku { 1 } else { parallel.clamp(1, apps.len().max(1)) };
-    let slots: Vec<Mutex<Option<Result<Pending<'a, T>>>>> = apps.iter().map(|_| Mutex::new(None)).collect();
+    let parallel = if env.mode == Mode::Dokku {
+        1
+    } else {
+        parallel.clamp(1, apps.len().max(1))
+    };
+    let slots: Vec<Mutex<Option<Result<Pending<'a, T>>>>> =
+        apps.iter().map(|_| Mutex::new(None)).collect();
     let next = AtomicUsize::new(0);
     let named = apps.len() > 1;
     std::thread::scope(|scope| {
@@ -154,19 +192,38 @@ fn prepare_all<'a, T: Send>(
                 loop {
                     let index = next.fetch_add(1, Ordering::Relaxed);
                     let Some(app) = apps.get(index) else { break };
-                    let tell = |event: Event| report.report(if named { naming(&app.name, event) } else { event });
+                    let tell = |event: Event| {
+                        report.report(if named {
+                            naming(&app.name, event)
+                        } else {
+                            event
+                        })
+                    };
                     let result = job(app, &tell);
                     *slots[index].lock().unwrap_or_else(|p| p.into_inner()) = Some(result);
                 }
             });
         }
     });
-    slots.into_iter().map(|slot| slot.into_inner().unwrap_or_else(|p| p.into_inner()).expect("every app ran")).collect()
+    slots
+        .into_iter()
+        .map(|slot| {
+            slot.into_inner()
+                .unwrap_or_else(|p| p.into_inner())
+                .expect("every app ran")
+        })
+        .collect()
 }
 
 /// The event with the app's name in front, as auto-renew's lines have it.
 fn naming(app: &str, event: Event) -> Event {
-    let named = |text: String| if text.starts_with(&format!("{app}: ")) { text } else { format!("{app}: {text}") };
+    let named = |text: String| {
+        if text.starts_with(&format!("{app}: ")) {
+            text
+        } else {
+            format!("{app}: {text}")
+        }
+    };
     match event {
         Event::Step(text) => Event::Step(named(text)),
         Event::Detail(text) => Event::Detail(named(text)),
@@ -181,14 +238,22 @@ fn finish<T>(
     reload: &Result<std::result::Result<(), nginx::NotReloaded>>,
     report: &dyn Reporter,
 ) -> Result<T> {
-    let StagedIssue { lock, staged, hostnames, warnings, finish } = match pending {
+    let StagedIssue {
+        lock,
+        staged,
+        hostnames,
+        warnings,
+        finish,
+    } = match pending {
         Pending::Done(answer) => return Ok(answer),
         Pending::Staged(staged) => staged,
     };
     let installed = match reload {
         Ok(reload) => {
             let applied = staged.commit(env, reload.clone(), report);
-            warnings.into_iter().for_each(|warning| report.report(Event::Warning(warning)));
+            warnings
+                .into_iter()
+                .for_each(|warning| report.report(Event::Warning(warning)));
             Ok(Installed { hostnames, applied })
         }
         Err(error) => Err(staged.roll_back(again(error))),

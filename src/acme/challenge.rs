@@ -106,7 +106,8 @@ impl<'a> ChallengeDir<'a> {
         let written = answers.iter().try_for_each(|answer| {
             check_token(&answer.key_authorization)?;
             check_file_token(&answer.token)?;
-            let temp = dir.write_temp(".answer.", answer.key_authorization.as_bytes(), ANSWER_MODE)?;
+            let temp =
+                dir.write_temp(".answer.", answer.key_authorization.as_bytes(), ANSWER_MODE)?;
             dir.rename(&temp, &answer.token).inspect_err(|_| {
                 let _ = dir.remove_file(&temp);
             })
@@ -134,7 +135,9 @@ impl Drop for ChallengeDir<'_> {
 fn check_file_token(value: &str) -> Result<()> {
     check_token(value)?;
     if value.contains('.') {
-        return Err(Error::Acme(format!("the CA sent a challenge token nginx cannot serve safely: {value:?}").into()));
+        return Err(Error::Acme(
+            format!("the CA sent a challenge token nginx cannot serve safely: {value:?}").into(),
+        ));
     }
     Ok(())
 }
@@ -144,11 +147,15 @@ fn check_file_token(value: &str) -> Result<()> {
 fn check_token(value: &str) -> Result<()> {
     let ok = !value.is_empty()
         && value.len() <= 512
-        && value.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.');
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.');
     if ok {
         Ok(())
     } else {
-        Err(Error::Acme(format!("the CA sent a challenge token nginx cannot serve safely: {value:?}").into()))
+        Err(Error::Acme(
+            format!("the CA sent a challenge token nginx cannot serve safely: {value:?}").into(),
+        ))
     }
 }
 
@@ -173,7 +180,11 @@ impl<'a> ChallengeFile<'a> {
                 return Err(Error::NotAFile(conf_d.join(CONF), "not a regular file"));
             }
         }
-        Ok(ChallengeFile { app, conf_d: None, created_dir: false })
+        Ok(ChallengeFile {
+            app,
+            conf_d: None,
+            created_dir: false,
+        })
     }
 
     /// The app whose nginx.conf.d/ holds the file.
@@ -187,11 +198,17 @@ impl<'a> ChallengeFile<'a> {
             check_token(&answer.token)?;
             check_token(&answer.key_authorization)?;
         }
-        let text = ChallengeConf { app: &self.app.name, answers }.render().expect("the challenge template renders");
+        let text = ChallengeConf {
+            app: &self.app.name,
+            answers,
+        }
+        .render()
+        .expect("the challenge template renders");
         let conf_d = match self.conf_d.take() {
             Some(conf_d) => conf_d,
             None => {
-                let (conf_d, created) = self.app.handle().open_or_create_dir(CONF_D, CONF_D_MODE)?;
+                let (conf_d, created) =
+                    self.app.handle().open_or_create_dir(CONF_D, CONF_D_MODE)?;
                 self.created_dir |= created;
                 conf_d
             }
@@ -199,7 +216,11 @@ impl<'a> ChallengeFile<'a> {
         conf_d.refuse_link(CONF)?;
         // Written whole under a unique name nginx does not include (it does not end in
         // .conf), then renamed over the entry: a link planted since is replaced, not followed.
-        let temp = conf_d.write_temp(&format!(".{CONF}.dokku-certs-tmp."), (text + "\n").as_bytes(), CONF_MODE)?;
+        let temp = conf_d.write_temp(
+            &format!(".{CONF}.dokku-certs-tmp."),
+            (text + "\n").as_bytes(),
+            CONF_MODE,
+        )?;
         let placed = conf_d.rename(&temp, CONF);
         if placed.is_err() {
             let _ = conf_d.remove_file(&temp);
@@ -236,14 +257,23 @@ pub(crate) const STEADY_AFTER_RELOAD: Duration = Duration::from_millis(200);
 /// Waits (up to `timeout`) until nginx on this machine answers every challenge as the CA
 /// will ask for it: plain HTTP on DOKKU_NGINX_PORT with the domain as Host, without a miss
 /// for `steady` (zero when nginx was not reloaded: every worker reads the same files).
-pub fn wait_until_served(env: &Env, answers: &[Answer], timeout: Duration, steady: Duration) -> Result<()> {
+pub fn wait_until_served(
+    env: &Env,
+    answers: &[Answer],
+    timeout: Duration,
+    steady: Duration,
+) -> Result<()> {
     let address = SocketAddr::new(local_address(env.bind), env.http_port);
     let deadline = Instant::now() + timeout;
     let mut steady_since: Option<Instant> = None;
     loop {
         let mut all_right = Ok(());
         for answer in answers {
-            let got = fetch(address, &answer.domain, &format!("/.well-known/acme-challenge/{}", answer.token));
+            let got = fetch(
+                address,
+                &answer.domain,
+                &format!("/.well-known/acme-challenge/{}", answer.token),
+            );
             if got.as_deref().ok() != Some(answer.key_authorization.as_str()) {
                 all_right = Err((answer, got));
                 break;
@@ -304,12 +334,21 @@ impl<'a> Responder<'a> {
     /// answer must be served for every domain; in dokku mode nginx must pass `nginx -t` and
     /// listen. An order that cannot be answered would stay behind at the CA as an abandoned
     /// authorization (under cron without /usr/sbin in PATH, every renewal did exactly that).
-    pub fn prepare(env: &'a Env, app: &'a App, domains: &[String], report: &dyn Reporter) -> Result<Self> {
+    pub fn prepare(
+        env: &'a Env,
+        app: &'a App,
+        domains: &[String],
+        report: &dyn Reporter,
+    ) -> Result<Self> {
         remove_leftover(app);
         if env.mode == crate::dokku::Mode::Dokku {
             let file = ChallengeFile::new(app)?;
             nginx_test_and_listen(env)?;
-            return Ok(Responder::ConfD { file, env, reload_on_drop: false });
+            return Ok(Responder::ConfD {
+                file,
+                env,
+                reload_on_drop: false,
+            });
         }
         let reloaded = ensure_location(env, app, report)?;
         // The install will need nginx (under cron without /usr/sbin in PATH it is not
@@ -320,15 +359,27 @@ impl<'a> Responder<'a> {
                 "nginx.conf had no ACME challenge location: rendered it again (nginx reloaded once)".into(),
             ));
         }
-        let steady = if reloaded { STEADY_AFTER_RELOAD } else { Duration::ZERO };
+        let steady = if reloaded {
+            STEADY_AFTER_RELOAD
+        } else {
+            Duration::ZERO
+        };
         let mut dir = ChallengeDir::new(app)?;
         let probes: Vec<Answer> = domains.iter().map(|domain| probe(domain)).collect();
         dir.write(&probes)?;
-        wait_until_served(env, &probes, SELF_CHECK_TIMEOUT, steady).map_err(|error| match error {
-            Error::Acme(why) => Error::Acme(format!("{why}; so no certificate was ordered").into()),
-            other => other,
-        })?;
-        Ok(Responder::Files { dir, env, steady: Duration::ZERO })
+        wait_until_served(env, &probes, SELF_CHECK_TIMEOUT, steady).map_err(
+            |error| match error {
+                Error::Acme(why) => {
+                    Error::Acme(format!("{why}; so no certificate was ordered").into())
+                }
+                other => other,
+            },
+        )?;
+        Ok(Responder::Files {
+            dir,
+            env,
+            steady: Duration::ZERO,
+        })
     }
 
     /// Publishes the answers and returns once nginx serves every one of them.
@@ -336,10 +387,16 @@ impl<'a> Responder<'a> {
         match self {
             Responder::Files { dir, env, steady } => {
                 dir.write(answers)?;
-                report.report(Event::Detail(format!("Answering the HTTP-01 challenges from {DIR}/")));
+                report.report(Event::Detail(format!(
+                    "Answering the HTTP-01 challenges from {DIR}/"
+                )));
                 wait_until_served(env, answers, SELF_CHECK_TIMEOUT, *steady)
             }
-            Responder::ConfD { file, env, reload_on_drop } => {
+            Responder::ConfD {
+                file,
+                env,
+                reload_on_drop,
+            } => {
                 file.write(answers)?;
                 *reload_on_drop = true;
                 crate::dokku::reload_app_proxy(env, file.app())?;
@@ -354,7 +411,12 @@ impl<'a> Responder<'a> {
     /// The certificate is about to be installed: in dokku mode its proxy rebuild makes nginx
     /// forget the challenge file, so no reload of its own is needed when dropped.
     pub fn installing(&mut self) {
-        if let Responder::ConfD { file, reload_on_drop, .. } = self {
+        if let Responder::ConfD {
+            file,
+            reload_on_drop,
+            ..
+        } = self
+        {
             file.remove();
             *reload_on_drop = false;
         }
@@ -363,7 +425,12 @@ impl<'a> Responder<'a> {
 
 impl Drop for Responder<'_> {
     fn drop(&mut self) {
-        if let Responder::ConfD { file, env, reload_on_drop } = self {
+        if let Responder::ConfD {
+            file,
+            env,
+            reload_on_drop,
+        } = self
+        {
             file.remove();
             if *reload_on_drop {
                 let _ = crate::dokku::reload_app_proxy(env, file.app());
@@ -378,32 +445,49 @@ impl Drop for Responder<'_> {
 fn probe(domain: &str) -> Answer {
     // Hex after the prefix: base64url, as a CA's token.
     let token = Dir::unique_name("dokku-certs-probe-");
-    Answer { domain: domain.to_string(), key_authorization: format!("{token}-ok"), token }
+    Answer {
+        domain: domain.to_string(),
+        key_authorization: format!("{token}-ok"),
+        token,
+    }
 }
 
 /// The change that renders nginx.conf again with the challenge location, if it lacks it
 /// (standalone mode; the app's lock held).
 pub(crate) fn location_change(app: &App) -> Result<Option<Change>> {
-    if app.handle().read("nginx.conf")?.is_some_and(|conf| serves_challenge_dir(&conf)) {
+    if app
+        .handle()
+        .read("nginx.conf")?
+        .is_some_and(|conf| serves_challenge_dir(&conf))
+    {
         return Ok(None);
     }
-    Ok(Some(Change { tls: TlsChange::Keep, vhost: None, domains: app.domains()?, listeners: app.listeners()? }))
+    Ok(Some(Change {
+        tls: TlsChange::Keep,
+        vhost: None,
+        domains: app.domains()?,
+        listeners: app.listeners()?,
+    }))
 }
 
 /// Renders nginx.conf again if it lacks the challenge location; `true` if it did (nginx reloaded).
 fn ensure_location(env: &Env, app: &App, report: &dyn Reporter) -> Result<bool> {
-    let Some(change) = location_change(app)? else { return Ok(false) };
+    let Some(change) = location_change(app)? else {
+        return Ok(false);
+    };
     let applied = transaction::apply(env, app, &change, report)?;
-    applied
-        .reload
-        .map_err(|why| Error::Acme(format!("nginx must be running to answer the challenge ({why})").into()))?;
+    applied.reload.map_err(|why| {
+        Error::Acme(format!("nginx must be running to answer the challenge ({why})").into())
+    })?;
     Ok(true)
 }
 
 /// A failed `nginx -t` before the order, in those words.
 fn nothing_ordered(error: Error) -> Error {
     match error {
-        Error::NginxTest(why) => Error::Acme(format!("nginx -t fails, so no certificate was ordered: {why}").into()),
+        Error::NginxTest(why) => {
+            Error::Acme(format!("nginx -t fails, so no certificate was ordered: {why}").into())
+        }
         other => other,
     }
 }
@@ -437,15 +521,29 @@ pub(crate) fn local_address(bind: Option<IpAddr>) -> IpAddr {
 
 /// GET over plain HTTP/1.1; the body of a 200 answer.
 fn fetch(address: SocketAddr, host: &str, path: &str) -> std::result::Result<String, String> {
-    let mut stream = TcpStream::connect_timeout(&address, Duration::from_secs(2)).map_err(|e| e.to_string())?;
-    stream.set_read_timeout(Some(Duration::from_secs(2))).map_err(|e| e.to_string())?;
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").map_err(|e| e.to_string())?;
+    let mut stream =
+        TcpStream::connect_timeout(&address, Duration::from_secs(2)).map_err(|e| e.to_string())?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(2)))
+        .map_err(|e| e.to_string())?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .map_err(|e| e.to_string())?;
     let mut response = Vec::new();
-    stream.take(64 * 1024).read_to_end(&mut response).map_err(|e| e.to_string())?;
+    stream
+        .take(64 * 1024)
+        .read_to_end(&mut response)
+        .map_err(|e| e.to_string())?;
     let response = String::from_utf8_lossy(&response);
     let (head, body) = response.split_once("\r\n\r\n").ok_or("no HTTP answer")?;
     let status = head.split_whitespace().nth(1).unwrap_or("");
-    if status == "200" { Ok(body.trim_end().to_string()) } else { Err(format!("HTTP {status}")) }
+    if status == "200" {
+        Ok(body.trim_end().to_string())
+    } else {
+        Err(format!("HTTP {status}"))
+    }
 }
 
 #[cfg(test)]
@@ -458,15 +556,30 @@ mod tests {
     fn a_leftover_goes_but_never_through_a_link() {
         let top = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(top.path().join("myapp/nginx.conf.d")).unwrap();
-        std::fs::write(top.path().join("myapp/nginx.conf.d/letsencrypt.conf"), "left").unwrap();
+        std::fs::write(
+            top.path().join("myapp/nginx.conf.d/letsencrypt.conf"),
+            "left",
+        )
+        .unwrap();
         std::fs::write(top.path().join("secret"), "keep").unwrap();
         let app = App::from_dir("myapp", Dir::open_top(&top.path().join("myapp")).unwrap());
         remove_leftover(&app);
-        assert!(!top.path().join("myapp/nginx.conf.d/letsencrypt.conf").exists());
-        std::os::unix::fs::symlink(top.path().join("secret"), top.path().join("myapp/nginx.conf.d/letsencrypt.conf"))
-            .unwrap();
+        assert!(
+            !top.path()
+                .join("myapp/nginx.conf.d/letsencrypt.conf")
+                .exists()
+        );
+        std::os::unix::fs::symlink(
+            top.path().join("secret"),
+            top.path().join("myapp/nginx.conf.d/letsencrypt.conf"),
+        )
+        .unwrap();
         remove_leftover(&app);
-        assert!(top.path().join("myapp/nginx.conf.d/letsencrypt.conf").is_symlink());
+        assert!(
+            top.path()
+                .join("myapp/nginx.conf.d/letsencrypt.conf")
+                .is_symlink()
+        );
         assert_eq!(std::fs::read(top.path().join("secret")).unwrap(), b"keep");
     }
 
@@ -474,20 +587,43 @@ mod tests {
     fn answers_are_public_files_only_while_the_guard_lives_and_never_through_a_link() {
         let top = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(top.path().join("myapp/acme-challenge")).unwrap();
-        std::fs::write(top.path().join("myapp/acme-challenge/stale"), "left by a killed run").unwrap();
+        std::fs::write(
+            top.path().join("myapp/acme-challenge/stale"),
+            "left by a killed run",
+        )
+        .unwrap();
         let app = App::from_dir("myapp", Dir::open_top(&top.path().join("myapp")).unwrap());
         let mut dir = ChallengeDir::new(&app).unwrap();
-        let answer =
-            Answer { domain: "a.example.com".into(), token: "tok-1_A".into(), key_authorization: "tok-1_A.th".into() };
+        let answer = Answer {
+            domain: "a.example.com".into(),
+            token: "tok-1_A".into(),
+            key_authorization: "tok-1_A.th".into(),
+        };
         dir.write(std::slice::from_ref(&answer)).unwrap();
         let path = top.path().join("myapp/acme-challenge");
-        let names: Vec<_> = std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().file_name()).collect();
-        assert_eq!(names, vec!["tok-1_A"], "only the token, the stale file gone");
+        let names: Vec<_> = std::fs::read_dir(&path)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(
+            names,
+            vec!["tok-1_A"],
+            "only the token, the stale file gone"
+        );
         let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
         assert_eq!((mode(&path), mode(&path.join("tok-1_A"))), (0o755, 0o644));
-        assert_eq!(std::fs::read_to_string(path.join("tok-1_A")).unwrap(), "tok-1_A.th");
-        let dotted = Answer { token: "a.b".into(), ..answer.clone() };
-        assert!(dir.write(&[dotted]).is_err(), "a dot could name a temp file or '..'");
+        assert_eq!(
+            std::fs::read_to_string(path.join("tok-1_A")).unwrap(),
+            "tok-1_A.th"
+        );
+        let dotted = Answer {
+            token: "a.b".into(),
+            ..answer.clone()
+        };
+        assert!(
+            dir.write(&[dotted]).is_err(),
+            "a dot could name a temp file or '..'"
+        );
         drop(dir);
         assert!(!path.exists());
 
@@ -508,10 +644,20 @@ mod tests {
 
     #[test]
     fn the_conf_is_one_prefix_location_with_an_exact_location_per_token() {
-        let answers =
-            [Answer { domain: "a.example.com".into(), token: "tok1".into(), key_authorization: "tok1.thumb".into() }];
-        let text = ChallengeConf { app: "myapp", answers: &answers }.render().unwrap();
+        let answers = [Answer {
+            domain: "a.example.com".into(),
+            token: "tok1".into(),
+            key_authorization: "tok1.thumb".into(),
+        }];
+        let text = ChallengeConf {
+            app: "myapp",
+            answers: &answers,
+        }
+        .render()
+        .unwrap();
         assert!(text.contains("location ^~ /.well-known/acme-challenge/ {"));
-        assert!(text.contains("  location = /.well-known/acme-challenge/tok1 {\n    return 200 \"tok1.thumb\";\n  }"));
+        assert!(text.contains(
+            "  location = /.well-known/acme-challenge/tok1 {\n    return 200 \"tok1.thumb\";\n  }"
+        ));
     }
 }

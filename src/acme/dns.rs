@@ -64,19 +64,27 @@ impl Txt {
     /// RFC 8555 §8.4 says).
     pub fn for_domain(domain: &str, value: String) -> Txt {
         let base = domain.trim_start_matches("*.").trim_end_matches('.');
-        Txt { fqdn: format!("_acme-challenge.{base}."), value }
+        Txt {
+            fqdn: format!("_acme-challenge.{base}."),
+            value,
+        }
     }
 }
 
 impl Provider {
     /// The provider named by `dns-provider`, configured from its `dns-provider-*` values;
     /// `Ok(None)` for `none` or no provider.
-    pub fn from_settings(name: Option<&str>, values: &BTreeMap<String, String>) -> Result<Option<Provider>, String> {
+    pub fn from_settings(
+        name: Option<&str>,
+        values: &BTreeMap<String, String>,
+    ) -> Result<Option<Provider>, String> {
         match name {
             None | Some("none") | Some("") => Ok(None),
             Some("rfc2136") => Rfc2136::from_values(values).map(|p| Some(Provider::Rfc2136(p))),
             Some("exec") => Exec::from_values(values).map(|p| Some(Provider::Exec(p))),
-            Some(other) => Err(format!("unknown dns-provider {other:?}; use rfc2136, exec or none")),
+            Some(other) => Err(format!(
+                "unknown dns-provider {other:?}; use rfc2136, exec or none"
+            )),
         }
     }
 
@@ -99,7 +107,9 @@ impl Provider {
     /// Returns once the authoritative server answers every value, or says what is missing
     /// when the propagation timeout passes. The exec script publishes synchronously.
     pub fn wait_propagated(&self, records: &[Txt]) -> Result<(), String> {
-        let Provider::Rfc2136(p) = self else { return Ok(()) };
+        let Provider::Rfc2136(p) = self else {
+            return Ok(());
+        };
         let deadline = Instant::now() + p.propagation_timeout;
         for txt in records {
             loop {
@@ -132,20 +142,31 @@ pub struct Rfc2136 {
 
 impl Rfc2136 {
     fn from_values(values: &BTreeMap<String, String>) -> Result<Rfc2136, String> {
-        let get = |key: &str| values.get(key).map(String::as_str).filter(|v| !v.is_empty());
-        let server = get("RFC2136_NAMESERVER").ok_or("dns-provider-RFC2136_NAMESERVER is not set")?;
+        let get = |key: &str| {
+            values
+                .get(key)
+                .map(String::as_str)
+                .filter(|v| !v.is_empty())
+        };
+        let server =
+            get("RFC2136_NAMESERVER").ok_or("dns-provider-RFC2136_NAMESERVER is not set")?;
         // lego's default port is 53 when none is given.
-        let with_port =
-            if server.parse::<SocketAddr>().is_ok() || server.rsplit_once(':').is_some_and(|(h, _)| !h.contains(':')) {
-                server.to_string()
-            } else {
-                format!("{server}:53")
-            };
+        let with_port = if server.parse::<SocketAddr>().is_ok()
+            || server
+                .rsplit_once(':')
+                .is_some_and(|(h, _)| !h.contains(':'))
+        {
+            server.to_string()
+        } else {
+            format!("{server}:53")
+        };
         let nameserver = with_port
             .to_socket_addrs()
             .ok()
             .and_then(|mut addrs| addrs.next())
-            .ok_or_else(|| format!("dns-provider-RFC2136_NAMESERVER {server:?} is not a reachable HOST[:PORT]"))?;
+            .ok_or_else(|| {
+                format!("dns-provider-RFC2136_NAMESERVER {server:?} is not a reachable HOST[:PORT]")
+            })?;
         let signer = match (get("RFC2136_TSIG_KEY"), get("RFC2136_TSIG_SECRET")) {
             (Some(key), Some(secret)) => Some(signer(key, secret, get("RFC2136_TSIG_ALGORITHM"))?),
             (None, None) => None,
@@ -156,12 +177,16 @@ impl Rfc2136 {
             }
         };
         let propagation_timeout = match get("RFC2136_PROPAGATION_TIMEOUT") {
-            Some(v) => {
-                v.parse().map_err(|_| format!("dns-provider-RFC2136_PROPAGATION_TIMEOUT {v:?} is not seconds"))?
-            }
+            Some(v) => v.parse().map_err(|_| {
+                format!("dns-provider-RFC2136_PROPAGATION_TIMEOUT {v:?} is not seconds")
+            })?,
             None => DEFAULT_PROPAGATION_TIMEOUT,
         };
-        Ok(Rfc2136 { nameserver, signer, propagation_timeout: Duration::from_secs(propagation_timeout) })
+        Ok(Rfc2136 {
+            nameserver,
+            signer,
+            propagation_timeout: Duration::from_secs(propagation_timeout),
+        })
     }
 
     /// Adds (`add`) or deletes the one TXT value, in the zone that holds the name.
@@ -183,7 +208,10 @@ impl Rfc2136 {
                 "{} refused the update of {}: NOTAUTH (check dns-provider-RFC2136_TSIG_KEY, _SECRET and _ALGORITHM)",
                 self.nameserver, txt.fqdn
             )),
-            code => Err(format!("{} refused the update of {}: {code}", self.nameserver, txt.fqdn)),
+            code => Err(format!(
+                "{} refused the update of {}: {code}",
+                self.nameserver, txt.fqdn
+            )),
         }
     }
 
@@ -196,7 +224,12 @@ impl Rfc2136 {
             .chain(response.authorities.iter())
             .find(|r| r.record_type() == RecordType::SOA)
             .map(|r| r.name.clone())
-            .ok_or_else(|| format!("{} is not authoritative for {name} (no SOA)", self.nameserver))
+            .ok_or_else(|| {
+                format!(
+                    "{} is not authoritative for {name} (no SOA)",
+                    self.nameserver
+                )
+            })
     }
 
     /// The TXT values the server answers for `fqdn` now.
@@ -206,7 +239,12 @@ impl Rfc2136 {
             .answers
             .iter()
             .filter_map(|r| match &r.data {
-                RData::TXT(txt) => Some(txt.txt_data.iter().map(|s| String::from_utf8_lossy(s)).collect::<String>()),
+                RData::TXT(txt) => Some(
+                    txt.txt_data
+                        .iter()
+                        .map(|s| String::from_utf8_lossy(s))
+                        .collect::<String>(),
+                ),
                 _ => None,
             })
             .collect())
@@ -224,8 +262,12 @@ impl Rfc2136 {
     fn exchange(&self, mut message: Message) -> Result<Message, String> {
         let verifier = match &self.signer {
             Some(signer) => {
-                let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-                message.finalize(signer, now).map_err(|e| format!("cannot sign the update: {e}"))?
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs());
+                message
+                    .finalize(signer, now)
+                    .map_err(|e| format!("cannot sign the update: {e}"))?
             }
             None => None,
         };
@@ -233,12 +275,24 @@ impl Rfc2136 {
     }
 
     /// One exchange over TCP (two-byte length prefix, RFC 1035 §4.2.2).
-    fn send(&self, message: &Message, verifier: Option<hickory_proto::rr::TSigVerifier>) -> Result<Message, String> {
-        let failed = |e: std::io::Error| format!("DNS exchange with {} failed: {e}", self.nameserver);
-        let bytes = message.to_vec().map_err(|e| format!("cannot encode a DNS message: {e}"))?;
-        let mut stream = TcpStream::connect_timeout(&self.nameserver, EXCHANGE_TIMEOUT).map_err(failed)?;
-        stream.set_read_timeout(Some(EXCHANGE_TIMEOUT)).map_err(failed)?;
-        stream.set_write_timeout(Some(EXCHANGE_TIMEOUT)).map_err(failed)?;
+    fn send(
+        &self,
+        message: &Message,
+        verifier: Option<hickory_proto::rr::TSigVerifier>,
+    ) -> Result<Message, String> {
+        let failed =
+            |e: std::io::Error| format!("DNS exchange with {} failed: {e}", self.nameserver);
+        let bytes = message
+            .to_vec()
+            .map_err(|e| format!("cannot encode a DNS message: {e}"))?;
+        let mut stream =
+            TcpStream::connect_timeout(&self.nameserver, EXCHANGE_TIMEOUT).map_err(failed)?;
+        stream
+            .set_read_timeout(Some(EXCHANGE_TIMEOUT))
+            .map_err(failed)?;
+        stream
+            .set_write_timeout(Some(EXCHANGE_TIMEOUT))
+            .map_err(failed)?;
         let mut framed = (bytes.len() as u16).to_be_bytes().to_vec();
         framed.extend_from_slice(&bytes);
         stream.write_all(&framed).map_err(failed)?;
@@ -246,16 +300,20 @@ impl Rfc2136 {
         stream.read_exact(&mut length).map_err(failed)?;
         let mut answer = vec![0u8; u16::from_be_bytes(length) as usize];
         stream.read_exact(&mut answer).map_err(failed)?;
-        let plain =
-            Message::from_vec(&answer).map_err(|e| format!("{} sent a bad DNS message: {e}", self.nameserver))?;
+        let plain = Message::from_vec(&answer)
+            .map_err(|e| format!("{} sent a bad DNS message: {e}", self.nameserver))?;
         let response = match verifier {
             // A server that does not know the key or secret answers NOTAUTH unsigned (or
             // signed with an empty MAC): its code says more than a failed verification.
             Some(_) if plain.metadata.response_code != ResponseCode::NoError => plain,
-            Some(mut verifier) => verifier
-                .verify(&answer)
-                .map(|r| r.into_message())
-                .map_err(|e| format!("{}'s answer failed TSIG verification: {e}", self.nameserver))?,
+            Some(mut verifier) => {
+                verifier
+                    .verify(&answer)
+                    .map(|r| r.into_message())
+                    .map_err(|e| {
+                        format!("{}'s answer failed TSIG verification: {e}", self.nameserver)
+                    })?
+            }
             None => plain,
         };
         if response.metadata.id != message.metadata.id {
@@ -272,7 +330,10 @@ fn signer(key: &str, secret: &str, algorithm: Option<&str>) -> Result<TSigner, S
     let secret = base64::engine::general_purpose::STANDARD
         .decode(secret.trim())
         .map_err(|_| "dns-provider-RFC2136_TSIG_SECRET is not base64".to_string())?;
-    let algorithm = algorithm.unwrap_or("hmac-sha256").trim_end_matches('.').to_ascii_lowercase();
+    let algorithm = algorithm
+        .unwrap_or("hmac-sha256")
+        .trim_end_matches('.')
+        .to_ascii_lowercase();
     let algorithm = match algorithm.as_str() {
         "hmac-sha256" => TsigAlgorithm::HmacSha256,
         "hmac-sha384" => TsigAlgorithm::HmacSha384,
@@ -287,7 +348,11 @@ fn signer(key: &str, secret: &str, algorithm: Option<&str>) -> Result<TSigner, S
 }
 
 fn parse_name(name: &str) -> Result<Name, String> {
-    let fqdn = if name.ends_with('.') { name.to_string() } else { format!("{name}.") };
+    let fqdn = if name.ends_with('.') {
+        name.to_string()
+    } else {
+        format!("{name}.")
+    };
     Name::from_ascii(&fqdn).map_err(|e| format!("{name:?} is not a DNS name: {e}"))
 }
 
@@ -300,12 +365,20 @@ pub struct Exec {
 
 impl Exec {
     fn from_values(values: &BTreeMap<String, String>) -> Result<Exec, String> {
-        let path = values.get("EXEC_PATH").filter(|v| !v.is_empty()).ok_or("dns-provider-EXEC_PATH is not set")?;
+        let path = values
+            .get("EXEC_PATH")
+            .filter(|v| !v.is_empty())
+            .ok_or("dns-provider-EXEC_PATH is not set")?;
         let timeout = match values.get("EXEC_PROPAGATION_TIMEOUT") {
-            Some(v) => v.parse().map_err(|_| format!("dns-provider-EXEC_PROPAGATION_TIMEOUT {v:?} is not seconds"))?,
+            Some(v) => v.parse().map_err(|_| {
+                format!("dns-provider-EXEC_PROPAGATION_TIMEOUT {v:?} is not seconds")
+            })?,
             None => DEFAULT_PROPAGATION_TIMEOUT,
         };
-        Ok(Exec { path: PathBuf::from(path), timeout: Duration::from_secs(timeout) })
+        Ok(Exec {
+            path: PathBuf::from(path),
+            timeout: Duration::from_secs(timeout),
+        })
     }
 
     /// Runs `EXEC_PATH ACTION FQDN VALUE`, killed after the propagation timeout.
@@ -316,7 +389,12 @@ impl Exec {
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped())
             .spawn()
-            .map_err(|e| format!("cannot run dns-provider-EXEC_PATH {}: {e}", self.path.display()))?;
+            .map_err(|e| {
+                format!(
+                    "cannot run dns-provider-EXEC_PATH {}: {e}",
+                    self.path.display()
+                )
+            })?;
         let deadline = Instant::now() + self.timeout;
         loop {
             if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
@@ -327,8 +405,17 @@ impl Exec {
                 if let Some(mut pipe) = child.stderr.take() {
                     let _ = pipe.read_to_string(&mut stderr);
                 }
-                let last = stderr.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").trim();
-                return Err(format!("{} {action} {} failed ({status}): {last}", self.path.display(), txt.fqdn));
+                let last = stderr
+                    .lines()
+                    .rev()
+                    .find(|l| !l.trim().is_empty())
+                    .unwrap_or("")
+                    .trim();
+                return Err(format!(
+                    "{} {action} {} failed ({status}): {last}",
+                    self.path.display(),
+                    txt.fqdn
+                ));
             }
             if Instant::now() >= deadline {
                 let _ = child.kill();
@@ -350,20 +437,41 @@ mod tests {
 
     #[test]
     fn a_wildcard_and_its_apex_share_one_record_name() {
-        assert_eq!(Txt::for_domain("*.example.test", "a".into()).fqdn, "_acme-challenge.example.test.");
-        assert_eq!(Txt::for_domain("example.test", "b".into()).fqdn, "_acme-challenge.example.test.");
+        assert_eq!(
+            Txt::for_domain("*.example.test", "a".into()).fqdn,
+            "_acme-challenge.example.test."
+        );
+        assert_eq!(
+            Txt::for_domain("example.test", "b".into()).fqdn,
+            "_acme-challenge.example.test."
+        );
     }
 
     #[test]
     fn settings_are_checked() {
-        let values = |pairs: &[(&str, &str)]| pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        assert!(Provider::from_settings(Some("none"), &BTreeMap::new()).unwrap().is_none());
+        let values = |pairs: &[(&str, &str)]| {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        assert!(
+            Provider::from_settings(Some("none"), &BTreeMap::new())
+                .unwrap()
+                .is_none()
+        );
         assert!(Provider::from_settings(Some("route53"), &BTreeMap::new()).is_err());
         assert!(Provider::from_settings(Some("rfc2136"), &BTreeMap::new()).is_err());
-        let only_key = values(&[("RFC2136_NAMESERVER", "127.0.0.1:53"), ("RFC2136_TSIG_KEY", "k")]);
+        let only_key = values(&[
+            ("RFC2136_NAMESERVER", "127.0.0.1:53"),
+            ("RFC2136_TSIG_KEY", "k"),
+        ]);
         assert!(Provider::from_settings(Some("rfc2136"), &only_key).is_err());
-        let bad_secret =
-            values(&[("RFC2136_NAMESERVER", "127.0.0.1"), ("RFC2136_TSIG_KEY", "k"), ("RFC2136_TSIG_SECRET", "%%%")]);
+        let bad_secret = values(&[
+            ("RFC2136_NAMESERVER", "127.0.0.1"),
+            ("RFC2136_TSIG_KEY", "k"),
+            ("RFC2136_TSIG_SECRET", "%%%"),
+        ]);
         assert!(Provider::from_settings(Some("rfc2136"), &bad_secret).is_err());
         let good = values(&[
             ("RFC2136_NAMESERVER", "127.0.0.1"),
@@ -371,7 +479,10 @@ mod tests {
             ("RFC2136_TSIG_SECRET", "c2VjcmV0"),
             ("RFC2136_TSIG_ALGORITHM", "hmac-sha256."),
         ]);
-        let Some(Provider::Rfc2136(p)) = Provider::from_settings(Some("rfc2136"), &good).unwrap() else { panic!() };
+        let Some(Provider::Rfc2136(p)) = Provider::from_settings(Some("rfc2136"), &good).unwrap()
+        else {
+            panic!()
+        };
         assert_eq!(p.nameserver.port(), 53);
     }
 }

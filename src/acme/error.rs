@@ -28,7 +28,10 @@ pub enum AcmeError {
     #[error("the order ended {0}")]
     OrderEnded(String),
     /// The whole exchange took longer than the order deadline.
-    #[error("the CA did not complete the exchange within {seconds} s ({})", super::ORDER_TIMEOUT_ENV)]
+    #[error(
+        "the CA did not complete the exchange within {seconds} s ({})",
+        super::ORDER_TIMEOUT_ENV
+    )]
     Deadline {
         /// DOKKU_LETSENCRYPT_ORDER_TIMEOUT.
         seconds: u64,
@@ -59,8 +62,15 @@ pub struct Problem {
 impl Problem {
     /// From instant-acme's problem document.
     pub(crate) fn from_acme(problem: &instant_acme::Problem) -> Problem {
-        let kind = problem.r#type.as_deref().unwrap_or("unknown").trim_start_matches("urn:ietf:params:acme:error:");
-        Problem { kind: kind.to_string(), detail: problem.detail.as_deref().unwrap_or("no detail").to_string() }
+        let kind = problem
+            .r#type
+            .as_deref()
+            .unwrap_or("unknown")
+            .trim_start_matches("urn:ietf:params:acme:error:");
+        Problem {
+            kind: kind.to_string(),
+            detail: problem.detail.as_deref().unwrap_or("no detail").to_string(),
+        }
     }
 }
 
@@ -80,14 +90,24 @@ impl AcmeError {
     /// instant-acme's error while `doing`: the CA's problem if it sent one.
     pub(crate) fn from_acme(doing: &'static str, error: &instant_acme::Error) -> AcmeError {
         match error {
-            instant_acme::Error::Api(problem) => AcmeError::Refused { doing, problem: Problem::from_acme(problem) },
-            other => AcmeError::Unreachable { doing, why: other.to_string() },
+            instant_acme::Error::Api(problem) => AcmeError::Refused {
+                doing,
+                problem: Problem::from_acme(problem),
+            },
+            other => AcmeError::Unreachable {
+                doing,
+                why: other.to_string(),
+            },
         }
     }
 }
 
 fn list(problems: &[(String, Problem)]) -> String {
-    problems.iter().map(|(domain, problem)| format!("{domain}: {problem}")).collect::<Vec<_>>().join("; ")
+    problems
+        .iter()
+        .map(|(domain, problem)| format!("{domain}: {problem}"))
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 #[cfg(test)]
@@ -96,15 +116,27 @@ mod tests {
 
     #[test]
     fn each_failure_says_what_was_done_and_what_the_ca_answered() {
-        let problem = Problem { kind: "rateLimited".into(), detail: "too many orders".into() };
-        let refused = AcmeError::Refused { doing: "cannot place the order", problem: problem.clone() };
-        assert_eq!(refused.to_string(), "cannot place the order: rateLimited: too many orders");
+        let problem = Problem {
+            kind: "rateLimited".into(),
+            detail: "too many orders".into(),
+        };
+        let refused = AcmeError::Refused {
+            doing: "cannot place the order",
+            problem: problem.clone(),
+        };
+        assert_eq!(
+            refused.to_string(),
+            "cannot place the order: rateLimited: too many orders"
+        );
         let invalid = AcmeError::NotValidated(vec![("a.example.com".into(), problem)]);
         assert_eq!(
             invalid.to_string(),
             "the CA did not validate the order: a.example.com: rateLimited: too many orders"
         );
-        let wrapped = crate::Error::from(AcmeError::Apps { what: "renewal", apps: vec!["a".into(), "b".into()] });
+        let wrapped = crate::Error::from(AcmeError::Apps {
+            what: "renewal",
+            apps: vec!["a".into(), "b".into()],
+        });
         assert_eq!(
             wrapped.to_string(),
             "Let's Encrypt: renewal failed for a, b; the previous certificate is still in place"

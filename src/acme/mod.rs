@@ -18,8 +18,8 @@ use std::future::Future;
 use std::time::Duration;
 
 use instant_acme::{
-    Account, AccountCredentials, AuthorizationStatus, CertificateIdentifier, ChallengeType, ExternalAccountKey,
-    Identifier, NewAccount, NewOrder, OrderStatus, RetryPolicy,
+    Account, AccountCredentials, AuthorizationStatus, CertificateIdentifier, ChallengeType,
+    ExternalAccountKey, Identifier, NewAccount, NewOrder, OrderStatus, RetryPolicy,
 };
 
 use crate::app::{App, Env};
@@ -70,7 +70,9 @@ impl Limits {
 }
 
 fn seconds_from_env(name: &'static str, default: u64) -> Result<Duration> {
-    let Some(value) = std::env::var_os(name) else { return Ok(Duration::from_secs(default)) };
+    let Some(value) = std::env::var_os(name) else {
+        return Ok(Duration::from_secs(default));
+    };
     match value.to_str().and_then(|v| v.parse::<u64>().ok()) {
         Some(seconds) if seconds > 0 => Ok(Duration::from_secs(seconds)),
         _ => Err(Error::BadSetting {
@@ -87,7 +89,12 @@ fn within_deadline<T>(limits: Limits, exchange: impl Future<Output = Result<T>>)
     runtime()?.block_on(async {
         tokio::time::timeout(limits.order, exchange)
             .await
-            .unwrap_or_else(|_| Err(AcmeError::Deadline { seconds: limits.order.as_secs() }.into()))
+            .unwrap_or_else(|_| {
+                Err(AcmeError::Deadline {
+                    seconds: limits.order.as_secs(),
+                }
+                .into())
+            })
     })
 }
 
@@ -109,7 +116,10 @@ fn account_builder(limits: Limits) -> Result<instant_acme::AccountBuilder> {
 
 /// Short polls with backoff: a CA that validates at once is not made to wait seconds.
 fn retry_policy() -> RetryPolicy {
-    RetryPolicy::new().initial_delay(Duration::from_millis(25)).backoff(1.5).timeout(Duration::from_secs(90))
+    RetryPolicy::new()
+        .initial_delay(Duration::from_millis(25))
+        .backoff(1.5)
+        .timeout(Duration::from_secs(90))
 }
 
 /// What the marker records.
@@ -137,8 +147,11 @@ pub fn marker(app: &App) -> Option<Marker> {
     let bytes = app.read_tls_file(MARKER).ok()??;
     let value: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
     let text = |key: &str| value[key].as_str().map(str::to_string);
-    let domains =
-        value["domains"].as_array().map(|d| d.iter().filter_map(|v| v.as_str().map(str::to_string)).collect());
+    let domains = value["domains"].as_array().map(|d| {
+        d.iter()
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect()
+    });
     Some(Marker {
         server: text("server")?,
         email: text("email")?,
@@ -151,7 +164,10 @@ pub fn marker(app: &App) -> Option<Marker> {
 
 /// How the names are validated with these settings: `http-01`, or `dns-01/<provider>`.
 fn challenge_kind(resolved: &Resolved) -> String {
-    resolved.dns_provider.as_deref().map_or_else(|| "http-01".to_string(), |p| format!("dns-01/{p}"))
+    resolved
+        .dns_provider
+        .as_deref()
+        .map_or_else(|| "http-01".to_string(), |p| format!("dns-01/{p}"))
 }
 
 /// Seconds until the app's certificate from us expires; an unreadable one counts as long
@@ -164,7 +180,13 @@ pub fn time_left(app: &App) -> i64 {
 pub fn format_span(seconds: i64) -> String {
     let sign = if seconds < 0 { "-" } else { "" };
     let s = seconds.unsigned_abs();
-    format!("{sign}{}d, {}h, {}m, {}s", s / 86_400, s % 86_400 / 3_600, s % 3_600 / 60, s % 60)
+    format!(
+        "{sign}{}d, {}h, {}m, {}s",
+        s / 86_400,
+        s % 86_400 / 3_600,
+        s % 3_600 / 60,
+        s % 60
+    )
 }
 
 /// What [`enable`] did.
@@ -182,7 +204,12 @@ pub enum Enabled {
 /// `force` always orders. A few orders run at once; every new certificate is served after
 /// one nginx reload (see [`batch`]). Each app's settings are resolved from settings.json.
 /// Then each app issued or failed is told to the listeners ([`notify::tell`]).
-pub fn enable(env: &Env, apps: &[App], force: bool, report: &dyn Reporter) -> Vec<Outcome<Enabled>> {
+pub fn enable(
+    env: &Env,
+    apps: &[App],
+    force: bool,
+    report: &dyn Reporter,
+) -> Vec<Outcome<Enabled>> {
     let outcomes = batch::run(env, apps, batch::PARALLEL_ORDERS, report, |app, report| {
         let resolved = SettingsFile::new(env).resolve(&app.name)?;
         let lock = transaction::lock(app)?;
@@ -191,11 +218,29 @@ pub fn enable(env: &Env, apps: &[App], force: bool, report: &dyn Reporter) -> Ve
             challenge::remove_leftover(app);
             return Ok(Pending::Done(Enabled::Unchanged(why)));
         }
-        let StagedPair { staged, hostnames, warnings } = stage_issue(env, app, &resolved, None, report)?;
-        let finish = Box::new(|installed: Result<Installed>, _: &dyn Reporter| installed.map(Enabled::Issued));
-        Ok(Pending::Staged(StagedIssue { lock, staged, hostnames, warnings, finish }))
+        let StagedPair {
+            staged,
+            hostnames,
+            warnings,
+        } = stage_issue(env, app, &resolved, None, report)?;
+        let finish = Box::new(|installed: Result<Installed>, _: &dyn Reporter| {
+            installed.map(Enabled::Issued)
+        });
+        Ok(Pending::Staged(StagedIssue {
+            lock,
+            staged,
+            hostnames,
+            warnings,
+            finish,
+        }))
     });
-    tell_listeners(env, apps, outcomes, |enabled| matches!(enabled, Enabled::Issued(_)), report)
+    tell_listeners(
+        env,
+        apps,
+        outcomes,
+        |enabled| matches!(enabled, Enabled::Issued(_)),
+        report,
+    )
 }
 
 /// Tells the notify-command and dokku's trigger (see [`notify::tell`]) of every app that
@@ -222,7 +267,9 @@ fn tell_listeners<T>(
 /// `Some(why)` if the installed certificate from us matches these settings, is not due and
 /// was not revoked.
 fn unchanged(env: &Env, app: &App, resolved: &Resolved) -> Result<Option<String>> {
-    let (Some(marker), Some(leaf)) = (marker(app), issued_leaf(app)) else { return Ok(None) };
+    let (Some(marker), Some(leaf)) = (marker(app), issued_leaf(app)) else {
+        return Ok(None);
+    };
     if state::load(env, &app.name).is_revoked(leaf.der()) {
         return Ok(None);
     }
@@ -237,7 +284,10 @@ fn unchanged(env: &Env, app: &App, resolved: &Resolved) -> Result<Option<String>
         && marker.challenge.as_deref() == Some(challenge_kind(resolved).as_str());
     let plan = planned_offline(env, app, resolved, &leaf);
     Ok((same && !plan.is_due(now())).then(|| {
-        format!("the certificate matches the settings; its renewal is due in {}", format_span(plan.due_at - now()))
+        format!(
+            "the certificate matches the settings; its renewal is due in {}",
+            format_span(plan.due_at - now())
+        )
     }))
 }
 
@@ -262,14 +312,21 @@ pub fn renewal_candidates(env: &Env, only: Option<&str>) -> Result<Vec<App>> {
         Some(name) => return Ok(vec![App::open(env, name)?]),
         None => crate::app::open_all(env)?,
     };
-    let mut candidates: Vec<(i64, App)> =
-        apps.into_iter().filter(|app| marker(app).is_some()).map(|app| (time_left(&app), app)).collect();
+    let mut candidates: Vec<(i64, App)> = apps
+        .into_iter()
+        .filter(|app| marker(app).is_some())
+        .map(|app| (time_left(&app), app))
+        .collect();
     candidates.sort_by_key(|(left, _)| *left);
     Ok(candidates.into_iter().map(|(_, app)| app).collect())
 }
 
 /// letsencrypt:auto-renew: [`renew`] for the [`renewal_candidates`], most urgent first.
-pub fn auto_renew(env: &Env, only: Option<&str>, report: &dyn Reporter) -> Result<Vec<Outcome<Renewal>>> {
+pub fn auto_renew(
+    env: &Env,
+    only: Option<&str>,
+    report: &dyn Reporter,
+) -> Result<Vec<Outcome<Renewal>>> {
     let apps = renewal_candidates(env, only)?;
     Ok(renew(env, &apps, report))
 }
@@ -284,17 +341,31 @@ pub fn renew(env: &Env, apps: &[App], report: &dyn Reporter) -> Vec<Outcome<Rene
     let outcomes = batch::run(env, apps, batch::PARALLEL_ORDERS, report, |app, report| {
         let resolved = SettingsFile::new(env).resolve(&app.name)?;
         let lock = transaction::lock(app)?;
-        let Some(marker) = marker(app) else { return Ok(Pending::Done(Renewal::NotOurs)) };
+        let Some(marker) = marker(app) else {
+            return Ok(Pending::Done(Renewal::NotOurs));
+        };
         let mut state = state::load(env, &app.name);
         if let Some(wait) = state.backing_off(now()) {
             return Ok(Pending::Done(Renewal::BackingOff(wait, state.failures)));
         }
         let left = time_left(app);
         let (plan, replaces) = match issued_leaf(app) {
-            Some(leaf) if state.is_revoked(leaf.der()) => (Plan { due_at: i64::MIN, basis: Basis::Revoked }, None),
+            Some(leaf) if state.is_revoked(leaf.der()) => (
+                Plan {
+                    due_at: i64::MIN,
+                    basis: Basis::Revoked,
+                },
+                None,
+            ),
             Some(leaf) => plan_renewal(env, &marker, &resolved, &leaf, &mut state, report),
             // Ours but unreadable: due now.
-            None => (Plan { due_at: i64::MIN, basis: Basis::ThirdOfLifetime }, None),
+            None => (
+                Plan {
+                    due_at: i64::MIN,
+                    basis: Basis::ThirdOfLifetime,
+                },
+                None,
+            ),
         };
         if !plan.is_due(now()) {
             // The cached ARI answer is kept for the next run.
@@ -308,15 +379,30 @@ pub fn renew(env: &Env, apps: &[App], report: &dyn Reporter) -> Vec<Outcome<Rene
             describe_plan(&plan)
         )));
         let staged = stage_issue(env, app, &resolved, replaces, report);
-        let StagedPair { staged, hostnames, warnings } =
-            staged.inspect_err(|error| record(env, app, Err(error), report))?;
+        let StagedPair {
+            staged,
+            hostnames,
+            warnings,
+        } = staged.inspect_err(|error| record(env, app, Err(error), report))?;
         let finish = Box::new(move |installed: Result<Installed>, report: &dyn Reporter| {
             record(env, app, installed.as_ref().map(drop), report);
             installed.map(Renewal::Renewed)
         });
-        Ok(Pending::Staged(StagedIssue { lock, staged, hostnames, warnings, finish }))
+        Ok(Pending::Staged(StagedIssue {
+            lock,
+            staged,
+            hostnames,
+            warnings,
+            finish,
+        }))
     });
-    tell_listeners(env, apps, outcomes, |renewal| matches!(renewal, Renewal::Renewed(_)), report)
+    tell_listeners(
+        env,
+        apps,
+        outcomes,
+        |renewal| matches!(renewal, Renewal::Renewed(_)),
+        report,
+    )
 }
 
 /// Says what a plan is based on, for the user.
@@ -346,13 +432,21 @@ fn plan_renewal(
     state: &mut State,
     report: &dyn Reporter,
 ) -> (Plan, Option<CertificateIdentifier<'static>>) {
-    let lifetime = Lifetime { not_before: leaf.not_before, not_after: leaf.not_after };
+    let lifetime = Lifetime {
+        not_before: leaf.not_before,
+        not_after: leaf.not_after,
+    };
     let id = ari::certificate_id(leaf.der());
     let seed = schedule::seed(leaf.der());
     if resolved.grace_period.is_some() {
-        return (schedule::plan(lifetime, resolved.grace_period, None, seed), id);
+        return (
+            schedule::plan(lifetime, resolved.grace_period, None, seed),
+            id,
+        );
     }
-    let Some(id) = id else { return (schedule::plan(lifetime, None, None, seed), None) };
+    let Some(id) = id else {
+        return (schedule::plan(lifetime, None, None, seed), None);
+    };
     let key = id.to_string();
     let window = match state.cached_window(&key, now()) {
         Some(window) => Some(window),
@@ -377,26 +471,44 @@ fn plan_renewal(
 }
 
 /// The CA's ARI answer for the certificate, with the account that obtained it.
-fn ask_renewal_info(env: &Env, marker: &Marker, id: &CertificateIdentifier<'_>) -> Result<Option<ari::Answer>> {
+fn ask_renewal_info(
+    env: &Env,
+    marker: &Marker,
+    id: &CertificateIdentifier<'_>,
+) -> Result<Option<ari::Answer>> {
     let limits = Limits::from_env()?;
     let store = SettingsFile::new(env);
     let path = store.account_path(&marker.email, &marker.server);
     within_deadline(limits, async {
         let account = open_account(&store, &path, limits).await?;
-        ari::renewal_window(&account, id)
-            .await
-            .map_err(|why| AcmeError::Unreachable { doing: "cannot ask for the renewal window", why }.into())
+        ari::renewal_window(&account, id).await.map_err(|why| {
+            AcmeError::Unreachable {
+                doing: "cannot ask for the renewal window",
+                why,
+            }
+            .into()
+        })
     })
 }
 
 /// The plan from what is on disk only (graceperiod, the cached ARI window, the lifetime),
 /// for letsencrypt:list and an unchanged enable: no request to the CA.
 pub fn planned_offline(env: &Env, app: &App, resolved: &Resolved, leaf: &Certificate) -> Plan {
-    let lifetime = Lifetime { not_before: leaf.not_before, not_after: leaf.not_after };
+    let lifetime = Lifetime {
+        not_before: leaf.not_before,
+        not_after: leaf.not_after,
+    };
     let state = state::load(env, &app.name);
     let id = ari::certificate_id(leaf.der()).map(|id| id.to_string());
-    let window = state.ari_window.filter(|_| id.is_some() && state.ari_certificate == id);
-    schedule::plan(lifetime, resolved.grace_period, window, schedule::seed(leaf.der()))
+    let window = state
+        .ari_window
+        .filter(|_| id.is_some() && state.ari_certificate == id);
+    schedule::plan(
+        lifetime,
+        resolved.grace_period,
+        window,
+        schedule::seed(leaf.der()),
+    )
 }
 
 /// A renewal's outcome, kept in the app's renewal state: a success ends the backoff, a
@@ -408,7 +520,9 @@ fn record(env: &Env, app: &App, outcome: std::result::Result<(), &Error>, report
         Err(error) => state.failed(&app.name, now(), &error.to_string()),
     }
     if let Err(error) = state::save(env, &app.name, &state) {
-        report.report(Event::Warning(format!("cannot record the renewal state: {error}")));
+        report.report(Event::Warning(format!(
+            "cannot record the renewal state: {error}"
+        )));
     }
 }
 
@@ -444,20 +558,34 @@ struct Preflight {
 /// The checks that need neither the CA nor nginx: an e-mail, domains in VHOST, a usable
 /// DNS provider, no wildcard without one.
 fn preflight(app: &App, resolved: &Resolved) -> Result<Preflight> {
-    let email = resolved.email.clone().ok_or_else(|| Error::NoEmail(app.name.clone()))?;
+    let email = resolved
+        .email
+        .clone()
+        .ok_or_else(|| Error::NoEmail(app.name.clone()))?;
     let limits = Limits::from_env()?;
     let domains = app.domains()?;
     if domains.is_empty() {
         return Err(Error::NoDomains(app.name.clone()));
     }
     let provider = Provider::from_settings(resolved.dns_provider.as_deref(), &resolved.dns_values)
-        .map_err(|why| Error::DnsProvider { app: app.name.clone(), why })?;
+        .map_err(|why| Error::DnsProvider {
+            app: app.name.clone(),
+            why,
+        })?;
     if provider.is_none()
         && let Some(wildcard) = domains.iter().find(|d| d.starts_with("*."))
     {
-        return Err(Error::WildcardNeedsDns { wildcard: wildcard.clone(), app: app.name.clone() });
+        return Err(Error::WildcardNeedsDns {
+            wildcard: wildcard.clone(),
+            app: app.name.clone(),
+        });
     }
-    Ok(Preflight { email, limits, domains, provider })
+    Ok(Preflight {
+        email,
+        limits,
+        domains,
+        provider,
+    })
 }
 
 /// For a caller that holds the app's lock: preflight, order, then the new pair staged and
@@ -493,7 +621,10 @@ fn obtain(
         Some(_) => None,
         None => Some(Responder::prepare(env, app, &checked.domains, report)?),
     };
-    let records = checked.provider.as_ref().map(|provider| Records::new(provider, report));
+    let records = checked
+        .provider
+        .as_ref()
+        .map(|provider| Records::new(provider, report));
     let request = OrderRequest {
         resolved,
         limits: checked.limits,
@@ -503,7 +634,10 @@ fn obtain(
         replaces,
         dns: records.as_ref(),
     };
-    let chain = within_deadline(checked.limits, order_certificate(env, &request, responder.as_mut(), report))?;
+    let chain = within_deadline(
+        checked.limits,
+        order_certificate(env, &request, responder.as_mut(), report),
+    )?;
     if let Some(responder) = &mut responder {
         responder.installing();
     }
@@ -522,8 +656,14 @@ fn stage_certificate<'a>(
     report: &dyn Reporter,
 ) -> Result<StagedPair<'a>> {
     let sources = [
-        Source { name: "the certificate from the CA".into(), bytes: chain_pem.into_bytes() },
-        Source { name: "the new key".into(), bytes: key.serialize_pem().into_bytes() },
+        Source {
+            name: "the certificate from the CA".into(),
+            bytes: chain_pem.into_bytes(),
+        },
+        Source {
+            name: "the new key".into(),
+            bytes: key.serialize_pem().into_bytes(),
+        },
     ];
     let bundle = assemble(&sources, Origin::Files)?;
     let marker = serde_json::json!({
@@ -535,28 +675,49 @@ fn stage_certificate<'a>(
         "key-type": format!("{:?}", resolved.key_type),
         "challenge": challenge_kind(resolved),
     });
-    report.report(Event::Step(format!("Installing the certificate for {}", checked.domains.join(", "))));
+    report.report(Event::Step(format!(
+        "Installing the certificate for {}",
+        checked.domains.join(", ")
+    )));
     let extra = vec![(MARKER, marker.to_string() + "\n")];
     let (staged, warnings) = endpoint::stage_install(env, app, &bundle, extra, report)?;
-    Ok(StagedPair { staged, hostnames: bundle.leaf().hostnames(), warnings })
+    Ok(StagedPair {
+        staged,
+        hostnames: bundle.leaf().hostnames(),
+        warnings,
+    })
 }
 
 fn csr_der(domains: &[String], key: &rcgen::KeyPair) -> Result<Vec<u8>> {
     let failed = |e: rcgen::Error| Error::Generate(e.to_string());
     let mut params = rcgen::CertificateParams::new(domains.to_vec()).map_err(failed)?;
     params.distinguished_name = rcgen::DistinguishedName::new();
-    params.distinguished_name.push(rcgen::DnType::CommonName, domains[0].as_str());
-    Ok(params.serialize_request(key).map_err(failed)?.der().to_vec())
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, domains[0].as_str());
+    Ok(params
+        .serialize_request(key)
+        .map_err(failed)?
+        .der()
+        .to_vec())
 }
 
 /// Opens the account kept in `path`.
-async fn open_account(store: &SettingsFile, path: &std::path::Path, limits: Limits) -> Result<Account> {
-    let bytes = store
-        .read_account(path)?
-        .ok_or_else(|| Error::Read { path: path.into(), source: std::io::ErrorKind::NotFound.into() })?;
-    let credentials: AccountCredentials =
-        serde_json::from_slice(&bytes).map_err(|e| Error::BadLetsEncryptFile(path.into(), e.to_string()))?;
-    account_builder(limits)?.from_credentials(credentials).await.map_err(|e| acme_error("cannot reach the CA", &e))
+async fn open_account(
+    store: &SettingsFile,
+    path: &std::path::Path,
+    limits: Limits,
+) -> Result<Account> {
+    let bytes = store.read_account(path)?.ok_or_else(|| Error::Read {
+        path: path.into(),
+        source: std::io::ErrorKind::NotFound.into(),
+    })?;
+    let credentials: AccountCredentials = serde_json::from_slice(&bytes)
+        .map_err(|e| Error::BadLetsEncryptFile(path.into(), e.to_string()))?;
+    account_builder(limits)?
+        .from_credentials(credentials)
+        .await
+        .map_err(|e| acme_error("cannot reach the CA", &e))
 }
 
 /// The account for this email and server: created once, then reused from its 0600 file.
@@ -576,13 +737,18 @@ async fn account(
         // Apps of one batch order in parallel: the first creates the account, the others
         // wait and use it, instead of each creating one (and overwriting the file).
         static CREATING: std::sync::Mutex<()> = std::sync::Mutex::new(());
-        let _creating = CREATING.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let _creating = CREATING
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         if store.read_account(&path)?.is_none() {
             return create_account(&store, &path, resolved, limits, email, report).await;
         }
     }
     let account = open_account(&store, &path, limits).await?;
-    report.report(Event::Step(format!("Using the account of {email} on {}", resolved.server)));
+    report.report(Event::Step(format!(
+        "Using the account of {email} on {}",
+        resolved.server
+    )));
     Ok(account)
 }
 
@@ -596,7 +762,11 @@ async fn create_account(
     report: &dyn Reporter,
 ) -> Result<Account> {
     let contact = format!("mailto:{email}");
-    let new_account = NewAccount { contact: &[&contact], terms_of_service_agreed: true, only_return_existing: false };
+    let new_account = NewAccount {
+        contact: &[&contact],
+        terms_of_service_agreed: true,
+        only_return_existing: false,
+    };
     let eab = external_account(resolved)?;
     let (account, credentials) = account_builder(limits)?
         .create(&new_account, resolved.server.clone(), eab.as_ref())
@@ -604,15 +774,22 @@ async fn create_account(
         .map_err(|e| acme_error("cannot create the account", &e))?;
     let text = serde_json::to_string(&credentials).expect("credentials serialize");
     store.write_account(path, text.as_bytes())?;
-    report.report(Event::Step(format!("Created an account for {email} on {}", resolved.server)));
+    report.report(Event::Step(format!(
+        "Created an account for {email} on {}",
+        resolved.server
+    )));
     Ok(account)
 }
 
 /// The external account binding set with eab-kid and eab-hmac-key, if any.
 fn external_account(resolved: &Resolved) -> Result<Option<ExternalAccountKey>> {
     use base64::Engine;
-    let Some((kid, key)) = &resolved.eab else { return Ok(None) };
-    let key = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(key).map_err(|_| Error::StoredEabKey)?;
+    let Some((kid, key)) = &resolved.eab else {
+        return Ok(None);
+    };
+    let key = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(key)
+        .map_err(|_| Error::StoredEabKey)?;
     Ok(Some(ExternalAccountKey::new(kid.clone(), &key)))
 }
 
@@ -639,7 +816,11 @@ struct Records<'a> {
 
 impl<'a> Records<'a> {
     fn new(provider: &'a Provider, report: &'a dyn Reporter) -> Records<'a> {
-        Records { provider, published: RefCell::new(Vec::new()), report }
+        Records {
+            provider,
+            published: RefCell::new(Vec::new()),
+            report,
+        }
     }
 }
 
@@ -652,24 +833,40 @@ impl Drop for Records<'_> {
         }
         for txt in &records {
             if let Err(why) = self.provider.cleanup(txt) {
-                self.report.report(Event::Warning(format!("the TXT record {} could not be removed: {why}", txt.fqdn)));
+                self.report.report(Event::Warning(format!(
+                    "the TXT record {} could not be removed: {why}",
+                    txt.fqdn
+                )));
             }
         }
-        self.report.report(Event::Detail(format!("Removed {} DNS-01 TXT record(s)", records.len())));
+        self.report.report(Event::Detail(format!(
+            "Removed {} DNS-01 TXT record(s)",
+            records.len()
+        )));
     }
 }
 
 /// The profile named in the settings, checked against the directory's `meta.profiles`
 /// before any order: a typo is the user's to fix, not an order the CA refuses.
 fn check_profile(account: &Account, resolved: &Resolved) -> Result<()> {
-    let Some(profile) = &resolved.profile else { return Ok(()) };
+    let Some(profile) = &resolved.profile else {
+        return Ok(());
+    };
     let mut offered: Vec<&str> = account.profiles().map(|p| p.name).collect();
     offered.sort_unstable();
     if offered.contains(&profile.as_str()) {
         return Ok(());
     }
-    let offers = if offered.is_empty() { "no profiles".to_string() } else { offered.join(", ") };
-    Err(Error::ProfileNotOffered { profile: profile.clone(), server: resolved.server.clone(), offers })
+    let offers = if offered.is_empty() {
+        "no profiles".to_string()
+    } else {
+        offered.join(", ")
+    };
+    Err(Error::ProfileNotOffered {
+        profile: profile.clone(),
+        server: resolved.server.clone(),
+        offers,
+    })
 }
 
 /// Places the order; a `replaces` the CA answers with alreadyReplaced (the old certificate
@@ -679,7 +876,11 @@ async fn place_order(
     request: &OrderRequest<'_>,
     report: &dyn Reporter,
 ) -> Result<instant_acme::Order> {
-    let identifiers: Vec<Identifier> = request.domains.iter().map(|d| Identifier::Dns(d.clone())).collect();
+    let identifiers: Vec<Identifier> = request
+        .domains
+        .iter()
+        .map(|d| Identifier::Dns(d.clone()))
+        .collect();
     let new_order = || {
         let order = NewOrder::new(&identifiers);
         match &request.resolved.profile {
@@ -687,13 +888,21 @@ async fn place_order(
             None => order,
         }
     };
-    let mut details: Vec<String> = request.resolved.profile.iter().map(|p| format!("profile {p}")).collect();
+    let mut details: Vec<String> = request
+        .resolved
+        .profile
+        .iter()
+        .map(|p| format!("profile {p}"))
+        .collect();
     let result = match &request.replaces {
         Some(id) => {
             let first = account.new_order(&new_order().replaces(id.clone())).await;
             match first {
                 Err(instant_acme::Error::Api(problem))
-                    if problem.r#type.as_deref().is_some_and(|t| t.ends_with(":alreadyReplaced")) =>
+                    if problem
+                        .r#type
+                        .as_deref()
+                        .is_some_and(|t| t.ends_with(":alreadyReplaced")) =>
                 {
                     report.report(Event::Step(format!(
                         "The CA refused to replace {id} ({}); ordering without replaces",
@@ -712,14 +921,25 @@ async fn place_order(
         None => account.new_order(&new_order()).await,
     };
     let order = result.map_err(|e| acme_error("cannot place the order", &e))?;
-    let details = if details.is_empty() { String::new() } else { format!(" ({})", details.join(", ")) };
-    report.report(Event::Step(format!("Ordered a certificate for {}{details}", request.domains.join(", "))));
+    let details = if details.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", details.join(", "))
+    };
+    report.report(Event::Step(format!(
+        "Ordered a certificate for {}{details}",
+        request.domains.join(", ")
+    )));
     Ok(order)
 }
 
 /// Publishes the DNS-01 TXT record of every pending authorization, waits until the
 /// authoritative server answers them, then asks the CA to validate.
-async fn answer_over_dns(order: &mut instant_acme::Order, dns: &Records<'_>, report: &dyn Reporter) -> Result<()> {
+async fn answer_over_dns(
+    order: &mut instant_acme::Order,
+    dns: &Records<'_>,
+    report: &dyn Reporter,
+) -> Result<()> {
     let records = pending_challenges(order, ChallengeType::Dns01, |domain, challenge| {
         Txt::for_domain(&domain, challenge.key_authorization().dns_value())
     })
@@ -728,16 +948,18 @@ async fn answer_over_dns(order: &mut instant_acme::Order, dns: &Records<'_>, rep
         return Ok(());
     }
     for txt in &records {
-        dns.provider
-            .present(txt)
-            .map_err(|why| AcmeError::Local(format!("cannot publish the TXT record {}: {why}", txt.fqdn)))?;
+        dns.provider.present(txt).map_err(|why| {
+            AcmeError::Local(format!("cannot publish the TXT record {}: {why}", txt.fqdn))
+        })?;
         dns.published.borrow_mut().push(txt.clone());
     }
     report.report(Event::Detail(format!(
         "Published {} DNS-01 TXT record(s); waiting until the name server answers them",
         records.len()
     )));
-    dns.provider.wait_propagated(&records).map_err(AcmeError::Local)?;
+    dns.provider
+        .wait_propagated(&records)
+        .map_err(AcmeError::Local)?;
     mark_ready(order, ChallengeType::Dns01).await
 }
 
@@ -749,7 +971,13 @@ async fn order_certificate(
     responder: Option<&mut Responder<'_>>,
     report: &dyn Reporter,
 ) -> Result<String> {
-    let OrderRequest { resolved, limits, email, csr, .. } = *request;
+    let OrderRequest {
+        resolved,
+        limits,
+        email,
+        csr,
+        ..
+    } = *request;
     let account = account(env, resolved, limits, email, report).await?;
     check_profile(&account, resolved)?;
     let mut order = place_order(&account, request, report).await?;
@@ -776,16 +1004,29 @@ async fn order_certificate(
         });
     }
     report.report(Event::Step("Finalizing the order".into()));
-    order.finalize_csr(csr).await.map_err(|e| acme_error("the CA refused the certificate request", &e))?;
-    order.poll_certificate(&retry_policy()).await.map_err(|e| acme_error("cannot download the certificate", &e))
+    order
+        .finalize_csr(csr)
+        .await
+        .map_err(|e| acme_error("the CA refused the certificate request", &e))?;
+    order
+        .poll_certificate(&retry_policy())
+        .await
+        .map_err(|e| acme_error("cannot download the certificate", &e))
 }
 
 /// The HTTP-01 answer of every authorization still pending.
-async fn pending_answers(order: &mut instant_acme::Order, account: &Account) -> Result<Vec<Answer>> {
+async fn pending_answers(
+    order: &mut instant_acme::Order,
+    account: &Account,
+) -> Result<Vec<Answer>> {
     let thumbprint = account.key_thumbprint().to_string();
     pending_challenges(order, ChallengeType::Http01, |domain, challenge| {
         let token = challenge.token.clone();
-        Answer { domain, key_authorization: format!("{token}.{thumbprint}"), token }
+        Answer {
+            domain,
+            key_authorization: format!("{token}.{thumbprint}"),
+            token,
+        }
     })
     .await
 }
@@ -800,13 +1041,17 @@ async fn pending_challenges<T>(
     let mut answers = Vec::new();
     let mut authorizations = order.authorizations();
     while let Some(authorization) = authorizations.next().await {
-        let mut authorization = authorization.map_err(|e| acme_error("cannot read an authorization", &e))?;
+        let mut authorization =
+            authorization.map_err(|e| acme_error("cannot read an authorization", &e))?;
         if authorization.status != AuthorizationStatus::Pending {
             continue;
         }
         let domain = authorization.identifier().to_string();
         let challenge = authorization.challenge(kind.clone()).ok_or_else(|| {
-            AcmeError::Local(format!("the CA offers no {} challenge for {domain}", challenge_label(&kind)))
+            AcmeError::Local(format!(
+                "the CA offers no {} challenge for {domain}",
+                challenge_label(&kind)
+            ))
         })?;
         answers.push(answer(domain, &challenge));
     }
@@ -816,12 +1061,16 @@ async fn pending_challenges<T>(
 async fn mark_ready(order: &mut instant_acme::Order, kind: ChallengeType) -> Result<()> {
     let mut authorizations = order.authorizations();
     while let Some(authorization) = authorizations.next().await {
-        let mut authorization = authorization.map_err(|e| acme_error("cannot read an authorization", &e))?;
+        let mut authorization =
+            authorization.map_err(|e| acme_error("cannot read an authorization", &e))?;
         if authorization.status != AuthorizationStatus::Pending {
             continue;
         }
         if let Some(mut challenge) = authorization.challenge(kind.clone()) {
-            challenge.set_ready().await.map_err(|e| acme_error("cannot start the validation", &e))?;
+            challenge
+                .set_ready()
+                .await
+                .map_err(|e| acme_error("cannot start the validation", &e))?;
         }
     }
     Ok(())
@@ -832,7 +1081,10 @@ async fn report_authorizations(order: &mut instant_acme::Order, report: &dyn Rep
     let mut authorizations = order.authorizations();
     while let Some(Ok(authorization)) = authorizations.next().await {
         let status = format!("{:?}", authorization.status).to_lowercase();
-        report.report(Event::Step(format!("Authorization for {}: {status}", authorization.identifier())));
+        report.report(Event::Step(format!(
+            "Authorization for {}: {status}",
+            authorization.identifier()
+        )));
     }
 }
 
@@ -863,13 +1115,20 @@ pub fn revoke(env: &Env, app: &App) -> Result<()> {
     let marker = marker(app).ok_or_else(|| Error::NotLetsEncrypt(app.name.clone()))?;
     let store = SettingsFile::new(env);
     let path = store.account_path(&marker.email, &marker.server);
-    let chain = endpoint::installed_chain(app)?.ok_or_else(|| Error::NotLetsEncrypt(app.name.clone()))?;
+    let chain =
+        endpoint::installed_chain(app)?.ok_or_else(|| Error::NotLetsEncrypt(app.name.clone()))?;
     let leaf = rustls_pki_types::CertificateDer::from(chain[0].der());
     let limits = Limits::from_env()?;
     within_deadline(limits, async {
         let account = open_account(&store, &path, limits).await?;
-        let request = instant_acme::RevocationRequest { certificate: &leaf, reason: None };
-        account.revoke(&request).await.map_err(|e| acme_error("the CA refused to revoke", &e))
+        let request = instant_acme::RevocationRequest {
+            certificate: &leaf,
+            reason: None,
+        };
+        account
+            .revoke(&request)
+            .await
+            .map_err(|e| acme_error("the CA refused to revoke", &e))
     })?;
     let mut state = state::load(env, &app.name);
     state.revoked(chain[0].der());
@@ -879,7 +1138,10 @@ pub fn revoke(env: &Env, app: &App) -> Result<()> {
 /// The server certificate of an app whose certificate came from us; `None` otherwise.
 pub fn issued_leaf(app: &App) -> Option<Certificate> {
     marker(app)?;
-    endpoint::installed_chain(app).ok().flatten().map(|mut chain| chain.swap_remove(0))
+    endpoint::installed_chain(app)
+        .ok()
+        .flatten()
+        .map(|mut chain| chain.swap_remove(0))
 }
 
 /// A challenge type as RFC 8555 names it.

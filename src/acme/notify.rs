@@ -56,7 +56,10 @@ impl Notice<'_> {
             ("LETSENCRYPT_DOMAINS", self.domains.join(" ")),
             ("LETSENCRYPT_EVENT", self.event.name().to_string()),
             ("LETSENCRYPT_ERROR", self.error.to_string()),
-            ("LETSENCRYPT_EXPIRY", self.expiry.map(|t| t.to_string()).unwrap_or_default()),
+            (
+                "LETSENCRYPT_EXPIRY",
+                self.expiry.map(|t| t.to_string()).unwrap_or_default(),
+            ),
         ]
     }
 }
@@ -70,15 +73,30 @@ pub fn run(command: &str, notice: &Notice<'_>) -> Result<(), String> {
         .stdin(Stdio::null())
         .status()
         .map_err(|e| format!("cannot run the notify-command: {e}"))?;
-    if status.success() { Ok(()) } else { Err(format!("the notify-command exited with {status}")) }
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("the notify-command exited with {status}"))
+    }
 }
 
 /// Fires [`TRIGGER`] `APP EVENT` through plugn. Returns what the listeners wrote on stderr;
 /// an error says why plugn could not run or that a listener failed (with its stderr).
 pub fn fire_trigger(notice: &Notice<'_>) -> Result<String, String> {
-    let fired = crate::dokku::fire_with(TRIGGER, &[notice.app, notice.event.name()], &notice.environment())
-        .map_err(|e| e.to_string())?;
-    if fired.success { Ok(fired.stderr) } else { Err(format!("the {TRIGGER} trigger failed: {}", fired.stderr.trim())) }
+    let fired = crate::dokku::fire_with(
+        TRIGGER,
+        &[notice.app, notice.event.name()],
+        &notice.environment(),
+    )
+    .map_err(|e| e.to_string())?;
+    if fired.success {
+        Ok(fired.stderr)
+    } else {
+        Err(format!(
+            "the {TRIGGER} trigger failed: {}",
+            fired.stderr.trim()
+        ))
+    }
 }
 
 /// Tells whoever listens that `event` happened to `app` (`error`: the failure's message):
@@ -86,14 +104,23 @@ pub fn fire_trigger(notice: &Notice<'_>) -> Result<String, String> {
 /// failing is a warning told to `reporter`: the renewal's outcome stands. Returns what the
 /// trigger's listeners wrote on stderr, for the caller to pass on as dokku shows it.
 pub fn tell(env: &Env, app: &App, event: Event, error: &str, reporter: &dyn Reporter) -> String {
-    let command = SettingsFile::new(env).resolve(&app.name).ok().and_then(|resolved| resolved.notify_command);
+    let command = SettingsFile::new(env)
+        .resolve(&app.name)
+        .ok()
+        .and_then(|resolved| resolved.notify_command);
     let dokku = env.mode == Mode::Dokku;
     if command.is_none() && !dokku {
         return String::new();
     }
     let domains = app.domains().unwrap_or_default();
     let expiry = super::issued_leaf(app).map(|leaf| leaf.not_after);
-    let notice = Notice { app: &app.name, domains: &domains, event, error, expiry };
+    let notice = Notice {
+        app: &app.name,
+        domains: &domains,
+        event,
+        error,
+        expiry,
+    };
     let warn = |why: String| reporter.report(event::Event::Warning(format!("{}: {why}", app.name)));
     if let Some(command) = command
         && let Err(why) = run(&command, &notice)
@@ -119,10 +146,13 @@ mod tests {
     fn a_failing_notify_command_is_a_warning_naming_the_app_and_sees_the_notice() {
         let root = tempfile::tempdir().unwrap();
         std::fs::create_dir(root.path().join("myapp")).unwrap();
-        let env = Env::from_lookup(|n| (n == "DOKKU_ROOT").then(|| root.path().display().to_string())).unwrap();
-        let command =
-            r#"test "$LETSENCRYPT_APP $LETSENCRYPT_EVENT $LETSENCRYPT_ERROR" = "myapp failed boom" && exit 3"#;
-        SettingsFile::new(&env).set(GLOBAL, "notify-command", Some(command)).unwrap();
+        let env =
+            Env::from_lookup(|n| (n == "DOKKU_ROOT").then(|| root.path().display().to_string()))
+                .unwrap();
+        let command = r#"test "$LETSENCRYPT_APP $LETSENCRYPT_EVENT $LETSENCRYPT_ERROR" = "myapp failed boom" && exit 3"#;
+        SettingsFile::new(&env)
+            .set(GLOBAL, "notify-command", Some(command))
+            .unwrap();
         let app = App::open(&env, "myapp").unwrap();
         let collected = Collected::default();
         assert_eq!(tell(&env, &app, Event::Failed, "boom", &collected), "");

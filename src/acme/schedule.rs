@@ -53,23 +53,43 @@ pub struct Lifetime {
 /// always gets the same moment (so daily runs agree with each other), different
 /// certificates get different ones (so a fleet does not renew all at once, as RFC 9773 §4.2
 /// asks). A window that has started already means "now" per the RFC.
-pub fn plan(lifetime: Lifetime, grace_period: Option<i64>, window: Option<Window>, seed: u64) -> Plan {
+pub fn plan(
+    lifetime: Lifetime,
+    grace_period: Option<i64>,
+    window: Option<Window>,
+    seed: u64,
+) -> Plan {
     if let Some(grace) = grace_period {
-        return Plan { due_at: lifetime.not_after.saturating_sub(grace), basis: Basis::GracePeriod(grace) };
+        return Plan {
+            due_at: lifetime.not_after.saturating_sub(grace),
+            basis: Basis::GracePeriod(grace),
+        };
     }
     if let Some(window) = window.filter(|w| w.end >= w.start) {
         let span = (window.end - window.start) as u64;
-        let offset = if span == 0 { 0 } else { (seed % (span + 1)) as i64 };
-        return Plan { due_at: window.start + offset, basis: Basis::Ari(window) };
+        let offset = if span == 0 {
+            0
+        } else {
+            (seed % (span + 1)) as i64
+        };
+        return Plan {
+            due_at: window.start + offset,
+            basis: Basis::Ari(window),
+        };
     }
     let total = (lifetime.not_after - lifetime.not_before).max(0);
-    Plan { due_at: lifetime.not_after - total / 3, basis: Basis::ThirdOfLifetime }
+    Plan {
+        due_at: lifetime.not_after - total / 3,
+        basis: Basis::ThirdOfLifetime,
+    }
 }
 
 /// A seed from bytes that identify a certificate (its serial number): FNV-1a, which is
 /// enough to spread moments, not a secret.
 pub fn seed(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, byte| (hash ^ u64::from(*byte)).wrapping_mul(0x100_0000_01b3))
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
+        (hash ^ u64::from(*byte)).wrapping_mul(0x100_0000_01b3)
+    })
 }
 
 /// How long to wait after `failures` failed renewals in a row: 1 hour doubled per further
@@ -79,7 +99,9 @@ pub fn backoff(failures: u32, seed: u64) -> i64 {
     if failures == 0 {
         return 0;
     }
-    let base: i64 = 3_600i64.saturating_mul(1 << (failures - 1).min(5)).min(86_400);
+    let base: i64 = 3_600i64
+        .saturating_mul(1 << (failures - 1).min(5))
+        .min(86_400);
     base + (seed % (base as u64 / 4 + 1)) as i64
 }
 
@@ -90,12 +112,18 @@ mod tests {
     const DAY: i64 = 86_400;
 
     fn lifetime(days: f64) -> Lifetime {
-        Lifetime { not_before: 1_000_000, not_after: 1_000_000 + (days * DAY as f64) as i64 }
+        Lifetime {
+            not_before: 1_000_000,
+            not_after: 1_000_000 + (days * DAY as f64) as i64,
+        }
     }
 
     #[test]
     fn an_explicit_grace_period_wins_over_ari() {
-        let window = Window { start: 1_000_000 + DAY, end: 1_000_000 + 2 * DAY };
+        let window = Window {
+            start: 1_000_000 + DAY,
+            end: 1_000_000 + 2 * DAY,
+        };
         let plan = plan(lifetime(90.0), Some(30 * DAY), Some(window), 7);
         assert_eq!(plan.due_at, 1_000_000 + 60 * DAY);
         assert_eq!(plan.basis, Basis::GracePeriod(30 * DAY));
@@ -103,7 +131,10 @@ mod tests {
 
     #[test]
     fn without_ari_a_third_of_the_lifetime_is_left() {
-        assert_eq!(plan(lifetime(90.0), None, None, 0).due_at, 1_000_000 + 60 * DAY);
+        assert_eq!(
+            plan(lifetime(90.0), None, None, 0).due_at,
+            1_000_000 + 60 * DAY
+        );
         // Let's Encrypt's shortlived profile (160 hours): renewed after about 4.4 days, so a
         // daily cron renews it every 4 to 5 days, never daily.
         let short = lifetime(160.0 / 24.0);
@@ -114,12 +145,19 @@ mod tests {
 
     #[test]
     fn the_moment_in_an_ari_window_is_stable_per_certificate_and_inside_it() {
-        let window = Window { start: 5_000, end: 5_000 + DAY };
+        let window = Window {
+            start: 5_000,
+            end: 5_000 + DAY,
+        };
         let a = plan(lifetime(6.0), None, Some(window), seed(b"serial-a"));
-        assert_eq!(a, plan(lifetime(6.0), None, Some(window), seed(b"serial-a")));
+        assert_eq!(
+            a,
+            plan(lifetime(6.0), None, Some(window), seed(b"serial-a"))
+        );
         assert!((window.start..=window.end).contains(&a.due_at));
-        let moments: std::collections::BTreeSet<i64> =
-            (0..20u8).map(|i| plan(lifetime(6.0), None, Some(window), seed(&[i])).due_at).collect();
+        let moments: std::collections::BTreeSet<i64> = (0..20u8)
+            .map(|i| plan(lifetime(6.0), None, Some(window), seed(&[i])).due_at)
+            .collect();
         assert!(moments.len() > 10, "moments are not spread: {moments:?}");
         // A window in the past is due now.
         assert!(plan(lifetime(6.0), None, Some(Window { start: 10, end: 20 }), 3).is_due(100));
@@ -131,7 +169,10 @@ mod tests {
         for (failures, base) in [(1, 3_600), (2, 7_200), (3, 14_400), (10, 86_400)] {
             for s in 0..50 {
                 let wait = backoff(failures, seed(&[s]));
-                assert!((base..=base + base / 4).contains(&wait), "{failures}: {wait}");
+                assert!(
+                    (base..=base + base / 4).contains(&wait),
+                    "{failures}: {wait}"
+                );
             }
         }
     }

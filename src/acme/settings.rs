@@ -84,7 +84,10 @@ type Table = BTreeMap<String, BTreeMap<String, String>>;
 impl SettingsFile {
     /// The store of this DOKKU_ROOT.
     pub fn new(env: &Env) -> SettingsFile {
-        SettingsFile { env: env.clone(), dir: env.dokku_root.join(DIR) }
+        SettingsFile {
+            env: env.clone(),
+            dir: env.dokku_root.join(DIR),
+        }
     }
 
     #[cfg(test)]
@@ -129,7 +132,8 @@ impl SettingsFile {
             None => values.remove(key),
         };
         table.retain(|_, values| !values.is_empty());
-        let text = serde_json::to_string_pretty(&table).expect("a map of strings serializes") + "\n";
+        let text =
+            serde_json::to_string_pretty(&table).expect("a map of strings serializes") + "\n";
         dir.replace(SETTINGS, text.as_bytes(), FILE_MODE)
     }
 
@@ -137,7 +141,11 @@ impl SettingsFile {
     pub fn resolve(&self, app: &str) -> Result<Resolved> {
         let table = self.load()?;
         let get = |key: &str| {
-            table.get(app).and_then(|v| v.get(key)).or_else(|| table.get(GLOBAL).and_then(|v| v.get(key))).cloned()
+            table
+                .get(app)
+                .and_then(|v| v.get(key))
+                .or_else(|| table.get(GLOBAL).and_then(|v| v.get(key)))
+                .cloned()
         };
         let dns_values = dns::RFC2136_KEYS
             .iter()
@@ -148,7 +156,9 @@ impl SettingsFile {
             email: get("email"),
             server: get("server").unwrap_or_else(|| PRODUCTION.to_string()),
             grace_period: get("graceperiod").and_then(|v| v.parse().ok()),
-            key_type: get("key-type").and_then(|v| KeyType::from_name(&v).ok()).unwrap_or(KeyType::EcdsaP256),
+            key_type: get("key-type")
+                .and_then(|v| KeyType::from_name(&v).ok())
+                .unwrap_or(KeyType::EcdsaP256),
             profile: get("profile"),
             dns_provider: get("dns-provider").filter(|p| p != "none"),
             dns_values,
@@ -165,7 +175,11 @@ impl SettingsFile {
         Ok(values
             .into_iter()
             .map(|(key, value)| {
-                let shown = if is_secret(&key) { "****".to_string() } else { value };
+                let shown = if is_secret(&key) {
+                    "****".to_string()
+                } else {
+                    value
+                };
                 (key, shown)
             })
             .collect())
@@ -173,7 +187,12 @@ impl SettingsFile {
 
     /// The renewal state of `app` (see [`super::state`]); `None` if there is none.
     pub fn read_state(&self, app: &str) -> Result<Option<Vec<u8>>> {
-        match self.open()?.map(|dir| dir.open_dir(STATE)).transpose()?.flatten() {
+        match self
+            .open()?
+            .map(|dir| dir.open_dir(STATE))
+            .transpose()?
+            .flatten()
+        {
             Some(states) => states.read(&state_file(app)),
             None => Ok(None),
         }
@@ -199,7 +218,12 @@ impl SettingsFile {
     /// Read through directory handles: a link anywhere under DOKKU_ROOT is refused.
     pub fn read_account(&self, path: &Path) -> Result<Option<Vec<u8>>> {
         let name = self.account_name(path)?;
-        match self.open()?.map(|dir| dir.open_dir(ACCOUNTS)).transpose()?.flatten() {
+        match self
+            .open()?
+            .map(|dir| dir.open_dir(ACCOUNTS))
+            .transpose()?
+            .flatten()
+        {
             Some(accounts) => accounts.read(name),
             None => Ok(None),
         }
@@ -252,21 +276,27 @@ fn state_file(app: &str) -> String {
 
 /// True for `dns-provider-<KEY>` with a KEY one of the providers reads.
 fn is_dns_key(key: &str) -> bool {
-    key.strip_prefix(DNS_PREFIX).is_some_and(|k| dns::RFC2136_KEYS.contains(&k) || dns::EXEC_KEYS.contains(&k))
+    key.strip_prefix(DNS_PREFIX)
+        .is_some_and(|k| dns::RFC2136_KEYS.contains(&k) || dns::EXEC_KEYS.contains(&k))
 }
 
 /// The account file's name: a digest of the server and email.
 fn account_file(email: &str, server: &str) -> String {
-    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, format!("{server}\n{email}").as_bytes());
-    let name: String = digest.as_ref()[..12].iter().map(|b| format!("{b:02x}")).collect();
+    let digest = aws_lc_rs::digest::digest(
+        &aws_lc_rs::digest::SHA256,
+        format!("{server}\n{email}").as_bytes(),
+    );
+    let name: String = digest.as_ref()[..12]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
     format!("{name}.json")
 }
 
 fn load_from(dir: &Dir) -> Result<Table> {
     match dir.read(SETTINGS)? {
-        Some(bytes) => {
-            serde_json::from_slice(&bytes).map_err(|e| Error::BadLetsEncryptFile(dir.join(SETTINGS), e.to_string()))
-        }
+        Some(bytes) => serde_json::from_slice(&bytes)
+            .map_err(|e| Error::BadLetsEncryptFile(dir.join(SETTINGS), e.to_string())),
         None => Ok(Table::new()),
     }
 }
@@ -284,29 +314,51 @@ fn remove_temps(dir: &Dir, name: &str) -> Result<()> {
 
 /// Checks a value and puts it in its stored form (`staging` becomes the staging URL...).
 fn normalize(key: &str, value: &str) -> Result<String> {
-    let bad = |why: &str| Error::from(SettingError::BadValue { key: key.into(), value: value.into(), why: why.into() });
+    let bad = |why: &str| {
+        Error::from(SettingError::BadValue {
+            key: key.into(),
+            value: value.into(),
+            why: why.into(),
+        })
+    };
     match key {
         "email" => {
             let ok = value.len() <= 254
-                && value.split_once('@').is_some_and(|(user, host)| !user.is_empty() && host.contains('.'))
-                && !value.chars().any(|c| c.is_whitespace() || c.is_control() || "<>\"'`;".contains(c));
-            if ok { Ok(value.to_string()) } else { Err(bad("an address such as ops@example.com is expected")) }
+                && value
+                    .split_once('@')
+                    .is_some_and(|(user, host)| !user.is_empty() && host.contains('.'))
+                && !value
+                    .chars()
+                    .any(|c| c.is_whitespace() || c.is_control() || "<>\"'`;".contains(c));
+            if ok {
+                Ok(value.to_string())
+            } else {
+                Err(bad("an address such as ops@example.com is expected"))
+            }
         }
         "server" => match value {
             "production" => Ok(PRODUCTION.to_string()),
             "staging" => Ok(STAGING.to_string()),
-            url if url.starts_with("https://") && !url.chars().any(|c| c.is_whitespace() || c.is_control()) => {
+            url if url.starts_with("https://")
+                && !url.chars().any(|c| c.is_whitespace() || c.is_control()) =>
+            {
                 Ok(url.to_string())
             }
-            _ => Err(bad("an https:// ACME directory URL, staging or production is expected")),
+            _ => Err(bad(
+                "an https:// ACME directory URL, staging or production is expected",
+            )),
         },
         "graceperiod" => match value.parse::<i64>() {
             Ok(seconds) if seconds >= 0 => Ok(seconds.to_string()),
             _ => Err(bad("a number of seconds is expected")),
         },
-        "key-type" => KeyType::from_name(value).map(|_| value.to_string()).map_err(|why| bad(&why.to_string())),
+        "key-type" => KeyType::from_name(value)
+            .map(|_| value.to_string())
+            .map_err(|why| bad(&why.to_string())),
         "profile" if is_token(value) => Ok(value.to_string()),
-        "profile" => Err(bad("a profile name such as classic, tlsserver or shortlived is expected")),
+        "profile" => Err(bad(
+            "a profile name such as classic, tlsserver or shortlived is expected",
+        )),
         "dns-provider" => match value {
             "rfc2136" | "exec" | "none" => Ok(value.to_string()),
             _ => Err(bad("rfc2136, exec or none is expected")),
@@ -315,21 +367,31 @@ fn normalize(key: &str, value: &str) -> Result<String> {
         "eab-kid" => Err(bad("the key identifier the CA gave you is expected")),
         "eab-hmac-key" => {
             use base64::Engine;
-            match base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(value.trim_end_matches('=')) {
+            match base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(value.trim_end_matches('='))
+            {
                 Ok(key) if !key.is_empty() => Ok(value.trim_end_matches('=').to_string()),
                 // The value itself is a secret: never repeated in the message.
                 _ => Err(SettingError::NotBase64Url(key.into()).into()),
             }
         }
-        _ if value.chars().any(char::is_control) => Err(SettingError::ControlCharacter(key.into()).into()),
-        k if k.ends_with("_TIMEOUT") && value.parse::<u64>().is_err() => Err(bad("a number of seconds is expected")),
+        _ if value.chars().any(char::is_control) => {
+            Err(SettingError::ControlCharacter(key.into()).into())
+        }
+        k if k.ends_with("_TIMEOUT") && value.parse::<u64>().is_err() => {
+            Err(bad("a number of seconds is expected"))
+        }
         _ => Ok(value.to_string()),
     }
 }
 
 /// A name or identifier: letters, digits, `.`, `_`, `-`, at most 128.
 fn is_token(value: &str) -> bool {
-    !value.is_empty() && value.len() <= 128 && value.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+    !value.is_empty()
+        && value.len() <= 128
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
 }
 
 /// A letsencrypt:set that cannot be stored, or an account path that is not one.
@@ -382,25 +444,57 @@ mod tests {
     #[test]
     fn app_values_win_over_global_ones() {
         let dir = tempfile::tempdir().unwrap();
-        let env = Env::from_lookup(|n| (n == "DOKKU_ROOT").then(|| dir.path().display().to_string())).unwrap();
+        let env =
+            Env::from_lookup(|n| (n == "DOKKU_ROOT").then(|| dir.path().display().to_string()))
+                .unwrap();
         let store = SettingsFile::new(&env);
         store.set(GLOBAL, "email", Some("ops@example.com")).unwrap();
         store.set(GLOBAL, "graceperiod", Some("100")).unwrap();
         store.set("myapp", "email", Some("me@example.com")).unwrap();
-        assert_eq!(store.resolve("myapp").unwrap().email.as_deref(), Some("me@example.com"));
-        assert_eq!(store.resolve("other").unwrap().email.as_deref(), Some("ops@example.com"));
+        assert_eq!(
+            store.resolve("myapp").unwrap().email.as_deref(),
+            Some("me@example.com")
+        );
+        assert_eq!(
+            store.resolve("other").unwrap().email.as_deref(),
+            Some("ops@example.com")
+        );
         assert_eq!(store.resolve("myapp").unwrap().grace_period, Some(100));
         assert_eq!(store.resolve("other").unwrap().profile, None);
-        store.set(GLOBAL, "dns-provider-RFC2136_TSIG_SECRET", Some("c2VjcmV0")).unwrap();
-        assert_eq!(store.resolve("myapp").unwrap().dns_values["RFC2136_TSIG_SECRET"], "c2VjcmV0");
-        assert_eq!(store.report(GLOBAL).unwrap().last().unwrap(), &("graceperiod".to_string(), "100".to_string()));
-        assert!(store.report(GLOBAL).unwrap().contains(&("dns-provider-RFC2136_TSIG_SECRET".into(), "****".into())));
-        assert!(store.set(GLOBAL, "dns-provider-CLOUDFLARE_TOKEN", Some("x")).is_err());
+        store
+            .set(GLOBAL, "dns-provider-RFC2136_TSIG_SECRET", Some("c2VjcmV0"))
+            .unwrap();
+        assert_eq!(
+            store.resolve("myapp").unwrap().dns_values["RFC2136_TSIG_SECRET"],
+            "c2VjcmV0"
+        );
+        assert_eq!(
+            store.report(GLOBAL).unwrap().last().unwrap(),
+            &("graceperiod".to_string(), "100".to_string())
+        );
+        assert!(
+            store
+                .report(GLOBAL)
+                .unwrap()
+                .contains(&("dns-provider-RFC2136_TSIG_SECRET".into(), "****".into()))
+        );
+        assert!(
+            store
+                .set(GLOBAL, "dns-provider-CLOUDFLARE_TOKEN", Some("x"))
+                .is_err()
+        );
         store.set("myapp", "email", None).unwrap();
-        assert_eq!(store.resolve("myapp").unwrap().email.as_deref(), Some("ops@example.com"));
+        assert_eq!(
+            store.resolve("myapp").unwrap().email.as_deref(),
+            Some("ops@example.com")
+        );
         assert_eq!(store.resolve("myapp").unwrap().server, PRODUCTION);
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(store.settings_path()).unwrap().permissions().mode() & 0o777;
+        let mode = std::fs::metadata(store.settings_path())
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777;
         assert_eq!(mode, 0o600);
     }
 }

@@ -11,7 +11,12 @@ use crate::error::Result;
 
 /// The app's state; a fresh one if there is no file (or it cannot be read).
 pub fn load(env: &Env, app: &str) -> State {
-    SettingsFile::new(env).read_state(app).ok().flatten().map(|bytes| State::from_json(&bytes)).unwrap_or_default()
+    SettingsFile::new(env)
+        .read_state(app)
+        .ok()
+        .flatten()
+        .map(|bytes| State::from_json(&bytes))
+        .unwrap_or_default()
 }
 
 /// Writes the app's state (0600, directories 0700).
@@ -47,7 +52,9 @@ pub struct State {
 impl State {
     /// Parses the file's JSON; anything unreadable is a fresh state.
     pub fn from_json(bytes: &[u8]) -> State {
-        let Ok(value) = serde_json::from_slice::<Value>(bytes) else { return State::default() };
+        let Ok(value) = serde_json::from_slice::<Value>(bytes) else {
+            return State::default();
+        };
         let int = |key: &str| value.get(key).and_then(Value::as_i64);
         let text = |key: &str| value.get(key).and_then(Value::as_str).map(str::to_string);
         let ari_window = match (int("ari-window-start"), int("ari-window-end")) {
@@ -55,7 +62,9 @@ impl State {
             _ => None,
         };
         State {
-            failures: int("failures").and_then(|n| u32::try_from(n).ok()).unwrap_or(0),
+            failures: int("failures")
+                .and_then(|n| u32::try_from(n).ok())
+                .unwrap_or(0),
             last_failure: int("last-failure"),
             last_error: text("last-error"),
             next_attempt: int("next-attempt"),
@@ -90,13 +99,17 @@ impl State {
         self.failures = self.failures.saturating_add(1);
         self.last_failure = Some(now);
         self.last_error = Some(error.to_string());
-        self.next_attempt = Some(now + backoff(self.failures, seed(format!("{app}\n{now}").as_bytes())));
+        self.next_attempt =
+            Some(now + backoff(self.failures, seed(format!("{app}\n{now}").as_bytes())));
     }
 
     /// Records a success at `now`: the backoff is over, the cached ARI answer was for the
     /// old certificate.
     pub fn succeeded(&mut self, now: i64) {
-        *self = State { last_success: Some(now), ..State::default() };
+        *self = State {
+            last_success: Some(now),
+            ..State::default()
+        };
     }
 
     /// Seconds until the backoff allows another attempt; `None` if it allows one now.
@@ -117,14 +130,20 @@ impl State {
     /// The cached ARI window for certificate `id`, if the CA's Retry-After has not passed.
     pub fn cached_window(&self, id: &str, now: i64) -> Option<Window> {
         let fresh = self.ari_next_check.is_some_and(|at| at > now);
-        (fresh && self.ari_certificate.as_deref() == Some(id)).then_some(self.ari_window).flatten()
+        (fresh && self.ari_certificate.as_deref() == Some(id))
+            .then_some(self.ari_window)
+            .flatten()
     }
 }
 
 /// A certificate's SHA-256, in lower-case hex: names one certificate whatever its issuer
 /// (a serial number is only unique per CA).
 fn fingerprint(der: &[u8]) -> String {
-    aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, der).as_ref().iter().map(|b| format!("{b:02x}")).collect()
+    aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, der)
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 #[cfg(test)]
@@ -142,7 +161,10 @@ mod tests {
         assert!(state.is_revoked(b"leaf") && !state.is_revoked(b"other leaf"));
         assert_eq!(State::from_json(state.to_json().as_bytes()), state);
         assert_eq!(State::from_json(b"not json"), State::default());
-        assert_eq!(state.cached_window("a.b", 1_500), Some(Window { start: 5, end: 6 }));
+        assert_eq!(
+            state.cached_window("a.b", 1_500),
+            Some(Window { start: 5, end: 6 })
+        );
         assert_eq!(state.cached_window("a.b", 2_000), None);
         assert_eq!(state.cached_window("other", 1_500), None);
     }
@@ -159,7 +181,10 @@ mod tests {
             assert_eq!(state.backing_off(now + wait), None);
             now += wait;
         }
-        assert!(waits[0] >= 3_600 && waits[1] >= 7_200 && waits[2] >= 14_400, "{waits:?}");
+        assert!(
+            waits[0] >= 3_600 && waits[1] >= 7_200 && waits[2] >= 14_400,
+            "{waits:?}"
+        );
         state.succeeded(now);
         assert_eq!((state.failures, state.backing_off(now)), (0, None));
     }

@@ -30,7 +30,9 @@ pub fn list(env: &Env) -> Result<Vec<Listed>> {
     let now = now();
     let mut listed = Vec::new();
     for app in open_all(env)? {
-        let (Some(leaf), Some(marker)) = (issued_leaf(&app), marker(&app)) else { continue };
+        let (Some(leaf), Some(marker)) = (issued_leaf(&app), marker(&app)) else {
+            continue;
+        };
         let plan = planned_offline(env, &app, &file.resolve(&app.name)?, &leaf);
         listed.push(Listed {
             expires_at: leaf.not_after,
@@ -80,16 +82,28 @@ pub fn report(env: &Env, scope: Option<&str>) -> Result<Vec<Report>> {
         Some(name) => vec![App::open(env, name)?],
         None => open_all(env)?,
     };
-    let global = if scope.is_none() { Some(global_report(env)?) } else { None };
+    let global = if scope.is_none() {
+        Some(global_report(env)?)
+    } else {
+        None
+    };
     let file = SettingsFile::new(env);
     let apps = apps.iter().map(|app| {
-        Ok(Report { app: Some(app.name.clone()), values: file.report(&app.name)?, status: Some(status(env, app)) })
+        Ok(Report {
+            app: Some(app.name.clone()),
+            values: file.report(&app.name)?,
+            status: Some(status(env, app)),
+        })
     });
     global.map(Ok).into_iter().chain(apps).collect()
 }
 
 fn global_report(env: &Env) -> Result<Report> {
-    Ok(Report { app: None, values: SettingsFile::new(env).report(GLOBAL)?, status: None })
+    Ok(Report {
+        app: None,
+        values: SettingsFile::new(env).report(GLOBAL)?,
+        status: None,
+    })
 }
 
 /// The app's marker and renewal state.
@@ -114,15 +128,25 @@ mod tests {
     fn an_app_without_our_certificate_is_reported_inactive_and_not_listed() {
         let root = tempfile::tempdir().unwrap();
         std::fs::create_dir(root.path().join("myapp")).unwrap();
-        let env = Env::from_lookup(|n| (n == "DOKKU_ROOT").then(|| root.path().display().to_string())).unwrap();
-        SettingsFile::new(&env).set(GLOBAL, "email", Some("ops@example.com")).unwrap();
+        let env =
+            Env::from_lookup(|n| (n == "DOKKU_ROOT").then(|| root.path().display().to_string()))
+                .unwrap();
+        SettingsFile::new(&env)
+            .set(GLOBAL, "email", Some("ops@example.com"))
+            .unwrap();
         assert_eq!(list(&env).unwrap(), []);
         let reports = report(&env, None).unwrap();
         let scopes: Vec<_> = reports.iter().map(|r| r.app.as_deref()).collect();
         assert_eq!(scopes, [None, Some("myapp")]);
-        assert_eq!(reports[0].values, [("email".to_string(), "ops@example.com".to_string())]);
+        assert_eq!(
+            reports[0].values,
+            [("email".to_string(), "ops@example.com".to_string())]
+        );
         let status = reports[1].status.as_ref().unwrap();
-        assert_eq!((status.active, status.failures, status.last_renewal), (false, 0, None));
+        assert_eq!(
+            (status.active, status.failures, status.last_renewal),
+            (false, 0, None)
+        );
         assert_eq!(report(&env, Some(GLOBAL)).unwrap(), reports[..1]);
         assert!(report(&env, Some("missing")).is_err());
     }

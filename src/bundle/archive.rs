@@ -16,9 +16,19 @@ use crate::pem::looks_like_pem;
 /// refuse the whole archive.
 pub fn sources_from_reader(input: impl Read) -> Result<Vec<Source>> {
     let raw_exceeded = Rc::new(Cell::new(false));
-    let mut input = Limited { inner: input, remaining: MAX_INPUT_BYTES, exceeded: raw_exceeded.clone() };
+    let mut input = Limited {
+        inner: input,
+        remaining: MAX_INPUT_BYTES,
+        exceeded: raw_exceeded.clone(),
+    };
     let mut head = Vec::with_capacity(512);
-    (&mut input).take(512).read_to_end(&mut head).map_err(|source| Error::Read { path: "stdin".into(), source })?;
+    (&mut input)
+        .take(512)
+        .read_to_end(&mut head)
+        .map_err(|source| Error::Read {
+            path: "stdin".into(),
+            source,
+        })?;
     if head.is_empty() {
         return Err(Error::NoArchive);
     }
@@ -33,13 +43,22 @@ pub fn sources_from_reader(input: impl Read) -> Result<Vec<Source>> {
         let mut bytes = Vec::new();
         let read = stream.take(MAX_INPUT_BYTES).read_to_end(&mut bytes);
         match read {
-            Ok(_) if looks_like_pem(&bytes) => Ok(vec![Source { name: "stdin".into(), bytes }]),
+            Ok(_) if looks_like_pem(&bytes) => Ok(vec![Source {
+                name: "stdin".into(),
+                bytes,
+            }]),
             Ok(_) => read_tar(bytes.as_slice()),
-            Err(source) => Err(Error::Read { path: "stdin".into(), source }),
+            Err(source) => Err(Error::Read {
+                path: "stdin".into(),
+                source,
+            }),
         }
     };
     if raw_exceeded.get() {
-        return Err(Error::ArchiveTooLarge(format!("stdin is over {} MiB", MAX_INPUT_BYTES >> 20)));
+        return Err(Error::ArchiveTooLarge(format!(
+            "stdin is over {} MiB",
+            MAX_INPUT_BYTES >> 20
+        )));
     }
     result
 }
@@ -52,11 +71,28 @@ pub fn sources_from_archive(bytes: &[u8]) -> Result<Vec<Source>> {
 /// Whether `bytes` starts with a tar header: its checksum field matches the sum of the
 /// header's bytes (the field itself counted as spaces), as every tar format writes it.
 fn is_tar_header(bytes: &[u8]) -> bool {
-    let Some(block) = bytes.get(..512) else { return false };
-    let digits: String = block[148..156].iter().map(|&b| b as char).filter(|c| c.is_digit(8)).collect();
-    let Ok(stored) = u32::from_str_radix(&digits, 8) else { return false };
-    let sum: u32 =
-        block.iter().enumerate().map(|(i, &b)| if (148..156).contains(&i) { 32 } else { u32::from(b) }).sum();
+    let Some(block) = bytes.get(..512) else {
+        return false;
+    };
+    let digits: String = block[148..156]
+        .iter()
+        .map(|&b| b as char)
+        .filter(|c| c.is_digit(8))
+        .collect();
+    let Ok(stored) = u32::from_str_radix(&digits, 8) else {
+        return false;
+    };
+    let sum: u32 = block
+        .iter()
+        .enumerate()
+        .map(|(i, &b)| {
+            if (148..156).contains(&i) {
+                32
+            } else {
+                u32::from(b)
+            }
+        })
+        .sum();
     stored == sum
 }
 
@@ -78,7 +114,9 @@ impl<R: Read> Read for Limited<R> {
             }
             return Ok(0);
         }
-        let wanted = buf.len().min(usize::try_from(self.remaining).unwrap_or(usize::MAX));
+        let wanted = buf
+            .len()
+            .min(usize::try_from(self.remaining).unwrap_or(usize::MAX));
         let read = self.inner.read(&mut buf[..wanted])?;
         self.remaining -= read as u64;
         Ok(read)
@@ -87,10 +125,17 @@ impl<R: Read> Read for Limited<R> {
 
 fn read_tar(reader: impl Read) -> Result<Vec<Source>> {
     let exceeded = Rc::new(Cell::new(false));
-    let limited = Limited { inner: reader, remaining: MAX_UNPACKED_BYTES, exceeded: exceeded.clone() };
+    let limited = Limited {
+        inner: reader,
+        remaining: MAX_UNPACKED_BYTES,
+        exceeded: exceeded.clone(),
+    };
     let result = read_entries(&mut tar::Archive::new(limited));
     if exceeded.get() {
-        return Err(Error::ArchiveTooLarge(format!("it unpacks to more than {} MiB", MAX_UNPACKED_BYTES >> 20)));
+        return Err(Error::ArchiveTooLarge(format!(
+            "it unpacks to more than {} MiB",
+            MAX_UNPACKED_BYTES >> 20
+        )));
     }
     result
 }
@@ -103,7 +148,9 @@ fn read_entries<R: Read>(archive: &mut tar::Archive<R>) -> Result<Vec<Source>> {
         let mut entry = entry.map_err(|e| tar_error(&e))?;
         count += 1;
         if count > MAX_ENTRIES {
-            return Err(Error::ArchiveTooLarge(format!("more than {MAX_ENTRIES} entries")));
+            return Err(Error::ArchiveTooLarge(format!(
+                "more than {MAX_ENTRIES} entries"
+            )));
         }
         let name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
         check_entry_path(&name)?;
@@ -142,10 +189,16 @@ fn tar_error(error: &std::io::Error) -> Error {
 
 fn check_entry_path(name: &str) -> Result<()> {
     if name.starts_with('/') {
-        return Err(Error::HostileEntry { entry: name.into(), what: "an absolute path" });
+        return Err(Error::HostileEntry {
+            entry: name.into(),
+            what: "an absolute path",
+        });
     }
     if name.split(['/', '\\']).any(|part| part == "..") {
-        return Err(Error::HostileEntry { entry: name.into(), what: "a path that climbs out with '..'" });
+        return Err(Error::HostileEntry {
+            entry: name.into(),
+            what: "a path that climbs out with '..'",
+        });
     }
     Ok(())
 }
@@ -165,10 +218,17 @@ fn hostile_kind(kind: tar::EntryType) -> Option<&'static str> {
 /// the same way for an archive and a directory. An entry over [`MAX_ENTRY_BYTES`] is kept by
 /// name only, to be named if no pair is found (no certificate or key is this large); one
 /// that is neither PEM text nor DER (a SEQUENCE) is let go, as it cannot hold either.
-pub(crate) fn entry_source(name: String, size: u64, reader: impl Read) -> std::io::Result<Option<Source>> {
+pub(crate) fn entry_source(
+    name: String,
+    size: u64,
+    reader: impl Read,
+) -> std::io::Result<Option<Source>> {
     if size > MAX_ENTRY_BYTES {
         let name = format!("{name} (skipped: over {} KiB)", MAX_ENTRY_BYTES >> 10);
-        return Ok(Some(Source { name, bytes: Vec::new() }));
+        return Ok(Some(Source {
+            name,
+            bytes: Vec::new(),
+        }));
     }
     let mut bytes = Vec::with_capacity(size as usize);
     reader.take(MAX_ENTRY_BYTES).read_to_end(&mut bytes)?;
@@ -177,7 +237,9 @@ pub(crate) fn entry_source(name: String, size: u64, reader: impl Read) -> std::i
 
 /// Hidden files (`.DS_Store`, `._server.crt`) and `__MACOSX/` hold no certificate.
 fn is_hidden(name: &str) -> bool {
-    name.split('/').filter(|part| !part.is_empty() && *part != ".").any(is_hidden_name)
+    name.split('/')
+        .filter(|part| !part.is_empty() && *part != ".")
+        .any(is_hidden_name)
 }
 
 /// Whether one component of a path is hidden: a dot file or directory, or macOS's `__MACOSX`.
@@ -195,7 +257,9 @@ mod tests {
         let mut header = tar::Header::new_gnu();
         header.set_size(11);
         header.set_cksum();
-        builder.append_data(&mut header, "a.pem", &b"-----BEGIN "[..]).unwrap();
+        builder
+            .append_data(&mut header, "a.pem", &b"-----BEGIN "[..])
+            .unwrap();
         let archive = builder.into_inner().unwrap();
         assert!(is_tar_header(&archive));
         assert!(!is_tar_header(&[0u8; 512]));

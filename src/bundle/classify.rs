@@ -89,9 +89,11 @@ pub(super) fn objects_in(source: &Source, counted: &mut Counted) -> Result<Vec<F
 fn holds_cert_or_key(tag: &str) -> Option<bool> {
     match tag {
         "CERTIFICATE" | "X509 CERTIFICATE" | "TRUSTED CERTIFICATE" => Some(false),
-        "PRIVATE KEY" | "RSA PRIVATE KEY" | "EC PRIVATE KEY" | "ENCRYPTED PRIVATE KEY" | "DSA PRIVATE KEY" => {
-            Some(true)
-        }
+        "PRIVATE KEY"
+        | "RSA PRIVATE KEY"
+        | "EC PRIVATE KEY"
+        | "ENCRYPTED PRIVATE KEY"
+        | "DSA PRIVATE KEY" => Some(true),
         _ => None,
     }
 }
@@ -114,7 +116,10 @@ fn damaged_block(damaged: &crate::pem::Damaged) -> Refusal {
 }
 
 fn object_in_pem(block: &crate::pem::Block) -> Option<Found> {
-    let encrypted = block.headers().get("Proc-Type").is_some_and(|v| v.contains("ENCRYPTED"));
+    let encrypted = block
+        .headers()
+        .get("Proc-Type")
+        .is_some_and(|v| v.contains("ENCRYPTED"));
     let key = |format: KeyFormat| {
         if encrypted {
             Found::Refused(Refusal::Encrypted)
@@ -123,10 +128,12 @@ fn object_in_pem(block: &crate::pem::Block) -> Option<Found> {
         }
     };
     Some(match block.tag() {
-        "CERTIFICATE" | "X509 CERTIFICATE" | "TRUSTED CERTIFICATE" => match Certificate::from_der(block.contents()) {
-            Ok(cert) => Found::Cert(cert),
-            Err(why) => Found::Refused(Refusal::BadCertificate(why)),
-        },
+        "CERTIFICATE" | "X509 CERTIFICATE" | "TRUSTED CERTIFICATE" => {
+            match Certificate::from_der(block.contents()) {
+                Ok(cert) => Found::Cert(cert),
+                Err(why) => Found::Refused(Refusal::BadCertificate(why)),
+            }
+        }
         "PRIVATE KEY" => key(KeyFormat::Pkcs8),
         "RSA PRIVATE KEY" => key(KeyFormat::Pkcs1),
         "EC PRIVATE KEY" => key(KeyFormat::Sec1),
@@ -174,8 +181,12 @@ fn object_in_der(bytes: &[u8]) -> Option<Found> {
 
 /// PKCS#12: SEQUENCE { INTEGER 3, ContentInfo { OID pkcs7-data ... } ... }.
 fn looks_like_pkcs12(bytes: &[u8]) -> bool {
-    const PKCS7_DATA: &[u8] = &[0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x01];
+    const PKCS7_DATA: &[u8] = &[
+        0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x01,
+    ];
     let head = &bytes[..bytes.len().min(32)];
     head.windows(3).any(|w| w == [0x02, 0x01, 0x03])
-        && bytes[..bytes.len().min(64)].windows(11).any(|w| w == PKCS7_DATA)
+        && bytes[..bytes.len().min(64)]
+            .windows(11)
+            .any(|w| w == PKCS7_DATA)
 }

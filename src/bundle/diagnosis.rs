@@ -18,10 +18,14 @@ pub(super) fn check_file_roles(
     let in_file = |name: &str| refusals_in(refused, name);
     if !certs.iter().any(|(_, file)| *file == crt.name) {
         // A damaged certificate where one belongs is said to be damaged, not "of the wrong kind".
-        if let Some(r) = in_file(&crt.name).find(|r| matches!(r, Refusal::Pkcs12 | Refusal::BadCertificate(_))) {
+        if let Some(r) =
+            in_file(&crt.name).find(|r| matches!(r, Refusal::Pkcs12 | Refusal::BadCertificate(_)))
+        {
             return Err(refusal_error(r, &crt.name));
         }
-        let got = if keys.iter().any(|(_, file)| *file == crt.name) || in_file(&crt.name).any(is_key_refusal) {
+        let got = if keys.iter().any(|(_, file)| *file == crt.name)
+            || in_file(&crt.name).any(is_key_refusal)
+        {
             "a private key".to_string()
         } else if let Some(r) = in_file(&crt.name).next() {
             describe_refusal(r)
@@ -36,7 +40,9 @@ pub(super) fn check_file_roles(
         });
     }
     if !keys.iter().any(|(_, file)| *file == key.name) {
-        if let Some(r) = in_file(&key.name).find(|r| is_key_refusal(r) || matches!(r, Refusal::Pkcs12)) {
+        if let Some(r) =
+            in_file(&key.name).find(|r| is_key_refusal(r) || matches!(r, Refusal::Pkcs12))
+        {
             return Err(refusal_error(r, &key.name));
         }
         let got = if certs.iter().any(|(_, file)| *file == key.name) {
@@ -56,9 +62,15 @@ pub(super) fn check_file_roles(
     Ok(())
 }
 
-fn refusals_in<'a>(refused: &'a [(Refusal, String)], file: &str) -> impl Iterator<Item = &'a Refusal> + use<'a> {
+fn refusals_in<'a>(
+    refused: &'a [(Refusal, String)],
+    file: &str,
+) -> impl Iterator<Item = &'a Refusal> + use<'a> {
     let file = file.to_string();
-    refused.iter().filter(move |(_, f)| *f == file).map(|(r, _)| r)
+    refused
+        .iter()
+        .filter(move |(_, f)| *f == file)
+        .map(|(r, _)| r)
 }
 
 fn is_key_refusal(refusal: &Refusal) -> bool {
@@ -79,8 +91,14 @@ fn refusal_error(refusal: &Refusal, file: &str) -> Error {
     match refusal {
         Refusal::Encrypted => Error::EncryptedKey(file.into()),
         Refusal::Pkcs12 => Error::Pkcs12(file.into()),
-        Refusal::BadCertificate(why) => Error::BadCertificate { file: file.into(), why: why.clone() },
-        Refusal::UnsupportedKey(what) => Error::UnsupportedKey { file: file.into(), what: what.clone() },
+        Refusal::BadCertificate(why) => Error::BadCertificate {
+            file: file.into(),
+            why: why.clone(),
+        },
+        Refusal::UnsupportedKey(what) => Error::UnsupportedKey {
+            file: file.into(),
+            what: what.clone(),
+        },
         Refusal::Other(what) => Error::WrongKind {
             file: file.into(),
             got: (*what).into(),
@@ -97,7 +115,12 @@ fn names(sources: &[Source]) -> String {
     if sources.is_empty() {
         return "the input".into();
     }
-    let mut listed = sources.iter().take(SHOWN).map(|s| s.name.as_str()).collect::<Vec<_>>().join(", ");
+    let mut listed = sources
+        .iter()
+        .take(SHOWN)
+        .map(|s| s.name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
     if sources.len() > SHOWN {
         listed.push_str(&format!(" and {} more", sources.len() - SHOWN));
     }

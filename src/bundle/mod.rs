@@ -117,9 +117,14 @@ pub fn assemble(sources: &[Source], origin: Origin) -> Result<Bundle> {
     let (leaf_index, key) = choose_pair(&certs, &keys, &issuers)?;
     let (leaf, leaf_file) = &certs[leaf_index];
     if leaf.is_intermediate_ca() {
-        return Err(Error::CaAsLeaf { file: leaf_file.clone(), issuer: leaf.issuer.clone() });
+        return Err(Error::CaAsLeaf {
+            file: leaf_file.clone(),
+            issuer: leaf.issuer.clone(),
+        });
     }
-    let above = issuers.chain_above(leaf_index, MAX_CHAIN).map_err(|max| Error::ChainTooLong { max })?;
+    let above = issuers
+        .chain_above(leaf_index, MAX_CHAIN)
+        .map_err(|max| Error::ChainTooLong { max })?;
     let mut notes: Vec<String> = (0..certs.len())
         .filter(|i| *i != leaf_index && !above.contains(i))
         .map(|i| {
@@ -131,9 +136,15 @@ pub fn assemble(sources: &[Source], origin: Origin) -> Result<Bundle> {
         })
         .collect();
     if keys.len() > 1 {
-        notes.push(format!("used the key that matches the certificate; {} other key(s) ignored", keys.len() - 1));
+        notes.push(format!(
+            "used the key that matches the certificate; {} other key(s) ignored",
+            keys.len() - 1
+        ));
     }
-    let chain = std::iter::once(leaf_index).chain(above).map(|i| certs[i].0.clone()).collect();
+    let chain = std::iter::once(leaf_index)
+        .chain(above)
+        .map(|i| certs[i].0.clone())
+        .collect();
     Ok(Bundle { chain, key, notes })
 }
 
@@ -143,8 +154,15 @@ mod tests {
 
     #[test]
     fn an_error_names_ten_sources_and_counts_the_rest() {
-        let sources: Vec<Source> = (0..25).map(|i| Source { name: format!("f{i}"), bytes: vec![0x30] }).collect();
-        let Err(Error::NoCertificate(listed)) = assemble(&sources, Origin::Archive) else { panic!("not refused") };
+        let sources: Vec<Source> = (0..25)
+            .map(|i| Source {
+                name: format!("f{i}"),
+                bytes: vec![0x30],
+            })
+            .collect();
+        let Err(Error::NoCertificate(listed)) = assemble(&sources, Origin::Archive) else {
+            panic!("not refused")
+        };
         assert_eq!(listed, "f0, f1, f2, f3, f4, f5, f6, f7, f8, f9 and 15 more");
     }
 }

@@ -18,13 +18,21 @@ pub(super) fn choose_pair(
     for (index, (key, _)) in keys.iter().enumerate() {
         key_of.entry(key.public_key()).or_insert(index);
     }
-    let mut pairs: Vec<(usize, usize)> =
-        certs.iter().enumerate().filter_map(|(c, (cert, _))| key_of.get(&cert.public_key).map(|&k| (c, k))).collect();
+    let mut pairs: Vec<(usize, usize)> = certs
+        .iter()
+        .enumerate()
+        .filter_map(|(c, (cert, _))| key_of.get(&cert.public_key).map(|&k| (c, k)))
+        .collect();
     if pairs.is_empty() {
-        if let Some((ca, file)) =
-            certs.iter().find(|(c, _)| c.is_intermediate_ca()).filter(|_| certs.iter().all(|(c, _)| c.is_ca))
+        if let Some((ca, file)) = certs
+            .iter()
+            .find(|(c, _)| c.is_intermediate_ca())
+            .filter(|_| certs.iter().all(|(c, _)| c.is_ca))
         {
-            return Err(Error::CaAsLeaf { file: file.clone(), issuer: ca.issuer.clone() });
+            return Err(Error::CaAsLeaf {
+                file: file.clone(),
+                issuer: ca.issuer.clone(),
+            });
         }
         return Err(Error::KeyMismatch {
             certs: unique_files(certs.iter().map(|(_, f)| f)),
@@ -34,12 +42,20 @@ pub(super) fn choose_pair(
     if pairs.len() > 1 {
         // A server certificate and the CA above it may both have their keys present; the
         // server one wins: drop every server certificate that issued another one.
-        let servers: Vec<(usize, usize)> =
-            pairs.iter().copied().filter(|&(c, _)| !certs[c].0.is_ca || certs[c].0.self_signed).collect();
+        let servers: Vec<(usize, usize)> = pairs
+            .iter()
+            .copied()
+            .filter(|&(c, _)| !certs[c].0.is_ca || certs[c].0.self_signed)
+            .collect();
         let is_server: HashSet<usize> = servers.iter().map(|&(c, _)| c).collect();
-        let issued_a_server: HashSet<usize> =
-            servers.iter().flat_map(|&(c, _)| issuers.issuers_among(c, &is_server)).collect();
-        let leaves: Vec<(usize, usize)> = servers.into_iter().filter(|(c, _)| !issued_a_server.contains(c)).collect();
+        let issued_a_server: HashSet<usize> = servers
+            .iter()
+            .flat_map(|&(c, _)| issuers.issuers_among(c, &is_server))
+            .collect();
+        let leaves: Vec<(usize, usize)> = servers
+            .into_iter()
+            .filter(|(c, _)| !issued_a_server.contains(c))
+            .collect();
         if leaves.len() != 1 {
             let listed = pairs
                 .iter()
@@ -54,7 +70,10 @@ pub(super) fn choose_pair(
                 })
                 .collect::<Vec<_>>()
                 .join("; ");
-            return Err(Error::Ambiguous { count: pairs.len(), pairs: listed });
+            return Err(Error::Ambiguous {
+                count: pairs.len(),
+                pairs: listed,
+            });
         }
         pairs = leaves;
     }

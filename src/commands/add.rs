@@ -26,7 +26,11 @@ pub struct Args {
 pub fn run(args: Args) -> Result<()> {
     let (env, app) = super::open_app(args.app.as_deref())?;
     let installed = add(&env, &app, input(&args)?, &output::event)?;
-    output::step(&format!("Installed the certificate for {} ({})", app.name, installed.hostnames.join(", ")));
+    output::step(&format!(
+        "Installed the certificate for {} ({})",
+        app.name,
+        installed.hostnames.join(", ")
+    ));
     super::report_reload(&installed.applied);
     Ok(())
 }
@@ -34,7 +38,11 @@ pub fn run(args: Args) -> Result<()> {
 /// What the arguments name: two files, a directory, or stdin (which must not be a terminal).
 fn input(args: &Args) -> Result<Input<'_>> {
     match (&args.crt, &args.key) {
-        (Some(crt), Some(key)) => Ok(Input::Files { caller: Caller::from_env()?, crt, key }),
+        (Some(crt), Some(key)) => Ok(Input::Files {
+            caller: Caller::from_env()?,
+            crt,
+            key,
+        }),
         (Some(dir), None) => {
             let caller = Caller::from_env()?;
             if !matches!(caller, Caller::Remote) && !is_dir(&caller, dir) {

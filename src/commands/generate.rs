@@ -35,7 +35,9 @@ pub struct Args {
 /// Runs certs:generate.
 pub fn run(args: Args) -> Result<()> {
     let (env, app) = super::open_app(args.app.as_deref())?;
-    let domain = args.domain.ok_or(CliError::Usage("Please specify a domain: certs:generate <app> DOMAIN".into()))?;
+    let domain = args.domain.ok_or(CliError::Usage(
+        "Please specify a domain: certs:generate <app> DOMAIN".into(),
+    ))?;
     let subject = Subject {
         country: args.country,
         state: args.state,
@@ -44,15 +46,24 @@ pub fn run(args: Args) -> Result<()> {
         organizational_unit: args.organizational_unit,
     };
     match generate(&env, &app, &domain, args.key_type, &subject, &output::event)? {
-        Generated::AlreadyDefined => output::step(&format!("{} has an SSL endpoint already defined", app.name)),
-        Generated::Installed { csr, domain_added, applied } => {
+        Generated::AlreadyDefined => {
+            output::step(&format!("{} has an SSL endpoint already defined", app.name))
+        }
+        Generated::Installed {
+            csr,
+            domain_added,
+            applied,
+        } => {
             output::step("Installing certificate and key...");
             if domain_added {
                 output::step(&format!("Added {domain} to {}", app.name));
             }
             super::report_reload(&applied);
             output::step("The following is a certificate signing request that can be used");
-            output::step(&format!("to generate an 'officially' signed SSL certificate for {} at {domain}", app.name));
+            output::step(&format!(
+                "to generate an 'officially' signed SSL certificate for {} at {domain}",
+                app.name
+            ));
             output::step("by a CA of your choosing.");
             output::raw(&csr);
         }

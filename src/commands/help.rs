@@ -3,19 +3,41 @@
 use crate::output;
 
 const COMMANDS: [(&str, &str); 8] = [
-    ("certs:add <app> CRT KEY", "Add an ssl endpoint to an app. Can also import from a tarball on stdin"),
-    ("certs:generate <app> DOMAIN", "Generate a key and certificate signing request (and self-signed certificate)"),
+    (
+        "certs:add <app> CRT KEY",
+        "Add an ssl endpoint to an app. Can also import from a tarball on stdin",
+    ),
+    (
+        "certs:generate <app> DOMAIN",
+        "Generate a key and certificate signing request (and self-signed certificate)",
+    ),
     ("certs:help", "Show this help"),
-    ("certs:info <app>", "Show certificate information for an ssl endpoint"),
+    (
+        "certs:info <app>",
+        "Show certificate information for an ssl endpoint",
+    ),
     ("certs:remove <app>", "Remove an SSL Endpoint from an app"),
-    ("certs:report [<app>] [<flag>]", "Displays an ssl report for one or more apps"),
-    ("certs:show <app> crt|key", "Show the server.crt or server.key of an app"),
-    ("certs:update <app> CRT KEY", "Update an SSL Endpoint on an app. Can also import from a tarball on stdin"),
+    (
+        "certs:report [<app>] [<flag>]",
+        "Displays an ssl report for one or more apps",
+    ),
+    (
+        "certs:show <app> crt|key",
+        "Show the server.crt or server.key of an app",
+    ),
+    (
+        "certs:update <app> CRT KEY",
+        "Update an SSL Endpoint on an app. Can also import from a tarball on stdin",
+    ),
 ];
 
 /// The help text.
 pub fn text() -> String {
-    let width = COMMANDS.iter().map(|(name, _)| name.len()).max().unwrap_or(0);
+    let width = COMMANDS
+        .iter()
+        .map(|(name, _)| name.len())
+        .max()
+        .unwrap_or(0);
     let mut text = String::from(
         "Usage: dokku-certs certs[:COMMAND]\n\nManage Dokku apps SSL (TLS) certs.\n\nAdditional commands:\n",
     );
@@ -50,9 +72,14 @@ const DOKKU_COMMANDS: [&str; 10] = [
 /// dokku's `certs:help`: usage, then the commands aligned as `column -c2 -t -s,` aligns them
 /// (first column padded to the widest, two spaces, the rest as written after the comma).
 pub fn dokku_text() -> String {
-    let split: Vec<(&str, &str)> = DOKKU_COMMANDS.iter().filter_map(|line| line.split_once(',')).collect();
+    let split: Vec<(&str, &str)> = DOKKU_COMMANDS
+        .iter()
+        .filter_map(|line| line.split_once(','))
+        .collect();
     let width = split.iter().map(|(name, _)| name.len()).max().unwrap_or(0);
-    let mut text = String::from("Usage: dokku certs[:COMMAND]\n\nManage SSL (TLS) certs\n\nAdditional commands:\n");
+    let mut text = String::from(
+        "Usage: dokku certs[:COMMAND]\n\nManage SSL (TLS) certs\n\nAdditional commands:\n",
+    );
     for (name, what) in split {
         text.push_str(&format!("{name:<width$}  {what}\n"));
     }
@@ -91,7 +118,9 @@ mod tests {
         assert!(text.contains(
             "\n    certs:add <app> CRT KEY             Add an ssl endpoint to an app. Can also import from a tarball on stdin\n"
         ));
-        assert!(text.starts_with("Usage: dokku certs[:COMMAND]\n\nManage SSL (TLS) certs\n\nAdditional commands:\n"));
+        assert!(text.starts_with(
+            "Usage: dokku certs[:COMMAND]\n\nManage SSL (TLS) certs\n\nAdditional commands:\n"
+        ));
         let mut sorted = DOKKU_COMMANDS;
         sorted.sort();
         assert_eq!(sorted, DOKKU_COMMANDS, "dokku sorts the lines");

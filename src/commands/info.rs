@@ -27,10 +27,19 @@ pub fn run(args: Args) -> Result<()> {
     for name in leaf.hostnames() {
         output::heading(&format!("   {name}"));
     }
-    output::heading(&format!("Expires At: {}", format_openssl_date(leaf.not_after)));
+    output::heading(&format!(
+        "Expires At: {}",
+        format_openssl_date(leaf.not_after)
+    ));
     output::heading(&format!("Issuer: {}", leaf.issuer));
-    output::heading(&format!("Starts At: {}", format_openssl_date(leaf.not_before)));
+    output::heading(&format!(
+        "Starts At: {}",
+        format_openssl_date(leaf.not_before)
+    ));
     output::heading(&format!("Subject: {}", leaf.subject));
-    output::heading(&format!("SSL certificate is {}.", inspection.trust.describe()));
+    output::heading(&format!(
+        "SSL certificate is {}.",
+        inspection.trust.describe()
+    ));
     Ok(())
 }

@@ -36,8 +36,13 @@ pub fn run(args: Args) -> Result<()> {
                     return Err(CliError::InvalidFlag(flags.join(", ")));
                 }
             },
-            None if args.format == Format::Json => text.push_str(&output::report_json(&fields, "--nginx-")),
-            None => text.push_str(&output::report_text(&format!("{scope} nginx information"), &fields)),
+            None if args.format == Format::Json => {
+                text.push_str(&output::report_json(&fields, "--nginx-"))
+            }
+            None => text.push_str(&output::report_text(
+                &format!("{scope} nginx information"),
+                &fields,
+            )),
         }
     }
     output::raw(&text);

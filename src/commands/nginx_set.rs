@@ -23,7 +23,11 @@ pub fn run(args: Args) -> Result<()> {
         [_] => return Err(CliError::Usage("No key specified".into())),
         [scope, key] => (scope, key, None),
         [scope, key, value] => (scope, key, Some(value.as_str())),
-        _ => return Err(CliError::Usage("nginx:set takes one value; quote it if it has spaces".into())),
+        _ => {
+            return Err(CliError::Usage(
+                "nginx:set takes one value; quote it if it has spaces".into(),
+            ));
+        }
     };
     let env = Env::from_env()?;
     let set = vhost::set(&env, scope, key, value, &output::event)?;
@@ -39,7 +43,10 @@ pub fn run(args: Args) -> Result<()> {
     }
     // --global: one reload for every app, reported once.
     if let Some(reload) = set.reload {
-        super::report_reload(&Applied { reload, proxy_messages: None });
+        super::report_reload(&Applied {
+            reload,
+            proxy_messages: None,
+        });
     }
     Ok(())
 }

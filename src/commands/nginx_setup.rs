@@ -23,8 +23,13 @@ pub fn run() -> Result<()> {
         o.1,
         o.2
     ));
-    super::report_reload(&Applied { reload: setup.reload.clone(), proxy_messages: None });
-    output::heading("nginx's http block needs this one line (Debian's nginx.conf has it through conf.d/*.conf):");
+    super::report_reload(&Applied {
+        reload: setup.reload.clone(),
+        proxy_messages: None,
+    });
+    output::heading(
+        "nginx's http block needs this one line (Debian's nginx.conf has it through conf.d/*.conf):",
+    );
     output::raw(&format!("{}\n", setup.include_line()));
     Ok(())
 }

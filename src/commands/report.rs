@@ -28,7 +28,10 @@ pub fn run(args: Args) -> Result<()> {
     let env = Env::from_env()?;
     if args.format == Format::Prometheus {
         // No apps is a valid scrape (no samples), not something to warn about.
-        output::raw(&metrics::to_prometheus(&metrics::samples(&env, args.scope.as_deref())?));
+        output::raw(&metrics::to_prometheus(&metrics::samples(
+            &env,
+            args.scope.as_deref(),
+        )?));
         return Ok(());
     }
     let reports = report::reports(&env, args.scope.as_deref())?;

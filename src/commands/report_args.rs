@@ -28,7 +28,11 @@ pub struct ReportArgs {
 /// Parses `words` for `command` (its name, for the messages); `prometheus` says whether
 /// `--format prometheus` is one of its formats.
 pub fn parse(command: &'static str, words: &[String], prometheus: bool) -> Result<ReportArgs> {
-    let mut args = ReportArgs { scope: None, flag: None, format: Format::Text };
+    let mut args = ReportArgs {
+        scope: None,
+        flag: None,
+        format: Format::Text,
+    };
     // dokku's ParseReportArgs takes --global as a switch wherever it stands, and then the
     // report is the global one whatever app is named too.
     let mut global = false;
@@ -48,7 +52,9 @@ pub fn parse(command: &'static str, words: &[String], prometheus: bool) -> Resul
                 return Err(CliError::OneFlagOnly(command));
             }
         } else if args.scope.replace(word.clone()).is_some() {
-            return Err(CliError::Usage(format!("unexpected argument {word:?}; usage: {command} [<app>] [<flag>]")));
+            return Err(CliError::Usage(format!(
+                "unexpected argument {word:?}; usage: {command} [<app>] [<flag>]"
+            )));
         }
     }
     if args.format != Format::Text && args.flag.is_some() {
@@ -80,20 +86,47 @@ mod tests {
     #[test]
     fn reads_scope_flag_and_format_in_any_order() {
         let args = parse("certs:report", &words("--format json myapp"), true).unwrap();
-        assert_eq!((args.scope.as_deref(), args.flag, args.format), (Some("myapp"), None, Format::Json));
+        assert_eq!(
+            (args.scope.as_deref(), args.flag, args.format),
+            (Some("myapp"), None, Format::Json)
+        );
         let args = parse("nginx:report", &words("--nginx-hsts --global"), false).unwrap();
-        assert_eq!((args.scope.as_deref(), args.flag.as_deref()), (Some("--global"), Some("--nginx-hsts")));
+        assert_eq!(
+            (args.scope.as_deref(), args.flag.as_deref()),
+            (Some("--global"), Some("--nginx-hsts"))
+        );
         for line in ["--global myapp", "myapp --global"] {
-            assert_eq!(parse("certs:report", &words(line), true).unwrap().scope.as_deref(), Some("--global"));
+            assert_eq!(
+                parse("certs:report", &words(line), true)
+                    .unwrap()
+                    .scope
+                    .as_deref(),
+                Some("--global")
+            );
         }
     }
 
     #[test]
     fn refuses_as_dokku_does() {
-        let refusal = |command, line, prometheus| parse(command, &words(line), prometheus).unwrap_err().to_string();
-        assert_eq!(refusal("nginx:report", "--a --b", false), "nginx:report command allows only a single flag");
-        assert!(refusal("nginx:report", "--format prometheus", false).starts_with("Invalid --format value"));
-        assert!(refusal("certs:report", "--ssl-dir --format json", true).starts_with("--format flag cannot"));
-        assert!(refusal("certs:report", "a b", true).contains("usage: certs:report [<app>] [<flag>]"));
+        let refusal = |command, line, prometheus| {
+            parse(command, &words(line), prometheus)
+                .unwrap_err()
+                .to_string()
+        };
+        assert_eq!(
+            refusal("nginx:report", "--a --b", false),
+            "nginx:report command allows only a single flag"
+        );
+        assert!(
+            refusal("nginx:report", "--format prometheus", false)
+                .starts_with("Invalid --format value")
+        );
+        assert!(
+            refusal("certs:report", "--ssl-dir --format json", true)
+                .starts_with("--format flag cannot")
+        );
+        assert!(
+            refusal("certs:report", "a b", true).contains("usage: certs:report [<app>] [<flag>]")
+        );
     }
 }

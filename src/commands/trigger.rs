@@ -21,16 +21,26 @@ pub enum Trigger {
     Exists { app: Option<String> },
     /// certs-get <app> crt|key: prints the file, or fails silently.
     #[command(name = "certs-get")]
-    Get { app: Option<String>, what: Option<String> },
+    Get {
+        app: Option<String>,
+        what: Option<String>,
+    },
     /// certs-set <app> CRT KEY: installs a pair, as certs:add does.
     #[command(name = "certs-set")]
-    Set { app: Option<String>, crt: Option<PathBuf>, key: Option<PathBuf> },
+    Set {
+        app: Option<String>,
+        crt: Option<PathBuf>,
+        key: Option<PathBuf>,
+    },
     /// certs-remove <app>: removes the pair, as certs:remove does.
     #[command(name = "certs-remove")]
     Remove { app: Option<String> },
     /// post-app-clone-setup <old> <new>: a clone does not keep the original's certificate.
     #[command(name = "post-app-clone-setup")]
-    PostAppCloneSetup { old: Option<String>, new: Option<String> },
+    PostAppCloneSetup {
+        old: Option<String>,
+        new: Option<String>,
+    },
     /// report <app>: the app's ssl section of `dokku report`.
     #[command(name = "report")]
     Report { app: Option<String> },
@@ -69,10 +79,16 @@ pub fn run(args: Args) -> Result<()> {
         Trigger::Set { app, crt, key } => {
             let (env, app) = super::open_app(app.as_deref())?;
             let (Some(crt), Some(key)) = (crt, key) else {
-                return Err(CliError::Usage("Both CRT and KEY file paths are required".into()));
+                return Err(CliError::Usage(
+                    "Both CRT and KEY file paths are required".into(),
+                ));
             };
             // Read as certs:add reads file arguments: only what the caller could read.
-            let input = Input::Files { caller: Caller::from_env()?, crt: &crt, key: &key };
+            let input = Input::Files {
+                caller: Caller::from_env()?,
+                crt: &crt,
+                key: &key,
+            };
             let installed = add(&env, &app, input, &output::event)?;
             super::report_reload(&installed.applied);
         }
@@ -91,7 +107,10 @@ pub fn run(args: Args) -> Result<()> {
         }
         Trigger::Report { app } => {
             let (_, app) = super::open_app(app.as_deref())?;
-            output::raw(&output::report_text(&format!("{} ssl information", app.name), &report::fields(&app)));
+            output::raw(&output::report_text(
+                &format!("{} ssl information", app.name),
+                &report::fields(&app),
+            ));
         }
     }
     Ok(())

@@ -14,7 +14,11 @@ pub fn kit() -> PathBuf {
     let dir = std::env::var_os("ACME_LAB_KIT")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/acme-lab"));
-    assert!(dir.join("start-pebble.sh").exists(), "no acme-lab kit at {} (set ACME_LAB_KIT)", dir.display());
+    assert!(
+        dir.join("start-pebble.sh").exists(),
+        "no acme-lab kit at {} (set ACME_LAB_KIT)",
+        dir.display()
+    );
     dir
 }
 
@@ -52,20 +56,32 @@ impl Lab {
     /// start-pebble.sh options (`--eab`).
     pub fn start(sandbox: &Sandbox, extra: &[&str]) -> Lab {
         let bind = start("start-bind.sh", &["--port".into(), free_port().to_string()]);
-        let mut args: Vec<String> = ["--https-port", &free_port().to_string(), "--mgmt-port", &free_port().to_string()]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+        let mut args: Vec<String> = [
+            "--https-port",
+            &free_port().to_string(),
+            "--mgmt-port",
+            &free_port().to_string(),
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
         args.extend([
             "--http-port".into(),
             sandbox.http_port.to_string(),
             "--tls-port".into(),
             free_port().to_string(),
         ]);
-        args.extend(["--dns".into(), bind["BIND_NAMESERVER"].clone(), "--no-sleep".into()]);
+        args.extend([
+            "--dns".into(),
+            bind["BIND_NAMESERVER"].clone(),
+            "--no-sleep".into(),
+        ]);
         args.extend(extra.iter().map(|s| s.to_string()));
         // Built first, so that BIND is stopped if Pebble does not start.
-        let mut lab = Lab { bind, pebble: HashMap::new() };
+        let mut lab = Lab {
+            bind,
+            pebble: HashMap::new(),
+        };
         lab.pebble = start("start-pebble.sh", &args);
         lab
     }
@@ -77,18 +93,30 @@ impl Lab {
 
     /// The environment dokku-certs needs to trust Pebble's HTTPS.
     pub fn env(&self) -> Vec<(&'static str, String)> {
-        vec![("DOKKU_LETSENCRYPT_CA_CERTIFICATES", self.pebble["PEBBLE_TLS_CA"].clone())]
+        vec![(
+            "DOKKU_LETSENCRYPT_CA_CERTIFICATES",
+            self.pebble["PEBBLE_TLS_CA"].clone(),
+        )]
     }
 
     /// Makes Pebble answer `renewalInfo` for the certificate in `cert_pem` with this window
     /// (RFC 3339 times).
     pub fn set_renewal_window(&self, cert_pem: &std::path::Path, start: &str, end: &str) {
         let output = Command::new(kit().join("set-renewal-info.sh"))
-            .args([&self.pebble["PEBBLE_MGMT"], cert_pem.to_str().unwrap(), start, end])
+            .args([
+                &self.pebble["PEBBLE_MGMT"],
+                cert_pem.to_str().unwrap(),
+                start,
+                end,
+            ])
             .env("PEBBLE_TLS_CA", &self.pebble["PEBBLE_TLS_CA"])
             .output()
             .unwrap();
-        assert!(output.status.success(), "set-renewal-info.sh: {}", String::from_utf8_lossy(&output.stderr));
+        assert!(
+            output.status.success(),
+            "set-renewal-info.sh: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
     }
 
     /// Pebble's log, to show what the CA saw.
@@ -99,8 +127,10 @@ impl Lab {
 
 impl Drop for Lab {
     fn drop(&mut self) {
-        let pids: Vec<&String> =
-            [self.pebble.get("PEBBLE_PID"), self.bind.get("BIND_PID")].into_iter().flatten().collect();
+        let pids: Vec<&String> = [self.pebble.get("PEBBLE_PID"), self.bind.get("BIND_PID")]
+            .into_iter()
+            .flatten()
+            .collect();
         let _ = Command::new(kit().join("stop.sh")).args(pids).output();
     }
 }
@@ -108,5 +138,6 @@ impl Drop for Lab {
 /// An RFC 3339 time `seconds` from now.
 pub fn rfc3339_in(seconds: i64) -> String {
     let at = time::OffsetDateTime::now_utc() + time::Duration::seconds(seconds);
-    at.format(&time::format_description::well_known::Rfc3339).unwrap()
+    at.format(&time::format_description::well_known::Rfc3339)
+        .unwrap()
 }

@@ -1,7 +1,9 @@
 //! Certificates made at test time with rcgen, in shapes openssl's command line makes slowly
 //! or not at all: hundreds of certificates, long chains, names holding control characters.
 
-use rcgen::{BasicConstraints, CertificateParams, DistinguishedName, DnType, IsCa, Issuer, KeyPair};
+use rcgen::{
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, IsCa, Issuer, KeyPair,
+};
 
 /// A fresh ECDSA P-256 key (fast to make, so hundreds cost little).
 pub fn ec_key() -> KeyPair {
@@ -10,10 +12,16 @@ pub fn ec_key() -> KeyPair {
 
 /// Parameters for a certificate named `common_name` (also its one DNS name unless it is a CA).
 pub fn params(common_name: &str, ca: bool) -> CertificateParams {
-    let names = if ca { Vec::new() } else { vec![common_name.to_string()] };
+    let names = if ca {
+        Vec::new()
+    } else {
+        vec![common_name.to_string()]
+    };
     let mut params = CertificateParams::new(names).unwrap();
     params.distinguished_name = DistinguishedName::new();
-    params.distinguished_name.push(DnType::CommonName, common_name);
+    params
+        .distinguished_name
+        .push(DnType::CommonName, common_name);
     if ca {
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     }
@@ -46,7 +54,11 @@ pub fn chain(domain: &str, intermediates: usize, same_name: bool, reversed: bool
     let mut certs = vec![issuer_params.self_signed(&issuer_key).unwrap().pem()];
     issuer_params = params("Test Root", true);
     for n in 0..intermediates {
-        let name = if same_name { "Intermediate".to_string() } else { format!("Intermediate {n}") };
+        let name = if same_name {
+            "Intermediate".to_string()
+        } else {
+            format!("Intermediate {n}")
+        };
         let key = ec_key();
         let issuer = Issuer::new(issuer_params, &issuer_key);
         certs.push(params(&name, true).signed_by(&key, &issuer).unwrap().pem());
@@ -54,7 +66,12 @@ pub fn chain(domain: &str, intermediates: usize, same_name: bool, reversed: bool
     }
     let key = ec_key();
     let issuer = Issuer::new(issuer_params, &issuer_key);
-    certs.push(params(domain, false).signed_by(&key, &issuer).unwrap().pem());
+    certs.push(
+        params(domain, false)
+            .signed_by(&key, &issuer)
+            .unwrap()
+            .pem(),
+    );
     if !reversed {
         certs.reverse();
     }
@@ -65,5 +82,8 @@ pub fn chain(domain: &str, intermediates: usize, same_name: bool, reversed: bool
 
 /// `count` unrelated private keys (PEM).
 pub fn keys(count: usize) -> Vec<u8> {
-    (0..count).map(|_| ec_key().serialize_pem()).collect::<String>().into_bytes()
+    (0..count)
+        .map(|_| ec_key().serialize_pem())
+        .collect::<String>()
+        .into_bytes()
 }

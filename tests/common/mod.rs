@@ -80,17 +80,38 @@ impl Run {
 
     /// Panics with the whole output unless the command succeeded.
     pub fn ok(self) -> Run {
-        assert_eq!(self.code, 0, "command failed:\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        assert_eq!(
+            self.code, 0,
+            "command failed:\nstdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
         self
     }
 
     /// Asserts dokku's failure shape: exit 1 and exactly one ` !     ` line on stderr containing `needle`.
     pub fn refused(self, needle: &str) -> Run {
-        assert_eq!(self.code, 1, "expected exit 1:\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        assert_eq!(
+            self.code, 1,
+            "expected exit 1:\nstdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
         let lines: Vec<&str> = self.stderr.lines().collect();
-        assert_eq!(lines.len(), 1, "expected one line on stderr, got:\n{}", self.stderr);
-        assert!(lines[0].starts_with(" !     "), "not in dokku's style: {:?}", lines[0]);
-        assert!(self.stderr.contains(needle), "stderr {:?} does not contain {needle:?}", self.stderr);
+        assert_eq!(
+            lines.len(),
+            1,
+            "expected one line on stderr, got:\n{}",
+            self.stderr
+        );
+        assert!(
+            lines[0].starts_with(" !     "),
+            "not in dokku's style: {:?}",
+            lines[0]
+        );
+        assert!(
+            self.stderr.contains(needle),
+            "stderr {:?} does not contain {needle:?}",
+            self.stderr
+        );
         self
     }
 }
@@ -113,7 +134,10 @@ pub const CALLER_VARIABLES: [&str; 9] = [
 pub const OVER_SSH: [(&str, &str); 6] = [
     ("SSH_CONNECTION", "127.0.0.1 40022 127.0.0.1 22"),
     ("SSH_CLIENT", "127.0.0.1 40022 22"),
-    ("FINGERPRINT", "SHA256:2f1kPnLJbIfO0zGxwpPRM/YY6VPv3CEEzf8YGplP3vA"),
+    (
+        "FINGERPRINT",
+        "SHA256:2f1kPnLJbIfO0zGxwpPRM/YY6VPv3CEEzf8YGplP3vA",
+    ),
     ("NAME", "alice"),
     ("SSH_USER", "dokku"),
     ("SSH_NAME", "alice"),
@@ -131,12 +155,20 @@ pub struct Sandbox {
 impl Sandbox {
     /// A new empty sandbox (nginx not started).
     pub fn new() -> Sandbox {
-        let dir = tempfile::Builder::new().prefix("sandbox").tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+        let dir = tempfile::Builder::new()
+            .prefix("sandbox")
+            .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
+            .unwrap();
         for sub in ["root", "nginx", "logs", "lib"] {
             std::fs::create_dir_all(dir.path().join(sub)).unwrap();
         }
-        let sandbox =
-            Sandbox { dir, http_port: free_port(), ssl_port: free_port(), app_port: free_port(), nginx_started: false };
+        let sandbox = Sandbox {
+            dir,
+            http_port: free_port(),
+            ssl_port: free_port(),
+            app_port: free_port(),
+            nginx_started: false,
+        };
         sandbox.write_nginx_main_conf();
         sandbox
     }
@@ -156,11 +188,17 @@ impl Sandbox {
     /// The command prefix the binary and the tests use to drive this sandbox's nginx.
     pub fn nginx_cmd(&self) -> String {
         let dir = self.nginx_dir();
-        format!("nginx -p {0} -c {0}/nginx.conf -e {0}/error.log", dir.display())
+        format!(
+            "nginx -p {0} -c {0}/nginx.conf -e {0}/error.log",
+            dir.display()
+        )
     }
 
     fn write_nginx_main_conf(&self) {
-        self.write_nginx_main_conf_with(&format!("include {}/*/nginx.conf;", self.root().display()));
+        self.write_nginx_main_conf_with(&format!(
+            "include {}/*/nginx.conf;",
+            self.root().display()
+        ));
     }
 
     /// A sandbox set up as the README's host recipe: nginx's http block holds Debian's stock
@@ -169,7 +207,11 @@ impl Sandbox {
         let sandbox = Sandbox::new();
         let run = sandbox.run(&["nginx:setup"], None).ok();
         let include = run.stdout.lines().last().unwrap_or_default().to_string();
-        assert!(include.starts_with("include ") && include.ends_with("dokku-certs.conf;"), "{}", run.stdout);
+        assert!(
+            include.starts_with("include ") && include.ends_with("dokku-certs.conf;"),
+            "{}",
+            run.stdout
+        );
         let debian = "ssl_protocols TLSv1 TLSv1.1 TLSv1.2 TLSv1.3; ssl_prefer_server_ciphers on;";
         sandbox.write_nginx_main_conf_with(&format!("{debian}\n{include}"));
         sandbox
@@ -208,26 +250,49 @@ impl Sandbox {
     pub fn create_app(&self, app: &str, domains: &[&str]) {
         let dir = self.app_dir(app);
         std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join("VHOST"), domains.iter().map(|d| format!("{d}\n")).collect::<String>()).unwrap();
-        std::fs::write(dir.join("LISTENERS"), format!("127.0.0.1:{}\n", self.app_port)).unwrap();
+        std::fs::write(
+            dir.join("VHOST"),
+            domains.iter().map(|d| format!("{d}\n")).collect::<String>(),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("LISTENERS"),
+            format!("127.0.0.1:{}\n", self.app_port),
+        )
+        .unwrap();
     }
 
     /// Starts nginx (after giving every app a plain-HTTP nginx.conf if it has none).
     pub fn start_nginx(&mut self) {
-        let output = Command::new("sh").arg("-c").arg(self.nginx_cmd()).output().expect("start nginx");
-        assert!(output.status.success(), "nginx did not start: {}", String::from_utf8_lossy(&output.stderr));
+        let output = Command::new("sh")
+            .arg("-c")
+            .arg(self.nginx_cmd())
+            .output()
+            .expect("start nginx");
+        assert!(
+            output.status.success(),
+            "nginx did not start: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
         self.nginx_started = true;
         // `nginx` returns as soon as it has forked its daemon; the daemon writes its pid file
         // and only then blocks its signals for the master loop. A SIGTERM or SIGHUP that
         // arrives before that block is taken by the handler but never acted on (the loop's
         // sigsuspend waits for the next signal). Its first worker is started after the block.
-        assert!(wait_until(|| self.master_with_workers().is_some()), "nginx started no worker within 30 s");
+        assert!(
+            wait_until(|| self.master_with_workers().is_some()),
+            "nginx started no worker within 30 s"
+        );
     }
 
     /// The pid of this sandbox's nginx master once it has started a worker: from then on
     /// it acts on every signal.
     fn master_with_workers(&self) -> Option<u32> {
-        let pid: u32 = std::fs::read_to_string(self.nginx_dir().join("nginx.pid")).ok()?.trim().parse().ok()?;
+        let pid: u32 = std::fs::read_to_string(self.nginx_dir().join("nginx.pid"))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()?;
         let children = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).ok()?;
         (!children.trim().is_empty()).then_some(pid)
     }
@@ -244,7 +309,9 @@ impl Sandbox {
             // and does nothing when a test has left a broken file in nginx.conf.d.
             let pid_file = self.nginx_dir().join("nginx.pid");
             if let Some(pid) = self.master_with_workers() {
-                let _ = Command::new("kill").args(["-TERM", &pid.to_string()]).output();
+                let _ = Command::new("kill")
+                    .args(["-TERM", &pid.to_string()])
+                    .output();
             }
             // The master removes its pid file last; a slow machine may take a while.
             self.nginx_started = !wait_until(|| !pid_file.exists());
@@ -262,7 +329,11 @@ impl Sandbox {
         let mut child = self
             .command(args)
             .envs(env.iter().copied())
-            .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+            .stdin(if stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -314,7 +385,11 @@ impl Sandbox {
         let mut in_a_row = 0;
         while std::time::Instant::now() < deadline {
             last = try_tls_get(self.ssl_port, host).map(|(leaf, ..)| leaf);
-            in_a_row = if last.as_deref() == Ok(expected) { in_a_row + 1 } else { 0 };
+            in_a_row = if last.as_deref() == Ok(expected) {
+                in_a_row + 1
+            } else {
+                0
+            };
             if in_a_row == 10 {
                 return expected.to_vec();
             }
@@ -346,9 +421,16 @@ impl Sandbox {
 
     /// GET / over plain http: (status, whole response).
     pub fn http_get(&self, host: &str, path: &str) -> (u16, String) {
-        let mut stream = TcpStream::connect(("127.0.0.1", self.http_port)).expect("connect to nginx http port");
-        stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        write!(stream, "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").unwrap();
+        let mut stream =
+            TcpStream::connect(("127.0.0.1", self.http_port)).expect("connect to nginx http port");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        write!(
+            stream,
+            "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
         let mut response = String::new();
         stream.read_to_string(&mut response).unwrap();
         (status_of(&response), response)
@@ -378,7 +460,13 @@ impl std::fmt::Debug for Tree {
             let mut hasher = std::collections::hash_map::DefaultHasher::new();
             std::hash::Hash::hash(bytes, &mut hasher);
             let digest = std::hash::Hasher::finish(&hasher);
-            writeln!(f, "{:o} {:>6} {digest:016x} {}", mode, bytes.len(), path.display())?;
+            writeln!(
+                f,
+                "{:o} {:>6} {digest:016x} {}",
+                mode,
+                bytes.len(),
+                path.display()
+            )?;
         }
         Ok(())
     }
@@ -390,15 +478,26 @@ impl Tree {
         for entry in walkdir::WalkDir::new(dir).sort_by_file_name() {
             let entry = entry.unwrap();
             let meta = entry.metadata().unwrap();
-            let bytes = if meta.is_file() { std::fs::read(entry.path()).unwrap() } else { Vec::new() };
-            map.insert(entry.path().strip_prefix(dir).unwrap().to_path_buf(), (meta.permissions().mode(), bytes));
+            let bytes = if meta.is_file() {
+                std::fs::read(entry.path()).unwrap()
+            } else {
+                Vec::new()
+            };
+            map.insert(
+                entry.path().strip_prefix(dir).unwrap().to_path_buf(),
+                (meta.permissions().mode(), bytes),
+            );
         }
         Tree(map)
     }
 }
 
 fn status_of(response: &str) -> u16 {
-    response.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0)
+    response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
 }
 
 /// Accepts any certificate: the test wants to see which one nginx serves, not to trust it.
@@ -423,7 +522,12 @@ impl rustls::client::danger::ServerCertVerifier for SeeAnyCertificate {
         cert: &rustls::pki_types::CertificateDer<'_>,
         dss: &rustls::DigitallySignedStruct,
     ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
     }
 
     fn verify_tls13_signature(
@@ -432,7 +536,12 @@ impl rustls::client::danger::ServerCertVerifier for SeeAnyCertificate {
         cert: &rustls::pki_types::CertificateDer<'_>,
         dss: &rustls::DigitallySignedStruct,
     ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
     }
 
     fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
@@ -468,7 +577,12 @@ pub struct Exchange {
 /// A TLS connection to 127.0.0.1:`port` with SNI `sni` (none: no SNI at all, as a client
 /// connecting by IP address), offering `alpn`; sends `request` (if any) and reads until the
 /// server closes. An error is a failed connection or handshake.
-pub fn tls_exchange(port: u16, sni: Option<&str>, request: &[u8], alpn: &[u8]) -> Result<Exchange, String> {
+pub fn tls_exchange(
+    port: u16,
+    sni: Option<&str>,
+    request: &[u8],
+    alpn: &[u8],
+) -> Result<Exchange, String> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let mut config = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
@@ -478,15 +592,24 @@ pub fn tls_exchange(port: u16, sni: Option<&str>, request: &[u8], alpn: &[u8]) -
         .with_no_client_auth();
     config.alpn_protocols = vec![alpn.to_vec()];
     // rustls sends no SNI for an IP address.
-    let name = rustls::pki_types::ServerName::try_from(sni.unwrap_or("127.0.0.1").to_string()).unwrap();
+    let name =
+        rustls::pki_types::ServerName::try_from(sni.unwrap_or("127.0.0.1").to_string()).unwrap();
     let connection = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
     let socket = TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
-    socket.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
     let mut tls = rustls::StreamOwned::new(connection, socket);
     while tls.conn.is_handshaking() {
-        tls.conn.complete_io(&mut tls.sock).map_err(|e| format!("TLS handshake failed: {e}"))?;
+        tls.conn
+            .complete_io(&mut tls.sock)
+            .map_err(|e| format!("TLS handshake failed: {e}"))?;
     }
-    let leaf = tls.conn.peer_certificates().ok_or("nginx sent no certificate")?[0].to_vec();
+    let leaf = tls
+        .conn
+        .peer_certificates()
+        .ok_or("nginx sent no certificate")?[0]
+        .to_vec();
     let alpn = tls.conn.alpn_protocol().map(<[u8]>::to_vec);
     let mut response = Vec::new();
     if !request.is_empty() {
@@ -498,7 +621,11 @@ pub fn tls_exchange(port: u16, sni: Option<&str>, request: &[u8], alpn: &[u8]) -
             return Err(format!("TLS read failed: {e}"));
         }
     }
-    Ok(Exchange { leaf, alpn, response })
+    Ok(Exchange {
+        leaf,
+        alpn,
+        response,
+    })
 }
 
 /// Whether a TLS connection to the port can be made at all.
@@ -519,7 +646,12 @@ pub fn wait_until(mut condition: impl FnMut() -> bool) -> bool {
 
 /// The DER of the first certificate in a PEM file.
 pub fn first_cert_der(pem_bytes: &[u8]) -> Vec<u8> {
-    pem::parse_many(pem_bytes).unwrap().into_iter().find(|p| p.tag() == "CERTIFICATE").unwrap().into_contents()
+    pem::parse_many(pem_bytes)
+        .unwrap()
+        .into_iter()
+        .find(|p| p.tag() == "CERTIFICATE")
+        .unwrap()
+        .into_contents()
 }
 
 /// All certificate DERs in a PEM file, in order.
@@ -540,7 +672,13 @@ pub fn expired_archive(name: &str) -> (Vec<u8>, Vec<u8>) {
     params.not_before = time::OffsetDateTime::now_utc() - time::Duration::days(30);
     params.not_after = time::OffsetDateTime::now_utc() - time::Duration::days(1);
     let cert = params.self_signed(&key).unwrap();
-    let archive = tar_of(&[("a.crt", cert.pem().as_bytes()), ("a.key", key.serialize_pem().as_bytes())], false);
+    let archive = tar_of(
+        &[
+            ("a.crt", cert.pem().as_bytes()),
+            ("a.key", key.serialize_pem().as_bytes()),
+        ],
+        false,
+    );
     (archive, cert.der().to_vec())
 }
 
@@ -565,7 +703,14 @@ pub fn tar_of(entries: &[(&str, &[u8])], gzip: bool) -> Vec<u8> {
 
 /// Runs openssl with `args`; returns stdout, panicking on failure.
 pub fn openssl(args: &[&str]) -> String {
-    let output = Command::new("openssl").args(args).output().expect("run openssl (make test installs it)");
-    assert!(output.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+    let output = Command::new("openssl")
+        .args(args)
+        .output()
+        .expect("run openssl (make test installs it)");
+    assert!(
+        output.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     String::from_utf8_lossy(&output.stdout).into_owned()
 }

@@ -25,9 +25,13 @@ impl World {
         sandbox.start_nginx();
         let pebble = Pebble::start(&sandbox);
         let world = World { sandbox, pebble };
-        world.run(&["letsencrypt:set", "--global", "email", "ops@example.com"]).ok();
+        world
+            .run(&["letsencrypt:set", "--global", "email", "ops@example.com"])
+            .ok();
         let directory = world.pebble.directory.clone();
-        world.run(&["letsencrypt:set", "--global", "server", &directory]).ok();
+        world
+            .run(&["letsencrypt:set", "--global", "server", &directory])
+            .ok();
         world
     }
 
@@ -63,14 +67,20 @@ impl World {
 
     /// Whether myapp's nginx.conf.d/letsencrypt.conf exists.
     pub fn challenge_conf_exists(&self) -> bool {
-        self.sandbox.app_dir("myapp").join("nginx.conf.d/letsencrypt.conf").exists()
+        self.sandbox
+            .app_dir("myapp")
+            .join("nginx.conf.d/letsencrypt.conf")
+            .exists()
     }
 }
 
 /// Runs `command` to its end, but kills it and panics if it has not ended after `limit`:
 /// a hang guard, not a timing assertion (`limit` is far above what the command needs).
 pub fn run_guarded(mut command: Command, limit: Duration) -> Run {
-    command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     let mut child = command.spawn().expect("spawn dokku-certs");
     let started = Instant::now();
     while child.try_wait().unwrap().is_none() {
@@ -113,7 +123,9 @@ impl SilentServer {
                 if stopped.load(Ordering::Relaxed) {
                     break;
                 }
-                let (Ok(mut socket), config) = (stream, config.clone()) else { continue };
+                let (Ok(mut socket), config) = (stream, config.clone()) else {
+                    continue;
+                };
                 std::thread::spawn(move || {
                     let mut tls = rustls::ServerConnection::new(config).unwrap();
                     while tls.is_handshaking() {
@@ -128,7 +140,11 @@ impl SilentServer {
                 });
             }
         });
-        SilentServer { directory: format!("https://127.0.0.1:{port}/dir"), stop, port }
+        SilentServer {
+            directory: format!("https://127.0.0.1:{port}/dir"),
+            stop,
+            port,
+        }
     }
 }
 
@@ -141,11 +157,18 @@ impl Drop for SilentServer {
 
 fn silent_tls_config() -> rustls::ServerConfig {
     let read = |name: &str| pem::parse_many(std::fs::read(fixtures().join(name)).unwrap()).unwrap();
-    let chain = read("pebble-localhost.crt").into_iter().map(|b| b.into_contents().into()).collect();
+    let chain = read("pebble-localhost.crt")
+        .into_iter()
+        .map(|b| b.into_contents().into())
+        .collect();
     let key_block = read("pebble-localhost.key").remove(0);
     let key = match key_block.tag() {
-        "RSA PRIVATE KEY" => rustls::pki_types::PrivateKeyDer::Pkcs1(key_block.into_contents().into()),
-        "EC PRIVATE KEY" => rustls::pki_types::PrivateKeyDer::Sec1(key_block.into_contents().into()),
+        "RSA PRIVATE KEY" => {
+            rustls::pki_types::PrivateKeyDer::Pkcs1(key_block.into_contents().into())
+        }
+        "EC PRIVATE KEY" => {
+            rustls::pki_types::PrivateKeyDer::Sec1(key_block.into_contents().into())
+        }
         _ => rustls::pki_types::PrivateKeyDer::Pkcs8(key_block.into_contents().into()),
     };
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
@@ -165,7 +188,12 @@ pub fn whole_pair(app_dir: &Path) -> Option<Result<(), String>> {
         return None;
     }
     let public = |args: &[&str]| {
-        Command::new("openssl").args(args).output().ok().filter(|o| o.status.success()).map(|o| o.stdout)
+        Command::new("openssl")
+            .args(args)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| o.stdout)
     };
     let crt = tls.join("server.crt");
     let key = tls.join("server.key");
@@ -174,7 +202,12 @@ pub fn whole_pair(app_dir: &Path) -> Option<Result<(), String>> {
     Some(match (from_crt, from_key) {
         (Some(a), Some(b)) if a == b => Ok(()),
         (Some(_), Some(_)) => Err("server.key does not match server.crt".into()),
-        (crt, _) => Err(if crt.is_none() { "no readable server.crt" } else { "no readable server.key" }.into()),
+        (crt, _) => Err(if crt.is_none() {
+            "no readable server.crt"
+        } else {
+            "no readable server.key"
+        }
+        .into()),
     })
 }
 
@@ -209,15 +242,34 @@ impl Pebble {
         std::fs::write(&config_path, config.to_string()).unwrap();
         let log = |name: &str| std::fs::File::create(dir.join(name)).unwrap();
         let dns = Command::new("pebble-challtestsrv")
-            .args(["-dns01", &format!("127.0.0.1:{dns_port}"), "-http01", "", "-https01", "", "-tlsalpn01", ""])
-            .args(["-management", &format!("127.0.0.1:{dns_management_port}"), "-defaultIPv4", "127.0.0.1"])
+            .args([
+                "-dns01",
+                &format!("127.0.0.1:{dns_port}"),
+                "-http01",
+                "",
+                "-https01",
+                "",
+                "-tlsalpn01",
+                "",
+            ])
+            .args([
+                "-management",
+                &format!("127.0.0.1:{dns_management_port}"),
+                "-defaultIPv4",
+                "127.0.0.1",
+            ])
             .args(["-defaultIPv6", ""])
             .stdout(log("challtestsrv.log"))
             .stderr(Stdio::null())
             .spawn()
             .expect("start pebble-challtestsrv (make test installs the pebble package)");
         let pebble = Command::new("pebble")
-            .args(["-config", config_path.to_str().unwrap(), "-dnsserver", &format!("127.0.0.1:{dns_port}")])
+            .args([
+                "-config",
+                config_path.to_str().unwrap(),
+                "-dnsserver",
+                &format!("127.0.0.1:{dns_port}"),
+            ])
             .env("PEBBLE_VA_NOSLEEP", "1")
             // Some nonces are still refused, so the badNonce path stays exercised; instant-acme
             // retries one twice, and at Pebble's default 5% one POST in 8,000 is refused three
@@ -254,19 +306,35 @@ impl Pebble {
     /// Makes `host` resolve to `ip` (an address on which nothing answers makes the CA fail).
     pub fn set_address(&self, host: &str, ip: &str) {
         let body = serde_json::json!({"host": host, "addresses": [ip]}).to_string();
-        curl(&["-X", "POST", "--data", &body, &format!("http://127.0.0.1:{}/add-a", self.dns_management_port)]);
+        curl(&[
+            "-X",
+            "POST",
+            "--data",
+            &body,
+            &format!("http://127.0.0.1:{}/add-a", self.dns_management_port),
+        ]);
     }
 
     /// The environment dokku-certs needs to talk to this Pebble.
     pub fn env(&self) -> Vec<(&'static str, String)> {
-        vec![("DOKKU_LETSENCRYPT_CA_CERTIFICATES", fixtures().join("pebble-ca.crt").display().to_string())]
+        vec![(
+            "DOKKU_LETSENCRYPT_CA_CERTIFICATES",
+            fixtures().join("pebble-ca.crt").display().to_string(),
+        )]
     }
 }
 
 fn curl(args: &[&str]) -> String {
-    let output =
-        Command::new("curl").args(["-sS", "--fail", "--max-time", "10"]).args(args).output().expect("run curl");
-    assert!(output.status.success(), "curl {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+    let output = Command::new("curl")
+        .args(["-sS", "--fail", "--max-time", "10"])
+        .args(args)
+        .output()
+        .expect("run curl");
+    assert!(
+        output.status.success(),
+        "curl {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 

@@ -14,6 +14,10 @@ pub struct Args {
 /// Runs letsencrypt:active.
 pub fn run(args: Args) -> Result<()> {
     let (_, app) = crate::commands::open_app(args.app.as_deref())?;
-    output::raw(if acme::marker(&app).is_some() { "true\n" } else { "false\n" });
+    output::raw(if acme::marker(&app).is_some() {
+        "true\n"
+    } else {
+        "false\n"
+    });
     Ok(())
 }

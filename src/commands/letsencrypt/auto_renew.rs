@@ -19,7 +19,10 @@ pub struct Args {
 pub fn run(args: Args) -> Result<()> {
     let env = Env::from_env()?;
     // A dated first line: under cron this output is appended to a log.
-    output::heading(&format!("letsencrypt:auto-renew, {}", format_openssl_date(now())));
+    output::heading(&format!(
+        "letsencrypt:auto-renew, {}",
+        format_openssl_date(now())
+    ));
     let outcomes = acme::auto_renew(&env, args.app.as_deref(), &output::event)?;
     for outcome in &outcomes {
         let app = &outcome.app;
@@ -37,9 +40,9 @@ pub fn run(args: Args) -> Result<()> {
                 "{app}: {failures} renewal(s) failed in a row; the next attempt waits {} (backoff)",
                 acme::format_span(*wait)
             )),
-            Ok(Renewal::NotOurs) => {
-                output::step(&format!("{app}: its certificate is no longer from Let's Encrypt; left alone"))
-            }
+            Ok(Renewal::NotOurs) => output::step(&format!(
+                "{app}: its certificate is no longer from Let's Encrypt; left alone"
+            )),
             Err(error) => output::warn(&format!("{app}: {error}")),
         }
         // The trigger's listeners' own warnings, as dokku shows a trigger's stderr.
@@ -50,6 +53,12 @@ pub fn run(args: Args) -> Result<()> {
         Ok(())
     } else {
         let apps = failed.into_iter().map(str::to_string).collect();
-        Err(CliError::Lib(AcmeError::Apps { what: "renewal", apps }.into()))
+        Err(CliError::Lib(
+            AcmeError::Apps {
+                what: "renewal",
+                apps,
+            }
+            .into(),
+        ))
     }
 }

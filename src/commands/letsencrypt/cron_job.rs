@@ -24,15 +24,25 @@ pub fn run(args: Args) -> Result<()> {
             Place::File(path) => path.display().to_string(),
             Place::Crontab => format!("{}'s crontab", added.user),
         };
-        output::step(&format!("Added the auto-renew job (twice a day) to {place}"));
-        output::detail(&format!("runs as {}, appends its output to {}", added.user, added.log.display()));
+        output::step(&format!(
+            "Added the auto-renew job (twice a day) to {place}"
+        ));
+        output::detail(&format!(
+            "runs as {}, appends its output to {}",
+            added.user,
+            added.log.display()
+        ));
         return Ok(());
     }
     if !args.remove {
-        return Err(CliError::Usage("usage: letsencrypt:cron-job --add|--remove".into()));
+        return Err(CliError::Usage(
+            "usage: letsencrypt:cron-job --add|--remove".into(),
+        ));
     }
     match cron::remove()? {
-        Some(Place::File(path)) => output::step(&format!("Removed the auto-renew job ({})", path.display())),
+        Some(Place::File(path)) => {
+            output::step(&format!("Removed the auto-renew job ({})", path.display()))
+        }
         Some(Place::Crontab) => output::step("Removed the auto-renew job from the crontab"),
         None => output::step("No auto-renew job to remove"),
     }

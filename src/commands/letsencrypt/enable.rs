@@ -25,7 +25,8 @@ pub fn run(args: Args) -> Result<()> {
     if !args.all {
         let (env, app) = crate::commands::open_app(args.app.as_deref())?;
         output::heading(&format!("Let's Encrypt {}...", app.name));
-        let outcome = acme::enable(&env, std::slice::from_ref(&app), args.force, &output::event).pop();
+        let outcome =
+            acme::enable(&env, std::slice::from_ref(&app), args.force, &output::event).pop();
         let outcome = outcome.expect("one outcome per app");
         if let Ok(enabled) = &outcome.result {
             show(&app, enabled);
@@ -35,7 +36,10 @@ pub fn run(args: Args) -> Result<()> {
         return outcome.result.map(drop).map_err(Into::into);
     }
     let env = Env::from_env()?;
-    let Opened { apps, failed: unopened } = open_each(&env)?;
+    let Opened {
+        apps,
+        failed: unopened,
+    } = open_each(&env)?;
     let mut failed = Vec::new();
     for (name, error) in unopened {
         output::warn(&format!("{name}: {error}"));
@@ -54,7 +58,13 @@ pub fn run(args: Args) -> Result<()> {
     if failed.is_empty() {
         Ok(())
     } else {
-        Err(CliError::Lib(AcmeError::Apps { what: "letsencrypt:enable", apps: failed }.into()))
+        Err(CliError::Lib(
+            AcmeError::Apps {
+                what: "letsencrypt:enable",
+                apps: failed,
+            }
+            .into(),
+        ))
     }
 }
 
@@ -65,6 +75,9 @@ fn show(app: &App, enabled: &Enabled) {
             output::step(&format!("{}: certificate installed", app.name));
             super::report_installed(installed);
         }
-        Enabled::Unchanged(why) => output::step(&format!("{}: nothing to do, {why} (--force orders anyway)", app.name)),
+        Enabled::Unchanged(why) => output::step(&format!(
+            "{}: nothing to do, {why} (--force orders anyway)",
+            app.name
+        )),
     }
 }

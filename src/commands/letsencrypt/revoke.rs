@@ -14,7 +14,10 @@ pub struct Args {
 /// Runs letsencrypt:revoke.
 pub fn run(args: Args) -> Result<()> {
     let (env, app) = crate::commands::open_app(args.app.as_deref())?;
-    output::step(&format!("Revoking the Let's Encrypt certificate of {}...", app.name));
+    output::step(&format!(
+        "Revoking the Let's Encrypt certificate of {}...",
+        app.name
+    ));
     acme::revoke(&env, &app)?;
     output::step("Certificate revoked.");
     output::warn(&format!(

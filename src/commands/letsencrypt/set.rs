@@ -16,17 +16,25 @@ pub struct Args {
 /// Runs letsencrypt:set.
 pub fn run(args: Args) -> Result<()> {
     let [scope, key, rest @ ..] = args.words.as_slice() else {
-        return Err(CliError::Usage("usage: letsencrypt:set [--global|<app>] KEY [VALUE]".into()));
+        return Err(CliError::Usage(
+            "usage: letsencrypt:set [--global|<app>] KEY [VALUE]".into(),
+        ));
     };
     let value = match rest {
         [] => None,
         [value] => Some(value.as_str()),
-        _ => return Err(CliError::Usage("letsencrypt:set takes one value; quote it if it has spaces".into())),
+        _ => {
+            return Err(CliError::Usage(
+                "letsencrypt:set takes one value; quote it if it has spaces".into(),
+            ));
+        }
     };
     settings::set(&Env::from_env()?, scope, key, value)?;
     match value {
         // A secret is never echoed: it would land in shell logs and CI output.
-        Some(_) if settings::is_secret(key) => output::step(&format!("Setting {key} to **** for {scope}")),
+        Some(_) if settings::is_secret(key) => {
+            output::step(&format!("Setting {key} to **** for {scope}"))
+        }
         Some(value) => output::step(&format!("Setting {key} to {value} for {scope}")),
         None => output::step(&format!("Unsetting {key} for {scope}")),
     }
