@@ -540,7 +540,7 @@ def git_head():
     """The commit the binary's source comes from: the last one that touched src/ or Cargo.*
     (the benchmark's own commits do not change what is measured)."""
     out = subprocess.run(["git", "-C", os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "log", "-1",
-                          "--format=%h %s", "--", "src", "Cargo.toml", "Cargo.lock", "templates"],
+                          "--format=%h", "--", "src", "Cargo.toml", "Cargo.lock", "templates"],
                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL).stdout.decode().strip()
     return out[:100] or "unknown"
 
@@ -551,7 +551,7 @@ def render(b, table, le, loads, counts, started):
         "## Scale with a real nginx: one change among 1,000 and 10,000 apps, Let's Encrypt for 1 and 100 apps",
         "",
         f"Measured by `make bench-scale` (benches/scale.py, also part of `make bench`) from {started} to "
-        f"{datetime.datetime.now(datetime.timezone.utc).strftime('%H:%M UTC')}, release build of the source at {git_head()!r}.",
+        f"{datetime.datetime.now(datetime.timezone.utc).strftime('%H:%M UTC')}, release build of the source at {git_head()} (the last commit that touched src/, Cargo.* or templates/).",
         f"Machine: {cpu}, {cores} cores, {mem:.0f} GiB, Linux {kernel}; nginx: {versions.get('nginx')}; lego: {versions.get('lego')}. "
         "Shared with other helpers' builds and tests: load average (1 min) "
         + ", ".join(f"{n:,} apps: {' -> '.join(f'{x:.2f}' for x in v)}" for n, v in loads.items()) + ".",
