@@ -149,13 +149,7 @@ pub fn refresh_for(app: &App, change: &Change) -> Refresh {
     if change.vhost.is_some() || !app.has_cert() || !conf_serves_tls_dir(app) {
         return Refresh::Rebuild;
     }
-    let vhost = app
-        .handle()
-        .read("VHOST")
-        .ok()
-        .flatten()
-        .unwrap_or_default();
-    let vhost = String::from_utf8_lossy(&vhost);
+    let vhost = vhost_text(app);
     let lines = grep_lines(&vhost);
     let old = app
         .read_tls_file(CRT)
@@ -187,6 +181,17 @@ fn conf_serves_tls_dir(app: &App) -> bool {
 fn leaf_hostnames(pem: &[u8]) -> Option<Vec<String>> {
     let der = crate::pem::certificates(pem).ok()?.into_iter().next()?;
     Some(crate::cert::Certificate::from_der(&der).ok()?.hostnames())
+}
+
+/// The app's VHOST as nginx-vhosts' grep reads it: unreadable or missing is empty.
+fn vhost_text(app: &App) -> String {
+    let bytes = app
+        .handle()
+        .read("VHOST")
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    String::from_utf8_lossy(&bytes).into_owned()
 }
 
 /// The lines of a file as grep reads them: split at newlines, no empty line after the last.
@@ -355,13 +360,7 @@ fn probe(app: &App) -> Option<(std::net::SocketAddr, String, Vec<u8>)> {
     listens.sort_by_key(|(ip, _)| ip.is_some_and(|ip| ip.is_ipv6()));
     let (bind, port) = *listens.first()?;
     let crt = app.read_tls_file(CRT).ok()??;
-    let vhost = app
-        .handle()
-        .read("VHOST")
-        .ok()
-        .flatten()
-        .unwrap_or_default();
-    let vhost = String::from_utf8_lossy(&vhost);
+    let vhost = vhost_text(app);
     let name = ssl_vhosts(&leaf_hostnames(&crt)?, &grep_lines(&vhost))?
         .first()?
         .to_string();
