@@ -485,13 +485,16 @@ pub fn rebuild_after_roll_back(app: &App, error: Error) -> Error {
     let Error::ProxyRebuild { reason, .. } = error else {
         return error;
     };
-    let again = rebuild(app, app.has_cert())
-        .err()
-        .map(|second| match second {
-            Error::ProxyRebuild { reason, .. } => reason,
-            other => other.to_string(),
-        });
+    let again = rebuild(app, app.has_cert()).err().map(reason_of);
     Error::ProxyRebuild { reason, again }
+}
+
+/// What a second failure after a roll back says: the proxy's reason, or the error itself.
+fn reason_of(error: Error) -> String {
+    match error {
+        Error::ProxyRebuild { reason, .. } => reason,
+        other => other.to_string(),
+    }
 }
 
 /// After a refused reload put the previous pair back: `post-certs-update` again, for the
@@ -503,10 +506,7 @@ fn reload_after_roll_back(app: &App, reason: String) -> Error {
     let mut messages = String::new();
     let again = fire_for_rebuild(certs_event(true), app, &mut messages)
         .err()
-        .map(|error| match error {
-            Error::ProxyRebuild { reason, .. } => reason,
-            other => other.to_string(),
-        });
+        .map(reason_of);
     Error::ProxyReload { reason, again }
 }
 

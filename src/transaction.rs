@@ -89,6 +89,18 @@ pub struct Change {
     pub listeners: Vec<Listener>,
 }
 
+impl Change {
+    /// nginx.conf rendered again from what the app holds now, tls/ and VHOST kept.
+    pub fn keep(app: &App) -> Result<Change> {
+        Ok(Change {
+            tls: TlsChange::Keep,
+            vhost: None,
+            domains: app.domains()?,
+            listeners: app.listeners()?,
+        })
+    }
+}
+
 /// How a change that landed ended.
 #[derive(Debug)]
 pub struct Applied {
@@ -471,12 +483,7 @@ pub fn recover(env: &Env, app: &App) -> Result<Vec<String>> {
         ));
     }
     if conf.is_some() {
-        let change = Change {
-            tls: TlsChange::Keep,
-            vhost: None,
-            domains: app.domains()?,
-            listeners: app.listeners()?,
-        };
+        let change = Change::keep(app)?;
         let mut steps = Vec::new();
         // Keep rebuilds, so nothing is reported from there.
         match stage_and_test(env, app, &change, &mut steps, &crate::event::Quiet) {

@@ -9,7 +9,7 @@ use crate::error::Result;
 use crate::event::{Quiet, Reporter};
 use crate::nginx::{self, NotReloaded};
 use crate::properties::{self, GLOBAL, Previous, Store};
-use crate::transaction::{self, Applied, Change, TlsChange};
+use crate::transaction::{self, Applied, Change};
 
 /// What nginx:set did.
 #[derive(Debug)]
@@ -100,26 +100,11 @@ fn restore(store: &Store, previous: &Previous) {
     let _ = store.restore(previous);
 }
 
-/// Renders the app's nginx.conf again under its lock, tested and reloaded like a certificate change.
-pub fn rerender(env: &Env, app: &App, reporter: &dyn Reporter) -> Result<Applied> {
-    let _lock = transaction::lock(app)?;
-    rerender_locked(env, app, reporter)
-}
-
 fn rerender_unreloaded(env: &Env, app: &App, reporter: &dyn Reporter) -> Result<Applied> {
     let _lock = transaction::lock(app)?;
-    transaction::apply_unreloaded(env, app, &change_of(app)?, reporter)
-}
-
-fn change_of(app: &App) -> Result<Change> {
-    Ok(Change {
-        tls: TlsChange::Keep,
-        vhost: None,
-        domains: app.domains()?,
-        listeners: app.listeners()?,
-    })
+    transaction::apply_unreloaded(env, app, &Change::keep(app)?, reporter)
 }
 
 fn rerender_locked(env: &Env, app: &App, reporter: &dyn Reporter) -> Result<Applied> {
-    transaction::apply(env, app, &change_of(app)?, reporter)
+    transaction::apply(env, app, &Change::keep(app)?, reporter)
 }

@@ -5,7 +5,7 @@
 //! Either way a self-check sees nginx serve every answer before the CA is asked to look.
 
 use std::io::{Read, Write};
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -15,7 +15,7 @@ use crate::app::{App, CONF_D, Env};
 use crate::dir::{Dir, Kind};
 use crate::error::{Error, Result};
 use crate::event::{Event, Reporter};
-use crate::transaction::{self, Change, TlsChange};
+use crate::transaction::{self, Change};
 
 /// One challenge nginx must answer.
 #[derive(Debug, Clone)]
@@ -263,7 +263,7 @@ pub fn wait_until_served(
     timeout: Duration,
     steady: Duration,
 ) -> Result<()> {
-    let address = SocketAddr::new(local_address(env.bind), env.http_port);
+    let address = crate::nginx::probe_address(env.bind, env.http_port);
     let deadline = Instant::now() + timeout;
     let mut steady_since: Option<Instant> = None;
     loop {
@@ -462,12 +462,7 @@ pub(crate) fn location_change(app: &App) -> Result<Option<Change>> {
     {
         return Ok(None);
     }
-    Ok(Some(Change {
-        tls: TlsChange::Keep,
-        vhost: None,
-        domains: app.domains()?,
-        listeners: app.listeners()?,
-    }))
+    Change::keep(app).map(Some)
 }
 
 /// Renders nginx.conf again if it lacks the challenge location; `true` if it did (nginx reloaded).
@@ -495,7 +490,7 @@ fn nothing_ordered(error: Error) -> Error {
 /// dokku mode: nginx must pass `nginx -t` and listen on the HTTP port before an order.
 fn nginx_test_and_listen(env: &Env) -> Result<()> {
     crate::nginx::test(env).map_err(nothing_ordered)?;
-    let address = SocketAddr::new(local_address(env.bind), env.http_port);
+    let address = crate::nginx::probe_address(env.bind, env.http_port);
     let deadline = Instant::now() + SELF_CHECK_TIMEOUT;
     loop {
         match TcpStream::connect_timeout(&address, Duration::from_secs(2)) {
@@ -507,15 +502,6 @@ fn nginx_test_and_listen(env: &Env) -> Result<()> {
             }
             Err(_) => std::thread::sleep(Duration::from_millis(20)),
         }
-    }
-}
-
-/// Where to reach the local nginx: the bind address, or loopback when it listens everywhere.
-pub(crate) fn local_address(bind: Option<IpAddr>) -> IpAddr {
-    match bind {
-        Some(ip) if ip.is_unspecified() && ip.is_ipv6() => IpAddr::V6(Ipv6Addr::LOCALHOST),
-        Some(ip) if !ip.is_unspecified() => ip,
-        _ => IpAddr::V4(Ipv4Addr::LOCALHOST),
     }
 }
 

@@ -348,8 +348,11 @@ pub fn renew(env: &Env, apps: &[App], report: &dyn Reporter) -> Vec<Outcome<Rene
         if let Some(wait) = state.backing_off(now()) {
             return Ok(Pending::Done(Renewal::BackingOff(wait, state.failures)));
         }
-        let left = time_left(app);
-        let (plan, replaces) = match issued_leaf(app) {
+        let leaf = issued_leaf(app);
+        let left = leaf
+            .as_ref()
+            .map_or(i64::MIN, |leaf| leaf.not_after - now());
+        let (plan, replaces) = match leaf {
             Some(leaf) if state.is_revoked(leaf.der()) => (
                 Plan {
                     due_at: i64::MIN,
